@@ -1,0 +1,90 @@
+"""The typer application and the error boundary shared by all commands.
+
+Only the CLI prints or exits. Commands parse options, call the library, render.
+Every :class:`~xsell_eval.errors.XsellError` becomes one red line on stderr and exit
+code 1; ``--debug`` (or ``XSELL_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="xsell-eval",
+    help="Evaluate cross-selling recommenders on the same data, splits and metrics, and report the decision.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect, list and generate datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+_state: dict[str, Any] = {"debug": os.environ.get("XSELL_DEBUG", "") not in ("", "0")}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error line to stderr and return the Exit(1) to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def handle_errors(func: F) -> F:
+    """Decorator: turn XsellError (and a few user-caused OS errors) into exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from xsell_eval.errors import XsellError
+
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except XsellError as exc:
+            if _state["debug"]:
+                raise
+            raise fail(str(exc)) from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            if _state["debug"]:
+                raise
+            raise fail(f"{exc.strerror or exc}: {exc.filename}") from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/] — completed results were kept.")
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_ks(text: str) -> list[int]:
+    """``"5,10,20"`` -> ``[5, 10, 20]``; raises ConfigError on anything else."""
+    from xsell_eval.errors import ConfigError
+
+    ks: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            k = int(part)
+        except ValueError:
+            raise ConfigError(f"--k must be a comma-separated list of integers >= 1, got {text!r}") from None
+        if k < 1:
+            raise ConfigError(f"--k values must be integers >= 1, got {k}")
+        ks.append(k)
+    return sorted(set(ks))

@@ -1,0 +1,233 @@
+"""Queries (what the recommender is asked) and Recommendations (what it answers).
+
+Both are frozen, array-backed values. Row ``q`` of every array/matrix belongs to query
+``q``. Item columns use the :class:`~xsell_eval.data.Dataset` item index.
+
+::
+
+    Queries                      Recommendations
+    ─────────────────────────    ──────────────────────────
+    context   CSR n_q × n_items  items   int64 n_q × k  (-1 = no item)
+    targets   CSR n_q × n_items  scores  float n_q × k  (NaN where item == -1)
+    target_value CSR (price×qty)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell_eval.columns import Columns as C
+
+
+@dataclass(frozen=True, eq=False)
+class Queries:
+    """A batch of recommendation requests with hidden targets.
+
+    Attributes:
+        query_id: int64, unique within a run.
+        user_idx: int64 user index, -1 for guests / unknown users.
+        basket_idx: int64 basket index of the basket the query was built from (-1 if none).
+        timestamp: datetime64[ns] moment of the query (NaT if the data has no time).
+        context: binary CSR (n_queries × n_items), the items already in the cart, the
+            product viewed, or the user history for next-basket.
+        targets: CSR of quantities bought (n_queries × n_items); the hidden truth.
+        target_value: CSR of price × quantity of each target line (NaN-free; 0 if unknown).
+        context_value: float value of the revealed context (price × quantity), NaN if unknown.
+        user_history: number of the user's baskets in the training period (0 for guests).
+        protocol: name of the protocol that built the queries.
+    """
+
+    query_id: np.ndarray
+    user_idx: np.ndarray
+    basket_idx: np.ndarray
+    timestamp: np.ndarray
+    context: sp.csr_matrix
+    targets: sp.csr_matrix
+    target_value: sp.csr_matrix
+    context_value: np.ndarray
+    user_history: np.ndarray
+    protocol: str = "basket-completion"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.query_id)
+
+    @property
+    def n_items(self) -> int:
+        """Width of the item index."""
+        return int(self.context.shape[1])
+
+    def take(self, rows: np.ndarray | slice) -> Queries:
+        """A new Queries with the selected rows (index array or slice)."""
+        idx = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        return Queries(
+            query_id=self.query_id[idx],
+            user_idx=self.user_idx[idx],
+            basket_idx=self.basket_idx[idx],
+            timestamp=self.timestamp[idx],
+            context=self.context[idx],
+            targets=self.targets[idx],
+            target_value=self.target_value[idx],
+            context_value=self.context_value[idx],
+            user_history=self.user_history[idx],
+            protocol=self.protocol,
+            meta=self.meta,
+        )
+
+    def batches(self, size: int) -> list[Queries]:
+        """Consecutive slices of at most ``size`` queries."""
+        return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
+
+    def without_targets(self) -> Queries:
+        """The same queries with the hidden targets removed (what adapters receive)."""
+        empty = sp.csr_matrix(self.targets.shape, dtype=np.float64)
+        return Queries(
+            query_id=self.query_id,
+            user_idx=self.user_idx,
+            basket_idx=self.basket_idx,
+            timestamp=self.timestamp,
+            context=self.context,
+            targets=empty,
+            target_value=empty,
+            context_value=self.context_value,
+            user_history=self.user_history,
+            protocol=self.protocol,
+            meta=self.meta,
+        )
+
+    def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
+        """One row per query with list columns of context and target item ids (for Parquet)."""
+
+        def lists(m: sp.csr_matrix, values: np.ndarray) -> list[list[Any]]:
+            return [values[m.indices[m.indptr[i] : m.indptr[i + 1]]].tolist() for i in range(m.shape[0])]
+
+        users = np.where(self.user_idx >= 0, user_ids[np.maximum(self.user_idx, 0)] if len(user_ids) else "", None)
+        if hash_users:
+            import hashlib
+
+            users = np.array(
+                [None if u is None else hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in users], dtype=object
+            )
+        tq = self.targets
+        tv = self.target_value
+        return pd.DataFrame(
+            {
+                C.QUERY: self.query_id,
+                C.USER: users,
+                C.TIMESTAMP: self.timestamp,
+                "user_history": self.user_history,
+                "context": lists(self.context, item_ids),
+                "targets": lists(tq, item_ids),
+                "target_quantity": lists(tq, tq.data),
+                "target_value": lists(tv, tv.data),
+                "context_value": self.context_value,
+            }
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Recommendations:
+    """Top-k answers of one adapter to a batch of queries.
+
+    Attributes:
+        items: int64 (n_queries × k) item indices, best first; -1 pads when the adapter
+            had fewer than k candidates.
+        scores: float64 (n_queries × k), non-increasing along each row; NaN where item is -1.
+        adapter: name of the adapter that produced them.
+        fallback: bool per query, True where the adapter served the query from its
+            fallback (e.g. no association rule fired); ``None`` if not applicable.
+    """
+
+    items: np.ndarray
+    scores: np.ndarray
+    adapter: str = ""
+    fallback: np.ndarray | None = None
+
+    @property
+    def k(self) -> int:
+        """Number of slots per query."""
+        return int(self.items.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.items.shape[0])
+
+    def truncate(self, k: int) -> Recommendations:
+        """The first ``k`` slots of each list."""
+        return Recommendations(self.items[:, :k], self.scores[:, :k], self.adapter, self.fallback)
+
+    @staticmethod
+    def concat(parts: list[Recommendations]) -> Recommendations:
+        """Stack batches in order."""
+        fb = None
+        if parts and all(p.fallback is not None for p in parts):
+            fb = np.concatenate([p.fallback for p in parts if p.fallback is not None])
+        return Recommendations(
+            items=np.vstack([p.items for p in parts]),
+            scores=np.vstack([p.scores for p in parts]),
+            adapter=parts[0].adapter if parts else "",
+            fallback=fb,
+        )
+
+    def to_frame(self, query_id: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+        """Long format: query_id, adapter, rank (1-based), item_id, score; padding dropped."""
+        n, k = self.items.shape
+        mask = self.items >= 0
+        q = np.repeat(query_id, k).reshape(n, k)[mask]
+        rank = np.tile(np.arange(1, k + 1), n).reshape(n, k)[mask]
+        return pd.DataFrame(
+            {
+                C.QUERY: q,
+                C.ADAPTER: self.adapter,
+                C.RANK: rank.astype(np.int16),
+                C.ITEM: item_ids[self.items[mask]],
+                C.SCORE: self.scores[mask],
+            }
+        )
+
+
+def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic top-k of each row of a dense score matrix.
+
+    Non-finite scores (``-inf``, NaN) mean "not a candidate". Items in ``exclude`` are
+    removed. Ties are broken by the lower item index. Rows with fewer than ``k``
+    candidates are padded with item -1 and score NaN.
+
+    Example:
+        >>> items, s = top_k(np.array([[0.1, 0.9, 0.9, -np.inf]]), 3)
+        >>> items.tolist(), s.tolist()
+        ([[1, 2, 0]], [[0.9, 0.9, 0.1]])
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    s[~np.isfinite(s)] = -np.inf
+    if exclude is not None and exclude.nnz:
+        r, c = exclude.nonzero()
+        s[r, c] = -np.inf
+    n, m = s.shape
+    kk = min(k, m)
+    if kk < m:
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        # include all items tied with the k-th score so the index tie-break is exact
+        kth = np.take_along_axis(s, part, axis=1).min(axis=1, keepdims=True)
+        cand_mask = s >= kth
+        if (cand_mask.sum(axis=1) > kk).any():
+            order = np.lexsort((np.broadcast_to(np.arange(m), s.shape), -s), axis=1)[:, :kk]
+        else:
+            sub = np.take_along_axis(s, part, axis=1)
+            o = np.lexsort((part, -sub), axis=1)
+            order = np.take_along_axis(part, o, axis=1)
+    else:
+        order = np.lexsort((np.broadcast_to(np.arange(m), s.shape), -s), axis=1)
+    top = np.take_along_axis(s, order, axis=1)
+    items = order.astype(np.int64)
+    bad = ~np.isfinite(top)
+    items[bad] = -1
+    top[bad] = np.nan
+    if kk < k:
+        items = np.hstack([items, np.full((n, k - kk), -1, dtype=np.int64)])
+        top = np.hstack([top, np.full((n, k - kk), np.nan)])
+    return items, top
