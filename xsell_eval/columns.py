@@ -18,6 +18,7 @@ class Columns:
     TIMESTAMP: Final = "timestamp"
     QUANTITY: Final = "quantity"
     PRICE: Final = "price"
+    RATING: Final = "rating"  # optional explicit rating (MovieLens); adapters may use it
 
     # catalog
     TITLE: Final = "title"

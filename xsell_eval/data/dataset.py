@@ -138,6 +138,10 @@ class Dataset:
             else np.nan
         )
 
+        if C.RATING in interactions.columns:
+            rating = interactions[C.RATING].reset_index(drop=True)
+            df[C.RATING] = pd.to_numeric(rating, errors="raise").astype("float64")
+
         cat_in = catalog if catalog is not None else pd.DataFrame({C.ITEM: pd.Series([], dtype=object)})
         if C.ITEM not in cat_in.columns:
             raise DataError(f"catalog: missing column '{C.ITEM}', found {list(cat_in.columns)}")
@@ -224,6 +228,11 @@ class Dataset:
         """Whether every line has a timestamp."""
         ts = self.interactions[C.TIMESTAMP]
         return bool(len(ts)) and bool(ts.notna().all())
+
+    @property
+    def has_ratings(self) -> bool:
+        """Whether the interactions carry an explicit ``rating`` column (e.g. MovieLens)."""
+        return C.RATING in self.interactions.columns
 
     @property
     def has_prices(self) -> bool:
