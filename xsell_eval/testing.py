@@ -1,0 +1,187 @@
+"""Reusable test helpers shipped with the package: a toy shop and the adapter conformance suite.
+
+Third-party adapter authors call :func:`check_adapter` in their own tests::
+
+    from xsell_eval.testing import check_adapter
+    def test_my_adapter():
+        check_adapter(lambda seed: MyAdapter(seed=seed))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from xsell_eval.adapters.base import BaseAdapter
+from xsell_eval.columns import Columns as C
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import ConfigError, NotFittedError
+from xsell_eval.queries import Queries, Recommendations
+
+
+def toy_interactions(
+    *, seed: int = 0, n_users: int = 60, n_items: int = 40, n_baskets: int = 500, n_days: int = 100
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small shop with structure: 4 categories, item pairs bought together, a few guests.
+
+    Returns ``(interactions, catalog)`` in canonical columns.
+    """
+    rng = np.random.default_rng(seed)
+    cat = np.arange(n_items) % 4
+    names = np.array(["mugs", "candles", "bags", "cards"])
+    pop = rng.zipf(1.6, n_items).astype(float)
+    pop /= pop.sum()
+    partner = (np.arange(n_items) + 1) % n_items  # item i is often bought with i+1
+    user_of = rng.integers(0, n_users, n_baskets)
+    day = np.sort(rng.integers(0, n_days, n_baskets))
+    size = rng.integers(2, 7, n_baskets)
+    rows_b = np.repeat(np.arange(n_baskets), size)
+    items = rng.choice(n_items, size=len(rows_b), p=pop)
+    pair_b = np.flatnonzero(rng.random(n_baskets) < 0.6)
+    extra_b = pair_b
+    anchor = items[np.searchsorted(rows_b, extra_b)]
+    rows_b = np.concatenate([rows_b, extra_b])
+    items = np.concatenate([items, partner[anchor]])
+    user = np.array([f"u{u}" for u in user_of], dtype=object)[rows_b]
+    guest = rng.random(n_baskets) < 0.05
+    user[guest[rows_b]] = None
+    price = np.round(1.0 + cat * 2.5 + (np.arange(n_items) % 5) * 0.5, 2)
+    inter = pd.DataFrame(
+        {
+            C.USER: user,
+            C.BASKET: [f"b{b:05d}" for b in rows_b],
+            C.ITEM: [f"i{i:03d}" for i in items],
+            C.TIMESTAMP: pd.Timestamp("2024-01-01") + pd.to_timedelta(day[rows_b], unit="D"),
+            C.QUANTITY: rng.integers(1, 4, len(rows_b)).astype(float),
+            C.PRICE: price[items],
+        }
+    ).drop_duplicates([C.BASKET, C.ITEM])
+    catalog = pd.DataFrame(
+        {
+            C.ITEM: [f"i{i:03d}" for i in range(n_items)],
+            C.TITLE: [f"{names[c]} item {i}" for i, c in enumerate(cat)],
+            C.DESCRIPTION: [f"a lovely {names[c]} number {i % 7}" for i, c in enumerate(cat)],
+            C.CATEGORY: names[cat],
+            C.PRICE: price,
+        }
+    )
+    return inter.reset_index(drop=True), catalog
+
+
+def toy_dataset(*, seed: int = 0, **kwargs: int) -> Dataset:
+    """:func:`toy_interactions` as a :class:`Dataset` named ``"toy"``."""
+    inter, catalog = toy_interactions(seed=seed, **kwargs)
+    return Dataset.from_frames(inter, catalog, name="toy")
+
+
+def toy_queries(ds: Dataset, *, seed: int = 0, protocol: str = "basket-completion") -> Queries:
+    """Test-period queries of a temporal split of ``ds`` (history = train)."""
+    from xsell_eval.protocols import build_queries
+    from xsell_eval.split import make_split
+
+    split = make_split(ds, "temporal")
+    return build_queries(split.train, split.test, protocol, seed=seed)
+
+
+def _check_recs(recs: Recommendations, queries: Queries, k: int, who: str) -> None:
+    n = len(queries)
+    if recs.items.shape != (n, k):
+        raise AssertionError(f"{who}: items shape {recs.items.shape}, expected {(n, k)}")
+    items, scores = recs.items, recs.scores
+    valid = items >= 0
+    if not np.array_equal(valid, np.isfinite(scores)):
+        raise AssertionError(f"{who}: item -1 must go with score NaN and real items with finite scores")
+    if (items >= queries.n_items).any():
+        raise AssertionError(f"{who}: item index out of range")
+    # padding only at the end of each row
+    if (np.diff(valid.astype(np.int8), axis=1) > 0).any():
+        raise AssertionError(f"{who}: padding (-1) must come after all real items")
+    # unique items per row
+    srt = np.sort(np.where(valid, items, -1 - np.arange(k)[None, :]), axis=1)
+    if (np.diff(srt, axis=1) == 0).any():
+        raise AssertionError(f"{who}: duplicate items in a recommendation list")
+    # no context item
+    if valid.any():
+        r = np.repeat(np.arange(n), k).reshape(n, k)[valid]
+        hit = np.asarray(queries.context[r, items[valid]]).ravel()
+        if (hit != 0).any():
+            raise AssertionError(f"{who}: recommended a context item (query row {int(r[np.flatnonzero(hit)[0]])})")
+    # non-increasing scores
+    s = np.where(valid, scores, np.nan)
+    d = np.diff(s, axis=1)  # NaN where padding is involved
+    if (np.nan_to_num(d, nan=0.0) > 1e-12).any():
+        raise AssertionError(f"{who}: scores are not sorted in non-increasing order")
+    if recs.fallback is not None and len(recs.fallback) != n:
+        raise AssertionError(f"{who}: fallback has length {len(recs.fallback)}, expected {n}")
+
+
+def check_adapter(
+    factory: Callable[[int], BaseAdapter],
+    *,
+    train: Dataset | None = None,
+    queries: Queries | None = None,
+    k: int = 5,
+) -> None:
+    """The conformance suite every registered adapter must pass.
+
+    ``factory(seed)`` returns a fresh, unfitted adapter. Checks: recommend-before-fit
+    raises NotFittedError; fit returns self; k < 1 raises ConfigError; output shape,
+    k unique items, padding, no context items, sorted scores; determinism under a seed
+    (two instances, and a refit); batch independence; empty query batches.
+
+    Raises:
+        AssertionError: naming the first property that failed.
+    """
+    if train is None or queries is None:
+        ds = toy_dataset()
+        from xsell_eval.protocols import build_queries
+        from xsell_eval.split import make_split
+
+        split = make_split(ds, "temporal")
+        train = split.train
+        queries = build_queries(split.train, split.test, seed=0)
+    a = factory(0)
+    who = f"adapter '{a.name or type(a).__name__}'"
+    try:
+        a.recommend(queries, k)
+    except NotFittedError:
+        pass
+    else:
+        raise AssertionError(f"{who}: recommend() before fit() must raise NotFittedError")
+    fitted = a.fit(train)
+    if fitted is not a:
+        raise AssertionError(f"{who}: fit() must return self")
+    for bad_k in (0, -1):
+        try:
+            a.recommend(queries, bad_k)
+        except ConfigError:
+            pass
+        else:
+            raise AssertionError(f"{who}: k={bad_k} must raise ConfigError")
+    recs = a.recommend(queries, k)
+    _check_recs(recs, queries, k, who)
+    if recs.adapter != a.name:
+        raise AssertionError(f"{who}: Recommendations.adapter is {recs.adapter!r}")
+    if not (recs.items >= 0).any():
+        raise AssertionError(f"{who}: returned no item at all on the toy shop")
+    b = factory(0).fit(train)
+    recs_b = b.recommend(queries, k)
+    if not np.array_equal(recs.items, recs_b.items):
+        raise AssertionError(f"{who}: two instances with the same seed gave different recommendations")
+    a.fit(train)
+    recs_c = a.recommend(queries, k)
+    if not np.array_equal(recs.items, recs_c.items):
+        raise AssertionError(f"{who}: a refit with the same seed gave different recommendations")
+    # batch independence: a sub-batch gets the same answers as in the full run
+    sub = np.arange(0, len(queries), 3)
+    recs_sub = a.recommend(queries.take(sub), k)
+    if not np.array_equal(recs_sub.items, recs.items[sub]):
+        raise AssertionError(f"{who}: answers depend on which other queries are in the batch")
+    empty = a.recommend(queries.take(np.zeros(0, dtype=np.int64)), k)
+    if empty.items.shape != (0, k):
+        raise AssertionError(f"{who}: empty query batch must give shape (0, k)")
+    # larger k than candidates must pad, not fail
+    big = a.recommend(queries.take(np.arange(min(3, len(queries)))), queries.n_items + 5)
+    _check_recs(big, queries.take(np.arange(min(3, len(queries)))), queries.n_items + 5, who)
