@@ -269,11 +269,16 @@ def build_queries(
     max_queries: int | None = None,
     allow_empty: bool = False,
 ) -> Queries:
-    """Build the queries of ``protocol``; raises DataError when none result (unless ``allow_empty``)."""
+    """Build the queries of ``protocol``; raises DataError when none result (unless ``allow_empty``).
+
+    For basket-completion, ``hide`` (when given) takes precedence over ``reveal``.
+    """
     if max_queries is not None and max_queries < 1:
         raise ConfigError(f"max_queries must be >= 1, got {max_queries}")
     if protocol == "basket-completion":
-        q = basket_completion(history, target, seed=seed, reveal=reveal, hide=hide, max_queries=max_queries)
+        q = basket_completion(
+            history, target, seed=seed, reveal=None if hide is not None else reveal, hide=hide, max_queries=max_queries
+        )
     elif protocol == "next-basket":
         q = next_basket(history, target, seed=seed, max_queries=max_queries)
     elif protocol == "item-to-item":

@@ -1,0 +1,101 @@
+"""Baselines, the registry and the conformance suite itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xsell_eval.adapters import registry
+from xsell_eval.adapters.base import BaseAdapter, HyperParam
+from xsell_eval.adapters.baselines import PopularAdapter, RandomAdapter
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import ConfigError, NotFittedError, UnknownNameError
+from xsell_eval.queries import Queries
+from xsell_eval.testing import check_adapter, toy_dataset, toy_queries
+
+
+@pytest.mark.parametrize("cls", [PopularAdapter, RandomAdapter])
+def test_baselines_pass_conformance(cls: type[BaseAdapter]) -> None:
+    check_adapter(lambda seed: cls(seed=seed))
+
+
+def test_popular_ranks_by_train_basket_count_and_skips_context() -> None:
+    ds = toy_dataset()
+    q = toy_queries(ds)
+    recs = PopularAdapter().fit(ds).recommend(q, 3)
+    pop = ds.item_basket_count.astype(float)
+    for r in range(5):
+        ctx = set(q.context[r].indices)
+        expected = [i for i in np.lexsort((np.arange(len(pop)), -pop)) if i not in ctx][:3]
+        assert recs.items[r].tolist() == expected
+
+
+def test_random_depends_on_seed_not_on_batching() -> None:
+    ds = toy_dataset()
+    q = toy_queries(ds)
+    a = RandomAdapter(seed=1).fit(ds).recommend(q, 5).items
+    b = RandomAdapter(seed=2).fit(ds).recommend(q, 5).items
+    assert not np.array_equal(a, b)
+    c = RandomAdapter(seed=1).fit(ds).recommend(q.take(np.arange(len(q))[::-1]), 5).items
+    np.testing.assert_array_equal(c[::-1], a)
+
+
+def test_recommend_before_fit_and_bad_k() -> None:
+    with pytest.raises(NotFittedError, match="call fit"):
+        PopularAdapter().recommend(toy_queries(toy_dataset()), 5)
+    ds = toy_dataset()
+    with pytest.raises(ConfigError, match="k must be an integer >= 1, got 0"):
+        PopularAdapter().fit(ds).recommend(toy_queries(ds), 0)
+
+
+def test_registry_unknown_name_suggests() -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown adapter 'popluar'\. Did you mean 'popular'"):
+        registry.get("popluar")
+    assert {"popular", "random", "cf", "rules", "content"} <= set(registry.available())
+
+
+def test_spec_parsing_and_hyperparameter_validation() -> None:
+    assert registry.parse_spec("cf:k_neighbors=50,similarity=jaccard") == (
+        "cf",
+        {"k_neighbors": 50, "similarity": "jaccard"},
+    )
+    with pytest.raises(ConfigError, match="expected key=value"):
+        registry.parse_spec("cf:oops")
+    with pytest.raises(ConfigError, match="unknown hyperparameter"):
+        registry.create("popular:alpha=1")
+    p = HyperParam("k_neighbors", "int", 10, low=1, high=1000)
+    with pytest.raises(ConfigError, match="'k_neighbors' must be >= 1, got 0"):
+        p.validate(0)
+    with pytest.raises(ConfigError, match="must be an integer"):
+        p.validate("ten")
+    c = HyperParam("similarity", "categorical", "cosine", choices=("cosine", "jaccard"))
+    with pytest.raises(ConfigError, match="must be one of"):
+        c.validate("euclid")
+
+
+class _Broken(BaseAdapter):
+    name = "broken"
+
+    def _fit(self, train: Dataset) -> None:
+        self.n_ = train.n_items
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        s = np.zeros((len(batch), self.n_))
+        s[:, 0] = 1.0  # recommends item 0 even when it is in the cart? base class removes it
+        return s
+
+
+class _Duplicates(PopularAdapter):
+    name = "dups"
+
+    def _recommend_batch(self, batch: Queries, k: int):  # type: ignore[no-untyped-def]
+        recs = super()._recommend_batch(batch, k)
+        items = recs.items.copy()
+        items[:, 1] = items[:, 0]
+        return type(recs)(items, recs.scores, recs.adapter)
+
+
+def test_conformance_suite_catches_violations() -> None:
+    check_adapter(lambda seed: _Broken(seed=seed))  # base class guarantees hold
+    with pytest.raises(AssertionError, match="duplicate items"):
+        check_adapter(lambda seed: _Duplicates(seed=seed))

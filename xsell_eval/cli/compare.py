@@ -1,0 +1,191 @@
+"""``xsell-eval compare``: the offline comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xsell_eval.cli._app import app, console, err_console, handle_errors, parse_ks
+
+
+def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
+    """A pipeline progress callback driving a rich Progress (one bar per stage/adapter)."""
+    steps = {"fit": 1, "recommend": 2, "evaluate": 3}
+
+    def emit(event: str, who: str, info: dict[str, Any]) -> None:
+        if event == "stage_start":
+            tasks[who] = progress.add_task(f"[cyan]{who}", total=1)
+        elif event == "stage_end" and who in tasks:
+            progress.update(tasks[who], completed=1, description=f"[green]{who}")
+        elif event == "adapter_start":
+            tasks[who] = progress.add_task(f"{who}: start", total=4)
+        elif event == "adapter_step" and who in tasks:
+            progress.update(tasks[who], completed=steps[info["step"]] - 1, description=f"{who}: {info['step']}")
+        elif event == "adapter_end":
+            if who not in tasks:
+                tasks[who] = progress.add_task(who, total=4)
+            status = info.get("status")
+            color = {"ok": "green", "restored": "blue"}.get(str(status), "red")
+            progress.update(tasks[who], completed=4, description=f"[{color}]{who}: {status}")
+
+    return emit
+
+
+def results_table(result: Any) -> Any:
+    """Rich table of the primary k: adapter × metrics with CIs and marks."""
+    from rich.table import Table
+
+    cfg = result.config
+    k = int(cfg.primary_metric.split("@")[1])
+    table = Table(title=f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [95% CI] vs {cfg.baseline}")
+    cols = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "ndcg", "mrr", "revenue") if m in cfg.metrics]
+    table.add_column("adapter", style="bold")
+    for c in cols:
+        table.add_column(c, justify="right")
+    summ, comp = result.summary, result.comparisons
+    if summ.empty:
+        return table
+    order = summ[summ["metric"] == cfg.primary_metric].sort_values("mean", ascending=False)["adapter"].tolist()
+    for a in order:
+        cells = []
+        for c in cols:
+            r = summ[(summ["adapter"] == a) & (summ["metric"] == c)]
+            if r.empty:
+                cells.append("—")
+                continue
+            r0 = r.iloc[0]
+            mark = ""
+            if not comp.empty:
+                cr = comp[(comp["adapter"] == a) & (comp["metric"] == c)]
+                if not cr.empty and cr.iloc[0]["mark"]:
+                    mark = " [green]▲[/]" if cr.iloc[0]["mark"] == "▲" else " [red]▼[/]"
+            cells.append(f"{r0['mean']:.4f} [dim][{r0['ci_low']:.4f}, {r0['ci_high']:.4f}][/]{mark}")
+        table.add_row(a, *cells)
+    return table
+
+
+@app.command()
+@handle_errors
+def compare(
+    adapters: Annotated[
+        list[str],
+        typer.Argument(
+            help="Adapters to compare, e.g. cf content rules (see `xsell-eval adapters`). A spec may carry parameters: cf:k_neighbors=50"
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
+    ] = None,
+    loader: Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")] = "auto",
+    catalog: Annotated[
+        str | None, typer.Option(help="Optional catalog file (item_id,title,description,category,price).")
+    ] = None,
+    protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = "basket-completion",
+    split: Annotated[str, typer.Option(help="temporal | last-basket | random-basket")] = "temporal",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "5,10,20",
+    metric: Annotated[
+        str, typer.Option("--metric", help="Primary metric for the decision, e.g. hit_rate@10, ndcg@10, revenue@10.")
+    ] = "hit_rate@10",
+    baseline: Annotated[str, typer.Option(help="Adapter every other is compared to.")] = "popular",
+    seed: Annotated[int, typer.Option(help="Seed for every random step.")] = 0,
+    reveal: Annotated[int, typer.Option(help="basket-completion: items revealed as the cart.")] = 1,
+    hide: Annotated[
+        int | None, typer.Option(help="basket-completion: hide this many items instead (reveal the rest).")
+    ] = None,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Evaluate a seeded sample of at most this many queries.")
+    ] = None,
+    cutoff: Annotated[
+        str | None, typer.Option(help="temporal split: test starts at this date instead of the last 20%.")
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Share of baskets (by time) in test.")] = 0.2,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 1000,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-compare).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Reuse adapters already completed in --out (same config).")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table | json (json: machine-readable summary on stdout)")
+    ] = "table",
+    hash_user_ids: Annotated[bool, typer.Option(help="Write hashed user ids in queries.parquet.")] = False,
+) -> None:
+    """Compare recommenders offline on the same data, split, queries and metrics."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from xsell_eval.errors import ConfigError
+    from xsell_eval.pipeline import CompareConfig, run_compare
+    from xsell_eval.results import dump_json, load_outcomes, new_run_dir, save_outcome, write_run
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
+    config = CompareConfig(
+        adapters=tuple(adapters),
+        data=data,
+        loader=loader,
+        catalog=catalog,
+        split=split,
+        test_fraction=test_fraction,
+        cutoff=cutoff,
+        protocol=protocol,
+        reveal=reveal,
+        hide=hide,
+        max_queries=max_queries,
+        ks=tuple(parse_ks(k)),
+        primary_metric=metric,
+        baseline=baseline,
+        seed=seed,
+        n_bootstrap=bootstrap,
+    ).validate()
+    completed = {}
+    if resume:
+        if out is None or not out.exists():
+            raise ConfigError("--resume needs --out pointing at the interrupted run directory")
+        prev = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else None
+        if prev is not None and prev.get("config_hash") != config.hash:
+            raise ConfigError(
+                f"--resume: {out} was run with a different configuration (hash {prev.get('config_hash')})"
+            )
+        completed = load_outcomes(out)
+    run_dir = out if out is not None else new_run_dir("runs", config.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+    quiet = fmt == "json"
+    tasks: dict[str, Any] = {}
+    holder: dict[str, Any] = {}
+
+    def on_done(outcome: Any) -> None:
+        prep = holder.get("prepared")
+        if prep is not None:
+            save_outcome(run_dir, outcome, prep.dataset.item_ids, prep.queries.query_id)
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    ) as progress:
+        result = run_compare(
+            config,
+            progress=progress_printer(progress, tasks),
+            hash_user_ids=hash_user_ids,
+            completed=completed,
+            on_adapter_done=on_done,
+            on_prepared=lambda p: holder.__setitem__("prepared", p),
+        )
+    write_run(result, run_dir)
+    if quiet:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["run_dir"] = str(run_dir)
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    console.print(results_table(result))
+    for a in result.adapters:
+        if a["status"] != "ok":
+            err_console.print(f"[red]adapter {a['name']} failed:[/] {a['error']}")
+    console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")

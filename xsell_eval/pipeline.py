@@ -1,0 +1,547 @@
+"""The evaluation pipeline: data → split → queries → adapters → metrics → statistics.
+
+Data flows one way; each stage returns an immutable value. Progress is reported
+through an optional callback (only the CLI prints). An adapter that raises is
+recorded as failed with its error; the others still run and are saved.
+
+Example:
+    >>> from xsell_eval.pipeline import CompareConfig, run_compare
+    >>> from xsell_eval.testing import toy_dataset
+    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=50), dataset=toy_dataset())
+    >>> sorted(result.adapter_names)
+    ['popular', 'random']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xsell_eval.columns import Columns as C
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import ConfigError, XsellError
+from xsell_eval.protocols import PROTOCOLS, build_queries
+from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.split import Split, make_split
+
+USER_BUCKETS = ("0", "1-2", "3-9", "10+")
+
+ProgressFn = Callable[[str, str, dict[str, Any]], None]
+"""``progress(event, adapter_or_stage, info)``; events: stage_start, stage_end, adapter_start,
+adapter_step, adapter_end."""
+
+DEFAULT_METRICS = (
+    "precision",
+    "recall",
+    "hit_rate",
+    "ndcg",
+    "mrr",
+    "map",
+    "revenue",
+    "uplift",
+    "novelty",
+    "diversity",
+)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything that defines an offline comparison (the resolved config of a run)."""
+
+    adapters: tuple[str, ...] = ("cf", "content", "rules")
+    data: str | None = None
+    loader: str = "auto"
+    catalog: str | None = None
+    split: str = "temporal"
+    test_fraction: float = 0.2
+    valid_fraction: float = 0.1
+    cutoff: str | None = None
+    protocol: str = "basket-completion"
+    reveal: int | None = 1
+    hide: int | None = None
+    max_queries: int | None = None
+    ks: tuple[int, ...] = (5, 10, 20)
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    primary_metric: str = "hit_rate@10"
+    baseline: str = "popular"
+    seed: int = 0
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    alpha: float = 0.05
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = "compare"
+
+    def validate(self) -> CompareConfig:
+        """Check values and return a normalised copy (baseline included in adapters)."""
+        if not self.adapters:
+            raise ConfigError("give at least one adapter to compare, e.g. `xsell-eval compare cf content rules`")
+        if not self.ks or any((not isinstance(k, int)) or k < 1 for k in self.ks):
+            raise ConfigError(f"k must be integers >= 1, got {list(self.ks)}")
+        if self.protocol not in PROTOCOLS:
+            from xsell_eval.adapters.registry import unknown_name_message
+            from xsell_eval.errors import UnknownNameError
+
+            raise UnknownNameError(unknown_name_message("protocol", self.protocol, list(PROTOCOLS)))
+        if not (0.5 < self.confidence < 1.0):
+            raise ConfigError(f"confidence must be in (0.5, 1), got {self.confidence}")
+        if self.n_bootstrap < 100:
+            raise ConfigError(f"n_bootstrap must be >= 100 for a usable CI, got {self.n_bootstrap}")
+        from xsell_eval.metrics import parse_metric
+
+        for m in self.metrics:
+            parse_metric(f"{m}@1" if "@" not in m else m)
+        pname, pk = parse_metric(self.primary_metric)
+        ks = tuple(sorted(set(self.ks) | {pk}))
+        adapters = tuple(dict.fromkeys(self.adapters))
+        if self.baseline and self.baseline not in adapters:
+            adapters = (self.baseline, *adapters)
+        from xsell_eval.adapters.registry import available, parse_spec
+
+        known = available()
+        for spec in adapters:
+            name, _ = parse_spec(spec)
+            if name not in known:
+                from xsell_eval.adapters.registry import get
+
+                get(name)  # raises UnknownNameError with did-you-mean
+        return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @property
+    def hash(self) -> str:
+        """sha256 (first 12 hex) of the canonical JSON of the config."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Data, split and test queries shared by every adapter of a run."""
+
+    dataset: Dataset
+    split: Split
+    queries: Queries
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterOutcome:
+    """What one adapter produced (or how it failed)."""
+
+    name: str
+    spec: str
+    status: str  # "ok" | "failed"
+    params: dict[str, Any]
+    family: str = ""
+    error: str = ""
+    traceback: str = ""
+    fit_seconds: float = float("nan")
+    recommend_seconds: float = float("nan")
+    evaluate_seconds: float = float("nan")
+    fallback_share: float | None = None
+    recs: Recommendations | None = None
+    per_query: pd.DataFrame | None = None
+    per_query_items: dict[str, pd.DataFrame] | None = None
+    aggregates: dict[str, float] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        """JSON-able description (no arrays)."""
+        return {
+            "name": self.name,
+            "spec": self.spec,
+            "status": self.status,
+            "family": self.family,
+            "params": self.params,
+            "error": self.error,
+            "fit_seconds": self.fit_seconds,
+            "recommend_seconds": self.recommend_seconds,
+            "evaluate_seconds": self.evaluate_seconds,
+            "fallback_share": self.fallback_share,
+            "aggregates": self.aggregates,
+        }
+
+
+def load_data(config: CompareConfig) -> Dataset:
+    """Load the configured dataset (the embedded Online Retail when ``data`` is None)."""
+    from xsell_eval.data.loaders import load_dataset
+
+    return load_dataset(config.data, loader=config.loader, catalog=config.catalog)
+
+
+def prepare(config: CompareConfig, *, dataset: Dataset | None = None, progress: ProgressFn | None = None) -> Prepared:
+    """Load (unless ``dataset`` is given), split and build the test queries."""
+    emit = progress or (lambda *a: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if dataset is None:
+        emit("stage_start", "load", {})
+        dataset = load_data(config)
+        emit("stage_end", "load", {"dataset": repr(dataset)})
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emit("stage_start", "split", {})
+    split = make_split(
+        dataset,
+        config.split,
+        seed=config.seed,
+        test_fraction=config.test_fraction,
+        valid_fraction=config.valid_fraction,
+        cutoff=config.cutoff,
+    )
+    queries = build_queries(
+        split.train,
+        split.test,
+        config.protocol,
+        seed=config.seed,
+        reveal=config.reveal if config.hide is None else None,
+        hide=config.hide,
+        max_queries=config.max_queries,
+    )
+    timings["split_and_queries"] = time.perf_counter() - t0
+    emit("stage_end", "split", {"queries": len(queries)})
+    return Prepared(dataset=dataset, split=split, queries=queries, timings=timings)
+
+
+def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Dataset, Queries]:
+    """(fit_train, validation queries): what tuning sees; the test period is not touched."""
+    sp_ = prepared.split
+    q = build_queries(
+        sp_.fit_train,
+        sp_.validation,
+        config.protocol,
+        seed=config.seed,
+        reveal=config.reveal if config.hide is None else None,
+        hide=config.hide,
+        max_queries=config.max_queries,
+    )
+    return sp_.fit_train, q
+
+
+def evaluate_recs(
+    recs: Recommendations, queries: Queries, train: Dataset, ks: tuple[int, ...]
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, float]]:
+    """Per-query metrics, per-item-bucket per-query metrics, and aggregate metrics."""
+    from xsell_eval import metrics as M
+
+    pop = train.item_basket_count
+    per_query = M.per_query_metrics(
+        recs,
+        queries,
+        list(ks),
+        item_popularity=pop,
+        n_train_baskets=len(train.baskets),
+        item_category=train.item_category,
+    )
+    if "user_history" not in per_query.columns:
+        per_query = per_query.assign(user_history=queries.user_history)
+    by_item = M.per_query_metrics_by_item_bucket(recs, queries, list(ks), item_popularity=pop)
+    agg = M.aggregate_metrics(recs, queries, list(ks), catalog=train.n_items)
+    return per_query, by_item, {k: float(v) for k, v in agg.items()}
+
+
+def run_adapter(
+    spec: str,
+    config: CompareConfig,
+    prepared: Prepared,
+    *,
+    train: Dataset | None = None,
+    queries: Queries | None = None,
+    progress: ProgressFn | None = None,
+    params: dict[str, Any] | None = None,
+) -> AdapterOutcome:
+    """Fit, recommend and evaluate one adapter; never raises for adapter failures."""
+    from xsell_eval.adapters.registry import create, parse_spec
+
+    emit = progress or (lambda *a: None)
+    train = train if train is not None else prepared.split.train
+    queries = queries if queries is not None else prepared.queries
+    name, spec_params = parse_spec(spec)
+    label = spec
+    merged = {**config.params.get(name, {}), **config.params.get(spec, {}), **spec_params, **(params or {})}
+    adapter = None
+    try:
+        adapter = create(name, seed=config.seed, params=merged)
+        emit("adapter_step", label, {"step": "fit"})
+        adapter.fit(train)
+        emit("adapter_step", label, {"step": "recommend"})
+        recs = adapter.recommend(queries.without_targets(), max(config.ks))
+        emit("adapter_step", label, {"step": "evaluate"})
+        t0 = time.perf_counter()
+        per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks)
+        eval_s = time.perf_counter() - t0
+    except XsellError as exc:
+        return AdapterOutcome(
+            name=label,
+            spec=spec,
+            status="failed",
+            params=merged,
+            family=getattr(adapter, "family", ""),
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    except Exception as exc:
+        return AdapterOutcome(
+            name=label,
+            spec=spec,
+            status="failed",
+            params=merged,
+            family=getattr(adapter, "family", ""),
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    fb = None if recs.fallback is None else float(np.mean(recs.fallback)) if len(recs) else 0.0
+    return AdapterOutcome(
+        name=label,
+        spec=spec,
+        status="ok",
+        params=adapter.get_params(),
+        family=adapter.family,
+        fit_seconds=adapter.fit_seconds_,
+        recommend_seconds=adapter.recommend_seconds_,
+        evaluate_seconds=eval_s,
+        fallback_share=fb,
+        recs=recs,
+        per_query=per_query,
+        per_query_items=by_item,
+        aggregates=agg,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class CompareResult:
+    """Everything a report needs; written to and read from a run directory."""
+
+    config: CompareConfig
+    manifest: dict[str, Any]
+    data_card: dict[str, Any]
+    data_card_md: str
+    split: dict[str, Any]
+    audit: dict[str, Any]
+    n_queries: int
+    summary: pd.DataFrame  # adapter, metric, k, spec, mean, ci_low, ci_high, n
+    comparisons: pd.DataFrame  # adapter, metric, diff, ci..., p_value, p_holm, significant, mark, wins...
+    buckets: pd.DataFrame  # adapter, bucket_type, bucket, metric, mean, ci_low, ci_high, n
+    aggregates: pd.DataFrame  # adapter, metric, value
+    adapters: list[dict[str, Any]]
+    queries_frame: pd.DataFrame | None = None
+    recs_frame: pd.DataFrame | None = None
+    per_query_frame: pd.DataFrame | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def adapter_names(self) -> list[str]:
+        """Names of all adapters of the run (failed ones included)."""
+        return [a["name"] for a in self.adapters]
+
+    @property
+    def ok_adapters(self) -> list[str]:
+        """Names of the adapters that completed."""
+        return [a["name"] for a in self.adapters if a["status"] == "ok"]
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the libraries that can change the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in (
+        "xsell-eval",
+        "numpy",
+        "pandas",
+        "scipy",
+        "scikit-learn",
+        "statsmodels",
+        "optuna",
+        "scikit-surprise",
+        "rectools-lightfm",
+        "torch",
+    ):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.DataFrame:
+    from xsell_eval import metrics as M
+    from xsell_eval.stats import summarize
+
+    rows = []
+    _, k = M.parse_metric(config.primary_metric)
+    cols = [f"{m}@{k}" for m in ("hit_rate", "recall", "ndcg", "revenue")]
+    for o in outcomes:
+        if o.status != "ok" or o.per_query is None:
+            continue
+        pq = o.per_query
+        ub = M.user_bucket(pq["user_history"].to_numpy())
+        for b in USER_BUCKETS:
+            sel = pq[ub == b]
+            s = summarize(sel, [c for c in cols if c in sel], seed=config.seed, n_resamples=config.n_bootstrap)
+            for r in s.itertuples(index=False):
+                rows.append(("user history (train baskets)", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
+        for b, df in (o.per_query_items or {}).items():
+            s = summarize(df, [c for c in cols if c in df], seed=config.seed, n_resamples=config.n_bootstrap)
+            for r in s.itertuples(index=False):
+                rows.append(("target item popularity", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
+    return pd.DataFrame(rows, columns=["bucket_type", "bucket", "adapter", "metric", "mean", "ci_low", "ci_high", "n"])
+
+
+def assemble(
+    config: CompareConfig,
+    prepared: Prepared,
+    outcomes: list[AdapterOutcome],
+    *,
+    started: float,
+    hash_user_ids: bool = False,
+) -> CompareResult:
+    """Statistics over the outcomes, plus the manifest, as one CompareResult."""
+    from xsell_eval.data.describe import data_card
+    from xsell_eval.stats import compare_to_baseline, summarize
+
+    per_query = {o.name: o.per_query for o in outcomes if o.status == "ok" and o.per_query is not None}
+    metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
+    sums = []
+    for name, pq in per_query.items():
+        s = summarize(pq, [c for c in metric_cols if c in pq], seed=config.seed, n_resamples=config.n_bootstrap)
+        s.insert(0, "adapter", name)
+        sums.append(s)
+    summary = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
+    baseline = config.baseline
+    if baseline in per_query and len(per_query) > 1:
+        comparisons = compare_to_baseline(
+            per_query,
+            baseline,
+            [c for c in metric_cols if c in per_query[baseline]],
+            seed=config.seed,
+            alpha=config.alpha,
+        )
+    else:
+        comparisons = pd.DataFrame()
+    agg_rows = [(o.name, m, v) for o in outcomes if o.status == "ok" for m, v in o.aggregates.items()]
+    aggregates = pd.DataFrame(agg_rows, columns=["adapter", "metric", "value"])
+    buckets = _bucket_tables(outcomes, config)
+
+    ds = prepared.dataset
+    q = prepared.queries
+    card = data_card(ds)
+    queries_frame = q.to_frame(ds.item_ids, ds.user_ids, hash_users=hash_user_ids)
+    recs_frame = (
+        pd.concat([o.recs.to_frame(q.query_id, ds.item_ids) for o in outcomes if o.recs is not None], ignore_index=True)
+        if any(o.recs is not None for o in outcomes)
+        else pd.DataFrame()
+    )
+    pq_frame = (
+        pd.concat([pq.assign(adapter=name) for name, pq in per_query.items()], ignore_index=True)
+        if per_query
+        else pd.DataFrame()
+    )
+    manifest = {
+        "format_version": 1,
+        "xsell_eval_version": __import__("xsell_eval").__version__,
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": config.data or "embedded:online_retail"},
+        "seed": config.seed,
+        "config_hash": config.hash,
+        "git_revision": _git_revision(),
+        "packages": package_versions(),
+        "timings_seconds": {
+            **prepared.timings,
+            **{f"adapter:{o.name}:fit": o.fit_seconds for o in outcomes},
+            **{f"adapter:{o.name}:recommend": o.recommend_seconds for o in outcomes},
+            "total": time.perf_counter() - started,
+        },
+    }
+    return CompareResult(
+        config=config,
+        manifest=manifest,
+        data_card=card.to_dict(),
+        data_card_md=card.to_markdown(),
+        split=prepared.split.describe(),
+        audit=prepared.split.audit.to_dict(),
+        n_queries=len(q),
+        summary=summary,
+        comparisons=comparisons,
+        buckets=buckets,
+        aggregates=aggregates,
+        adapters=[o.info() for o in outcomes],
+        queries_frame=queries_frame,
+        recs_frame=recs_frame,
+        per_query_frame=pq_frame,
+    )
+
+
+def run_compare(
+    config: CompareConfig,
+    *,
+    dataset: Dataset | None = None,
+    progress: ProgressFn | None = None,
+    hash_user_ids: bool = False,
+    completed: dict[str, AdapterOutcome] | None = None,
+    on_adapter_done: Callable[[AdapterOutcome], None] | None = None,
+    on_prepared: Callable[[Prepared], None] | None = None,
+) -> CompareResult:
+    """Run an offline comparison end to end.
+
+    Args:
+        config: the comparison; validated here.
+        dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
+        progress: optional callback for progress events.
+        completed: outcomes restored from an interrupted run (skipped, reused).
+        on_adapter_done: called after each adapter (used to save results incrementally).
+        on_prepared: called once the data, split and queries are ready.
+    """
+    started = time.perf_counter()
+    config = config.validate()
+    emit = progress or (lambda *a: None)
+    prepared = prepare(config, dataset=dataset, progress=progress)
+    if on_prepared is not None:
+        on_prepared(prepared)
+    outcomes: list[AdapterOutcome] = []
+    for spec in config.adapters:
+        if completed and spec in completed:
+            outcomes.append(completed[spec])
+            emit("adapter_end", spec, {"status": "restored"})
+            continue
+        emit("adapter_start", spec, {})
+        out = run_adapter(spec, config, prepared, progress=progress)
+        outcomes.append(out)
+        if on_adapter_done is not None:
+            on_adapter_done(out)
+        emit("adapter_end", spec, {"status": out.status, "error": out.error})
+    emit("stage_start", "statistics", {})
+    result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
+    emit("stage_end", "statistics", {})
+    return result
+
+
+def queries_user_frame(q: Queries) -> pd.DataFrame:
+    """Minimal frame of query ids and user history (used by metric breakdowns)."""
+    return pd.DataFrame({C.QUERY: q.query_id, "user_history": q.user_history})

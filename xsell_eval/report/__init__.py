@@ -1,0 +1,1 @@
+"""Report rendering: pure functions of a stored result (no clock, no printing)."""
