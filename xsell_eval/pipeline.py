@@ -231,9 +231,19 @@ def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Datas
 
 
 def evaluate_recs(
-    recs: Recommendations, queries: Queries, train: Dataset, ks: tuple[int, ...]
+    recs: Recommendations,
+    queries: Queries,
+    train: Dataset,
+    ks: tuple[int, ...],
+    *,
+    item_price: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, float]]:
-    """Per-query metrics, per-item-bucket per-query metrics, and aggregate metrics."""
+    """Per-query metrics, per-item-bucket per-query metrics, and aggregate metrics.
+
+    ``item_price`` (whole-dataset unit prices, NaN where unknown) lets revenue be NaN
+    rather than 0 when a target's price is unknown. Coverage is over the items sold in
+    ``train`` (the items a collaborative method could know about).
+    """
     from xsell_eval import metrics as M
 
     pop = train.item_basket_count
@@ -244,11 +254,14 @@ def evaluate_recs(
         item_popularity=pop,
         n_train_baskets=len(train.baskets),
         item_category=train.item_category,
+        item_price=item_price,
     )
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
-    by_item = M.per_query_metrics_by_item_bucket(recs, queries, list(ks), item_popularity=pop)
-    agg = M.aggregate_metrics(recs, queries, list(ks), catalog=train.n_items)
+    by_item = M.per_query_metrics_by_item_bucket(
+        recs, queries, list(ks), item_popularity=pop, item_price=item_price
+    )
+    agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
     return per_query, by_item, {k: float(v) for k, v in agg.items()}
 
 
@@ -280,7 +293,9 @@ def run_adapter(
         recs = adapter.recommend(queries.without_targets(), max(config.ks))
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
-        per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks)
+        per_query, by_item, agg = evaluate_recs(
+            recs, queries, train, config.ks, item_price=prepared.dataset.item_price
+        )
         eval_s = time.perf_counter() - t0
     except XsellError as exc:
         return AdapterOutcome(
