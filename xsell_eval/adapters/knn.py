@@ -1,0 +1,248 @@
+"""Neighbourhood collaborative filtering: item-based kNN (``cf``) and user-based kNN (``user-knn``).
+
+``cf`` — "customers who bought X also bought Y". Item × item similarities come from
+co-purchases in train (:mod:`xsell_eval.similarity`), pruned to the ``k_neighbors`` most
+similar items per item; a query is scored by summing (or taking the max of) the
+similarity rows of its context items::
+
+    context (n_q × items, binary)  @  S (items × items, k per row)  ->  scores (n_q × items)
+
+``user-knn`` — the query's purchase profile (train history of the user plus the cart) is
+compared with every train user's profile; the ``k_neighbors`` most similar users vote
+for their items, weighted by similarity::
+
+    profile (n_q × items) @ Pᵀ -> sim (n_q × users) -> top-k W -> W @ P -> scores (n_q × items)
+
+Items neither method can score are not candidates (``-inf``). With ``fallback="popular"``
+(the default) the remaining slots are filled with the most popular train items, shown with
+negative scores in ``(-1, 0)`` so that they always rank below every neighbourhood score,
+and ``Recommendations.fallback`` is True for the queries where the neighbourhood found
+nothing at all (e.g. a cart of items never bought in train, or an empty cart).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from xsell_eval.adapters.base import BaseAdapter, HyperParam
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import DataError
+from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.similarity import SIMILARITIES, aggregate_rows, binarize, item_similarity, top_k_per_row
+
+_FALLBACK = HyperParam(
+    "fallback",
+    "categorical",
+    "popular",
+    choices=("popular", "none"),
+    tunable=False,
+    help="fill slots the neighbourhood cannot fill with popular items ('popular') or leave them empty ('none')",
+)
+
+
+def _fallback_scores(train: Dataset) -> np.ndarray:
+    """Popularity mapped into (-1, 0): below any positive neighbourhood score; unsold items -inf."""
+    counts = train.item_basket_count.astype(np.float64)
+    if counts.max(initial=0.0) <= 0:
+        return np.full(len(counts), -np.inf)
+    return np.where(counts > 0, counts / (counts.max() + 1.0) - 1.0, -np.inf)
+
+
+def _recommend_with_fallback(
+    adapter: BaseAdapter, scores: np.ndarray, batch: Queries, k: int, fallback: np.ndarray | None
+) -> Recommendations:
+    """Top-k of positive neighbourhood scores, then (if ``fallback`` is given) popular items.
+
+    Neighbourhood scores are > 0 and fallback scores are in (-1, 0), so one deterministic
+    top-k over the fused row gives neighbourhood items first, then popular ones.
+    """
+    if fallback is None:
+        items, top = top_k(scores, k, exclude=batch.context)
+        return Recommendations(items, top, adapter.name)
+    fused = np.where(np.isfinite(scores), scores, fallback[None, :])
+    items, top = top_k(fused, k, exclude=batch.context)
+    served_by_fallback = ~(top[:, 0] > 0)  # NaN (no item at all) also counts as served by fallback
+    return Recommendations(items, top, adapter.name, served_by_fallback)
+
+
+class ItemKNNAdapter(BaseAdapter):
+    """Item-based kNN on co-purchases: the everyday "bought together" workhorse.
+
+    Similarities (``cosine``, ``jaccard``, ``asymmetric`` cosine with ``alpha``, ``lift``) are
+    computed from the binary basket × item matrix of train (or user × item with
+    ``interactions="user"``), shrunk by ``c / (c + shrink)`` and pruned to the
+    ``k_neighbors`` best per item. See :mod:`xsell_eval.similarity` for the formulas.
+
+    Serves cold users (only the cart is used), not cold items (an item never bought in
+    train has no neighbours and is never recommended).
+
+    Example:
+        >>> from xsell_eval.testing import toy_dataset, toy_queries
+        >>> ds = toy_dataset()
+        >>> recs = ItemKNNAdapter(k_neighbors=20).fit(ds).recommend(toy_queries(ds), k=3)
+        >>> recs.items.shape[1]
+        3
+    """
+
+    name = "cf"
+    family = "neighbourhood"
+    description = "Item-based kNN on co-purchases (cosine / jaccard / asymmetric cosine / lift)"
+    serves_cold_users = True
+    serves_cold_items = False
+    hyperparams = (
+        HyperParam("similarity", "categorical", "cosine", choices=SIMILARITIES, help="item-item similarity measure"),
+        HyperParam(
+            "k_neighbors",
+            "int",
+            100,
+            low=1,
+            high=100_000,
+            log=True,
+            tune_low=5,
+            tune_high=1000,
+            help="neighbours kept per item (top-k pruning)",
+        ),
+        HyperParam(
+            "shrink",
+            "float",
+            10.0,
+            low=0.0,
+            high=1e6,
+            tune_low=0.0,
+            tune_high=100.0,
+            help="shrinkage: similarity × co-count / (co-count + shrink)",
+        ),
+        HyperParam(
+            "alpha",
+            "float",
+            0.5,
+            low=0.0,
+            high=1.0,
+            help="asymmetric cosine exponent on the candidate's count (0: P(candidate|context), 0.5: cosine)",
+        ),
+        HyperParam("aggregation", "categorical", "sum", choices=("sum", "max"), help="combine context items' rows"),
+        HyperParam(
+            "interactions",
+            "categorical",
+            "basket",
+            choices=("basket", "user"),
+            help="co-occurrence within baskets or within users' whole histories",
+        ),
+        _FALLBACK,
+    )
+
+    def _fit(self, train: Dataset) -> None:
+        p = self.params
+        if p["interactions"] == "user":
+            if not train.has_users:
+                raise DataError(
+                    f"adapter '{self.name}': interactions='user' needs user ids, but the training data has none; "
+                    "use interactions='basket'"
+                )
+            x = train.user_item
+        else:
+            x = train.basket_item
+        self.similarity_ = item_similarity(
+            x,
+            similarity=p["similarity"],
+            alpha=p["alpha"],
+            shrink=p["shrink"],
+            k_neighbors=p["k_neighbors"],
+        )
+        self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        scores = aggregate_rows(batch.context, self.similarity_, self.params["aggregation"])
+        scores[scores <= 0] = -np.inf
+        return scores
+
+    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
+
+
+class UserKNNAdapter(BaseAdapter):
+    """User-based kNN over binary purchase profiles (cosine or Pearson).
+
+    A query's profile is the user's train history (items bought in any train basket)
+    plus the cart, so a cold user or a guest with a cart is served from the cart alone.
+    The ``k_neighbors`` train users most similar to the profile (positive similarity
+    only; the query's own user is excluded) vote for their items with weight = similarity.
+
+    Pearson is the correlation of the two binary profile vectors over the whole item
+    index (each vector mean-centred over all items, zeros included):
+    ``(x·y − |x||y|/n) / sqrt((|x| − |x|²/n)(|y| − |y|²/n))`` with ``|x|`` the number of
+    items in the profile and ``n`` the number of items. (Pearson over co-rated items only,
+    as for explicit ratings, is undefined for all-ones purchase data.)
+
+    Example:
+        >>> from xsell_eval.testing import toy_dataset, toy_queries
+        >>> ds = toy_dataset()
+        >>> recs = UserKNNAdapter(k_neighbors=10).fit(ds).recommend(toy_queries(ds), k=3)
+        >>> recs.items.shape[1]
+        3
+    """
+
+    name = "user-knn"
+    family = "neighbourhood"
+    description = "User-based kNN over purchase profiles (cosine / Pearson); profile = history + cart"
+    serves_cold_users = True
+    serves_cold_items = False
+    needs_users = True
+    batch_size = 256  # dense similarity block is batch × n_users
+    hyperparams = (
+        HyperParam("similarity", "categorical", "cosine", choices=("cosine", "pearson"), help="user-user similarity"),
+        HyperParam(
+            "k_neighbors",
+            "int",
+            50,
+            low=1,
+            high=100_000,
+            log=True,
+            tune_low=5,
+            tune_high=500,
+            help="most similar train users that vote",
+        ),
+        _FALLBACK,
+    )
+
+    def _fit(self, train: Dataset) -> None:
+        self.profiles_ = binarize(train.user_item)  # n_users × n_items
+        self.profiles_t_ = self.profiles_.T.tocsr()
+        self.profile_size_ = np.diff(self.profiles_.indptr).astype(np.float64)
+        self.fallback_scores_ = _fallback_scores(train) if self.params["fallback"] == "popular" else None
+
+    def _query_profiles(self, batch: Queries) -> sp.csr_matrix:
+        """Binary (n_b × n_items): train history of known users ∪ cart."""
+        known = batch.user_idx >= 0
+        hist = self.profiles_[np.where(known, batch.user_idx, 0)]
+        hist = sp.diags(known.astype(np.float64)) @ hist
+        return binarize(hist + batch.context)
+
+    def _neighbour_similarity(self, batch: Queries) -> np.ndarray:
+        """Dense (n_b × n_users) similarity of each query profile to every train user; self = 0."""
+        q = self._query_profiles(batch)
+        dots = np.asarray((q @ self.profiles_t_).toarray())
+        q_size = np.diff(q.indptr).astype(np.float64)[:, None]
+        u_size = self.profile_size_[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.params["similarity"] == "cosine":
+                sim = dots / np.sqrt(q_size * u_size)
+            else:
+                n = float(self.n_items_)
+                sim = (dots - q_size * u_size / n) / np.sqrt((q_size - q_size**2 / n) * (u_size - u_size**2 / n))
+        sim[~np.isfinite(sim)] = 0.0
+        rows = np.flatnonzero(batch.user_idx >= 0)
+        sim[rows, batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
+        return sim
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        sim = self._neighbour_similarity(batch)
+        r, c, v = top_k_per_row(sim, self.params["k_neighbors"])
+        w = sp.csr_matrix((v, (r, c)), shape=sim.shape)
+        scores = np.asarray((w @ self.profiles_).toarray())
+        scores[scores <= 0] = -np.inf
+        return scores
+
+    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
