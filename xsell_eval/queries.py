@@ -104,15 +104,17 @@ class Queries:
         """One row per query with list columns of context and target item ids (for Parquet)."""
 
         def lists(m: sp.csr_matrix, values: np.ndarray) -> list[list[Any]]:
-            return [values[m.indices[m.indptr[i] : m.indptr[i + 1]]].tolist() for i in range(m.shape[0])]
+            return [part.tolist() for part in np.split(values[m.indices], m.indptr[1:-1])]
 
-        users = np.where(self.user_idx >= 0, user_ids[np.maximum(self.user_idx, 0)] if len(user_ids) else "", None)
-        if hash_users:
-            import hashlib
+        known = self.user_idx >= 0
+        users: np.ndarray = np.full(len(self), None, dtype=object)
+        if len(user_ids):
+            names = np.asarray(user_ids, dtype=object)
+            if hash_users:
+                import hashlib
 
-            users = np.array(
-                [None if u is None else hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in users], dtype=object
-            )
+                names = np.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in names], dtype=object)
+            users[known] = names[self.user_idx[known]]
         tq = self.targets
         tv = self.target_value
         return pd.DataFrame(
@@ -211,15 +213,17 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> t
     kk = min(k, m)
     if kk < m:
         part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        # include all items tied with the k-th score so the index tie-break is exact
-        kth = np.take_along_axis(s, part, axis=1).min(axis=1, keepdims=True)
-        cand_mask = s >= kth
-        if (cand_mask.sum(axis=1) > kk).any():
-            order = np.lexsort((np.broadcast_to(np.arange(m), s.shape), -s), axis=1)[:, :kk]
-        else:
-            sub = np.take_along_axis(s, part, axis=1)
-            o = np.lexsort((part, -sub), axis=1)
-            order = np.take_along_axis(part, o, axis=1)
+        sub = np.take_along_axis(s, part, axis=1)
+        order = np.take_along_axis(part, np.lexsort((part, -sub), axis=1), axis=1)
+        # rows where items outside the partition tie with the k-th score: the partition
+        # picked arbitrary ones among the tied; redo those rows with a full stable sort
+        kth = sub.min(axis=1, keepdims=True)
+        tied = (s >= kth).sum(axis=1) > kk
+        if tied.any():
+            rows = np.flatnonzero(tied)
+            st = s[rows]
+            full = np.lexsort((np.broadcast_to(np.arange(m), st.shape), -st), axis=1)[:, :kk]
+            order[rows] = full
     else:
         order = np.lexsort((np.broadcast_to(np.arange(m), s.shape), -s), axis=1)
     top = np.take_along_axis(s, order, axis=1)

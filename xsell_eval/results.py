@@ -166,7 +166,10 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
 
 
 def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None) -> Path:
-    """Write every file of the run directory; ``report`` defaults to the Markdown render."""
+    """Write every file of the run directory; ``report`` defaults to the Markdown render (+ plots/)."""
+    from xsell_eval.report.markdown import render_run_report, with_decision
+
+    result = with_decision(result)  # extra["decision"]: needs the per-query values, so before they are dropped
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_json(result.config.to_dict() | {"config_hash": result.config.hash}, run_dir / "config.json")
     dump_json(result.manifest, run_dir / "manifest.json")
@@ -195,9 +198,7 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
     if result.per_query_frame is not None:
         result.per_query_frame.to_parquet(run_dir / "metrics.parquet", index=False)
     if report is None:
-        from xsell_eval.report.markdown import render_markdown
-
-        report = render_markdown(result, run_dir=run_dir)
+        report = render_run_report(result, run_dir)
     (run_dir / "report.md").write_text(report, encoding="utf-8")
     return run_dir
 
@@ -227,7 +228,7 @@ def read_run(run_dir: str | Path) -> CompareResult:
     cfg_raw = json.loads((d / "config.json").read_text())
     cfg_raw.pop("config_hash", None)
     known = {f.name for f in fields(CompareConfig)}
-    cfg_kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_raw.items() if k in known}
+    cfg_kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_raw.items() if k in known}
     config = CompareConfig(**cfg_kwargs)
     ctx = json.loads((d / "context.json").read_text())
     tables = {t: pd.read_parquet(d / "tables" / f"{t}.parquet") for t in _TABLES}

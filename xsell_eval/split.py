@@ -120,7 +120,7 @@ def _audit(train: Dataset, test: Dataset) -> LeakageAudit:
     return LeakageAudit(
         train_end=str(train_end),
         test_start=str(test_start),
-        train_ends_before_test=bool(has_time and train_end < test_start),
+        train_ends_before_test=bool(has_time and tr_ts.max() < te_ts.min()),
         test_baskets_in_train=int(np.intersect1d(tr_b, te_b).size),
         train_lines_after_test_start=int((tr_ts >= test_start).sum()) if has_time else 0,
         test_baskets=int(te_b.size),
