@@ -367,7 +367,7 @@ class CompareResult:
         return [a["name"] for a in self.adapters if a["status"] == "ok"]
 
 
-def _git_revision() -> str | None:
+def git_revision() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -485,7 +485,7 @@ def assemble(
         "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": config.data or "embedded:online_retail"},
         "seed": config.seed,
         "config_hash": config.hash,
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
         "packages": package_versions(),
         "timings_seconds": {
             **prepared.timings,

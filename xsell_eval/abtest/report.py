@@ -1,0 +1,564 @@
+"""The A/B-test report: one result object, a Markdown section and two black-and-white plots.
+
+:class:`ABTestReport` holds everything (analysis, response model, settings, offline
+metrics of the arms, data facts, manifest) and round-trips through ``abtest.json``.
+:func:`render_section` is a pure function of it (no clock, no working directory),
+so re-rendering a run directory gives the same bytes.
+
+Run directory written by :func:`write_abtest_run`::
+
+    runs/<time>-abtest/
+      abtest.json                  the ABTestReport (everything the report shows)
+      config.json, manifest.json   the command's settings; data fingerprint, versions, seed, timings
+      visitors.parquet             one row per simulated visitor
+      daily.parquet                per (day, arm) visitors, conversions, revenue
+      figures/abtest_lift.png      lift with CI per treatment arm
+      figures/abtest_sequential.png cumulative lift and p-value by day with the sequential boundary
+      report.md
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats as sstats
+
+from xsell_eval.abtest.response import SOURCES, ResponseModel
+from xsell_eval.abtest.stats import Analysis
+from xsell_eval.errors import RunDirError
+
+ABTEST_FORMAT = 1
+LIFT_PNG = "figures/abtest_lift.png"
+_P_FLOOR = 1e-12
+SEQ_PNG = "figures/abtest_sequential.png"
+
+GENERAL_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "visitors",
+        "test-period queries replayed; each visitor draws one query uniformly (with replacement once "
+        "the distinct queries are used up) and is assigned to an arm at random by the split",
+    ),
+    ("slots", "each of the k slots is examined and accepted independently of the others, given the visitor"),
+    (
+        "what counts",
+        "only incremental additions (not ones the shopper would have bought anyway) count for "
+        "conversion, items and revenue; quantity 1 at the item's price (median price of the data)",
+    ),
+    ("basket value", "the basket as observed (cart + items bought later) plus the incremental additions"),
+    ("traffic", "visitors arrive in random order at a constant number per day; the test ends when all have come"),
+)
+
+
+@dataclass(frozen=True)
+class ABTestReport:
+    """Everything the A/B-test section shows; JSON round-trip via :meth:`to_dict` / :meth:`from_dict`.
+
+    Attributes:
+        analysis: the statistics.
+        response: the response model.
+        settings: the command's settings (arms, visitors, split, k, traffic, mde, seed, data, ...).
+        offline: arm → offline metrics of its recommendations on the same queries (may be empty).
+        data: facts about the data (name, fingerprint, queries, protocol, has_truth).
+        manifest: versions, seed, git revision, timings.
+        figures: relative paths of the figures (empty if not drawn).
+    """
+
+    analysis: Analysis
+    response: ResponseModel
+    settings: dict[str, Any]
+    offline: dict[str, dict[str, float]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (NaN/inf → None)."""
+        return {
+            "format": ABTEST_FORMAT,
+            "analysis": self.analysis.to_dict(),
+            "response": self.response.to_dict(),
+            "settings": _clean(self.settings),
+            "offline": _clean(self.offline),
+            "data": _clean(self.data),
+            "manifest": _clean(self.manifest),
+            "figures": dict(self.figures),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ABTestReport:
+        """Inverse of :meth:`to_dict`."""
+        if d.get("format") != ABTEST_FORMAT:
+            raise RunDirError(f"abtest.json has format {d.get('format')!r}; this xsell-eval reads {ABTEST_FORMAT}")
+        return cls(
+            analysis=Analysis.from_dict(d["analysis"]),
+            response=ResponseModel.from_dict(d["response"]),
+            settings=d.get("settings", {}),
+            offline=d.get("offline", {}),
+            data=d.get("data", {}),
+            manifest=d.get("manifest", {}),
+            figures=d.get("figures", {}),
+        )
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+# ---------------------------------------------------------------------- formatting
+def _num(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return f"{int(x):,}"
+    ax = abs(float(x))
+    if ax >= 100:
+        return f"{x:,.1f}"
+    if ax >= 1:
+        return f"{x:.3f}"
+    return f"{x:.{digits}f}"
+
+
+def _pct(x: Any, signed: bool = True) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return f"{x:+.1%}" if signed else f"{x:.2%}"
+
+
+def _p(x: Any) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return "< 1e-300" if x < 1e-300 else (f"{x:.2g}" if x < 0.001 else f"{x:.3f}")
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    al = align or ("l" + "r" * (len(header) - 1))
+    sep = ["---:" if a == "r" else ":---" for a in al]
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _big(x: Any) -> str:
+    return "—" if x is None or not math.isfinite(float(x)) else f"{math.ceil(float(x)):,}"
+
+
+# ---------------------------------------------------------------------- sections
+def decision_text(report: ABTestReport) -> str:
+    """The plain decision line (first thing of the section)."""
+    d = report.analysis.decision
+    if d.kind == "needs-more":
+        return f"**Decision: needs more visitors** — {d.text}"
+    head, sep, rest = d.text.partition(": ")
+    return f"**Decision: {head}** — {rest}" if sep else f"**Decision:** {d.text}"
+
+
+def _setup_paragraph(report: ABTestReport) -> str:
+    a, s, dta = report.analysis, report.settings, report.data
+    arms = ", ".join(f"{x.name} ({x.weight:.0%})" for x in a.arms)
+    aa = " (A/A test: the same adapter in both arms)" if s.get("aa") else ""
+    src = report.response.source
+    return (
+        f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {a.traffic_per_day:,} visitors/day, "
+        f"replaying {dta.get('n_queries', '?'):,} distinct {dta.get('protocol', '')} queries from the test period of "
+        f"`{dta.get('name', '?')}`; arms {arms}{aa}; top-{s.get('k', '?')} shown; acceptance source "
+        f"**{src}**: {SOURCES.get(src, '')}. Control: **{a.arms[0].name}**. Primary metric: incremental "
+        f"conversion (the visitor added at least one recommended item *because* it was recommended)."
+    )
+
+
+def arms_table(report: ABTestReport) -> str:
+    """Arms with their offline metrics side by side."""
+    metric_names = sorted({m for v in report.offline.values() for m in v})
+    header = ["arm", "adapter", "traffic", "slots filled", *metric_names]
+    rows = []
+    for a in report.analysis.arms:
+        off = report.offline.get(a.name, {})
+        rows.append(
+            [a.name, a.adapter, f"{a.weight:.0%}", f"{a.fill_rate:.0%}", *[_num(off.get(m)) for m in metric_names]]
+        )
+    note = (
+        "Offline metrics: the same adapter's top-k on the same test queries (hit rate = conversion proxy)."
+        if metric_names
+        else "Offline metrics were not computed for this run."
+    )
+    return _table(header, rows, "ll" + "r" * (len(header) - 2)) + "\n\n" + note
+
+
+def results_table(report: ABTestReport) -> str:
+    """Per-arm outcomes and per-comparison tests."""
+    a = report.analysis
+    rows = []
+    for x in a.arms:
+        rows.append(
+            [
+                x.name,
+                f"{x.visitors:,}",
+                f"{_pct(x.conversion, False)} [{_pct(x.conversion_low, False)}, {_pct(x.conversion_high, False)}]",
+                f"{_num(x.revenue_per_visitor)} [{_num(x.rpv_low)}, {_num(x.rpv_high)}]",
+                _num(x.items_per_visitor),
+                _num(x.accepted_per_visitor),
+                _num(x.basket_value),
+                _pct(x.expected_conversion, False),
+            ]
+        )
+    t1 = _table(
+        [
+            "arm",
+            "visitors",
+            "conversion [95% CI]",
+            "revenue / visitor [95% CI]",
+            "items added / visitor",
+            "widget adds / visitor",
+            "basket value",
+            "expected conversion (model)",
+        ],
+        rows,
+    )
+    rows2 = []
+    for c in a.comparisons:
+        mark = " ▲" if c.significant and c.lift > 0 else (" ▼" if c.significant else "")
+        rows2.append(
+            [
+                f"{c.arm} vs {c.control}{mark}",
+                f"{_pct(c.lift)} [{_pct(c.lift_low)}, {_pct(c.lift_high)}]",
+                f"{c.diff * 100:+.2f} pp [{c.diff_low * 100:+.2f}, {c.diff_high * 100:+.2f}]",
+                f"{c.z:.2f}" if math.isfinite(c.z) else "—",
+                _p(c.p_value),
+                _p(c.p_holm),
+                f"{_pct(c.rpv_lift)} [{_pct(c.rpv_lift_low)}, {_pct(c.rpv_lift_high)}]",
+                _p(c.rpv_p_value),
+                _pct(c.expected_lift),
+            ]
+        )
+    t2 = _table(
+        [
+            "comparison",
+            "conversion lift [95% CI]",
+            "conversion diff [95% CI]",
+            "z",
+            "p",
+            "p (Holm)",
+            "revenue/visitor lift [95% CI]",
+            "p (Welch)",
+            "expected lift (model)",
+        ],
+        rows2,
+    )
+    srm = (
+        f"**Sample-ratio mismatch: WARNING** — the arms' visitor counts differ from the planned split "
+        f"(chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p)} < 0.001); do not trust the results before finding out why."
+        if a.srm_flag
+        else f"Sample-ratio check: OK (chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p)}; "
+        "a mismatch is flagged below p = 0.001)."
+    )
+    return (
+        t1
+        + "\n\n"
+        + t2
+        + "\n\n▲/▼: significant after Holm correction at alpha "
+        + f"{a.alpha:g}. *Expected (model)* values are what the response model implies over the replayed "
+        "queries — the truth the test estimates (on a synthetic shop with `--response truth`, the generator's "
+        "truth).\n\n" + srm
+    )
+
+
+def plan_section(report: ABTestReport) -> str:
+    """Sample size for the MDE and for the observed effect."""
+    a = report.analysis
+    p = a.plan
+    t = a.traffic_per_day
+    days = math.ceil(p.total_visitors / t) if math.isfinite(p.total_visitors) else None
+    rows = [
+        ["control conversion (observed)", _pct(p.baseline, False)],
+        ["minimum detectable effect (relative)", _pct(p.mde)],
+        [
+            "alpha (two-sided)",
+            f"{p.alpha:g}"
+            + (f" (per comparison {p.alpha_per_comparison:.4g}, Bonferroni)" if len(a.comparisons) > 1 else ""),
+        ],
+        ["power", f"{p.power:.0%}"],
+        [f"visitors per treatment arm ({p.method}, used)", _big(p.n_treatment)],
+        [f"visitors per treatment arm ({p.other_method}, for reference)", _big(p.n_treatment_other_method)],
+        ["visitors in total (all arms)", _big(p.total_visitors)],
+        ["days at the current traffic", "—" if days is None else f"{days:,} at {t:,} visitors/day"],
+    ]
+    obs = []
+    for c in a.comparisons:
+        obs.append(
+            [
+                c.arm,
+                _pct(c.lift),
+                "—" if not math.isfinite(c.power_observed) else f"{c.power_observed:.0%}",
+                _big(c.n_for_observed),
+            ]
+        )
+    return (
+        _table(["plan", "value"], rows, "lr")
+        + "\n\nPooled-variance formula (as R `power.prop.test`; statsmodels `samplesize_proportions_2indep_onetail`) "
+        "because it matches the pooled z test used above; Cohen's h (`NormalIndPower`) differs by a few visitors.\n\n"
+        + _table(["arm", "observed lift", "power at observed effect", "visitors/arm to detect it (80%)"], obs)
+        + "\n\nPower at the observed effect is descriptive, not evidence: it only restates the p-value."
+    )
+
+
+def sequential_section(report: ABTestReport) -> str:
+    """Day-by-day monitoring summary."""
+    a = report.analysis
+    rows = []
+    for s in a.sequential:
+        final = s.bound[-1] if s.bound else math.nan
+        rows.append(
+            [
+                f"{s.arm} vs {s.control}",
+                "—" if s.decision_day is None else f"day {s.decision_day}",
+                "—" if s.naive_day is None else f"day {s.naive_day}",
+                f"{final:.3f}" if math.isfinite(final) else "—",
+                f"{s.z[-1]:.2f}" if s.z and math.isfinite(s.z[-1]) else "—",
+            ]
+        )
+    every = f"every {a.look_every} days" if a.look_every > 1 else "at the end of every day"
+    return (
+        f"Looks {every}; boundaries from Lan-DeMets alpha spending ({a.spending}), computed by recursive numerical "
+        "integration, with the information fraction = visitors so far / planned visitors.\n\n"
+        + _table(
+            ["comparison", "sequential decision", "naive peeking would stop", "final boundary for abs(z)", "final z"],
+            rows,
+        )
+        + "\n\nNaive peeking (stopping the first day p < alpha) inflates the false-positive rate far above alpha; "
+        "the sequential boundary keeps it at alpha. A decision day of — means the boundary was never crossed."
+    )
+
+
+def assumptions_table(report: ABTestReport) -> str:
+    """The response model's parameters and the general assumptions."""
+    rm = report.response
+    rows = [[f"`{n}`", v, m] for n, v, m in rm.describe()]
+    rows += [[name, "", text] for name, text in GENERAL_ASSUMPTIONS]
+    return (
+        _table(["assumption", "value", "meaning"], rows, "llr".replace("r", "l"))
+        + "\n\nP(added because of the widget) = examination(rank) × acceptance × (1 − organic share); "
+        "see `docs/abtest.md`."
+    )
+
+
+METHODS = (
+    "conversion: pooled two-proportion z test (statsmodels `test_proportions_2indep`, score, no correction = "
+    "`proportions_ztest`); difference CI Newcombe; relative lift CI by the delta method on log(p_B/p_A) "
+    "(statsmodels `confint_proportions_2indep`, ratio, log)",
+    "revenue per visitor: Welch's t (scipy `ttest_ind`, unequal variances); CIs of the mean, the difference and "
+    "the relative lift by percentile bootstrap",
+    "several treatment arms: Holm correction of the p-values (statsmodels `multipletests`)",
+    "sample-ratio mismatch: chi-square goodness of fit (scipy `chisquare`)",
+)
+
+
+def render_section(report: ABTestReport, *, heading: str = "##") -> str:
+    """The Markdown A/B-test section (pure: same report → same text)."""
+    h2, h3 = heading, heading + "#"
+    parts = [
+        f"{h2} Simulated A/B test",
+        decision_text(report),
+        _setup_paragraph(report),
+        f"{h3} Arms",
+        arms_table(report),
+        f"{h3} Results",
+        results_table(report),
+    ]
+    if "lift" in report.figures:
+        parts.append(f"![Lift with 95% CI]({report.figures['lift']})")
+    parts += [f"{h3} Sample size and duration", plan_section(report), f"{h3} Sequential monitoring"]
+    parts.append(sequential_section(report))
+    if "sequential" in report.figures:
+        parts.append(f"![Cumulative lift and p-value by day]({report.figures['sequential']})")
+    parts += [f"{h3} Assumptions", assumptions_table(report), f"{h3} Methods"]
+    parts.append("\n".join(f"- {m}" for m in METHODS) + f"\n- bootstrap resamples: {report.analysis.n_boot:,}")
+    cmd = report.settings.get("command")
+    if cmd:
+        parts += [f"{h3} Reproduce", f"```\n{cmd}\n```"]
+    return "\n\n".join(parts) + "\n"
+
+
+def render_report(report: ABTestReport) -> str:
+    """A standalone ``report.md`` for an ``abtest`` run."""
+    title = f"# A/B test simulation: {' vs '.join(a.name for a in report.analysis.arms)}\n\n"
+    return title + render_section(report)
+
+
+# ---------------------------------------------------------------------- plots
+def _mpl() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_lift(report: ABTestReport, path: str | Path) -> Path:
+    """Horizontal CIs of the conversion and revenue lifts of each treatment arm (black and white)."""
+    plt = _mpl()
+    comps = report.analysis.comparisons
+    labels, mids, los, his, exps, markers = [], [], [], [], [], []
+    for c in comps:
+        for metric, m, lo, hi, ex, mk in (
+            ("conversion", c.lift, c.lift_low, c.lift_high, c.expected_lift, "o"),
+            ("revenue/visitor", c.rpv_lift, c.rpv_lift_low, c.rpv_lift_high, c.expected_rpv_lift, "s"),
+        ):
+            labels.append(f"{c.arm} vs {c.control}: {metric}")
+            mids.append(m)
+            los.append(lo)
+            his.append(hi)
+            exps.append(ex)
+            markers.append(mk)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.55 * max(n, 1)), dpi=120)
+    y = np.arange(n)[::-1]
+    for yi, m, lo, hi, mk in zip(y, mids, los, his, markers, strict=True):
+        if not (math.isfinite(m) and math.isfinite(lo) and math.isfinite(hi)):
+            continue
+        ax.errorbar(
+            [m * 100],
+            [yi],
+            xerr=[[max(0.0, (m - lo) * 100)], [max(0.0, (hi - m) * 100)]],
+            fmt=mk,
+            color="black",
+            mfc="white" if mk == "s" else "black",
+            capsize=4,
+            lw=1.5,
+        )
+    ex_y = [yi for yi, e in zip(y, exps, strict=True) if math.isfinite(e)]
+    ex_x = [e * 100 for e in exps if math.isfinite(e)]
+    if ex_x:
+        ax.plot(ex_x, ex_y, "x", color="0.45", ms=9, mew=1.8, zorder=5, label="expected under the response model")
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.axvline(0, color="black", ls="--", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("relative lift vs control (%), 95% CI")
+    ax.set_title("Simulated A/B test: lift with 95% confidence interval", fontsize=10)
+    ax.grid(axis="x", color="0.85", lw=0.6)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+def plot_sequential(report: ABTestReport, path: str | Path) -> Path:
+    """Top: cumulative conversion lift with its (unadjusted) 95% CI; bottom: p-value by day vs alpha and boundary."""
+    plt = _mpl()
+    a = report.analysis
+    styles = ["-", "--", "-.", ":"]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.5, 6.0), dpi=120, sharex=True)
+    for i, s in enumerate(a.sequential):
+        ls = styles[i % len(styles)]
+        d = np.asarray(s.days, dtype=float)
+        lift = np.asarray(s.lift, dtype=float) * 100
+        lo = np.asarray(s.lift_low, dtype=float) * 100
+        hi = np.asarray(s.lift_high, dtype=float) * 100
+        ax1.fill_between(d, lo, hi, color="0.85" if i == 0 else "0.92", step=None, lw=0)
+        ax1.plot(d, lift, ls, color="black", lw=1.6, label=f"{s.arm} vs {s.control}")
+        p = np.clip(np.asarray(s.p_naive, dtype=float), _P_FLOOR, 1.0)
+        ax2.plot(d, p, ls, color="black", lw=1.6, label=f"p-value, {s.arm}")
+        b = np.asarray(s.bound, dtype=float)
+        p_bound = np.where(np.isfinite(b), 2.0 * sstats.norm.sf(np.where(np.isfinite(b), b, 0.0)), np.nan)
+        ax2.plot(d, p_bound, ls, color="0.45", lw=1.2, marker=".", ms=4, label=f"sequential boundary ({s.arm})")
+        if s.decision_day is not None:
+            for ax in (ax1, ax2):
+                ax.axvline(s.decision_day, color="0.3", ls=":", lw=1)
+            ax1.annotate(
+                f"decision day {s.decision_day}",
+                (s.decision_day, ax1.get_ylim()[1]),
+                fontsize=7,
+                ha="left",
+                va="top",
+                xytext=(3, -3),
+                textcoords="offset points",
+            )
+    ax1.axhline(0, color="black", lw=0.8)
+    ax1.set_ylabel("cumulative conversion lift (%)")
+    ax1.set_title("Cumulative lift (95% CI, unadjusted) and p-value by day", fontsize=10)
+    ax1.legend(loc="best", fontsize=8, frameon=False)
+    ax2.axhline(a.alpha, color="black", ls="--", lw=1, label=f"alpha = {a.alpha:g} (naive peeking threshold)")
+    ax2.set_yscale("log")
+    ax2.set_ylim(_P_FLOOR / 2, 1.5)
+    ax2.set_ylabel(f"p-value (log scale, floored at {_P_FLOOR:g})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.set_xlabel("day")
+    ax2.legend(loc="best", fontsize=7, frameon=False)
+    for ax in (ax1, ax2):
+        ax.grid(color="0.9", lw=0.6)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------- run directory
+def write_abtest_run(report: ABTestReport, run_dir: str | Path, *, sim: Any = None) -> ABTestReport:
+    """Write the figures, ``abtest.json``, the per-visitor tables (if ``sim``) and ``report.md``.
+
+    Returns the report with its ``figures`` filled in.
+    """
+    from dataclasses import replace
+
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    plot_lift(report, d / LIFT_PNG)
+    plot_sequential(report, d / SEQ_PNG)
+    report = replace(report, figures={"lift": LIFT_PNG, "sequential": SEQ_PNG})
+    (d / "abtest.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if sim is not None:
+        sim.to_frame().to_parquet(d / "visitors.parquet", index=False)
+        daily = sim.daily()
+        daily["arm"] = np.asarray(sim.arms, dtype=object)[daily["arm"].to_numpy()]
+        daily.to_parquet(d / "daily.parquet", index=False)
+    (d / "report.md").write_text(render_report(report), encoding="utf-8")
+    return report
+
+
+def read_abtest_run(run_dir: str | Path) -> ABTestReport:
+    """Read ``abtest.json`` of a run directory.
+
+    Raises:
+        RunDirError: no such directory or no ``abtest.json``.
+    """
+    d = Path(run_dir)
+    if not (d / "abtest.json").is_file():
+        raise RunDirError(f"'{d}' is not an abtest run directory (no abtest.json)")
+    try:
+        raw = json.loads((d / "abtest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{d / 'abtest.json'}: unreadable: {exc}") from exc
+    return ABTestReport.from_dict(raw)
+
+
+def rerender_abtest_run(run_dir: str | Path) -> str:
+    """Re-render ``report.md`` of an abtest run from ``abtest.json`` alone (plots redrawn); returns the text."""
+    d = Path(run_dir)
+    report = read_abtest_run(d)
+    plot_lift(report, d / LIFT_PNG)
+    plot_sequential(report, d / SEQ_PNG)
+    text = render_report(report)
+    (d / "report.md").write_text(text, encoding="utf-8")
+    return text

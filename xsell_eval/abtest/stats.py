@@ -1,0 +1,671 @@
+"""Statistics of a simulated experiment — statsmodels and scipy wherever they provide it.
+
+=====================================  =================================================================
+quantity                               method
+=====================================  =================================================================
+conversion difference: test            pooled two-proportion z test: statsmodels ``test_proportions_2indep``
+                                       (``method="score"``, ``correction=False``), identical to
+                                       ``proportions_ztest``; vectorised over arms / days / replications
+conversion difference: CI              Newcombe hybrid score interval, ``confint_proportions_2indep``
+conversion relative lift: CI           delta method on log(p_B / p_A) (Katz), ``confint_proportions_2indep``
+                                       (``compare="ratio"``, ``method="log"``)
+conversion rate per arm: CI            Wilson, ``proportion_confint``
+revenue per visitor: test and CI       Welch's t, ``scipy.stats.ttest_ind(equal_var=False)``
+revenue per visitor and lift: CI       percentile bootstrap of the mean (:func:`bootstrap_means`, exact
+                                       and sparse: only nonzero revenues are resampled)
+sample-ratio mismatch                  chi-square goodness of fit, ``scipy.stats.chisquare``
+several treatment arms                 Holm, ``statsmodels.stats.multitest.multipletests``
+sample size (product default)          pooled-variance formula (= R ``power.prop.test``):
+                                       ``samplesize_proportions_2indep_onetail``
+sample size (alternative)              Cohen's h: ``NormalIndPower().solve_power(proportion_effectsize)``
+power at the observed effect           ``power_proportions_2indep``
+sequential monitoring                  Lan-DeMets alpha spending, :mod:`xsell_eval.abtest.sequential`
+=====================================  =================================================================
+
+The product uses the **pooled** sample-size formula because it is the one that
+matches the test it runs (pooled variance under H0): baseline 5 %, relative MDE
+10 %, α = 0.05 two-sided, power 0.8 → 31,234 per arm (Cohen's h would say 31,218).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as sstats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    power_proportions_2indep,
+    proportion_confint,
+    proportion_effectsize,
+    samplesize_proportions_2indep_onetail,
+    test_proportions_2indep,
+)
+
+from xsell_eval.abtest.sequential import (
+    SequentialResult,
+    first_crossing,
+    first_naive,
+    spending_bounds,
+)
+from xsell_eval.abtest.simulate import SimulationResult
+from xsell_eval.errors import ConfigError
+
+SAMPLE_SIZE_METHODS = ("pooled", "cohen")
+SRM_THRESHOLD = 0.001  # p-value below which the split is declared broken (a common platform default)
+MAX_LOOKS = 100
+
+
+# ---------------------------------------------------------------------- vectorised primitives
+def conversion_test(conv_t: Any, n_t: Any, conv_c: Any, n_c: Any, *, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """Treatment vs control conversion: z test, difference CI, relative-lift CI (broadcasts).
+
+    Returns:
+        dict of arrays: ``p_t``, ``p_c``, ``diff``, ``diff_low``, ``diff_high``, ``z``,
+        ``p_value``, ``lift``, ``lift_low``, ``lift_high`` (lift = p_t / p_c − 1).
+        Undefined values (no visitors, no conversions) are NaN.
+    """
+    ct, nt, cc, nc = (
+        np.array(x) for x in np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (conv_t, n_t, conv_c, n_c)))
+    )
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = test_proportions_2indep(ct, nt, cc, nc, method="score", correction=False, return_results=True)
+        d_low, d_high = confint_proportions_2indep(ct, nt, cc, nc, method="newcomb", compare="diff", alpha=alpha)
+        r_low, r_high = confint_proportions_2indep(ct, nt, cc, nc, method="log", compare="ratio", alpha=alpha)
+        p_t, p_c = ct / nt, cc / nc
+        lift = p_t / p_c - 1.0
+    bad_ratio = (ct <= 0) | (cc <= 0)
+    return {
+        "p_t": np.asarray(p_t),
+        "p_c": np.asarray(p_c),
+        "diff": np.asarray(p_t - p_c),
+        "diff_low": np.asarray(d_low, dtype=np.float64),
+        "diff_high": np.asarray(d_high, dtype=np.float64),
+        "z": np.asarray(res.statistic, dtype=np.float64),
+        "p_value": np.asarray(res.pvalue, dtype=np.float64),
+        "lift": np.where(cc > 0, lift, np.nan),
+        "lift_low": np.where(bad_ratio, np.nan, np.asarray(r_low, dtype=np.float64) - 1.0),
+        "lift_high": np.where(bad_ratio, np.nan, np.asarray(r_high, dtype=np.float64) - 1.0),
+    }
+
+
+def bootstrap_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` ordinary bootstrap resamples of ``x`` (size n, with replacement).
+
+    Exact but sparse: a resample of n values draws ``Binomial(n, m/n)`` of the ``m``
+    nonzero values (uniformly, with replacement) and zeros otherwise, so the cost is
+    O(n_boot × m) rather than O(n_boot × n). The distribution of the returned means
+    is that of the textbook bootstrap (checked against ``scipy.stats.bootstrap``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.full(n_boot, np.nan)
+    nz = x[x != 0]
+    m = len(nz)
+    if m == 0:
+        return np.zeros(n_boot)
+    counts = rng.binomial(n, m / n, size=n_boot)
+    cum = np.cumsum(counts)
+    out = np.empty(n_boot)
+    budget = 4_000_000  # draws per vectorised group (bounds memory)
+    start = 0
+    while start < n_boot:
+        before = int(cum[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(cum, before + budget, side="right")))
+        c = counts[start:stop]
+        total = int(c.sum())
+        if total == 0:
+            out[start:stop] = 0.0
+            start = stop
+            continue
+        drawn = nz[rng.integers(0, m, size=total, dtype=np.int64 if m > 2**31 - 1 else np.int32)]
+        offsets = np.r_[0, np.cumsum(c)[:-1]]
+        has = c > 0  # reduceat needs strictly increasing offsets: sum the non-empty groups only
+        sums = np.zeros(len(c))
+        sums[has] = np.add.reduceat(drawn, offsets[has])
+        out[start:stop] = sums / n
+        start = stop
+    return out
+
+
+def required_sample_size(
+    baseline: float,
+    mde: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    ratio: float = 1.0,
+    method: str = "pooled",
+) -> float:
+    """Visitors needed in the *treatment* arm (the control needs ``ratio`` times as many).
+
+    Args:
+        baseline: control conversion rate, in (0, 1).
+        mde: relative minimum detectable effect (0.10 = +10 %); negative allowed.
+        alpha: two-sided level.
+        power: target power.
+        ratio: control / treatment visitors.
+        method: ``"pooled"`` (product default, = R ``power.prop.test``) or ``"cohen"`` (Cohen's h).
+
+    Returns:
+        The (unrounded) number; ``inf`` when the effect is 0.
+
+    Example:
+        >>> math.ceil(required_sample_size(0.05, 0.10))
+        31234
+        >>> math.ceil(required_sample_size(0.05, 0.10, method="cohen"))
+        31218
+    """
+    if not (0.0 < baseline < 1.0):
+        raise ConfigError(f"baseline conversion must be in (0, 1), got {baseline!r}")
+    if method not in SAMPLE_SIZE_METHODS:
+        raise ConfigError(f"sample-size method must be one of {list(SAMPLE_SIZE_METHODS)}, got {method!r}")
+    p1 = baseline * (1.0 + mde)
+    if mde == 0 or not np.isfinite(mde):
+        return math.inf
+    if not (0.0 < p1 < 1.0):
+        raise ConfigError(f"baseline {baseline} with relative effect {mde:+.1%} gives an impossible rate {p1}")
+    if method == "pooled":
+        return float(
+            samplesize_proportions_2indep_onetail(
+                p1 - baseline, baseline, power, ratio=ratio, alpha=alpha, alternative="two-sided"
+            )
+        )
+    h = proportion_effectsize(p1, baseline)
+    return float(NormalIndPower().solve_power(effect_size=h, alpha=alpha, power=power, ratio=ratio))
+
+
+def srm_test(observed: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Sample-ratio mismatch: chi-square statistic and p-value of the arm counts vs the planned split."""
+    obs = np.asarray(observed, dtype=np.float64)
+    exp = np.asarray(weights, dtype=np.float64) * obs.sum()
+    if len(obs) < 2:
+        return 0.0, 1.0
+    res = sstats.chisquare(obs, f_exp=exp)
+    return float(res.statistic), float(res.pvalue)
+
+
+# ---------------------------------------------------------------------- result values
+@dataclass(frozen=True)
+class ArmStats:
+    """One arm's outcomes."""
+
+    name: str
+    adapter: str
+    weight: float
+    visitors: int
+    conversions: int
+    conversion: float
+    conversion_low: float
+    conversion_high: float
+    revenue_per_visitor: float
+    rpv_low: float
+    rpv_high: float
+    items_per_visitor: float
+    accepted_per_visitor: float
+    basket_value: float
+    fill_rate: float
+    expected_conversion: float
+    expected_rpv: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One treatment arm against the control (conversion is the primary metric)."""
+
+    arm: str
+    control: str
+    diff: float
+    diff_low: float
+    diff_high: float
+    z: float
+    p_value: float
+    p_holm: float
+    lift: float
+    lift_low: float
+    lift_high: float
+    expected_lift: float
+    rpv_diff: float
+    rpv_diff_low: float
+    rpv_diff_high: float
+    welch_t: float
+    rpv_p_value: float
+    rpv_p_holm: float
+    rpv_lift: float
+    rpv_lift_low: float
+    rpv_lift_high: float
+    expected_rpv_lift: float
+    power_observed: float
+    n_for_observed: float
+    significant: bool
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """Sample size to detect the stated MDE from the observed control rate."""
+
+    baseline: float
+    mde: float
+    alpha: float
+    alpha_per_comparison: float
+    power: float
+    method: str
+    n_treatment: float
+    n_treatment_other_method: float
+    other_method: str
+    total_visitors: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The plain-language outcome."""
+
+    kind: str  # "ship" | "keep-control" | "no-difference" | "needs-more"
+    text: str
+    arm: str | None = None
+    more_visitors: int | None = None
+    more_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report needs about one experiment."""
+
+    arms: list[ArmStats]
+    comparisons: list[Comparison]
+    srm_chi2: float
+    srm_p: float
+    srm_flag: bool
+    plan: PowerPlan
+    sequential: list[SequentialResult]
+    decision: Decision
+    alpha: float
+    n_visitors: int
+    n_days: int
+    traffic_per_day: int
+    look_every: int
+    n_boot: int
+    spending: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (NaN/inf as None)."""
+        d = asdict(self)
+        d["sequential"] = [s.to_dict() for s in self.sequential]
+        return _clean(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Analysis:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["arms"] = [ArmStats(**_unclean(a)) for a in d["arms"]]
+        d["comparisons"] = [Comparison(**_unclean(c)) for c in d["comparisons"]]
+        d["plan"] = PowerPlan(**_unclean(d["plan"]))
+        d["sequential"] = [SequentialResult.from_dict(s) for s in d["sequential"]]
+        d["decision"] = Decision(**d["decision"])
+        for key in ("srm_chi2", "srm_p"):
+            d[key] = math.nan if d[key] is None else d[key]
+        return cls(**d)
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+_FLOAT_FIELDS_INF = {"n_for_observed", "n_treatment", "n_treatment_other_method", "total_visitors"}
+
+
+def _unclean(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if v is None and k not in ("name", "adapter", "arm", "control"):
+            out[k] = math.inf if k in _FLOAT_FIELDS_INF else math.nan
+        else:
+            out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------------- analysis
+def _looks(n_days: int, max_looks: int) -> int:
+    return max(1, math.ceil(n_days / max_looks))
+
+
+def monitor(
+    sim: SimulationResult,
+    treatment: int,
+    *,
+    alpha: float = 0.05,
+    spending: str = "obrien-fleming",
+    max_looks: int = MAX_LOOKS,
+) -> SequentialResult:
+    """Day-by-day cumulative monitoring of arm ``treatment`` against arm 0.
+
+    Looks happen at the end of each day (every ``ceil(days / max_looks)`` days when the
+    test runs longer than ``max_looks`` days); the information fraction is the share of
+    the planned visitors (all simulated visitors) seen so far.
+    """
+    daily = sim.daily()
+    n_days = sim.n_days
+    every = _looks(n_days, max_looks)
+    look_days = np.unique(np.r_[np.arange(every - 1, n_days, every), n_days - 1])
+    vis = daily["visitors"].to_numpy().reshape(n_days, sim.n_arms)
+    conv = daily["conversions"].to_numpy().reshape(n_days, sim.n_arms)
+    cv, cc = np.cumsum(vis, axis=0)[look_days], np.cumsum(conv, axis=0)[look_days]
+    res = conversion_test(cc[:, treatment], cv[:, treatment], cc[:, 0], cv[:, 0], alpha=0.05)
+    both = cv[:, treatment] + cv[:, 0]
+    info = both / both[-1]
+    bounds = spending_bounds(info, alpha=alpha, spending=spending)
+    dec = int(first_crossing(res["z"], bounds))
+    naive = int(first_naive(res["p_value"], alpha))
+    return SequentialResult(
+        arm=sim.arms[treatment],
+        control=sim.arms[0],
+        alpha=alpha,
+        spending=spending,
+        days=(look_days + 1).tolist(),
+        info=info.tolist(),
+        visitors=both.astype(int).tolist(),
+        lift=res["lift"].tolist(),
+        lift_low=res["lift_low"].tolist(),
+        lift_high=res["lift_high"].tolist(),
+        z=res["z"].tolist(),
+        p_naive=res["p_value"].tolist(),
+        bound=bounds.tolist(),
+        decision_day=int(look_days[dec] + 1) if dec >= 0 else None,
+        naive_day=int(look_days[naive] + 1) if naive >= 0 else None,
+    )
+
+
+def analyse(
+    sim: SimulationResult,
+    *,
+    alpha: float = 0.05,
+    mde: float = 0.10,
+    power: float = 0.8,
+    n_boot: int = 2000,
+    seed: int = 0,
+    sample_size_method: str = "pooled",
+    spending: str = "obrien-fleming",
+    max_looks: int = MAX_LOOKS,
+) -> Analysis:
+    """All statistics of a simulated experiment; arm 0 is the control.
+
+    Args:
+        sim: the simulation.
+        alpha: two-sided level of every test; with several treatment arms Holm corrects
+            the fixed-horizon p-values and the sample-size plan and sequential monitoring
+            use ``alpha / (number of treatment arms)`` (Bonferroni).
+        mde: relative minimum detectable effect on conversion for the sample-size plan.
+        power: target power of the plan.
+        n_boot: bootstrap resamples for revenue CIs.
+        seed: bootstrap seed.
+        sample_size_method: ``"pooled"`` (default) or ``"cohen"``.
+        spending: sequential spending function.
+        max_looks: at most this many sequential looks.
+
+    Raises:
+        ConfigError: bad alpha / power / mde, or fewer than two arms.
+    """
+    if sim.n_arms < 2:
+        raise ConfigError(f"an A/B test needs at least two arms, got {sim.n_arms}")
+    if not (0.0 < alpha < 0.5):
+        raise ConfigError(f"alpha must be in (0, 0.5), got {alpha!r}")
+    if not (0.0 < power < 1.0):
+        raise ConfigError(f"power must be in (0, 1), got {power!r}")
+    if not np.isfinite(mde) or mde <= -1.0 or mde == 0:
+        raise ConfigError(f"--mde must be a nonzero relative effect > -1 (0.10 = +10 %), got {mde!r}")
+    if sample_size_method not in SAMPLE_SIZE_METHODS:
+        raise ConfigError(f"sample-size method must be one of {list(SAMPLE_SIZE_METHODS)}, got {sample_size_method!r}")
+    rng = np.random.default_rng([int(seed), 7])
+    n_arms = sim.n_arms
+    n = sim.visitors_per_arm()
+    conv = np.bincount(sim.arm, weights=sim.converted, minlength=n_arms).astype(np.int64)
+    rev = [sim.revenue_added[sim.arm == a] for a in range(n_arms)]
+    boots = [bootstrap_means(r, n_boot, rng) for r in rev]
+    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+
+    arms: list[ArmStats] = []
+    for a in range(n_arms):
+        lo, hi = proportion_confint(conv[a], n[a], alpha=alpha, method="wilson") if n[a] else (np.nan, np.nan)
+        mask = sim.arm == a
+        rlo, rhi = np.percentile(boots[a], q) if n[a] else (np.nan, np.nan)
+        arms.append(
+            ArmStats(
+                name=sim.arms[a],
+                adapter=sim.adapters[a],
+                weight=float(sim.weights[a]),
+                visitors=int(n[a]),
+                conversions=int(conv[a]),
+                conversion=float(conv[a] / n[a]) if n[a] else math.nan,
+                conversion_low=float(lo),
+                conversion_high=float(hi),
+                revenue_per_visitor=float(rev[a].mean()) if n[a] else math.nan,
+                rpv_low=float(rlo),
+                rpv_high=float(rhi),
+                items_per_visitor=float(sim.items_added[mask].mean()) if n[a] else math.nan,
+                accepted_per_visitor=float(sim.items_accepted[mask].mean()) if n[a] else math.nan,
+                basket_value=float(sim.basket_value[mask].mean()) if n[a] else math.nan,
+                fill_rate=float(sim.fill_rate[a]),
+                expected_conversion=float(sim.expected["conversion"][a]),
+                expected_rpv=float(sim.expected["revenue"][a]),
+            )
+        )
+
+    m = n_arms - 1
+    t_idx = np.arange(1, n_arms)
+    ct = conversion_test(conv[t_idx], n[t_idx], conv[0], n[0], alpha=alpha)
+    p_conv = np.nan_to_num(ct["p_value"], nan=1.0)
+    p_holm = multipletests(p_conv, alpha=alpha, method="holm")[1] if m > 1 else p_conv
+    welch = [_welch(rev[a], rev[0], alpha) for a in t_idx]
+    p_rev = np.array([w[1] for w in welch])
+    p_rev_holm = multipletests(np.nan_to_num(p_rev, nan=1.0), alpha=alpha, method="holm")[1] if m > 1 else p_rev
+    exp_c = sim.expected["conversion"]
+    exp_r = sim.expected["revenue"]
+    alpha_each = alpha / m
+    comps: list[Comparison] = []
+    for i, a_np in enumerate(t_idx):
+        a = int(a_np)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_boot = boots[a] / boots[0] - 1.0
+            diff_boot = boots[a] - boots[0]
+        pc, pt = ct["p_c"][i], ct["p_t"][i]
+        pw, n_obs = _observed_power(pc, pt, n[a], n[0], alpha_each, power)
+        comps.append(
+            Comparison(
+                arm=sim.arms[a],
+                control=sim.arms[0],
+                diff=float(ct["diff"][i]),
+                diff_low=float(ct["diff_low"][i]),
+                diff_high=float(ct["diff_high"][i]),
+                z=float(ct["z"][i]),
+                p_value=float(ct["p_value"][i]),
+                p_holm=float(p_holm[i]),
+                lift=float(ct["lift"][i]),
+                lift_low=float(ct["lift_low"][i]),
+                lift_high=float(ct["lift_high"][i]),
+                expected_lift=float(exp_c[a] / exp_c[0] - 1.0) if exp_c[0] > 0 else math.nan,
+                rpv_diff=float(rev[a].mean() - rev[0].mean()),
+                rpv_diff_low=float(np.percentile(diff_boot, q[0])),
+                rpv_diff_high=float(np.percentile(diff_boot, q[1])),
+                welch_t=float(welch[i][0]),
+                rpv_p_value=float(p_rev[i]),
+                rpv_p_holm=float(p_rev_holm[i]),
+                rpv_lift=float(rev[a].mean() / rev[0].mean() - 1.0) if rev[0].mean() > 0 else math.nan,
+                rpv_lift_low=_nanpct(ratio_boot, q[0]),
+                rpv_lift_high=_nanpct(ratio_boot, q[1]),
+                expected_rpv_lift=float(exp_r[a] / exp_r[0] - 1.0) if exp_r[0] > 0 else math.nan,
+                power_observed=pw,
+                n_for_observed=n_obs,
+                significant=bool(p_holm[i] < alpha),
+            )
+        )
+
+    chi2, p_srm = srm_test(n, sim.weights)
+    plan = _plan(arms, sim.weights, mde=mde, alpha=alpha, alpha_each=alpha_each, power=power, method=sample_size_method)
+    seq = [monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks) for a in t_idx]
+    decision = decide(comps, seq, plan, n_visitors=sim.n_visitors, traffic_per_day=sim.traffic_per_day, alpha=alpha)
+    return Analysis(
+        arms=arms,
+        comparisons=comps,
+        srm_chi2=chi2,
+        srm_p=p_srm,
+        srm_flag=bool(p_srm < SRM_THRESHOLD),
+        plan=plan,
+        sequential=seq,
+        decision=decision,
+        alpha=alpha,
+        n_visitors=sim.n_visitors,
+        n_days=sim.n_days,
+        traffic_per_day=sim.traffic_per_day,
+        look_every=_looks(sim.n_days, max_looks),
+        n_boot=n_boot,
+        spending=spending,
+        settings={"mde": mde, "power": power, "sample_size_method": sample_size_method, "seed": seed},
+    )
+
+
+def _nanpct(x: np.ndarray, q: float) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, q)) if len(x) else math.nan
+
+
+def _welch(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    if len(x) < 2 or len(y) < 2 or (np.var(x) == 0 and np.var(y) == 0):
+        return math.nan, math.nan, math.nan, math.nan
+    res = sstats.ttest_ind(x, y, equal_var=False)
+    ci = res.confidence_interval(confidence_level=1 - alpha)
+    return float(res.statistic), float(res.pvalue), float(ci.low), float(ci.high)
+
+
+def _observed_power(pc: float, pt: float, nt: int, nc: int, alpha: float, power: float) -> tuple[float, float]:
+    """Power at the observed effect with the current sizes, and treatment n needed for ``power``."""
+    if not (0 < pc < 1) or not (0 < pt < 1) or pt == pc or nt == 0:
+        return math.nan, math.inf
+    ratio = nc / nt
+    pw = power_proportions_2indep(pt - pc, pc, nt, ratio=ratio, alpha=alpha, return_results=False)
+    need = samplesize_proportions_2indep_onetail(pt - pc, pc, power, ratio=ratio, alpha=alpha)
+    return float(pw), float(need)
+
+
+def _plan(
+    arms: list[ArmStats],
+    weights: np.ndarray,
+    *,
+    mde: float,
+    alpha: float,
+    alpha_each: float,
+    power: float,
+    method: str,
+) -> PowerPlan:
+    base = arms[0].conversion
+    other = "cohen" if method == "pooled" else "pooled"
+    if not (0 < base < 1) or not (0 < base * (1 + mde) < 1):
+        return PowerPlan(base, mde, alpha, alpha_each, power, method, math.inf, math.inf, other, math.inf)
+    totals = []
+    n_main = n_other = 0.0
+    for a in range(1, len(arms)):
+        ratio = weights[0] / weights[a]
+        nt = required_sample_size(base, mde, alpha=alpha_each, power=power, ratio=ratio, method=method)
+        no = required_sample_size(base, mde, alpha=alpha_each, power=power, ratio=ratio, method=other)
+        n_main, n_other = max(n_main, nt), max(n_other, no)
+        totals.append(max(nt / weights[a], nt * ratio / weights[0]))
+    return PowerPlan(
+        baseline=base,
+        mde=mde,
+        alpha=alpha,
+        alpha_per_comparison=alpha_each,
+        power=power,
+        method=method,
+        n_treatment=math.ceil(n_main),
+        n_treatment_other_method=math.ceil(n_other),
+        other_method=other,
+        total_visitors=math.ceil(max(totals)),
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.1%}" if np.isfinite(x) else "n/a"
+
+
+def decide(
+    comps: list[Comparison],
+    seq: list[SequentialResult],
+    plan: PowerPlan,
+    *,
+    n_visitors: int,
+    traffic_per_day: int,
+    alpha: float,
+) -> Decision:
+    """Plain decision from the fixed-horizon tests (conversion, Holm-adjusted) and the MDE plan.
+
+    * a treatment significantly better → ``ship`` (the best significant one);
+    * only significantly worse treatments → ``keep-control``;
+    * nothing significant and the test had the planned sample for the MDE → ``no-difference``;
+    * otherwise → ``needs-more`` with the missing visitors and days at the current traffic.
+    """
+    better = [c for c in comps if c.significant and c.lift > 0]
+    seq_by_arm = {s.arm: s for s in seq}
+    if better:
+        best = max(better, key=lambda c: c.lift)
+        s = seq_by_arm.get(best.arm)
+        when = (
+            f" With daily monitoring ({s.spending} alpha spending) the decision would have been reached on day "
+            f"{s.decision_day}."
+            if s is not None and s.decision_day is not None
+            else ""
+        )
+        return Decision(
+            "ship",
+            f"ship {best.arm}: conversion {_pct(best.lift)} vs {best.control} (95% CI {_pct(best.lift_low)} to "
+            f"{_pct(best.lift_high)}, Holm-adjusted p = {best.p_holm:.2g}).{when}",
+            arm=best.arm,
+        )
+    worse = [c for c in comps if c.significant and c.lift < 0]
+    if worse:
+        w = min(worse, key=lambda c: c.lift)
+        return Decision(
+            "keep-control",
+            f"keep {w.control}: {w.arm} converts {_pct(w.lift)} (95% CI {_pct(w.lift_low)} to {_pct(w.lift_high)}, "
+            f"Holm-adjusted p = {w.p_holm:.2g}); no treatment is better.",
+            arm=w.control,
+        )
+    need = plan.total_visitors
+    mde_txt = f"a {plan.mde:+.0%} relative change in conversion with {plan.power:.0%} power"
+    if np.isfinite(need) and n_visitors >= need:
+        return Decision(
+            "no-difference",
+            f"no detectable difference: the test had the {int(need):,} visitors needed to detect {mde_txt} "
+            f"and found none (alpha {alpha:g}).",
+        )
+    if not np.isfinite(need):
+        return Decision(
+            "needs-more",
+            "no detectable difference, and the control converts too rarely to plan a sample size; "
+            "more traffic or a larger effect is needed.",
+        )
+    more = math.ceil(need - n_visitors)
+    days = math.ceil(more / traffic_per_day)
+    return Decision(
+        "needs-more",
+        f"needs about {more:,} more visitors ≈ {days} more day(s) at {traffic_per_day:,} visitors/day "
+        f"to detect {mde_txt} (plan: {int(need):,} visitors in total).",
+        more_visitors=more,
+        more_days=days,
+    )

@@ -1,0 +1,302 @@
+"""``xsell-eval abtest``: a simulated A/B(/n) test of recommenders on replayed test traffic."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xsell_eval.cli._app import app, console, err_console, handle_errors
+
+OFFLINE_METRICS = ("hit_rate", "precision", "recall", "ndcg", "revenue")
+
+
+def _truth_for(data: str | None, dataset: Any) -> Any:
+    """The ground truth of the data (aligned to its index), or None."""
+    from xsell_eval.data.synthetic import has_truth, load_truth, truth_of
+
+    t = truth_of(dataset)
+    if t is not None:
+        return t
+    if data is None:
+        return None
+    p = Path(data)
+    for d in (p, p.parent):
+        if has_truth(d):
+            return load_truth(d).aligned(dataset.item_ids, dataset.user_ids)
+    return None
+
+
+def _truth_available(data: str | None) -> bool:
+    from xsell_eval.data.synthetic import has_truth
+
+    if data is None:
+        return False
+    p = Path(data)
+    return has_truth(p) or has_truth(p.parent)
+
+
+def _arm_labels(specs: list[str]) -> list[str]:
+    """Unique arm labels; a repeated spec (A/A) becomes ``spec (A)``, ``spec (B)``..."""
+    labels = []
+    for i, s in enumerate(specs):
+        if specs.count(s) > 1:
+            labels.append(f"{s} ({chr(ord('A') + specs[: i + 1].count(s) - 1)})")
+        else:
+            labels.append(s)
+    return labels
+
+
+def _command(argv: dict[str, Any], arms: list[str]) -> str:
+    parts = ["xsell-eval", "abtest", *arms]
+    for key, value in argv.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+@app.command()
+@handle_errors
+def abtest(
+    arms: Annotated[
+        list[str],
+        typer.Argument(help="Adapters to put in the arms, control first, e.g. rules cf (see `xsell-eval adapters`)."),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
+    ] = None,
+    loader: Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")] = "auto",
+    protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = "basket-completion",
+    visitors: Annotated[int, typer.Option("--visitors", "-n", help="Simulated visitors in total.")] = 50_000,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Traffic percentages per arm, summing to 100, e.g. 50,50.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Recommendations shown per visitor.")] = 10,
+    response: Annotated[
+        str, typer.Option(help="Acceptance source: replay (held-out truth) | oracle (fitted on all data) | truth.")
+    ] = "replay",
+    traffic_per_day: Annotated[int, typer.Option(help="Visitors per day (for the days of the test).")] = 5_000,
+    mde: Annotated[float, typer.Option(help="Relative minimum detectable effect on conversion (0.1 = +10%).")] = 0.10,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed for the split of queries, adapters and the simulation.")] = 0,
+    aa: Annotated[bool, typer.Option("--aa", help="A/A test: the one given adapter in two arms.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-abtest).")] = None,
+    curve: Annotated[str, typer.Option(help="Examination curve by rank: log (1/log2(rank+1)) | geometric.")] = "log",
+    exam_top: Annotated[float, typer.Option(help="P(the shopper examines the first slot).")] = 0.5,
+    exam_decay: Annotated[float, typer.Option(help="Geometric curve: examination ratio between ranks.")] = 0.7,
+    p_hit: Annotated[
+        float, typer.Option(help="replay: P(add | examined) of an item bought later in the basket.")
+    ] = 0.3,
+    p_other: Annotated[float, typer.Option(help="replay: P(add | examined) of other items; oracle floor.")] = 0.01,
+    organic_rate: Annotated[
+        float, typer.Option(help="Share of recommended later-bought items that would have been bought anyway.")
+    ] = 0.5,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Replay a seeded sample of at most this many queries.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the revenue CIs.")] = 2000,
+) -> None:
+    """Simulate an A/B(/n) test: replayed test queries, a shopper-response model, honest statistics."""
+    import numpy as np
+
+    from xsell_eval.abtest.report import ABTestReport, write_abtest_run
+    from xsell_eval.abtest.response import ResponseModel
+    from xsell_eval.abtest.simulate import parse_split, simulate
+    from xsell_eval.abtest.stats import analyse
+    from xsell_eval.adapters.registry import get, parse_spec
+    from xsell_eval.errors import AdapterError, ConfigError, DataError
+
+    t_start = time.perf_counter()
+    specs = list(arms)
+    if aa:
+        if len(specs) != 1:
+            raise ConfigError(f"--aa runs one adapter against itself: give exactly one ARM, got {len(specs)}")
+        specs = [specs[0], specs[0]]
+    elif len(specs) < 2:
+        raise ConfigError("an A/B test needs at least two arms, e.g. `xsell-eval abtest rules cf` (or --aa for A/A)")
+    for s in dict.fromkeys(specs):
+        get(parse_spec(s)[0])  # UnknownNameError with "did you mean"
+    weights = parse_split(split, len(specs)) if split is not None else np.full(len(specs), 1.0 / len(specs))
+    if visitors < len(specs):
+        raise ConfigError(f"--visitors must be at least the number of arms ({len(specs)}), got {visitors}")
+    if k < 1:
+        raise ConfigError(f"--k must be an integer >= 1, got {k}")
+    if traffic_per_day < 1:
+        raise ConfigError(f"--traffic-per-day must be >= 1, got {traffic_per_day}")
+    if bootstrap < 100:
+        raise ConfigError(f"--bootstrap must be >= 100, got {bootstrap}")
+    model = ResponseModel(
+        source=response,  # type: ignore[arg-type]  # validated by ResponseModel
+        curve=curve,  # type: ignore[arg-type]
+        exam_top=exam_top,
+        exam_decay=exam_decay,
+        p_accept_hit=p_hit,
+        p_accept_other=p_other,
+        organic_rate=organic_rate,
+    )
+    if response == "truth" and not _truth_available(data):
+        where = "the default data (UCI Online Retail)" if data is None else f"'{data}'"
+        raise DataError(
+            f"--response truth needs a ground truth, and {where} has none; only data written by "
+            "`xsell-eval data generate` carries one (truth.npz + truth.json). Use --response replay or oracle, or "
+            "generate a shop: `xsell-eval data generate --out shop && xsell-eval abtest ... --data shop --response truth`"
+        )
+
+    from xsell_eval.pipeline import CompareConfig, package_versions, prepare, run_adapter
+
+    config = CompareConfig(
+        adapters=tuple(dict.fromkeys(specs)),
+        data=data,
+        loader=loader,
+        protocol=protocol,
+        ks=(k,),
+        seed=seed,
+        max_queries=max_queries,
+        baseline="",
+        name="abtest",
+    )
+    timings: dict[str, float] = {}
+    with err_console.status("loading data, splitting, building test queries…"):
+        t0 = time.perf_counter()
+        prepared = prepare(config)
+        timings["prepare"] = time.perf_counter() - t0
+    ds, queries = prepared.dataset, prepared.queries
+    truth = _truth_for(data, ds) if response == "truth" else None
+    outcomes: dict[str, Any] = {}
+    for s in dict.fromkeys(specs):
+        with err_console.status(f"fitting {s} and recommending for {len(queries):,} queries…"):
+            t0 = time.perf_counter()
+            o = run_adapter(s, config, prepared)
+            timings[f"adapter:{s}"] = time.perf_counter() - t0
+        if o.status != "ok":
+            raise AdapterError(f"adapter '{s}' failed: {o.error}")
+        outcomes[s] = o
+
+    labels = _arm_labels(specs)
+    recs = {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)}
+    with err_console.status(f"simulating {visitors:,} visitors…"):
+        t0 = time.perf_counter()
+        sim = simulate(
+            queries,
+            recs,
+            model,
+            n_visitors=visitors,
+            split=weights,
+            seed=seed,
+            traffic_per_day=traffic_per_day,
+            item_price=ds.item_price,
+            full_data=ds,
+            truth=truth,
+        )
+        timings["simulate"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed)
+        timings["statistics"] = time.perf_counter() - t0
+
+    offline = {}
+    for lab, s in zip(labels, specs, strict=True):
+        pq = outcomes[s].per_query
+        offline[lab] = {f"{m}@{k}": float(pq[f"{m}@{k}"].mean()) for m in OFFLINE_METRICS if f"{m}@{k}" in pq}
+    argv = {
+        "data": data,
+        "loader": None if loader == "auto" else loader,
+        "protocol": None if protocol == "basket-completion" else protocol,
+        "visitors": visitors,
+        "split": split,
+        "k": k,
+        "response": response,
+        "traffic_per_day": traffic_per_day,
+        "mde": mde,
+        "alpha": None if alpha == 0.05 else alpha,
+        "seed": seed,
+        "aa": aa,
+        "curve": None if curve == "log" else curve,
+        "exam_top": None if exam_top == 0.5 else exam_top,
+        "exam_decay": None if exam_decay == 0.7 else exam_decay,
+        "p_hit": None if p_hit == 0.3 else p_hit,
+        "p_other": None if p_other == 0.01 else p_other,
+        "organic_rate": None if organic_rate == 0.5 else organic_rate,
+        "max_queries": max_queries,
+        "bootstrap": None if bootstrap == 2000 else bootstrap,
+    }
+    settings = {
+        "arms": labels,
+        "adapters": specs,
+        "visitors": visitors,
+        "split": [float(w) for w in weights],
+        "k": k,
+        "response": response,
+        "traffic_per_day": traffic_per_day,
+        "mde": mde,
+        "alpha": alpha,
+        "seed": seed,
+        "aa": aa,
+        "data": data,
+        "loader": loader,
+        "protocol": protocol,
+        "max_queries": max_queries,
+        "command": _command(argv, list(arms)),
+    }
+    from xsell_eval.pipeline import git_revision
+
+    git = git_revision()
+    timings["total"] = time.perf_counter() - t_start
+    manifest = {
+        "kind": "abtest",
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": data or "embedded:online_retail"},
+        "seed": seed,
+        "git_revision": git,
+        "packages": package_versions(),
+        "timings_seconds": timings,
+    }
+    report = ABTestReport(
+        analysis=analysis,
+        response=model,
+        settings=settings,
+        offline=offline,
+        data={
+            "name": ds.name,
+            "fingerprint": ds.fingerprint,
+            "n_queries": len(queries),
+            "protocol": protocol,
+            "has_truth": truth is not None,
+        },
+        manifest=manifest,
+    )
+    from xsell_eval.results import dump_json, new_run_dir
+
+    run_dir = out if out is not None else new_run_dir("runs", "abtest")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_json(settings, run_dir / "config.json")
+    dump_json(manifest, run_dir / "manifest.json")
+    write_abtest_run(report, run_dir, sim=sim)
+    _print_summary(report)
+    console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")
+
+
+def _print_summary(report: Any) -> None:
+    from rich.table import Table
+
+    a = report.analysis
+    table = Table(
+        title=f"simulated A/B test · {a.n_visitors:,} visitors · {a.n_days} day(s) · response {report.response.source}"
+    )
+    for col in ("arm", "visitors", "conversion", "revenue/visitor", "lift vs control [95% CI]", "p (Holm)"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    comp = {c.arm: c for c in a.comparisons}
+    for x in a.arms:
+        c = comp.get(x.name)
+        lift = "control" if c is None else f"{c.lift:+.1%} [{c.lift_low:+.1%}, {c.lift_high:+.1%}]"
+        p = "" if c is None else f"{c.p_holm:.3g}"
+        table.add_row(x.name, f"{x.visitors:,}", f"{x.conversion:.2%}", f"{x.revenue_per_visitor:.3f}", lift, p)
+    console.print(table)
+    if a.srm_flag:
+        err_console.print(f"[bold red]sample-ratio mismatch[/] (p = {a.srm_p:.2g}): do not trust these results")
+    color = {"ship": "green", "keep-control": "yellow"}.get(a.decision.kind, "cyan")
+    console.print(f"[bold {color}]decision:[/] {a.decision.text}")
