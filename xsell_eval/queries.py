@@ -103,8 +103,10 @@ class Queries:
     def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
         """One row per query with list columns of context and target item ids (for Parquet)."""
 
-        def lists(m: sp.csr_matrix, values: np.ndarray) -> list[list[Any]]:
-            return [part.tolist() for part in np.split(values[m.indices], m.indptr[1:-1])]
+        def lists(m: sp.csr_matrix, values: np.ndarray | None) -> list[list[Any]]:
+            """Per row: ``values`` at the column indices, or the stored data when ``values`` is None."""
+            flat = m.data if values is None else values[m.indices]
+            return [part.tolist() for part in np.split(flat, m.indptr[1:-1])]
 
         known = self.user_idx >= 0
         users: np.ndarray = np.full(len(self), None, dtype=object)
@@ -125,8 +127,8 @@ class Queries:
                 "user_history": self.user_history,
                 "context": lists(self.context, item_ids),
                 "targets": lists(tq, item_ids),
-                "target_quantity": lists(tq, tq.data),
-                "target_value": lists(tv, tv.data),
+                "target_quantity": lists(tq, None),
+                "target_value": lists(tv, None),
                 "context_value": self.context_value,
             }
         )

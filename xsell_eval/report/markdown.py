@@ -1,47 +1,202 @@
-"""Markdown report of an offline comparison, decision first.
+"""Markdown report of an offline comparison: the decision first, then the evidence.
 
-A pure renderer: the same :class:`~xsell_eval.pipeline.CompareResult` gives the same
-bytes (no clock, no working directory, no randomness).
+A pure renderer: :func:`render_markdown` is a function of one
+:class:`~xsell_eval.pipeline.CompareResult` — the parts that
+:func:`~xsell_eval.results.read_run` restores from a run directory — with no clock,
+no working directory and no randomness, so the report written at the end of a run
+and ``xsell-eval report RUN_DIR`` give the same bytes.
+
+Layout::
+
+    # title, one line of context
+    ## Decision            what to do, how sure, what it is worth, what an A/B test needs
+                           + a scoreboard of every adapter on the primary metric
+    ## Terms used          one plain line per term
+    ## Results at k        metric table with CIs and marks; plots; paired differences (win/tie/loss)
+    ## Business metrics    revenue, basket value uplift, coverage, novelty, diversity
+    ## Cold start          tables by user history and item popularity; bar plot
+    ## Simulated A/B test  (when the run has one: xsell_eval.abtest.report)
+    ## Tuning              (when the run has one: xsell_eval.report.tuning)
+    ## Adapters            parameters, timings, fallback share, errors
+    ## Data                data card with the cleaning rules
+    ## Split, protocol and leakage audit
+    ## Caveats             what offline metrics cannot show; what this run assumed
+    ## More cut-offs       the metric tables at the other k
+    ## Provenance          fingerprints, hashes, versions, the exact command
+
+The numbers of the decision come from :func:`decision_facts`. Run time adds what a
+renderer cannot compute from the stored tables (the paired test of the winner against
+the runner-up needs per-query values) with :func:`with_decision`, which stores the
+facts in ``result.extra["decision"]``; a result without them gets the same facts
+computed at render time, minus that test.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
+import weakref
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from xsell_eval.pipeline import CompareConfig, CompareResult
+from xsell_eval.report.plots import adapter_order, cold_start_metric, metric_unit, planned_plots
 
-GLOSSARY = {
-    "hit_rate": "share of shopping sessions where at least one recommended item was bought (conversion proxy)",
-    "precision": "share of the k recommended items that were bought",
-    "recall": "share of the bought (hidden) items that were recommended",
-    "ndcg": "like recall, but hits near the top of the list count more (0–1)",
-    "mrr": "1 / position of the first bought item in the list (0 when none)",
+DEFAULT_TRAFFIC_PER_DAY = 5_000
+DEFAULT_POWER = 0.8
+WIDGET_SHARE = 0.1
+"""Sensitivity scenario of the A/B sizing: the live widget converts at this share of the offline hit rate."""
+CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
+CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
+QUERY_UNIT = {
+    "basket-completion": ("basket", "baskets"),
+    "next-basket": ("next basket", "next baskets"),
+    "item-to-item": ("product view", "product views"),
+}
+
+GLOSSARY: dict[str, str] = {
+    "baseline": "the reference strategy every other is compared with (usually best-sellers, `popular`)",
+    "hit_rate": "share of test queries where at least one recommended item was then bought — the conversion proxy",
+    "precision": "share of the k recommended slots filled with an item that was then bought",
+    "recall": "share of the items bought (hidden from the recommender) that were recommended",
+    "ndcg": "like recall, but hits near the top of the list count more (0 to 1)",
+    "mrr": "1 / position of the first bought item in the list (0 when none); rewards a good first slot",
     "map": "mean average precision: rewards many hits placed early",
-    "revenue": "value (price × quantity) of the hidden items that were recommended, per query",
-    "uplift": "that value relative to the value of the cart already shown (basket value uplift)",
-    "novelty": "how unusual the recommended items are (−log2 popularity); higher = less obvious",
-    "diversity": "share of recommended item pairs from different categories",
-    "coverage": "share of the catalogue that was recommended at least once",
+    "revenue": "value (price × quantity) of the recommended items that were then bought, per query",
+    "uplift": "that value divided by the value of the cart already shown (basket value uplift)",
+    "novelty": "how unusual the recommended items are, −log2 of their popularity share (bits); higher = less obvious",
+    "diversity": "share of pairs of recommended items from different categories",
+    "coverage": "share of the items sold in training that were recommended at least once",
+    "95% CI": "95% confidence interval: the range of values compatible with the data; narrower = surer",
+    "pp": "percentage points: the plain difference of two percentages (35% → 40% is +5 pp, +14% relative)",
+    "paired test": "both strategies are scored on the same test queries and compared query by query",
+    "Holm correction": "many comparisons make some look good by luck; Holm raises the bar so that the chance of "
+    "even one false 'better' stays under 5%",
+    "win/tie/loss": "number of test queries where the strategy scored higher / the same / lower than the baseline",
+    "A/B test": "a live experiment showing each strategy to a random half of the visitors",
+    "power": "the chance that an A/B test detects a real effect of the stated size (80% is customary)",
+    "cold start": "shoppers with little or no purchase history, and items never sold before",
+    "fallback": "what an adapter shows when its own method has nothing to say (usually best-sellers)",
 }
 UNITS = {"revenue": " (currency/query)", "uplift": " (ratio)", "novelty": " (bits)"}
 
 
+# ---------------------------------------------------------------------- formatting
+def _num(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+    return v
+
+
+def _ok(x: Any) -> bool:
+    return math.isfinite(_num(x))
+
+
 def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    """Compact number: thousands separators from 100, 3 decimals from 1, ``digits`` decimals below."""
+    if x is None or isinstance(x, bool) or not _ok(x):
         return "—"
-    if isinstance(x, (int,)) and not isinstance(x, bool):
+    if isinstance(x, int):
         return f"{x:,}"
-    ax = abs(float(x))
+    v = float(x)
+    ax = abs(v)
     if ax >= 100:
-        return f"{x:,.1f}"
+        return f"{v:,.1f}"
     if ax >= 1:
-        return f"{x:.3f}"
-    return f"{x:.{digits}f}"
+        return f"{v:.3f}"
+    return f"{v:.{digits}f}"
+
+
+def _signed(x: Any, digits: int = 4) -> str:
+    s = _fmt(x, digits)
+    return s if s == "—" or s.startswith("-") else "+" + s
+
+
+def _pct(x: Any, *, signed: bool = False) -> str:
+    """A share as a percentage: ``0.6327`` -> ``63.3%``; small values keep 2 significant digits."""
+    if not _ok(x):
+        return "—"
+    v = 100 * float(x)
+    ax = abs(v)
+    body = f"{v:,.1f}" if ax >= 1 or ax == 0 else f"{v:.2g}"
+    return f"{'+' if signed and v > 0 else ''}{body}%"
+
+
+def _pp(x: Any) -> str:
+    """A difference of shares in percentage points, signed."""
+    if not _ok(x):
+        return "—"
+    v = 100 * float(x)
+    body = f"{v:.1f}" if abs(v) >= 1 or v == 0 else f"{v:.2g}"
+    return f"{'+' if v > 0 else ''}{body} pp"
+
+
+def _p(x: Any) -> str:
+    """A p-value: ``< 0.0001`` below that, 2 significant digits below 0.01, else 2 decimals."""
+    if not _ok(x):
+        return "—"
+    v = float(x)
+    if v < 1e-4:
+        return "< 0.0001"
+    if v < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.2f}"
+
+
+def _p_eq(x: Any) -> str:
+    """``p = 0.13`` or ``p < 0.0001``."""
+    t = _p(x)
+    return f"p {t}" if t.startswith("<") else f"p = {t}"
+
+
+def currency_label(code: str | None) -> tuple[str, str]:
+    """(prefix, suffix) for money: ``("£", "")`` for GBP, ``("", " CHF")`` for other codes, none if unknown."""
+    if not code:
+        return "", ""
+    sym = CURRENCY_SYMBOL.get(code.upper())
+    return (sym, "") if sym else ("", f" {code}")
+
+
+def currency_name(code: str | None) -> str:
+    """How the report names the currency: ``"£"``, ``"CHF"`` or ``"the data's currency"``."""
+    if not code:
+        return "the data's currency"
+    return CURRENCY_SYMBOL.get(code.upper(), code)
+
+
+def _money(x: Any, currency: str | None, *, signed: bool = False, decimals: int = 0) -> str:
+    if not _ok(x):
+        return "—"
+    v = float(x)
+    pre, suf = currency_label(currency)
+    sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
+    return f"{sign}{pre}{abs(v):,.{decimals}f}{suf}"
+
+
+def _value(metric: str, x: Any, currency: str | None = None) -> str:
+    """A metric value in its unit (shares as %, money with the currency)."""
+    unit = metric_unit(metric)
+    if unit == "share":
+        return _pct(x)
+    if unit == "currency":
+        return _money(x, currency, decimals=2)
+    return _fmt(x)
+
+
+def _diff(metric: str, x: Any, currency: str | None = None) -> str:
+    unit = metric_unit(metric)
+    if unit == "share":
+        return _pp(x)
+    if unit == "currency":
+        return _money(x, currency, signed=True, decimals=2)
+    return _signed(x)
 
 
 def _ci(mean: Any, lo: Any, hi: Any) -> str:
@@ -52,13 +207,583 @@ def _table(header: list[str], rows: list[list[str]], align: str | None = None) -
     al = align or ("l" + "r" * (len(header) - 1))
     sep = ["---:" if a == "r" else ":---" for a in al]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def reproduce_command(config: CompareConfig) -> str:
-    """The exact CLI command that reproduces a run with this config."""
-    parts = ["xsell-eval", "compare", *config.adapters]
+def _plain(obj: Any) -> Any:
+    """JSON round trip with NaN/inf -> None, as the run directory stores it (so memory == disk)."""
+
+    def default(o: Any) -> Any:
+        import numpy as np
+
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return float(o)
+        if isinstance(o, np.bool_):
+            return bool(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, float):
+            return o if math.isfinite(o) else None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        return o
+
+    return clean(json.loads(json.dumps(obj, default=default)))
+
+
+_INDEX: dict[tuple[int, tuple[str, ...]], tuple[Any, dict[tuple[Any, ...], dict[str, Any]]]] = {}
+
+
+def _index(df: pd.DataFrame, cols: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """First row per key of ``cols`` (built once per table object; dropped when the table is)."""
+    key = (id(df), cols)
+    hit = _INDEX.get(key)
+    if hit is not None and hit[0]() is df:
+        return hit[1]
+    idx: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in df.to_dict("records"):
+        idx.setdefault(tuple(rec[c] for c in cols), {str(k): v for k, v in rec.items()})
+    _INDEX[key] = (weakref.ref(df), idx)
+    weakref.finalize(df, _INDEX.pop, key, None)
+    return idx
+
+
+def _row(df: pd.DataFrame | None, **eq: Any) -> dict[str, Any] | None:
+    """The first row of ``df`` whose columns equal ``eq`` (as a dict), or None."""
+    if df is None or df.empty or any(c not in df.columns for c in eq):
+        return None
+    return _index(df, tuple(eq)).get(tuple(eq.values()))
+
+
+def _k(result: CompareResult) -> int:
+    return int(result.config.primary_metric.partition("@")[2])
+
+
+def query_unit(protocol: str) -> tuple[str, str]:
+    """What one test query is, singular and plural ("basket", "baskets")."""
+    return QUERY_UNIT.get(protocol, ("query", "queries"))
+
+
+# ---------------------------------------------------------------------- decision facts
+def _currency(result: CompareResult) -> str | None:
+    settings = result.extra.get("report") or {}
+    if settings.get("currency"):
+        return str(settings["currency"])
+    return CURRENCY_BY_LOADER.get(str((result.data_card or {}).get("loader", "")))
+
+
+def _sample_size(p_control: float, rel_lift: float, alpha: float, power: float) -> float | None:
+    """Visitors per arm (pooled two-proportion formula) to detect ``rel_lift`` over ``p_control``."""
+    if not (0.0 < p_control < 1.0) or not (rel_lift > 0) or not (p_control * (1 + rel_lift) < 1.0):
+        return None
+    try:
+        from xsell_eval.abtest.stats import required_sample_size
+    except ImportError:
+        from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
+
+        p1 = p_control * (1 + rel_lift)
+        return float(
+            samplesize_proportions_2indep_onetail(
+                p1 - p_control, p_control, power, alpha=alpha, alternative="two-sided"
+            )
+        )
+    return float(required_sample_size(p_control, rel_lift, alpha=alpha, power=power, method="pooled"))
+
+
+def _ab_plan(
+    result: CompareResult, winner: str, rel_low: float | None, traffic: int, power: float
+) -> dict[str, Any] | None:
+    cfg = result.config
+    conv = f"hit_rate@{_k(result)}"
+    base = _row(result.summary, adapter=cfg.baseline, metric=conv)
+    cand = _row(result.summary, adapter=winner, metric=conv)
+    if base is None or cand is None or not (_ok(base["mean"]) and _ok(cand["mean"])):
+        return None
+    p0, p1 = float(base["mean"]), float(cand["mean"])
+    if not (p0 > 0 and p1 > p0):
+        return None
+    rel = p1 / p0 - 1
+    n = _sample_size(p0, rel, cfg.alpha, power)
+    if n is None:
+        return None
+    n_arm = math.ceil(n)
+    plan: dict[str, Any] = {
+        "conversion_metric": conv,
+        "p_control": p0,
+        "p_treatment": p1,
+        "rel_lift": rel,
+        "alpha": cfg.alpha,
+        "power": power,
+        "traffic_per_day": traffic,
+        "n_per_arm": n_arm,
+        "days": math.ceil(2 * n_arm / traffic),
+        "method": "pooled two-proportion z test, 50/50 split (statsmodels samplesize_proportions_2indep_onetail)",
+    }
+    n_tenth = _sample_size(p0 * WIDGET_SHARE, rel, cfg.alpha, power)
+    if n_tenth is not None:
+        plan["widget_share"] = WIDGET_SHARE
+        plan["n_per_arm_widget"] = math.ceil(n_tenth)
+        plan["days_widget"] = math.ceil(2 * plan["n_per_arm_widget"] / traffic)
+    if rel_low is not None and _ok(rel_low) and 0 < float(rel_low) < rel:
+        n_low = _sample_size(p0, float(rel_low), cfg.alpha, power)
+        if n_low is not None:
+            plan["rel_lift_low"] = float(rel_low)
+            plan["n_per_arm_low"] = math.ceil(n_low)
+            plan["days_low"] = math.ceil(2 * plan["n_per_arm_low"] / traffic)
+    return plan
+
+
+def _runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Paired comparison a vs b on the primary metric (needs the per-query values)."""
+    from xsell_eval.columns import Columns as C
+
+    prim = result.config.primary_metric
+    if per_query is None or per_query.empty or prim not in per_query.columns or "adapter" not in per_query.columns:
+        return None
+    from xsell_eval.stats import paired_comparison
+
+    x = per_query.loc[per_query["adapter"] == a, [C.QUERY, prim]]
+    y = per_query.loc[per_query["adapter"] == b, [C.QUERY, prim]]
+    j = x.merge(y, on=C.QUERY, suffixes=("_a", "_b"))
+    if len(j) < 2:
+        return None
+    r = paired_comparison(
+        j[f"{prim}_a"].to_numpy(dtype=float),
+        j[f"{prim}_b"].to_numpy(dtype=float),
+        seed=result.config.seed,
+        n_resamples=result.config.n_bootstrap,
+        confidence=result.config.confidence,
+    )
+    return {
+        "n": r.n,
+        "diff": r.diff,
+        "ci_low": r.ci_low,
+        "ci_high": r.ci_high,
+        "p_value": r.p_value,
+        "wins": r.wins,
+        "ties": r.ties,
+        "losses": r.losses,
+        "test": r.test,
+    }
+
+
+def decision_facts(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The numbers behind the *Decision* section (JSON-able; NaN as None).
+
+    Args:
+        result: the comparison.
+        per_query: long per-query metrics (``adapter``, ``query_id``, metric columns), as in
+            ``result.per_query_frame``; enables the paired test winner vs runner-up.
+
+    Returns:
+        dict with ``verdict`` ("adopt" | "keep-baseline" | "no-comparison" | "nothing-completed"),
+        ``winner`` (the adapter to use, or None), ``best`` (highest mean, may be the baseline),
+        ``vs_baseline`` (the comparison row of ``winner`` or ``best``), ``runner_up``,
+        ``money`` (revenue@k difference per 1,000 queries with CI), ``ab_plan`` (visitors per arm and
+        days), ``n_tests`` (hypotheses in the Holm family) and ``settings`` (traffic, power, currency).
+    """
+    cfg = result.config
+    settings = dict(result.extra.get("report") or {})
+    traffic = int(settings.get("traffic_per_day") or DEFAULT_TRAFFIC_PER_DAY)
+    power = float(settings.get("power") or DEFAULT_POWER)
+    currency = _currency(result)
+    prim = cfg.primary_metric
+    facts: dict[str, Any] = {
+        "primary_metric": prim,
+        "baseline": cfg.baseline,
+        "settings": {"traffic_per_day": traffic, "power": power, "currency": currency},
+        "winner": None,
+        "best": None,
+        "vs_baseline": None,
+        "runner_up": None,
+        "money": None,
+        "ab_plan": None,
+        "n_tests": 0,
+    }
+    summ, comp = result.summary, result.comparisons
+    ranked = [a for a in adapter_order(result) if _row(summ, adapter=a, metric=prim) is not None]
+    if not ranked:
+        facts["verdict"] = "nothing-completed"
+        return _plain(facts)
+    facts["best"] = ranked[0]
+    if comp is None or comp.empty or cfg.baseline not in ranked:
+        facts["verdict"] = "no-comparison"
+        return _plain(facts)
+    facts["n_tests"] = int(comp["p_value"].notna().sum())
+    pc = comp[comp["metric"] == prim].set_index("adapter")
+    better = [a for a in ranked if a in pc.index and str(pc.loc[a, "mark"]) == "▲"]
+    candidates = [a for a in ranked if a != cfg.baseline]
+    winner = better[0] if better else None
+    facts["winner"] = winner
+    facts["better"] = better
+    facts["verdict"] = "adopt" if winner else "keep-baseline"
+    focus = winner or (candidates[0] if candidates else None)
+    if focus is None or focus not in pc.index:
+        return _plain(facts)
+    row = pc.loc[focus]
+    facts["vs_baseline"] = {"adapter": focus, **{c: row[c] for c in row.index if c != "test"}}
+    rest = [a for a in ranked if a not in (focus, cfg.baseline)]
+    if rest:
+        ru = rest[0]
+        r = _row(summ, adapter=ru, metric=prim)
+        facts["runner_up"] = {
+            "adapter": ru,
+            "leader_ci_low": (_row(summ, adapter=focus, metric=prim) or {}).get("ci_low"),
+            "mean": r["mean"] if r else None,
+            "ci_low": r["ci_low"] if r else None,
+            "ci_high": r["ci_high"] if r else None,
+            "paired": _runner_up_test(result, focus, ru, per_query),
+            "revenue_per_1000": None,
+        }
+        ru_rev = _row(comp, adapter=ru, metric=f"revenue@{_k(result)}")
+        if ru_rev is not None and _ok(ru_rev["diff"]):
+            facts["runner_up"]["revenue_per_1000"] = 1000 * float(ru_rev["diff"])
+    rev = _row(comp, adapter=focus, metric=f"revenue@{_k(result)}")
+    if rev is not None and _ok(rev["diff"]):
+        facts["money"] = {
+            "metric": f"revenue@{_k(result)}",
+            "per_1000": 1000 * float(rev["diff"]),
+            "ci_low": 1000 * _num(rev["ci_low"]),
+            "ci_high": 1000 * _num(rev["ci_high"]),
+            "significant": bool(rev["significant"]),
+            "mark": str(rev["mark"]),
+            "currency": currency,
+        }
+    conv = _row(comp, adapter=focus, metric=f"hit_rate@{_k(result)}")
+    facts["ab_plan"] = _ab_plan(result, focus, None if conv is None else conv["rel_ci_low"], traffic, power)
+    return _plain(facts)
+
+
+def with_decision(result: CompareResult) -> CompareResult:
+    """The result with ``extra["decision"]`` filled from its per-query values (call before writing).
+
+    A result without per-query values that already has decision facts (one read back
+    from a run directory) keeps them.
+    """
+    if result.per_query_frame is None and result.extra.get("decision"):
+        return result
+    facts = decision_facts(result, per_query=result.per_query_frame)
+    return replace(result, extra={**result.extra, "decision": facts})
+
+
+# ---------------------------------------------------------------------- sections
+def _metric_phrase(metric: str, n_unit: str) -> str:
+    name, _, k = metric.partition("@")
+    phrases = {
+        "hit_rate": f"the share of test {n_unit} where at least one of the {k} recommended items was then bought "
+        "(the conversion proxy)",
+        "precision": f"the share of the {k} recommended slots filled with an item that was then bought",
+        "recall": f"the share of the bought items that were among the {k} recommended",
+        "ndcg": f"hits among the {k} recommended items, weighted towards the top of the list",
+        "mrr": "how high the first bought item appears in the list",
+        "map": "many hits, placed early",
+        "revenue": f"the value of the recommended items that were then bought, per test {n_unit[:-1]}",
+        "uplift": "the value of the bought recommendations relative to the cart",
+    }
+    return phrases.get(name, GLOSSARY.get(name, name))
+
+
+def decision_section(result: CompareResult) -> str:
+    """The first screen: what to do and how sure we are."""
+    cfg = result.config
+    facts = result.extra.get("decision") or decision_facts(result)
+    prim, base = cfg.primary_metric, cfg.baseline
+    one, many = query_unit(cfg.protocol)
+    cur = (facts.get("settings") or {}).get("currency")
+    summ = result.summary
+    lines = ["## Decision", ""]
+    verdict = facts.get("verdict")
+    failed = [a["name"] for a in result.adapters if a.get("status") != "ok"]
+    if verdict == "nothing-completed":
+        lines.append("**No adapter completed, so there is nothing to decide.** See *Adapters* for the errors.")
+        return "\n".join(lines)
+    best = facts["best"]
+    brow = _row(summ, adapter=best, metric=prim) or {}
+    if verdict == "no-comparison":
+        why = (
+            f"the baseline `{base}` did not complete"
+            if base and base in failed
+            else "only one adapter completed"
+            if len(result.ok_adapters) < 2
+            else "no baseline was set"
+        )
+        lines.append(
+            f"**No comparison: {why}.** Best on {prim}: `{best}` at {_value(prim, brow.get('mean'), cur)} "
+            f"(95% CI {_value(prim, brow.get('ci_low'), cur)} to {_value(prim, brow.get('ci_high'), cur)}, "
+            f"{result.n_queries:,} test {many})."
+        )
+        return "\n".join([*lines, "", scoreboard(result)])
+    vs = facts.get("vs_baseline") or {}
+    focus = vs.get("adapter")
+    brow_base = _row(summ, adapter=base, metric=prim) or {}
+    winner = facts.get("winner")
+    if winner and _tied(facts):
+        ru = facts["runner_up"]["adapter"]
+        lines.append(
+            f"**Recommendation: replace the baseline `{base}` with `{winner}` or `{ru}`** — both are reliably "
+            "better, and this data does not separate the two."
+        )
+    elif winner:
+        lines.append(f"**Recommendation: use `{winner}`** instead of the baseline `{base}`.")
+    else:
+        lines.append(
+            f"**Recommendation: keep the baseline `{base}`** — no candidate is reliably better on {prim}."
+            if focus
+            else f"**Recommendation: keep the baseline `{base}`** — there is no other candidate."
+        )
+    lines.append("")
+    if focus:
+        frow = _row(summ, adapter=focus, metric=prim) or {}
+        lines.append(
+            f"On **{prim}** — {_metric_phrase(prim, many)} — `{focus}` reaches "
+            f"**{_value(prim, frow.get('mean'), cur)}** (95% CI {_value(prim, frow.get('ci_low'), cur)} to "
+            f"{_value(prim, frow.get('ci_high'), cur)}) against **{_value(prim, brow_base.get('mean'), cur)}** for "
+            f"`{base}`: **{_diff(prim, vs.get('diff'), cur)}** (95% CI {_diff(prim, vs.get('ci_low'), cur)} to "
+            f"{_diff(prim, vs.get('ci_high'), cur)}), **{_pct(vs.get('rel_diff'), signed=True)} relative** "
+            f"(95% CI {_pct(vs.get('rel_ci_low'), signed=True)} to {_pct(vs.get('rel_ci_high'), signed=True)})."
+        )
+        lines.append("")
+        lines += _how_sure(facts, vs, focus, base, many)
+        if winner:
+            lines += _runner_up_line(facts, focus, prim, cur, many)
+        lines += _money_line(facts, focus, base, one, cur)
+        lines += _ab_line(result, facts, focus)
+    if failed:
+        lines.append(f"- **Failed** (not compared): {', '.join(f'`{f}`' for f in failed)} — see *Adapters*.")
+    lines += ["", scoreboard(result)]
+    return "\n".join(lines)
+
+
+def _how_sure(facts: Mapping[str, Any], vs: Mapping[str, Any], focus: str, base: str, many: str) -> list[str]:
+    n_tests = int(facts.get("n_tests") or 0)
+    sig = bool(vs.get("significant"))
+    up = str(vs.get("mark")) == "▲"
+    p_holm = _p(vs.get("p_holm"))
+    p_holm = p_holm if p_holm.startswith("<") else "= " + p_holm
+    if sig and up:
+        head = (
+            f"the gain survives Holm correction for the {n_tests:,} comparisons in this report (adjusted p {p_holm})."
+        )
+    elif sig:
+        head = (
+            f"`{focus}` is reliably **worse** than `{base}` (Holm-adjusted {_p_eq(vs.get('p_holm'))} "
+            f"over {n_tests:,} comparisons)."
+        )
+    else:
+        head = (
+            f"not distinguishable from `{base}`: after Holm correction for the {n_tests:,} comparisons "
+            f"the adjusted {_p_eq(vs.get('p_holm'))} (unadjusted {_p_eq(vs.get('p_value'))}); "
+            "the difference may be luck."
+        )
+    wins, ties, losses = (int(vs.get(c) or 0) for c in ("wins", "ties", "losses"))
+    return [
+        f"- **How sure:** {head} On the same {int(vs.get('n') or 0):,} test {many}, `{focus}` did better on "
+        f"{wins:,}, the same on {ties:,} and worse on {losses:,}."
+    ]
+
+
+def _tied(facts: Mapping[str, Any]) -> bool:
+    """The runner-up is also reliably better than the baseline and not separable from the winner."""
+    ru = facts.get("runner_up") or {}
+    paired = ru.get("paired") or {}
+    p = _num(paired.get("p_value"))
+    return bool(paired) and ru.get("adapter") in (facts.get("better") or []) and not (_ok(p) and p < 0.05)
+
+
+def _runner_up_line(facts: Mapping[str, Any], focus: str, prim: str, cur: str | None, many: str) -> list[str]:
+    ru = facts.get("runner_up")
+    if not ru:
+        return []
+    name = ru["adapter"]
+    text = (
+        f"- **Runner-up:** `{name}` at {_value(prim, ru.get('mean'), cur)} "
+        f"(95% CI {_value(prim, ru.get('ci_low'), cur)} to {_value(prim, ru.get('ci_high'), cur)})."
+    )
+    paired = ru.get("paired")
+    if paired:
+        p = _num(paired.get("p_value"))
+        clear = _ok(p) and p < 0.05
+        text += (
+            f" Paired on the same {int(paired.get('n') or 0):,} {many}, `{focus}` − `{name}` = "
+            f"{_diff(prim, paired.get('diff'), cur)} (95% CI {_diff(prim, paired.get('ci_low'), cur)} to "
+            f"{_diff(prim, paired.get('ci_high'), cur)}), {_p_eq(p)} (one extra test, not in the Holm family): "
+            + (
+                f"`{focus}` is ahead."
+                if clear and _num(paired.get("diff")) > 0
+                else f"`{name}` is ahead."
+                if clear
+                else "this data does not separate the two; decide on cost, simplicity or the other metrics below."
+            )
+        )
+        money = facts.get("money") or {}
+        if not clear and _ok(money.get("per_1000")) and _ok(ru.get("revenue_per_1000")):
+            text += (
+                f" On {money['metric']}, `{name}` is at {_money(ru['revenue_per_1000'], cur, signed=True)} per "
+                f"1,000 {many} against `{facts.get('baseline')}`, `{focus}` at "
+                f"{_money(money['per_1000'], cur, signed=True)}."
+            )
+    else:
+        overlap = not (_num(ru.get("ci_high")) < _num(ru.get("leader_ci_low")))
+        text += " The two were not tested against each other (only against the baseline)" + (
+            "; their intervals overlap, so the order may be luck." if overlap else "; their intervals do not overlap."
+        )
+    return [text]
+
+
+def _money_line(facts: Mapping[str, Any], focus: str, base: str, one: str, cur: str | None) -> list[str]:
+    money = facts.get("money")
+    if not money:
+        return ["- **Worth in money:** not available — the data has no prices, so revenue@k could not be computed."]
+    unit = "1,000 " + (one + "s" if not one.endswith("s") else one)
+    verdict = "" if money.get("significant") else " The difference is not significant after Holm correction."
+    in_cur = "" if cur else " (in the data's currency)"
+    return [
+        f"- **Worth in money:** {_money(money['per_1000'], cur, signed=True)} per {unit}{in_cur} in recommended items "
+        f"that were bought, compared with `{base}` (95% CI {_money(money.get('ci_low'), cur, signed=True)} to "
+        f"{_money(money.get('ci_high'), cur, signed=True)}; {money['metric']} × 1,000).{verdict} "
+        "This is an offline proxy: it counts recommended items that shoppers bought, some of which they would "
+        "have bought anyway; only an A/B test measures the revenue the recommendations add."
+    ]
+
+
+def _ab_line(result: CompareResult, facts: Mapping[str, Any], focus: str) -> list[str]:
+    plan = facts.get("ab_plan")
+    has_sim = bool(result.extra.get("abtest"))
+    sim = " The *Simulated A/B test* section below estimates this with an explicit shopper model." if has_sim else ""
+    if not plan:
+        return [
+            f"- **To confirm with an A/B test:** no sample size — `{focus}` is not ahead on the conversion proxy "
+            f"(hit rate@{_k(result)}), so there is no positive effect to size a test for.{sim}",
+            *_simulated_line(result),
+        ]
+    days = int(plan["days"])
+    traffic = int(plan["traffic_per_day"])
+    when = "about 1 day" if days <= 1 else f"about {days:,} days"
+    low = ""
+    if plan.get("n_per_arm_low"):
+        dl = int(plan["days_low"])
+        low = (
+            f"; to detect the cautious end of the 95% CI ({_pct(plan['rel_lift_low'], signed=True)}): "
+            f"{int(plan['n_per_arm_low']):,} per arm, about {dl:,} day{'s' if dl != 1 else ''}"
+        )
+    widget = ""
+    if plan.get("n_per_arm_widget"):
+        share = float(plan["widget_share"])
+        dw = int(plan["days_widget"])
+        widget = (
+            f" If the live widget converted at {share:.0%} of these rates with the same relative lift "
+            f"({_pct(share * plan['p_control'])} → {_pct(share * plan['p_treatment'])}), the test would need "
+            f"{int(plan['n_per_arm_widget']):,} visitors per arm, about {dw:,} day{'s' if dw != 1 else ''}."
+        )
+    lines = [
+        f"- **To confirm with an A/B test:** {int(plan['n_per_arm']):,} visitors per arm "
+        f"({2 * int(plan['n_per_arm']):,} in total, 50/50) detect a conversion rise of this size "
+        f"({_pct(plan['p_control'])} → {_pct(plan['p_treatment'])}, {_pct(plan['rel_lift'], signed=True)}) with "
+        f"{plan['power']:.0%} power at α = {plan['alpha']:g} two-sided — {when} at an assumed "
+        f"{traffic:,} visitors/day{low}. Assumption: the widget converts like the offline "
+        f"{plan['conversion_metric']}, which is optimistic: shoppers must notice and click a live widget."
+        + widget
+        + sim
+    ]
+    return lines + _simulated_line(result)
+
+
+def _simulated_line(result: CompareResult) -> list[str]:
+    ab = result.extra.get("abtest")
+    if not ab:
+        return []
+    try:
+        text = str(ab["analysis"]["decision"]["text"])
+        source = str(ab["response"]["source"])
+        n = int(ab["analysis"]["n_visitors"])
+    except (KeyError, TypeError, ValueError):
+        return []
+    return [f"- **Simulated A/B test** ({n:,} visitors, response model `{source}`): {text}"]
+
+
+def scoreboard(result: CompareResult) -> str:
+    """Every adapter on the primary metric against the baseline, one row each."""
+    cfg = result.config
+    prim, base = cfg.primary_metric, cfg.baseline
+    cur = _currency(result)
+    unit = metric_unit(prim)
+    _, many = query_unit(cfg.protocol)
+    comp = result.comparisons
+    n_label = f"% of {many}" if unit == "share" else unit
+    rows = []
+    for a in adapter_order(result):
+        r = _row(result.summary, adapter=a, metric=prim)
+        if r is None:
+            continue
+        c = _row(comp, adapter=a, metric=prim)
+        val = f"{_value(prim, r['mean'], cur)} [{_value(prim, r['ci_low'], cur)}, {_value(prim, r['ci_high'], cur)}]"
+        if a == base:
+            rows.append([f"`{a}`", val, "baseline", "", "", ""])
+            continue
+        if c is None:
+            rows.append([f"`{a}`", val, "—", "—", "—", "not compared"])
+            continue
+        mark = str(c["mark"])
+        verdict = "▲ better" if mark == "▲" else "▼ worse" if mark == "▼" else "no detectable difference"
+        rows.append(
+            [
+                f"`{a}`",
+                val,
+                f"{_diff(prim, c['diff'], cur)} [{_diff(prim, c['ci_low'], cur)}, {_diff(prim, c['ci_high'], cur)}]",
+                f"{_pct(c['rel_diff'], signed=True)} [{_pct(c['rel_ci_low'], signed=True)}, "
+                f"{_pct(c['rel_ci_high'], signed=True)}]",
+                _p(c["p_holm"]),
+                verdict,
+            ]
+        )
+    diff_unit = "pp" if unit == "share" else unit
+    return _table(
+        [
+            "adapter",
+            f"{prim} ({n_label}) [95% CI]",
+            f"vs `{base}` ({diff_unit}) [95% CI]",
+            "relative [95% CI]",
+            "p (Holm)",
+            "verdict",
+        ],
+        rows,
+        "lrrrrl",
+    )
+
+
+def terms_section(result: CompareResult) -> str:
+    """One plain line per term a manager may not know."""
+    names = ["baseline", *[m for m in result.config.metrics if m in GLOSSARY], "coverage"]
+    names += ["95% CI", "pp", "paired test", "Holm correction", "win/tie/loss", "A/B test", "power", "cold start"]
+    names.append("fallback")
+    return "\n".join(f"- **{n}**: {GLOSSARY[n]}" for n in dict.fromkeys(names))
+
+
+def reproduce_command(config: CompareConfig, extra: Mapping[str, Any] | None = None) -> str:
+    """The exact ``xsell-eval compare`` command that reproduces a run with this config."""
+    extra = extra or {}
+    tuning = extra.get("tuning") or {}
+    tuned_params: dict[str, set[str]] = {}
+    for e in tuning.get("adapters", []) if isinstance(tuning, Mapping) else []:
+        if e.get("tuned"):
+            tuned_params[str(e.get("adapter", "")).partition(":")[0]] = set(e.get("params") or {})
+    specs = []
+    for spec in config.adapters:
+        name, _, inline = spec.partition(":")
+        fixed = {k: v for k, v in (config.params.get(name) or {}).items() if k not in tuned_params.get(name, set())}
+        if fixed:
+            extra_params = ",".join(f"{k}={_spec_value(v)}" for k, v in sorted(fixed.items()))
+            spec = f"{spec},{extra_params}" if inline else f"{name}:{extra_params}"
+        specs.append(spec)
+    parts = ["xsell-eval", "compare", *specs]
     opts: list[tuple[str, Any]] = []
     if config.data:
         opts.append(("--data", config.data))
@@ -74,6 +799,8 @@ def reproduce_command(config: CompareConfig) -> str:
         ("--baseline", config.baseline),
         ("--seed", config.seed),
     ]
+    if config.test_fraction != 0.2:
+        opts.append(("--test-fraction", config.test_fraction))
     if config.hide is not None:
         opts.append(("--hide", config.hide))
     elif config.reveal not in (None, 1):
@@ -84,9 +811,19 @@ def reproduce_command(config: CompareConfig) -> str:
         opts.append(("--cutoff", config.cutoff))
     if config.n_bootstrap != 1000:
         opts.append(("--bootstrap", config.n_bootstrap))
+    if isinstance(tuning, Mapping) and tuning.get("mode") == "tune" and tuning.get("budget"):
+        opts.append(("--tune", tuning["budget"]))
+    elif isinstance(tuning, Mapping) and tuning.get("mode") == "tuned":
+        parts.append("--tuned")
     for flag, val in opts:
         parts += [flag, str(val)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _spec_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def _metric_label(col: str) -> str:
@@ -94,134 +831,192 @@ def _metric_label(col: str) -> str:
     return f"{name}@{k}{UNITS.get(name, '')}"
 
 
-def decision_section(result: CompareResult) -> str:
-    """The first screen: what to do and how sure we are."""
-    cfg = result.config
-    prim = cfg.primary_metric
-    comp = result.comparisons
+def _shown_metrics(result: CompareResult, k: int) -> list[str]:
+    """Metric columns at k with at least one finite value (diversity is all-NaN without categories)."""
     summ = result.summary
-    lines = ["## Decision", ""]
-    if summ.empty:
-        return "\n".join([*lines, "No adapter completed; nothing to decide. See *Adapters* below for the errors."])
-    ps = summ[summ["metric"] == prim].sort_values(["mean", "adapter"], ascending=[False, True])
-    if ps.empty:
-        return "\n".join([*lines, f"The primary metric {prim} was not computed."])
-    best = ps.iloc[0]
-    base = cfg.baseline
-    lines.append(
-        f"**Best on {prim}: `{best['adapter']}`** — {_ci(best['mean'], best['ci_low'], best['ci_high'])} "
-        f"({int(best['n']):,} test queries; 95% bootstrap CI)."
-    )
-    lines.append("")
-    if not comp.empty and best["adapter"] != base:
-        row = comp[(comp["adapter"] == best["adapter"]) & (comp["metric"] == prim)]
-        if not row.empty:
-            r = row.iloc[0]
-            verdict = (
-                "a real improvement (survives Holm correction across all adapters × metrics)"
-                if bool(r["significant"]) and r["diff"] > 0
-                else "**not** distinguishable from the baseline after multiple-comparison correction"
-            )
-            lines.append(
-                f"Against the baseline `{base}`: {_fmt(r['diff'])} absolute "
-                f"(95% CI {_fmt(r['ci_low'])} to {_fmt(r['ci_high'])}), "
-                f"{_fmt(100 * r['rel_diff'], 2)}% relative "
-                f"(95% CI {_fmt(100 * r['rel_ci_low'], 2)}% to {_fmt(100 * r['rel_ci_high'], 2)}%); "
-                f"Holm-adjusted p = {_fmt(r['p_holm'], 4)} — {verdict}. "
-                f"Per query it wins {int(r['wins']):,}, ties {int(r['ties']):,}, loses {int(r['losses']):,}."
-            )
-            rev = comp[(comp["adapter"] == best["adapter"]) & comp["metric"].str.startswith("revenue@")]
-            rev = rev[rev["metric"] == f"revenue@{prim.split('@')[1]}"]
-            if not rev.empty and pd.notna(rev.iloc[0]["diff"]):
-                rr = rev.iloc[0]
-                lines.append("")
-                lines.append(
-                    f"Money: {_fmt(1000 * rr['diff'], 1)} more recommended-and-bought value per 1,000 "
-                    f"sessions than `{base}` (95% CI {_fmt(1000 * rr['ci_low'], 1)} to "
-                    f"{_fmt(1000 * rr['ci_high'], 1)}), in the data's currency. This is an offline proxy: "
-                    "it counts items the shopper bought anyway; only an A/B test measures the increment."
-                )
-    elif best["adapter"] == base:
-        lines.append(f"No adapter beats the baseline `{base}` on {prim}.")
-    failed = [a["name"] for a in result.adapters if a["status"] != "ok"]
-    if failed:
-        lines += ["", f"⚠ Failed adapters (not compared): {', '.join(f'`{f}`' for f in failed)} — see *Adapters*."]
-    return "\n".join(lines)
+    out = []
+    for m in result.config.metrics:
+        col = f"{m}@{k}"
+        sel = summ[summ["metric"] == col]
+        if not sel.empty and sel["mean"].notna().any():
+            out.append(col)
+    return out
+
+
+def _missing_metrics_note(result: CompareResult, k: int) -> str:
+    summ = result.summary
+    gone = [
+        f"{m}@{k}"
+        for m in result.config.metrics
+        if not summ[summ["metric"] == f"{m}@{k}"].empty and summ[summ["metric"] == f"{m}@{k}"]["mean"].isna().all()
+    ]
+    if not gone:
+        return ""
+    why = {
+        "diversity": "the catalog has no categories",
+        "revenue": "the data has no prices",
+        "uplift": "the data has no prices",
+    }
+    reasons = "; ".join(f"{g}: {why.get(g.partition('@')[0], 'no defined value')}" for g in gone)
+    return f"Not shown (no value for any adapter): {reasons}."
 
 
 def metric_table(result: CompareResult, k: int) -> str:
     """Adapters × metrics at one k, mean [95% CI] with significance marks vs the baseline."""
     summ = result.summary
     comp = result.comparisons
-    cols = [f"{m}@{k}" for m in result.config.metrics if f"{m}@{k}" in set(summ["metric"])]
+    cols = _shown_metrics(result, k)
     rows = []
-    order = (
-        summ[summ["metric"] == result.config.primary_metric]
-        .sort_values(["mean", "adapter"], ascending=[False, True])["adapter"]
-        .tolist()
-    )
-    order += [a for a in summ["adapter"].unique() if a not in order]
-    for a in order:
+    for a in adapter_order(result):
         cells = [f"`{a}`"]
         for c in cols:
-            r = summ[(summ["adapter"] == a) & (summ["metric"] == c)]
-            if r.empty:
+            r = _row(summ, adapter=a, metric=c)
+            if r is None:
                 cells.append("—")
                 continue
-            r0 = r.iloc[0]
-            mark = ""
-            if not comp.empty:
-                cr = comp[(comp["adapter"] == a) & (comp["metric"] == c)]
-                if not cr.empty:
-                    mark = str(cr.iloc[0]["mark"])
-            cells.append(f"{_ci(r0['mean'], r0['ci_low'], r0['ci_high'])}{(' ' + mark) if mark else ''}")
+            cr = _row(comp, adapter=a, metric=c)
+            mark = str(cr["mark"]) if cr is not None else ""
+            cells.append(f"{_ci(r['mean'], r['ci_low'], r['ci_high'])}{(' ' + mark) if mark else ''}")
         rows.append(cells)
-    return _table(["adapter", *[_metric_label(c) for c in cols]], rows)
+    table = _table(["adapter", *[_metric_label(c) for c in cols]], rows)
+    note = _missing_metrics_note(result, k)
+    return table + (f"\n\n{note}" if note else "")
 
 
 def comparison_table(result: CompareResult) -> str:
-    """Paired differences vs the baseline on the primary k."""
+    """Paired differences vs the baseline at the primary k, grouped by adapter."""
     comp = result.comparisons
-    if comp.empty:
-        return "_No comparison (only one adapter completed)._"
-    k = result.config.primary_metric.split("@")[1]
-    sel = comp[comp["metric"].str.endswith(f"@{k}")]
+    if comp is None or comp.empty:
+        return "_No comparison (only one adapter completed, or the baseline failed)._"
+    k = _k(result)
+    cols = _shown_metrics(result, k)
     rows = []
-    for r in sel.itertuples(index=False):
-        rows.append(
+    for a in [x for x in adapter_order(result) if x != result.config.baseline]:
+        for m in cols:
+            r = _row(comp, adapter=a, metric=m)
+            if r is None:
+                continue
+            mark = str(r["mark"])
+            rows.append(
+                [
+                    f"`{a}`",
+                    m,
+                    f"{_signed(r['diff'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]",
+                    f"{_pct(r['rel_diff'], signed=True)} [{_pct(r['rel_ci_low'], signed=True)}, "
+                    f"{_pct(r['rel_ci_high'], signed=True)}]",
+                    _p(r["p_value"]),
+                    _p(r["p_holm"]),
+                    mark or "n.s.",
+                    f"{int(r['wins']):,}/{int(r['ties']):,}/{int(r['losses']):,}",
+                ]
+            )
+    return _table(
+        ["adapter", "metric", "difference [95% CI]", "relative [95% CI]", "p", "p (Holm)", "", "win/tie/loss"],
+        rows,
+        "llrrrrll",
+    )
+
+
+def business_section(result: CompareResult) -> str:
+    """Revenue, basket value uplift and list-level metrics at the primary k."""
+    cfg = result.config
+    k = _k(result)
+    cur = _currency(result)
+    one, many = query_unit(cfg.protocol)
+    summ, comp = result.summary, result.comparisons
+    rev, upl = f"revenue@{k}", f"uplift@{k}"
+    parts: list[str] = []
+    has_rev = not summ[summ["metric"] == rev].empty and summ.loc[summ["metric"] == rev, "mean"].notna().any()
+    if has_rev:
+        cur_txt = currency_name(cur)
+        rows = []
+        for a in adapter_order(result):
+            r = _row(summ, adapter=a, metric=rev)
+            if r is None:
+                continue
+            c = _row(comp, adapter=a, metric=rev)
+            u = _row(summ, adapter=a, metric=upl)
+            vs = (
+                "baseline"
+                if a == cfg.baseline
+                else "—"
+                if c is None
+                else f"{_money(1000 * _num(c['diff']), cur, signed=True)} "
+                f"[{_money(1000 * _num(c['ci_low']), cur, signed=True)}, "
+                f"{_money(1000 * _num(c['ci_high']), cur, signed=True)}] {c['mark'] or 'n.s.'}"
+            )
+            rows.append(
+                [
+                    f"`{a}`",
+                    f"{_money(r['mean'], cur, decimals=2)} [{_money(r['ci_low'], cur, decimals=2)}, "
+                    f"{_money(r['ci_high'], cur, decimals=2)}]",
+                    _money(1000 * _num(r["mean"]), cur),
+                    vs,
+                    "—" if u is None else _ci(u["mean"], u["ci_low"], u["ci_high"]),
+                ]
+            )
+        parts += [
+            f"Value of the recommended items that shoppers then bought (revenue@{k}, price × quantity, "
+            f"{cur_txt}), per test {one} and per 1,000 {many}; basket value uplift = that value / the value "
+            "of the cart shown. Offline proxy: part of this value would have been bought anyway.",
+            "",
+            _table(
+                [
+                    "adapter",
+                    f"revenue@{k} per {one} [95% CI]",
+                    f"per 1,000 {many}",
+                    f"vs `{cfg.baseline}` per 1,000 {many} [95% CI]",
+                    f"uplift@{k} (ratio) [95% CI]",
+                ],
+                rows,
+            ),
+        ]
+    else:
+        parts.append("_No prices in the data: revenue and basket value uplift are not available._")
+    ag = result.aggregates
+    list_rows = []
+    for a in adapter_order(result):
+        cov = _row(ag, adapter=a, metric=f"coverage@{k}")
+        nov = _row(summ, adapter=a, metric=f"novelty@{k}")
+        div = _row(summ, adapter=a, metric=f"diversity@{k}")
+        list_rows.append(
             [
-                f"`{r.adapter}`",
-                r.metric,
-                f"{_fmt(r.diff)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
-                f"{_fmt(100 * r.rel_diff, 2)}%",
-                _fmt(r.p_value, 4),
-                _fmt(r.p_holm, 4),
-                str(r.mark) or "n.s.",
-                f"{int(r.wins)}/{int(r.ties)}/{int(r.losses)}",
+                f"`{a}`",
+                "—" if cov is None else _pct(cov["value"]),
+                "—" if nov is None else _ci(nov["mean"], nov["ci_low"], nov["ci_high"]),
+                "—" if div is None or not _ok(div["mean"]) else _ci(div["mean"], div["ci_low"], div["ci_high"]),
             ]
         )
-    return _table(["adapter", "metric", "difference [95% CI]", "relative", "p", "p (Holm)", "", "win/tie/loss"], rows)
+    parts += [
+        "",
+        f"Beyond accuracy at k = {k}: catalog coverage (share of the items sold in training that were recommended "
+        "at least once), novelty (bits; higher = less obvious items) and intra-list diversity (share of "
+        "recommended pairs from different categories; — when the catalog has no categories).",
+        "",
+        _table(
+            ["adapter", f"coverage@{k}", f"novelty@{k} (bits) [95% CI]", f"diversity@{k} (share) [95% CI]"], list_rows
+        ),
+    ]
+    return "\n".join(parts)
 
 
 def bucket_tables(result: CompareResult) -> str:
-    """Cold-start breakdowns, one table per bucket type, primary metric."""
+    """Cold-start breakdowns, one table per bucket type."""
     b = result.buckets
-    if b.empty:
+    if b is None or b.empty:
         return "_No breakdown available._"
-    prim = result.config.primary_metric
-    _, _, k = prim.partition("@")
-    metric = prim if prim in set(b["metric"]) else f"hit_rate@{k}"
+    metric = cold_start_metric(result)
     out = []
-    for btype, df in b.groupby("bucket_type", sort=False):
-        df = df[df["metric"] == metric]
+    order = adapter_order(result)
+    for btype in dict.fromkeys(b["bucket_type"]):
+        df = b[(b["bucket_type"] == btype) & (b["metric"] == metric)]
         buckets = list(dict.fromkeys(df["bucket"]))
-        adapters = list(dict.fromkeys(df["adapter"]))
         rows = []
-        for a in adapters:
+        for a in [x for x in order if x in set(df["adapter"])]:
             cells = [f"`{a}`"]
             for bk in buckets:
-                r = df[(df["adapter"] == a) & (df["bucket"] == bk)]
-                cells.append("—" if r.empty else _ci(r.iloc[0]["mean"], r.iloc[0]["ci_low"], r.iloc[0]["ci_high"]))
+                r = _row(df, adapter=a, bucket=bk)
+                cells.append("—" if r is None or not _ok(r["mean"]) else _ci(r["mean"], r["ci_low"], r["ci_high"]))
             rows.append(cells)
         ns = {bk: int(df[df["bucket"] == bk]["n"].max()) for bk in buckets}
         header = ["adapter", *[f"{bk} (n={ns[bk]:,})" for bk in buckets]]
@@ -229,20 +1024,31 @@ def bucket_tables(result: CompareResult) -> str:
     return "\n\n".join(out)
 
 
+def _cold_start_intro(result: CompareResult) -> str:
+    metric = cold_start_metric(result)
+    return (
+        f"{metric} (mean [95% CI]) for groups of test queries. *User history*: the shopper's baskets in the "
+        "training period (0 = new customer or guest). *Target item popularity*: queries whose bought items "
+        "include an item that was never sold in training (unseen), a less popular item (tail) or a best-seller "
+        "(head: the most sold items that together make half of the training sales); there only items of that "
+        "group count as hits. n = queries in the group; small groups have wide intervals."
+    )
+
+
 def adapters_table(result: CompareResult) -> str:
     """Per-adapter parameters, timings, fallback share and errors."""
     rows = []
     for a in result.adapters:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(a.get("params", {}).items())) or "—"
+        params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items())) or "—"
         fb = a.get("fallback_share")
         rows.append(
             [
                 f"`{a['name']}`",
                 a.get("family", "") or "—",
-                "ok" if a["status"] == "ok" else f"**failed**: {a.get('error', '')}",
+                "ok" if a.get("status") == "ok" else f"**failed**: {a.get('error', '')}",
                 _fmt(a.get("fit_seconds"), 2),
                 _fmt(a.get("recommend_seconds"), 2),
-                "—" if fb is None else f"{100 * fb:.1f}%",
+                "—" if not _ok(fb) else _pct(fb),
                 params,
             ]
         )
@@ -254,104 +1060,265 @@ def adapters_table(result: CompareResult) -> str:
 
 
 def aggregates_table(result: CompareResult) -> str:
-    """Catalog coverage and other list-level metrics."""
+    """Catalog coverage at every k."""
     ag = result.aggregates
-    if ag.empty:
+    if ag is None or ag.empty:
         return ""
-    piv = ag.pivot_table(index="adapter", columns="metric", values="value", aggfunc="first")
-    cols = sorted(piv.columns, key=lambda c: (c.split("@")[0], int(c.split("@")[1]) if "@" in c else 0))
-    rows = [[f"`{a}`", *[f"{100 * piv.loc[a, c]:.1f}%" for c in cols]] for a in piv.index]
+    cols = sorted(set(ag["metric"]), key=lambda c: (c.split("@")[0], int(c.split("@")[1]) if "@" in c else 0))
+    rows = []
+    for a in [x for x in adapter_order(result) if x in set(ag["adapter"])]:
+        cells = [f"`{a}`"]
+        for c in cols:
+            r = _row(ag, adapter=a, metric=c)
+            cells.append("—" if r is None else _pct(r["value"]))
+        rows.append(cells)
     return _table(["adapter", *cols], rows)
 
 
-def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None) -> str:
-    """The full report. ``run_dir`` is only used to reference files relatively."""
-    cfg = result.config
-    audit = result.audit
-    split = result.split
-    k_prim = int(cfg.primary_metric.split("@")[1])
-    ds = result.manifest.get("dataset", {})
-    parts: list[str] = [
-        f"# Cross-sell comparison: {', '.join(f'`{a}`' for a in cfg.adapters)}",
+def _split_section(result: CompareResult) -> list[str]:
+    cfg, split, audit = result.config, result.split, result.audit
+    _, many = query_unit(cfg.protocol)
+    proto = {
+        "basket-completion": (
+            f"each test basket with at least two distinct items is one query: {cfg.reveal} randomly chosen item(s) "
+            "are shown as the cart and the rest are hidden; a hit is a recommended hidden item"
+            if cfg.hide is None
+            else f"each test basket is one query: {cfg.hide} item(s) are hidden, the rest are shown as the cart"
+        ),
+        "next-basket": "each test customer's history is the context; the items of their next basket are hidden",
+        "item-to-item": "each item of a test basket is an anchor (the product page); the other items are hidden",
+    }.get(cfg.protocol, cfg.protocol)
+
+    def span(part: str) -> str:
+        s = split.get(part) or {}
+        return f"{s.get('start', '?')} → {s.get('end', '?')}"
+
+    lines = [
+        f"- **Split: {split.get('kind', cfg.split)}** — leakage: {split.get('leakage', '?')}",
+        f"- Train: {int((split.get('train') or {}).get('baskets') or 0):,} baskets ({span('train')}); "
+        f"test: {int((split.get('test') or {}).get('baskets') or 0):,} baskets ({span('test')}); "
+        f"validation window (tuning only, inside train): {span('validation')}.",
+        f"- **Protocol: {cfg.protocol}** — {proto}. {result.n_queries:,} test {many}"
+        + (f" (a seeded sample of at most {cfg.max_queries:,})" if cfg.max_queries else "")
+        + ".",
         "",
-        f"Data **{ds.get('name', '?')}** (fingerprint `{ds.get('fingerprint', '?')}`), "
-        f"protocol **{cfg.protocol}**, split **{cfg.split}**, {result.n_queries:,} test queries, "
-        f"baseline `{cfg.baseline}`, seed {cfg.seed}.",
+    ]
+    if audit:
+        yn = "yes" if audit.get("train_ends_before_test") else "**no**"
+        lines.append(
+            _table(
+                ["check", "value"],
+                [
+                    ["train ends before test starts", yn],
+                    ["train lines after test start", f"{int(audit.get('train_lines_after_test_start') or 0):,}"],
+                    ["test baskets also in train", f"{int(audit.get('test_baskets_in_train') or 0):,}"],
+                    [
+                        "test users (cold: no train basket)",
+                        f"{int(audit.get('test_users') or 0):,} ({int(audit.get('cold_test_users') or 0):,})",
+                    ],
+                    [
+                        "test items (cold: never bought in train)",
+                        f"{int(audit.get('test_items') or 0):,} ({int(audit.get('cold_test_items') or 0):,})",
+                    ],
+                    ["test lines on cold items", f"{int(audit.get('test_lines_on_cold_items') or 0):,}"],
+                ],
+                "lr",
+            )
+        )
+    return lines
+
+
+def caveats(result: CompareResult) -> list[str]:
+    """What offline metrics cannot show, and what this run assumed."""
+    cfg = result.config
+    _, many = query_unit(cfg.protocol)
+    out = [
+        "- Offline metrics count items the shopper bought anyway; the *incremental* effect of showing "
+        "recommendations (and their revenue) needs an A/B test.",
+        "- Shoppers never saw these lists; a live widget changes what they buy (and what the next model learns from).",
+        "- Items never recommended cannot be judged, and best-sellers are easier to hit: high accuracy can mean "
+        "obvious suggestions (see novelty and coverage).",
+    ]
+    if cfg.protocol == "basket-completion":
+        out.append(
+            "- The revealed cart is a random subset of the real basket, not the order in which the shopper added items."
+        )
+    leak = str((result.split or {}).get("leakage", ""))
+    if leak and not leak.startswith("none"):
+        out.append(f"- Split leakage: {leak}.")
+    out.append(
+        f"- Significance: every adapter × metric at every k against `{cfg.baseline}` is one family for Holm "
+        f"(α = {cfg.alpha:g}); candidates are not tested against each other except the winner vs the runner-up, "
+        "reported separately."
+    )
+    if cfg.max_queries:
+        out.append(f"- Evaluated on a seeded sample of at most {cfg.max_queries:,} test {many}: intervals are wider.")
+    for a in result.adapters:
+        fb = a.get("fallback_share")
+        if a.get("status") == "ok" and _ok(fb) and _num(fb) >= 0.05:
+            out.append(
+                f"- `{a['name']}` served {_pct(fb)} of the test {many} from its fallback "
+                "(its own method had no answer)."
+            )
+    audit = result.audit or {}
+    if int(audit.get("cold_test_items") or 0) > 0:
+        out.append(
+            f"- {int(audit['cold_test_items']):,} items bought in the test period were never sold in training; "
+            "collaborative adapters cannot recommend them (see *Cold start*, unseen)."
+        )
+    return out
+
+
+def _experiment_lines(extra: Mapping[str, Any]) -> list[str]:
+    exp = extra.get("experiment")
+    if not exp:
+        return []
+    lines = [f"- Experiment file `{exp.get('path')}`, resolved-config hash `{exp.get('hash')}`"]
+    if exp.get("overrides"):
+        lines.append("- Overrides: " + ", ".join(f"`{o}`" for o in exp["overrides"]))
+    return lines
+
+
+def _optional_section(extra: Mapping[str, Any], key: str) -> str:
+    """The A/B or tuning section rendered by its owner's module (absent module: one line)."""
+    payload = extra.get(key)
+    if not payload:
+        return ""
+    if key == "abtest":
+        try:
+            from xsell_eval.abtest.report import ABTestReport, render_section
+        except ImportError:
+            return "## Simulated A/B test\n\n_This run holds A/B results, but `xsell_eval.abtest` is not installed._\n"
+        return render_section(ABTestReport.from_dict(dict(payload)), heading="##").rstrip("\n") + "\n"
+    try:
+        from xsell_eval.report.tuning import tuning_summary_markdown
+    except ImportError:
+        return "## Tuning\n\n_This run holds tuning results, but `xsell_eval.report.tuning` is not installed._\n"
+    return tuning_summary_markdown(payload).rstrip("\n") + "\n"
+
+
+def _title(result: CompareResult) -> list[str]:
+    cfg = result.config
+    ds = result.manifest.get("dataset", {})
+    _, many = query_unit(cfg.protocol)
+    return [
+        f"# Cross-sell decision: {', '.join(f'`{a}`' for a in cfg.adapters)}",
+        "",
+        f"*Data **{ds.get('name', '?')}**, {cfg.protocol} on a {cfg.split} split, {result.n_queries:,} test {many}; "
+        f"primary metric **{cfg.primary_metric}**, baseline `{cfg.baseline}`, seed {cfg.seed}.*",
+    ]
+
+
+def normalised(result: CompareResult) -> CompareResult:
+    """The result as the run directory stores it (JSON parts round-tripped), so memory and disk render alike."""
+    return replace(
+        result,
+        manifest=_plain(result.manifest),
+        data_card=_plain(result.data_card),
+        split=_plain(result.split),
+        audit=_plain(result.audit),
+        adapters=_plain(result.adapters),
+        extra=_plain(result.extra),
+    )
+
+
+def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None) -> str:
+    """The full report (pure: the same result gives the same text).
+
+    Args:
+        result: the comparison (in memory, or from :func:`~xsell_eval.results.read_run`).
+        run_dir: ignored (kept for compatibility); figures are referenced relatively
+            (``plots/*.png``), drawn by :func:`xsell_eval.report.plots.write_plots`.
+    """
+    del run_dir
+    result = normalised(result)
+    cfg = result.config
+    k = _k(result)
+    plots = planned_plots(result)
+    extra = result.extra
+    parts: list[str] = [
+        *_title(result),
         "",
         decision_section(result),
         "",
-        f"## Results at k = {k_prim}",
+        "## Terms used",
         "",
-        "Mean per query with a 95% bootstrap confidence interval. ▲/▼: better/worse than the baseline after "
-        "Holm correction (paired test on the same queries); no mark: not distinguishable.",
+        terms_section(result),
         "",
-        metric_table(result, k_prim),
+    ]
+    parts += [
+        f"## Results at k = {k}",
         "",
-        "### Against the baseline (paired)",
+        "Mean per query with a 95% bootstrap confidence interval [low, high]; shares are 0–1. ▲/▼: better/worse "
+        f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable.",
+        "",
+        metric_table(result, k),
+        "",
+    ]
+    if "metric_vs_k" in plots:
+        parts += [f"![{cfg.primary_metric.partition('@')[0]} by cut-off k, 95% CI]({plots['metric_vs_k']})", ""]
+    parts += [
+        f"### Against `{cfg.baseline}`, query by query (k = {k})",
+        "",
+        "Difference of means (candidate − baseline) with a paired bootstrap 95% CI, relative difference, Wilcoxon "
+        "signed-rank p-value, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
+        "higher / the same / lower.",
         "",
         comparison_table(result),
         "",
     ]
-    other_ks = [k for k in cfg.ks if k != k_prim]
-    for k in other_ks:
-        parts += [f"### Results at k = {k}", "", metric_table(result, k), ""]
-    agg = aggregates_table(result)
-    if agg:
-        parts += ["### Catalog coverage", "", "Share of the catalogue recommended at least once.", "", agg, ""]
-    parts += ["## Cold start", "", bucket_tables(result), ""]
+    if "lift" in plots:
+        parts += [f"![Relative difference vs {cfg.baseline} with 95% CI]({plots['lift']})", ""]
+    parts += ["## Business metrics", "", business_section(result), ""]
+    parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
+    if "cold_start" in plots:
+        parts += [f"![{cold_start_metric(result)} by cold-start group, 95% CI]({plots['cold_start']})", ""]
+    for key in ("abtest", "tuning"):
+        sec = _optional_section(extra, key)
+        if sec:
+            parts += [sec]
     parts += ["## Adapters", "", adapters_table(result), ""]
+    parts += ["## Data", "", result.data_card_md.rstrip("\n"), ""]
+    parts += ["## Split, protocol and leakage audit", "", *_split_section(result), ""]
+    parts += ["## Caveats: what offline metrics cannot show", "", *caveats(result), ""]
+    other_ks = [x for x in cfg.ks if x != k]
+    if other_ks or aggregates_table(result):
+        parts += ["## More cut-offs", ""]
+        for x in other_ks:
+            parts += [f"### Results at k = {x}", "", metric_table(result, x), ""]
+        agg = aggregates_table(result)
+        if agg:
+            parts += ["### Catalog coverage at every k", "", agg, ""]
+    ds = result.manifest.get("dataset", {})
     parts += [
-        "## Data",
-        "",
-        result.data_card_md,
-        "",
-        "## Split, protocol and leakage audit",
-        "",
-        f"- Split: **{split.get('kind')}** — {split.get('leakage')}",
-        f"- Train: {split['train']['baskets']:,} baskets ({split['train']['start']} → {split['train']['end']}); "
-        f"test: {split['test']['baskets']:,} baskets ({split['test']['start']} → {split['test']['end']}); "
-        f"validation window (tuning only): {split['validation']['start']} → {split['validation']['end']}.",
-        f"- Protocol: **{cfg.protocol}**"
-        + (
-            f", reveal {cfg.reveal} item(s) as the cart"
-            if cfg.protocol == "basket-completion" and cfg.hide is None
-            else f", hide {cfg.hide} item(s)"
-            if cfg.hide is not None
-            else ""
-        ),
-        "",
-        _table(
-            ["check", "value"],
-            [
-                ["train ends before test starts", "yes" if audit["train_ends_before_test"] else "**no**"],
-                ["train lines after test start", f"{audit['train_lines_after_test_start']:,}"],
-                ["test baskets also in train", f"{audit['test_baskets_in_train']:,}"],
-                ["test users (cold: no train basket)", f"{audit['test_users']:,} ({audit['cold_test_users']:,})"],
-                ["test items (cold: never bought in train)", f"{audit['test_items']:,} ({audit['cold_test_items']:,})"],
-                ["test lines on cold items", f"{audit['test_lines_on_cold_items']:,}"],
-            ],
-            "lr",
-        ),
-        "",
-        "### What offline metrics cannot show",
-        "",
-        "- They count items the shopper bought anyway; a recommendation's *incremental* effect needs an A/B test.",
-        "- The revealed cart is a random subset of the real basket, not the order in which items were added.",
-        "- Items never recommended cannot be judged; popular items are easier to hit.",
-        "",
-        "### Terms",
-        "",
-        *[f"- **{k}**: {v}" for k, v in GLOSSARY.items() if k in cfg.metrics or k == "coverage"],
-        "",
         "## Provenance",
         "",
-        f"- Config hash `{cfg.hash}`, git revision `{result.manifest.get('git_revision') or 'unknown'}`",
-        "- Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(result.manifest.get("packages", {}).items())),
-        "- Reproduce:",
-        "",
-        "```",
-        reproduce_command(cfg),
-        "```",
-        "",
+        f"- Data `{ds.get('name', '?')}` from `{ds.get('source', '?')}`, fingerprint `{ds.get('fingerprint', '?')}`",
+        f"- Config hash `{cfg.hash}`, seed {cfg.seed}, bootstrap resamples {cfg.n_bootstrap:,}, "
+        f"git revision `{result.manifest.get('git_revision') or 'unknown'}`",
+        *_experiment_lines(extra),
+        "- Packages: " + ", ".join(f"{k_} {v}" for k_, v in sorted(result.manifest.get("packages", {}).items())),
+        *_reproduce_lines(result),
     ]
     return "\n".join(parts)
+
+
+def _reproduce_lines(result: CompareResult) -> list[str]:
+    extra = result.extra
+    cmd = (extra.get("experiment") or {}).get("command")
+    out = []
+    if cmd:
+        out += ["- Reproduce (the experiment file and overrides above):", "", "```", str(cmd), "```", ""]
+        label = "- The comparison alone (no cleaning switches, A/B simulation or tuning settings):"
+    else:
+        label = "- Reproduce:"
+    return [*out, label, "", "```", reproduce_command(result.config, extra), "```", ""]
+
+
+def render_run_report(result: CompareResult, run_dir: str | Path) -> str:
+    """Draw the figures into ``run_dir/plots`` and return the Markdown (which references them)."""
+    from xsell_eval.report.plots import write_plots
+
+    result = normalised(result)
+    write_plots(result, run_dir)
+    return render_markdown(result)

@@ -1,0 +1,125 @@
+"""`xsell-eval run`: every shipped experiment runs (small overrides) and its report renders identically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from xsell_eval.cli import app
+from xsell_eval.config import load_experiment
+from xsell_eval.report.markdown import render_markdown
+from xsell_eval.results import read_run
+from xsell_eval.testing import toy_interactions
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
+runner = CliRunner()
+
+
+def experiment_files() -> list[Path]:
+    """Experiment files (business-rules files in the same folder are not experiments)."""
+    return sorted(p for p in EXPERIMENTS.glob("*.toml") if "[[rule]]" not in p.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("shop")
+    inter, catalog = toy_interactions(seed=1)
+    inter.to_csv(d / "interactions.csv", index=False)
+    catalog.to_csv(d / "catalog.csv", index=False)
+    return d
+
+
+def small_overrides(path: Path, shop: Path | None, tmp: Path) -> list[str]:
+    """Overrides that keep a shipped experiment quick without changing its shape."""
+    exp = load_experiment(path)
+    sets = ["metrics.bootstrap=100", "protocol.max_queries=40"]
+    if exp.data.generate is not None:
+        sets += ["data.generate.users=200", "data.generate.days=30"]
+    elif shop is not None:
+        sets.append(f"data.path={shop}")
+    if exp.abtest is not None:
+        sets += ["abtest.visitors=1000", "abtest.bootstrap=100"]
+    if exp.tune is not None:
+        sets += ["tune.trials=1", f"tune.storage=sqlite:///{tmp / 'optuna.db'}"]
+    return sets
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    res = runner.invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_the_four_worked_examples_ship() -> None:
+    assert {p.stem for p in experiment_files()} >= {"default_retail", "tuned_comparison", "abtest", "synthetic_truth"}
+
+
+@pytest.mark.parametrize("path", experiment_files(), ids=lambda p: p.stem)
+def test_every_experiment_runs_and_its_report_renders(path: Path, shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    sets = small_overrides(path, shop, tmp_path)
+    code, stdout, stderr = _run("run", str(path), *[x for s in sets for x in ("--set", s)], "--out", str(out))
+    assert code == 0, stderr
+    assert "Decision:" in stdout
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert report.startswith("# Cross-sell decision") and "## Decision" in report
+    exp = load_experiment(path, sets)
+    assert ("## Simulated A/B test" in report) == (exp.abtest is not None)
+    assert ("## Tuning" in report) == (exp.tune is not None)
+    assert f"xsell-eval run {path}" in report  # the exact command, overrides included
+    info = json.loads((out / "experiment.json").read_text())
+    assert info["hash"] == exp.hash and info["overrides"] == sets
+    assert (out / "experiment.toml").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+    if exp.report.html:
+        assert (out / "report.html").is_file()
+    # re-rendering from the stored results gives the same bytes (the CLI, which also redraws the
+    # figures, once: for the experiment with the most sections)
+    assert render_markdown(read_run(out)) == report
+    if exp.abtest is not None and exp.data.generate is not None:
+        code, stdout, stderr = _run("report", str(out), "--format", "html")
+        assert code == 0, stderr
+        assert "byte-identical" in stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[adapters.random]\n[split]\ntets_fraction = 0.3\n", ["'tets_fraction'", "[split]", "test_fraction"]),
+        ("[adapters.random]\n[protocol]\nreveal = 'one'\n", ["'reveal'", "must be an integer"]),
+        ("[adapters.random]\n[data]\npath = 'missing.csv'\n", ["[data] path = 'missing.csv'", "not found"]),
+    ],
+)
+def test_bad_experiment_files_exit_1_with_one_message(tmp_path: Path, text: str, needles: list[str]) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(text, encoding="utf-8")
+    code, _, stderr = _run("run", str(p), "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert str(p) in stderr.replace("\n", "")
+    for n in needles:
+        assert n in stderr, (n, stderr)
+    assert "Traceback" not in stderr
+
+
+def test_bad_override_exit_1(tmp_path: Path) -> None:
+    p = tmp_path / "ok.toml"
+    p.write_text("[adapters.random]\n", encoding="utf-8")
+    code, _, stderr = _run("run", str(p), "--set", "protocol.max_querys=5")
+    assert code == 1 and "max_querys" in stderr and "Traceback" not in stderr
+    code, _, stderr = _run("run", str(tmp_path / "nope.toml"))
+    assert code == 1 and "not found" in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not EMBEDDED.is_file(), reason="the embedded UCI Online Retail (data/online_retail.csv.gz) is absent"
+)
+@pytest.mark.parametrize("path", experiment_files(), ids=lambda p: p.stem)
+def test_experiment_runs_as_written_on_its_data(path: Path, tmp_path: Path) -> None:
+    sets = [s for s in small_overrides(path, None, tmp_path) if not s.startswith("data.generate")]
+    sets = [s.replace("protocol.max_queries=40", "protocol.max_queries=400") for s in sets]
+    code, _, stderr = _run("run", str(path), *[x for s in sets for x in ("--set", s)], "--out", str(tmp_path / "r"))
+    assert code == 0, stderr
+    assert "## Decision" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")

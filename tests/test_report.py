@@ -1,0 +1,231 @@
+"""The decision report: golden file, pure rendering (memory == disk), plots, HTML, privacy, bad run dirs.
+
+Regenerate the golden file after an intended change of the report::
+
+    XSELL_UPDATE_GOLDEN=1 pytest tests/test_report.py -k golden
+
+then review ``git diff tests/golden/report.md`` like any other change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _report_fixtures import _per_query, fixed_result
+from typer.testing import CliRunner
+
+from xsell_eval.cli import app
+from xsell_eval.pipeline import CompareConfig, CompareResult, run_compare
+from xsell_eval.report import markdown as M
+from xsell_eval.report.html import image_refs, render_html
+from xsell_eval.report.plots import planned_plots, write_plots
+from xsell_eval.results import read_run, write_run
+from xsell_eval.testing import toy_interactions
+
+GOLDEN = Path(__file__).parent / "golden" / "report.md"
+runner = CliRunner()
+
+
+def test_golden_report() -> None:
+    result = M.with_decision(fixed_result())
+    text = M.render_markdown(result)
+    assert text == M.render_markdown(result)  # pure: same input, same bytes
+    if os.environ.get("XSELL_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert GOLDEN.exists(), "no golden file: run XSELL_UPDATE_GOLDEN=1 pytest tests/test_report.py -k golden"
+    expected = GOLDEN.read_text(encoding="utf-8")
+    assert text == expected, "report changed; if intended: XSELL_UPDATE_GOLDEN=1 pytest tests/test_report.py -k golden"
+
+
+def test_first_screen_answers_the_decision() -> None:
+    text = M.render_markdown(M.with_decision(fixed_result()))
+    first = text.split("## Terms used")[0]
+    assert "**Recommendation: use `cf`**" in first
+    for needle in (
+        "95% CI",
+        "Holm",
+        "per 1,000 baskets",
+        "visitors per arm",
+        "visitors/day",
+        "offline proxy",
+        "Runner-up",
+    ):
+        assert needle in first, needle
+    assert "£" in first  # loader online-retail -> GBP
+    assert "**Failed**" in first and "`lightfm`" in first
+    # the metric table hides all-NaN diversity and says why
+    assert "diversity@10: the catalog has no categories" in text
+    # every figure the renderer references is one the plots module draws
+    assert image_refs(text) == list(planned_plots(fixed_result()).values())
+
+
+def test_decision_numbers_match_independent_computation() -> None:
+    from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
+
+    result = fixed_result()
+    facts = M.decision_facts(result, per_query=result.per_query_frame)
+    assert facts["verdict"] == "adopt" and facts["winner"] == "cf"
+    pq = _per_query()
+    # winner vs baseline: the comparison row
+    assert facts["vs_baseline"]["diff"] == pytest.approx(
+        pq["cf"]["hit_rate@10"].mean() - pq["popular"]["hit_rate@10"].mean()
+    )
+    # money: 1,000 x the revenue difference
+    rev = pq["cf"]["revenue@10"].mean() - pq["popular"]["revenue@10"].mean()
+    assert facts["money"]["per_1000"] == pytest.approx(1000 * rev)
+    assert facts["money"]["currency"] == "GBP"
+    # runner-up paired test: the plain mean difference
+    ru = facts["runner_up"]
+    assert ru["adapter"] == "rules"
+    assert ru["paired"]["diff"] == pytest.approx(pq["cf"]["hit_rate@10"].mean() - pq["rules"]["hit_rate@10"].mean())
+    # A/B sizing: statsmodels directly, ceil
+    p0, p1 = pq["popular"]["hit_rate@10"].mean(), pq["cf"]["hit_rate@10"].mean()
+    n = samplesize_proportions_2indep_onetail(p1 - p0, p0, 0.8, alpha=0.05, alternative="two-sided")
+    plan = facts["ab_plan"]
+    assert plan["n_per_arm"] == math.ceil(n)
+    assert plan["days"] == math.ceil(2 * math.ceil(n) / M.DEFAULT_TRAFFIC_PER_DAY)
+    assert plan["n_per_arm_low"] > plan["n_per_arm"]  # the cautious end of the CI needs more visitors
+    assert plan["n_per_arm_widget"] > plan["n_per_arm"]
+
+
+def test_textbook_sample_size() -> None:
+    # baseline 5%, +10% relative, alpha 0.05 two-sided, power 0.8: 31,234 per arm (R power.prop.test)
+    assert math.ceil(M._sample_size(0.05, 0.10, 0.05, 0.8)) == 31_234
+    assert M._sample_size(0.05, -0.1, 0.05, 0.8) is None
+
+
+def test_keep_baseline_and_degenerate_results() -> None:
+    result = fixed_result()
+    comp = result.comparisons.assign(significant=False, mark="")
+    facts = M.decision_facts(replace(result, comparisons=comp))
+    assert facts["verdict"] == "keep-baseline" and facts["winner"] is None
+    text = M.render_markdown(replace(result, comparisons=comp))
+    assert "**Recommendation: keep the baseline `popular`**" in text
+    empty = replace(
+        result, summary=result.summary.iloc[0:0], comparisons=comp.iloc[0:0], buckets=result.buckets.iloc[0:0]
+    )
+    assert "No adapter completed" in M.render_markdown(empty)
+    single = replace(result, comparisons=comp.iloc[0:0])
+    assert "No comparison" in M.render_markdown(single)
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [(0.6327, "63.3%"), (0.0031, "0.31%"), (0.0, "0.0%"), (None, "—"), (float("nan"), "—")],
+)
+def test_percent_format(x: float | None, expected: str) -> None:
+    assert M._pct(x) == expected
+
+
+def test_money_and_p_formats() -> None:
+    assert M._money(18623.7, "GBP", signed=True) == "+£18,624"
+    assert M._money(-871.3, None) == "-871"
+    assert M._money(12.5, "CHF", decimals=2) == "12.50 CHF"
+    assert M._p_eq(1e-9) == "p < 0.0001" and M._p_eq(0.1312) == "p = 0.13" and M._p_eq(0.0042) == "p = 0.0042"
+    assert M._pp(0.2756) == "+27.6 pp" and M._pp(-0.0045) == "-0.45 pp"
+
+
+# ---------------------------------------------------------------------- a real (small) run
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[CompareResult, Path]:
+    """compare popular random on the toy shop, with customer ids that must never reach a report."""
+    from xsell_eval.data.dataset import Dataset
+
+    inter, catalog = toy_interactions(seed=3)
+    inter["user_id"] = inter["user_id"].map(lambda u: f"CUST-{u}-SECRET", na_action="ignore")
+    ds = Dataset.from_frames(inter, catalog, name="private")
+    cfg = CompareConfig(adapters=("random",), ks=(5, 10), n_bootstrap=100, name="toy")
+    result = run_compare(cfg, dataset=ds, hash_user_ids=True)
+    d = tmp_path_factory.mktemp("run") / "run"
+    write_run(result, d)
+    return result, d
+
+
+def test_report_from_disk_is_byte_identical(toy_run: tuple[CompareResult, Path]) -> None:
+    _, d = toy_run
+    written = (d / "report.md").read_text(encoding="utf-8")
+    again = M.render_markdown(read_run(d))
+    assert again == written
+    for rel in planned_plots(read_run(d)).values():
+        assert (d / rel).is_file(), rel
+
+
+def test_plots_are_deterministic_and_carry_no_metadata(toy_run: tuple[CompareResult, Path], tmp_path: Path) -> None:
+    _, d = toy_run
+    result = read_run(d)
+    paths = write_plots(result, tmp_path)
+    assert set(paths) == {"metric_vs_k", "lift", "cold_start"}
+    for rel in paths.values():
+        data = (tmp_path / rel).read_bytes()
+        assert data == (d / rel).read_bytes(), rel  # same bytes as at run time
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"Software" not in data and b"matplotlib" not in data.lower()
+
+
+def test_report_cli_rerenders_identically_and_writes_html(toy_run: tuple[CompareResult, Path], tmp_path: Path) -> None:
+    _, d = toy_run
+    copy = tmp_path / "copy"
+    shutil.copytree(d, copy)
+    before = (copy / "report.md").read_bytes()
+    shutil.rmtree(copy / "plots")
+    res = runner.invoke(app, ["report", str(copy), "--format", "html"])
+    assert res.exit_code == 0, res.stderr
+    assert "byte-identical" in res.stdout
+    assert (copy / "report.md").read_bytes() == before
+    page = (copy / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page and "<table>" in page
+    assert 'src="plots/' not in page  # figures embedded: the page stands alone
+    for name in ("report.md", "report.html", "summary.json", "context.json", "config.json", "manifest.json"):
+        assert "SECRET" not in (copy / name).read_text(encoding="utf-8"), name  # no raw customer id anywhere
+    users = pd.read_parquet(copy / "queries.parquet")["user_id"].dropna()
+    assert len(users) and not users.str.contains("SECRET").any()  # --hash-user-ids: hashed in the per-query file
+
+
+def test_render_html_is_pure_and_escapes_title() -> None:
+    md = "# A <b> & `c`\n\n| x | y |\n|---|---:|\n| 1 | 2 |\n\n![fig](plots/a.png)\n"
+    page = render_html(md, images={"plots/a.png": b"\x89PNG fake"})
+    assert page == render_html(md, images={"plots/a.png": b"\x89PNG fake"})
+    assert "<title>A &lt;b&gt; &amp; c</title>" in page
+    assert 'style="text-align:right"' in page and "data:image/png;base64,iVBORyBmYWtl" in page
+    assert "<b>" not in page.split("<body>")[1]  # raw HTML in the Markdown is not passed through
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "context.json").unlink(), "incomplete: missing context.json"),
+        (lambda d: (d / "tables" / "summary.parquet").unlink(), "tables/summary.parquet"),
+        (
+            lambda d: (d / "manifest.json").write_text(
+                json.dumps({**json.loads((d / "manifest.json").read_text()), "format_version": 0})
+            ),
+            "format version 0",
+        ),
+        (lambda d: (d / "context.json").write_text("{not json"), "could not be read"),
+        (lambda d: (d / "context.json").write_text("{}"), "older or different"),
+    ],
+)
+def test_bad_run_directory_gives_one_clear_error(
+    toy_run: tuple[CompareResult, Path], tmp_path: Path, damage: object, message: str
+) -> None:
+    _, d = toy_run
+    copy = tmp_path / "broken"
+    shutil.copytree(d, copy)
+    damage(copy)  # type: ignore[operator]
+    res = runner.invoke(app, ["report", str(copy)])
+    assert res.exit_code == 1
+    assert message in res.stderr and str(copy) in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_report_cli_missing_directory() -> None:
+    res = runner.invoke(app, ["report", "/nonexistent/run"])
+    assert res.exit_code == 1 and "does not exist" in res.stderr

@@ -1,0 +1,313 @@
+"""``xsell-eval run EXPERIMENT.toml``: everything one experiment file describes, in one run directory.
+
+Order: load and validate the file (with ``--set`` overrides) → load (or generate) the
+data with the file's cleaning switches → tune first if ``[tune]`` says so → compare →
+simulate the A/B test of ``[abtest]`` on the same test queries and recommendations →
+write the run directory (``experiment.toml`` as given, ``experiment.json`` resolved with
+its hash, the usual compare files, ``report.md`` with plots, ``report.html``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xsell_eval.cli._app import app, console, err_console, handle_errors
+
+
+def _load_data(exp: Any, config: Any, run_dir: Path) -> tuple[Any, Any]:
+    """(config with the data path actually used, dataset)."""
+    from dataclasses import replace
+
+    from xsell_eval.data.loaders import load_dataset
+
+    d = exp.data
+    if d.generate is not None:
+        from xsell_eval.data.synthetic import generate_shop
+
+        g = d.generate
+        with err_console.status(f"generating a synthetic shop (seed {g.seed}) into {run_dir / 'data'}…"):
+            generate_shop(seed=g.seed, n_users=g.users, n_items=g.items, n_days=g.days).save(run_dir / "data")
+        config = replace(config, data=str(run_dir / "data"))
+    with err_console.status("loading and cleaning the data…"):
+        ds = load_dataset(
+            config.data,
+            loader=config.loader,
+            columns=d.columns,
+            catalog=config.catalog,
+            policy=d.cleaning.spec(),
+            name=d.name or ("synthetic" if d.generate is not None else None),
+        )
+    return config, ds
+
+
+def _tune(exp: Any, config: Any, dataset: Any) -> tuple[Any, Any, dict[str, Any]]:
+    import inspect
+
+    from xsell_eval.errors import ConfigError
+
+    try:
+        from xsell_eval.tuning import apply_tuning
+    except ImportError:
+        raise ConfigError(f"{exp.source}: [tune] needs xsell_eval.tuning, which is not installed") from None
+    t = exp.tune
+    kwargs: dict[str, Any] = {}
+    if t.overrides:
+        if "overrides" not in inspect.signature(apply_tuning).parameters:
+            raise ConfigError(
+                f"{exp.source}: [tune.{next(iter(t.overrides))}] search-space overrides are not supported by "
+                "`xsell-eval run` yet; use `xsell-eval tune --config FILE`, then [tune] use_stored = true"
+            )
+        kwargs["overrides"] = t.overrides
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    what = f"tuning every adapter with {t.trials} trials" if t.trials else "reading tuned parameters"
+    with err_console.status(f"{what} (validation window only)…"):
+        cfg, ds, extra = apply_tuning(
+            config, tuned=t.use_stored, tune_trials=t.trials, storage=t.storage, dataset=dataset, **kwargs
+        )
+    return cfg, ds, extra
+
+
+def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any], command: str) -> dict[str, Any]:
+    """Simulate the ``[abtest]`` section on the comparison's queries and recommendations.
+
+    Returns ``ABTestReport.to_dict()`` for ``result.extra["abtest"]`` (figures under ``plots/``).
+    """
+    import numpy as np
+
+    from xsell_eval.abtest.report import ABTestReport
+    from xsell_eval.abtest.response import ResponseModel
+    from xsell_eval.abtest.simulate import parse_split, simulate
+    from xsell_eval.abtest.stats import analyse
+    from xsell_eval.errors import AdapterError, DataError
+    from xsell_eval.report.plots import ABTEST_LIFT, ABTEST_SEQUENTIAL
+
+    ab = exp.abtest
+    arms = list(ab.arms or [config.baseline, *[a for a in config.adapters if a != config.baseline]])
+    for a in arms:
+        o = outcomes.get(a)
+        if o is None or o.status != "ok" or o.recs is None:
+            raise AdapterError(
+                f"[abtest]: arm '{a}' has no recommendations (the adapter failed: {getattr(o, 'error', '')})"
+            )
+    ds, queries = prepared.dataset, prepared.queries
+    truth = None
+    if ab.response == "truth":
+        from xsell_eval.data.synthetic import has_truth, load_truth, truth_of
+
+        truth = truth_of(ds)
+        if truth is None and config.data and has_truth(config.data):
+            truth = load_truth(config.data).aligned(ds.item_ids, ds.user_ids)
+        if truth is None:
+            raise DataError(
+                f"{exp.source}: [abtest] response = 'truth' needs data with a ground truth (written by "
+                "`xsell-eval data generate`, or [data] generate = {...}); use 'replay' or 'oracle'"
+            )
+    model = ResponseModel(
+        source=ab.response,
+        curve=ab.curve,
+        exam_top=ab.exam_top,
+        exam_decay=ab.exam_decay,
+        p_accept_hit=ab.p_hit,
+        p_accept_other=ab.p_other,
+        organic_rate=ab.organic_rate,
+    )
+    weights = (
+        parse_split(",".join(f"{x:g}" for x in ab.split), len(arms))
+        if ab.split
+        else np.full(len(arms), 1.0 / len(arms))
+    )
+    recs = {a: outcomes[a].recs.truncate(ab.k) for a in arms}
+    with err_console.status(f"simulating an A/B test with {ab.visitors:,} visitors…"):
+        sim = simulate(
+            queries,
+            recs,
+            model,
+            n_visitors=ab.visitors,
+            split=weights,
+            seed=config.seed,
+            traffic_per_day=ab.traffic_per_day,
+            item_price=ds.item_price,
+            full_data=ds,
+            truth=truth,
+        )
+        analysis = analyse(sim, alpha=ab.alpha, mde=ab.mde, n_boot=ab.bootstrap, seed=config.seed)
+    offline = {}
+    for a in arms:
+        pq = outcomes[a].per_query
+        cols = [f"{m}@{ab.k}" for m in ("hit_rate", "precision", "recall", "ndcg", "revenue")]
+        offline[a] = {c: float(pq[c].mean()) for c in cols if c in pq}
+    settings = {
+        "arms": arms,
+        "adapters": arms,
+        "visitors": ab.visitors,
+        "split": [float(w) for w in weights],
+        "k": ab.k,
+        "response": ab.response,
+        "traffic_per_day": ab.traffic_per_day,
+        "mde": ab.mde,
+        "alpha": ab.alpha,
+        "seed": config.seed,
+        "aa": False,
+        "data": config.data,
+        "loader": config.loader,
+        "protocol": config.protocol,
+        "max_queries": config.max_queries,
+        "command": command,
+    }
+    report = ABTestReport(
+        analysis=analysis,
+        response=model,
+        settings=settings,
+        offline=offline,
+        data={
+            "name": ds.name,
+            "fingerprint": ds.fingerprint,
+            "n_queries": len(queries),
+            "protocol": config.protocol,
+            "has_truth": truth is not None,
+        },
+        manifest={},
+        figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
+    )
+    return report.to_dict()
+
+
+def run_experiment(
+    path: Path,
+    overrides: list[str],
+    *,
+    run_dir: Path | None = None,
+    html: bool | None = None,
+    progress: Any = None,
+    command: str | None = None,
+) -> tuple[Any, Path]:
+    """Run one experiment file end to end; returns ``(CompareResult, run_dir)``.
+
+    Args:
+        path: the experiment TOML.
+        overrides: ``--set`` strings.
+        run_dir: where to write (default ``runs/<time>-<name>``).
+        html: write ``report.html`` (default: the file's ``[report] html``).
+        progress: pipeline progress callback.
+        command: the command line recorded for reproduction.
+    """
+    from dataclasses import replace
+
+    from xsell_eval.config import load_experiment
+    from xsell_eval.pipeline import run_compare
+    from xsell_eval.report.markdown import with_decision
+    from xsell_eval.results import dump_json, new_run_dir, save_outcome, write_run
+
+    exp = load_experiment(path, overrides)
+    config = exp.to_compare_config().validate()
+    command = command or shlex.join(["xsell-eval", "run", str(path), *[x for o in overrides for x in ("--set", o)]])
+    run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    config, dataset = _load_data(exp, config, run_dir)
+    tuning_extra = None
+    if exp.tune is not None:
+        config, dataset, tuning_extra = _tune(exp, config, dataset)
+    experiment_info = {
+        "path": str(path),
+        "hash": exp.hash,
+        "overrides": list(overrides),
+        "command": command,
+    }
+    dump_json(
+        {**experiment_info, "resolved": exp.resolved_dict(), "compare_config_hash": config.hash},
+        run_dir / "experiment.json",
+    )
+    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+    holder: dict[str, Any] = {}
+    outcomes: dict[str, Any] = {}
+
+    def on_done(outcome: Any) -> None:
+        outcomes[outcome.spec] = outcome
+        prep = holder.get("prepared")
+        if prep is not None:
+            save_outcome(run_dir, outcome, prep.dataset.item_ids, prep.queries.query_id)
+
+    t0 = time.perf_counter()
+    result = run_compare(
+        config,
+        dataset=dataset,
+        progress=progress,
+        hash_user_ids=exp.report.hash_user_ids,
+        on_adapter_done=on_done,
+        on_prepared=lambda p: holder.__setitem__("prepared", p),
+    )
+    extra: dict[str, Any] = {**result.extra, "report": exp.report_settings(), "experiment": experiment_info}
+    if tuning_extra is not None:
+        extra["tuning"] = tuning_extra
+    if exp.abtest is not None:
+        extra["abtest"] = abtest_extra(exp, config, holder["prepared"], outcomes, command)
+    manifest = dict(result.manifest)
+    manifest["timings_seconds"] = {**manifest.get("timings_seconds", {}), "run_total": time.perf_counter() - t0}
+    manifest["experiment_hash"] = exp.hash
+    result = with_decision(replace(result, extra=extra, manifest=manifest))
+    write_run(result, run_dir)
+    want_html = exp.report.html if html is None else html
+    if want_html:
+        from xsell_eval.report.html import write_html
+
+        write_html(run_dir, (run_dir / "report.md").read_text(encoding="utf-8"))
+    return result, run_dir
+
+
+@app.command()
+@handle_errors
+def run(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file, e.g. experiments/default_retail.toml.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a key of the file: section.key=value (TOML value), e.g. --set protocol.max_queries=300 --set adapters.cf.k_neighbors=50. Repeatable.",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-<name>).")] = None,
+    html: Annotated[
+        bool | None,
+        typer.Option(
+            "--html/--no-html",
+            help="Also write report.html (default: the html key of the file's report section, true).",
+        ),
+    ] = None,
+) -> None:
+    """Run everything an experiment file describes: data, comparison, A/B simulation, tuning, report."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from xsell_eval.cli.compare import progress_printer, results_table
+
+    overrides = list(set_ or [])
+    tasks: dict[str, Any] = {}
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err_console
+    ) as progress:
+        result, run_dir = run_experiment(
+            experiment, overrides, run_dir=out, html=html, progress=progress_printer(progress, tasks)
+        )
+    console.print(results_table(result))
+    for a in result.adapters:
+        if a["status"] != "ok":
+            err_console.print(f"[red]adapter {a['name']} failed:[/] {a['error']}")
+    decision = (result.extra.get("decision") or {}).get("verdict")
+    if decision:
+        winner = result.extra["decision"].get("winner")
+        text = f"use {winner}" if winner else f"keep the baseline {result.config.baseline}"
+        console.print(f"[bold]Decision:[/] {text} (details in the report)")
+    html_path = run_dir / "report.html"
+    console.print(
+        f"Report: [bold]{run_dir / 'report.md'}[/]"
+        + (f" and [bold]{html_path}[/]" if html_path.exists() else "")
+        + f"  (run directory {run_dir})"
+    )
