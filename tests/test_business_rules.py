@@ -272,7 +272,7 @@ def retail_stock_codes() -> frozenset[str]:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("example", ["business_rules_online_retail.toml", "business_rules_online_retail.csv"])
+@pytest.mark.parametrize("example", ["rules/online_retail.toml", "rules/online_retail.csv"])
 def test_shipped_example_names_real_stockcodes(example: str) -> None:
     """Every id of the shipped example exists among the cleaned Online Retail StockCodes."""
     rules = read_rules(REPO / "experiments" / example)

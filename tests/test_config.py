@@ -194,7 +194,7 @@ def test_abtest_and_tune_sections_are_checked(tmp_path: Path) -> None:
 
 def test_business_rules_file_is_not_an_experiment() -> None:
     with pytest.raises(ConfigError, match="business-rules file"):
-        load_experiment(EXPERIMENTS / "business_rules_online_retail.toml")
+        load_experiment(EXPERIMENTS / "rules" / "online_retail.toml")
 
 
 def test_cleaning_switches_become_a_policy_spec(tmp_path: Path) -> None:
