@@ -112,6 +112,19 @@ def compare(
         str, typer.Option("--format", help="table | json (json: machine-readable summary on stdout)")
     ] = "table",
     hash_user_ids: Annotated[bool, typer.Option(help="Write hashed user ids in queries.parquet.")] = False,
+    tuned: Annotated[
+        bool, typer.Option("--tuned", help="Use the best parameters stored by `xsell-eval tune` (see --storage).")
+    ] = False,
+    tune_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--tune", help="Tune every adapter first with the same budget of N trials (validation window only)."
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage for --tuned/--tune (default sqlite:///runs/optuna.db).")
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write a standalone report.html (figures embedded).")] = False,
 ) -> None:
     """Compare recommenders offline on the same data, split, queries and metrics."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -140,6 +153,11 @@ def compare(
         seed=seed,
         n_bootstrap=bootstrap,
     ).validate()
+    dataset, tuning_extra = None, None
+    if tuned or tune_trials is not None:  # fill config.params with tuned parameters (xsell_eval.tuning)
+        from xsell_eval.cli.tune import tuning_for_compare
+
+        config, dataset, tuning_extra = tuning_for_compare(config, tuned=tuned, trials=tune_trials, storage=storage)
     completed = {}
     if resume:
         if out is None or not out.exists():
@@ -172,13 +190,22 @@ def compare(
     ) as progress:
         result = run_compare(
             config,
+            dataset=dataset,
             progress=progress_printer(progress, tasks),
             hash_user_ids=hash_user_ids,
             completed=completed,
             on_adapter_done=on_done,
             on_prepared=lambda p: holder.__setitem__("prepared", p),
         )
+    if tuning_extra is not None:
+        from dataclasses import replace
+
+        result = replace(result, extra={**result.extra, "tuning": tuning_extra})
     write_run(result, run_dir)
+    if html:
+        from xsell_eval.report.html import write_html
+
+        write_html(run_dir, (run_dir / "report.md").read_text(encoding="utf-8"))
     if quiet:
         summary = json.loads((run_dir / "summary.json").read_text())
         summary["run_dir"] = str(run_dir)

@@ -19,7 +19,7 @@ import typer
 from xsell_eval.cli._app import app, console, err_console, handle_errors
 
 
-def _load_data(exp: Any, config: Any, run_dir: Path) -> tuple[Any, Any]:
+def load_experiment_data(exp: Any, config: Any, run_dir: Path) -> tuple[Any, Any]:
     """(config with the data path actually used, dataset)."""
     from dataclasses import replace
 
@@ -46,30 +46,21 @@ def _load_data(exp: Any, config: Any, run_dir: Path) -> tuple[Any, Any]:
 
 
 def _tune(exp: Any, config: Any, dataset: Any) -> tuple[Any, Any, dict[str, Any]]:
-    import inspect
+    from xsell_eval.tuning import apply_tuning
 
-    from xsell_eval.errors import ConfigError
-
-    try:
-        from xsell_eval.tuning import apply_tuning
-    except ImportError:
-        raise ConfigError(f"{exp.source}: [tune] needs xsell_eval.tuning, which is not installed") from None
     t = exp.tune
-    kwargs: dict[str, Any] = {}
-    if t.overrides:
-        if "overrides" not in inspect.signature(apply_tuning).parameters:
-            raise ConfigError(
-                f"{exp.source}: [tune.{next(iter(t.overrides))}] search-space overrides are not supported by "
-                "`xsell-eval run` yet; use `xsell-eval tune --config FILE`, then [tune] use_stored = true"
-            )
-        kwargs["overrides"] = t.overrides
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     what = f"tuning every adapter with {t.trials} trials" if t.trials else "reading tuned parameters"
     with err_console.status(f"{what} (validation window only)…"):
         cfg, ds, extra = apply_tuning(
-            config, tuned=t.use_stored, tune_trials=t.trials, storage=t.storage, dataset=dataset, **kwargs
+            config,
+            tuned=t.use_stored,
+            tune_trials=t.trials,
+            storage=t.storage,
+            dataset=dataset,
+            overrides=t.overrides or None,
         )
     return cfg, ds, extra
 
@@ -211,7 +202,7 @@ def run_experiment(
     run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
-    config, dataset = _load_data(exp, config, run_dir)
+    config, dataset = load_experiment_data(exp, config, run_dir)
     tuning_extra = None
     if exp.tune is not None:
         config, dataset, tuning_extra = _tune(exp, config, dataset)

@@ -1,0 +1,680 @@
+"""Tuning with Optuna: search spaces, no test leakage, resume, mismatched studies, reports, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import tomllib
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+from typer.testing import CliRunner
+
+from xsell_eval.adapters import registry
+from xsell_eval.adapters.base import BaseAdapter, HyperParam
+from xsell_eval.adapters.content import ContentAdapter
+from xsell_eval.adapters.knn import ItemKNNAdapter
+from xsell_eval.cli import app
+from xsell_eval.columns import Columns as C
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import ConfigError, UnknownNameError
+from xsell_eval.pipeline import CompareConfig, Prepared, prepare
+from xsell_eval.queries import Queries
+from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
+from xsell_eval.testing import toy_dataset, toy_interactions
+from xsell_eval.tuning import (
+    REPORT_EPOCHS,
+    TuneResult,
+    best_params_from_storage,
+    best_params_toml,
+    open_storage,
+    read_tune_settings,
+    run_search,
+    search_space,
+    select_best,
+    tune,
+)
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+runner = CliRunner()
+CFG = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,))
+
+
+@pytest.fixture(scope="module")
+def prepared() -> Prepared:
+    return prepare(CFG, dataset=toy_dataset())
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("shop")
+    inter, catalog = toy_interactions(seed=1)
+    inter.to_csv(d / "interactions.csv", index=False)
+    catalog.to_csv(d / "catalog.csv", index=False)
+    return d
+
+
+# ============================================================================ search space
+def test_search_space_follows_declared_hyperparameters() -> None:
+    space = search_space(ItemKNNAdapter)
+    assert space["k_neighbors"] == IntDistribution(5, 1000, log=True)
+    assert space["shrink"] == FloatDistribution(0.0, 100.0)
+    assert space["alpha"] == FloatDistribution(0.0, 1.0)  # no tune_low/high: the valid range
+    assert isinstance(space["similarity"], CategoricalDistribution)
+    assert "fallback" not in space  # declared tunable=False
+    content = search_space(ContentAdapter)
+    assert content["sublinear_tf"] == CategoricalDistribution((False, True))
+    assert content["max_features"] == IntDistribution(500, 50_000, log=True)
+
+
+def test_overrides_range_choices_fixed_value_and_non_tunable() -> None:
+    space = search_space(
+        ItemKNNAdapter,
+        {
+            "k_neighbors": {"low": 10, "high": 200},
+            "similarity": ["cosine", "jaccard"],
+            "shrink": 5,
+            "fallback": ["popular", "none"],
+            "alpha": {"high": 0.8, "log": True, "low": 0.1},
+        },
+    )
+    assert space["k_neighbors"] == IntDistribution(10, 200, log=True)  # log kept from the declaration
+    assert space["similarity"] == CategoricalDistribution(("cosine", "jaccard"))
+    assert space["shrink"] == CategoricalDistribution((5.0,))  # a fixed value, coerced to float
+    assert space["fallback"] == CategoricalDistribution(("popular", "none"))
+    assert space["alpha"] == FloatDistribution(0.1, 0.8, log=True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [
+        ({"k_neighbors": {"low": 0, "high": 200}}, r"\[tune\.cf\] k_neighbors = .*low': 0.*>= 1.*\[1, 100000\]"),
+        (
+            {"k_neighbors": "many"},
+            r"\[tune\.cf\] k_neighbors = 'many': must be an integer.*integer in \[1, 100000\]",
+        ),
+        ({"k_neighbors": {"low": 10, "high": 10**7}}, r"k_neighbors.*must be <= 100000"),
+        ({"similarity": ["cosine", "pearson"]}, r"similarity = \['cosine', 'pearson'\].*one or more of \['cosine'"),
+        ({"alpha": {"low": 0.5, "high": 0.1}}, r"alpha.*low \(0\.5\) is greater than high \(0\.1\)"),
+        ({"shrink": {"low": 0, "high": 10, "log": True}}, r"shrink.*log-scale range needs low > 0"),
+        ({"shrink": {"low": 0, "high": 10, "step": 1}}, r"shrink.*unknown key\(s\) \['step'\]"),
+        ({"similarity": {"low": 1, "high": 2}}, r"similarity.*needs a numeric parameter"),
+        ({"neighbours": 10}, r"\[tune\.cf\]: unknown parameter\(s\) \['neighbours'\]; adapter 'cf' declares"),
+        ({"aggregation": []}, r"aggregation.*list of choices is empty"),
+    ],
+)
+def test_bad_overrides_name_adapter_parameter_value_and_range(overrides: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        search_space(ItemKNNAdapter, overrides)
+
+
+def test_read_tune_settings_from_an_experiment_file(tmp_path: Path) -> None:
+    p = tmp_path / "exp.toml"
+    p.write_text(
+        'seed = 3\n[protocol]\nmax_queries = 300\n[metrics]\nk = [10]\nprimary = "hit_rate@10"\n'
+        '[adapters.cf]\nfallback = "none"\n[adapters.rules]\n'
+        "[tune]\ntrials = 7\n"
+        '[tune.cf]\nk_neighbors = {low = 10, high = 200}\nsimilarity = ["cosine", "jaccard"]\n'
+    )
+    s = read_tune_settings(p)
+    assert s.trials == 7 and s.metrics == ("hit_rate@10",) and s.adapters == ("cf", "rules")
+    assert s.overrides == {"cf": {"k_neighbors": {"low": 10, "high": 200}, "similarity": ["cosine", "jaccard"]}}
+    assert s.params == {"cf": {"fallback": "none"}}
+    assert s.compare.max_queries == 300 and s.compare.seed == 3
+    p.write_text("[adapters.cf]\n[tune]\ntrails = 7\n")
+    with pytest.raises(ConfigError, match=r"trails"):
+        read_tune_settings(p)
+    p.write_text("[tune.cf\nk = 1\n")
+    with pytest.raises(ConfigError, match=r"exp\.toml: not valid TOML.*line 1"):
+        read_tune_settings(p)
+
+
+# ============================================================================ selection
+def _trial(number: int, values: list[float] | None, state: TrialState = TrialState.COMPLETE) -> Any:
+    t = create_trial(
+        state=state,
+        values=values if state == TrialState.COMPLETE else None,
+        params={"x": float(number)},
+        distributions={"x": FloatDistribution(0, 100)},
+    )
+    t.number = number
+    return t
+
+
+def test_select_best_single_and_multi_objective_by_hand() -> None:
+    trials = [
+        _trial(0, [0.3]),
+        _trial(1, [0.5]),
+        _trial(2, None, TrialState.PRUNED),
+        _trial(3, [0.5]),
+        _trial(4, [0.9]),
+        _trial(5, None, TrialState.FAIL),
+    ]
+    assert select_best(trials, ["maximize"]).number == 4
+    assert select_best(trials, ["maximize"], first_n=4).number == 1  # tie 0.5: lower number; #4 outside budget
+    assert select_best(trials, ["minimize"]).number == 0
+    assert select_best([_trial(0, None, TrialState.FAIL)], ["maximize"]) is None
+    # (ndcg, coverage): #1 dominated by #2; Pareto = {0, 2, 3}; best on the first metric = #3
+    mo = [_trial(0, [0.2, 0.9]), _trial(1, [0.3, 0.4]), _trial(2, [0.4, 0.5]), _trial(3, [0.6, 0.1])]
+    assert select_best(mo, ["maximize", "maximize"]).number == 3
+    assert select_best(mo, ["maximize", "minimize"]).number == 3
+    assert select_best(mo[:3], ["maximize", "maximize"], first_n=2).number == 1
+
+
+# ============================================================================ storage
+@pytest.mark.parametrize(
+    ("url", "pattern"),
+    [
+        ("sqlite:////nonexistent-folder-xyz/optuna.db", r"folder '/nonexistent-folder-xyz' does not exist"),
+        ("foo://somewhere", r"cannot open Optuna storage 'foo://somewhere'.*unknown database kind"),
+        ("postgresql://bob:s3cret@127.0.0.1:1/db", r"'postgresql://bob:\*\*\*@127\.0\.0\.1:1/db'"),
+        ("runs/optuna.db", r"is not a URL; use sqlite:///runs/optuna.db"),
+        ("journal:/nonexistent-folder-xyz/j.log", r"folder '/nonexistent-folder-xyz' does not exist"),
+    ],
+)
+def test_unopenable_storage_is_a_clear_config_error(url: str, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern) as info:
+        open_storage(url)
+    assert "s3cret" not in str(info.value)
+
+
+# ============================================================================ tune end to end
+def _db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'optuna.db'}"
+
+
+def test_tune_scores_on_validation_then_tuned_vs_default_on_test(prepared: Prepared, tmp_path: Path) -> None:
+    url = _db(tmp_path)
+    r = tune("cf", CFG, n_trials=4, storage=url, prepared=prepared, study_name="s")
+    study = optuna.load_study(study_name="s", storage=url)
+    trials = study.get_trials()
+    assert r.budget["finished"] == 4 == len(trials) and r.budget["trials_this_run"] == 4
+    # trial 0 evaluates the declared defaults; the best is never worse than it on validation
+    defaults = {p.name: p.default for p in ItemKNNAdapter.hyperparams if p.name in trials[0].params}
+    assert trials[0].params == defaults and trials[0].user_attrs["is_default"]
+    assert r.default_validation["ndcg@10"] == pytest.approx(trials[0].value)
+    assert r.best_values["ndcg@10"] == pytest.approx(max(t.value for t in trials))
+    assert r.best_values["ndcg@10"] >= r.default_validation["ndcg@10"]
+    space = search_space(ItemKNNAdapter)
+    assert set(r.best_params) == set(space)
+    assert all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in r.best_params.items())
+    # test evaluation: both variants on the same test queries, validation next to test
+    assert set(r.test["variant"]) == {"tuned", "default"}
+    assert (r.test["n"] > 0).all() and r.test["validation"].notna().all()
+    assert (r.test["ci_low"] <= r.test["mean"]).all() and (r.test["mean"] <= r.test["ci_high"]).all()
+    tuned_mean = r.test.set_index("variant").loc["tuned", "mean"]
+    default_mean = r.test.set_index("variant").loc["default", "mean"]
+    assert r.comparison.iloc[0]["diff"] == pytest.approx(tuned_mean - default_mean)
+    # identity and accepted result stored in the study
+    ua = study.user_attrs
+    assert ua["adapter"] == "cf" and ua["metrics"] == ["ndcg@10"] and ua["fingerprint"] == r.fingerprint
+    assert ua["config_hash"] == r.config_hash and ua["best_params"] == r.best_params
+    assert {t.user_attrs["worker"] for t in trials} == set(r.budget["workers"])
+    # round trip of the JSON form
+    again = TuneResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert again.best_params == r.best_params and again.test.shape == r.test.shape
+
+
+def test_resume_tops_up_and_other_studies_are_refused_untouched(prepared: Prepared, tmp_path: Path) -> None:
+    url = _db(tmp_path)
+    run_search("cf", CFG, prepared=prepared, n_trials=3, storage=url, study_name="s")
+    out = run_search("cf", CFG, prepared=prepared, n_trials=5, storage=url, study_name="s")
+    numbers = [t.number for t in out.study.get_trials()]
+    assert numbers == [0, 1, 2, 3, 4] and out.trials_this_run == 2 and not out.created
+    same = run_search("cf", CFG, prepared=prepared, n_trials=5, storage=url, study_name="s")
+    assert same.trials_this_run == 0  # target already reached: nothing to do
+    attrs = dict(out.study.user_attrs)
+
+    def untouched() -> None:
+        study = optuna.load_study(study_name="s", storage=url)
+        assert len(study.trials) == 5 and dict(study.user_attrs) == attrs
+
+    with pytest.raises(ConfigError, match=r"study 's' in .* was tuned for adapter 'cf' \(you asked for 'content'\)"):
+        run_search("content", CFG, prepared=prepared, n_trials=6, storage=url, study_name="s")
+    untouched()
+    with pytest.raises(ConfigError, match=r"metric ndcg@10 \(you asked for hit_rate@10\).*nothing was changed"):
+        run_search("cf", CFG, prepared=prepared, metric="hit_rate@10", n_trials=6, storage=url, study_name="s")
+    untouched()
+    other = prepare(CFG, dataset=toy_dataset(seed=3))
+    with pytest.raises(ConfigError, match=r"data fingerprint"):
+        run_search("cf", CFG, prepared=other, n_trials=6, storage=url, study_name="s")
+    with pytest.raises(ConfigError, match=r"other evaluation settings \(protocol='basket-completion'→'item-to-item'"):
+        cfg = CompareConfig(adapters=("cf",), n_bootstrap=200, protocol="item-to-item")
+        run_search("cf", cfg, prepared=prepared, n_trials=6, storage=url, study_name="s")
+    untouched()
+
+
+class LeakGuard(BaseAdapter):
+    """Fails if it ever sees a test-period basket during the search.
+
+    Fit data must never contain a test basket. Test-period queries may only be answered
+    by a model fitted on the full train (the single final evaluation).
+    """
+
+    name = "leak-guard"
+    family = "test"
+    hyperparams = (HyperParam("weight", "float", 0.5, low=0.0, high=1.0),)
+    test_baskets: ClassVar[np.ndarray] = np.empty(0, np.int64)
+    full_train_baskets: ClassVar[int] = -1
+    log: ClassVar[list[tuple[str, int, bool]]] = []
+
+    def _fit(self, train: Dataset) -> None:
+        seen = np.unique(train.interactions[C.BASKET_IDX].to_numpy())
+        if np.isin(seen, self.test_baskets).any():
+            raise AssertionError("a test-period basket was passed to fit")
+        self.full_ = len(seen) == self.full_train_baskets
+        self.log.append(("fit", len(seen), self.full_))
+        self.pop_ = np.log1p(train.item_basket_count.astype(float))
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        from_test = bool(np.isin(batch.basket_idx, self.test_baskets).any())
+        if from_test and not self.full_:
+            raise AssertionError("test-period queries reached a model of the search")
+        self.log.append(("recommend", int(from_test), self.full_))
+        bump = self.params["weight"] * (np.arange(self.n_items_) % 5)
+        return np.tile(self.pop_ + bump, (len(batch), 1))
+
+
+def test_search_never_sees_the_test_period(prepared: Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda name: LeakGuard if name == "leak-guard" else real_get(name))
+    split = prepared.split
+    monkeypatch.setattr(LeakGuard, "test_baskets", np.unique(split.test.interactions[C.BASKET_IDX].to_numpy()))
+    monkeypatch.setattr(LeakGuard, "full_train_baskets", int(split.train.interactions[C.BASKET_IDX].nunique()))
+    monkeypatch.setattr(LeakGuard, "log", [])
+    r = tune("leak-guard", CFG, n_trials=5, storage=_db(tmp_path), prepared=prepared, study_name="leak")
+    study = optuna.load_study(study_name="leak", storage=_db(tmp_path))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5, r.errors  # a leak would fail a trial
+    assert r.test_error == ""  # the final evaluation did run on test
+    fits = [e for e in LeakGuard.log if e[0] == "fit"]
+    n_fit_train = int(split.fit_train.interactions[C.BASKET_IDX].nunique())
+    assert [e[1] for e in fits[:5]] == [n_fit_train] * 5  # every trial: train before the validation window
+    n_final = 1 if r.tuned_params == r.default_params else 2
+    assert [e[2] for e in fits[5:]] == [True] * n_final  # then tuned and default, each on the full train, once
+    assert any(e[0] == "recommend" and e[1] for e in LeakGuard.log)  # test queries seen only then
+
+
+def test_multi_objective_reports_a_pareto_front(prepared: Prepared) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    r = tune("cf", CFG, metric=["ndcg@10", "coverage@10"], n_trials=6, storage=storage, prepared=prepared)
+    front = r.pareto
+    assert r.directions == ("maximize", "maximize") and not front.empty
+    vals = np.array([t.values for t in r.study.trials if t.state == TrialState.COMPLETE])
+    for row in front.itertuples(index=False):  # nobody dominates a Pareto trial
+        p = np.array([row[1], row[2]])
+        assert not ((vals >= p).all(axis=1) & (vals > p).any(axis=1)).any()
+    assert r.best_trial in set(front["trial"])
+    assert r.best_values["ndcg@10"] == pytest.approx(front["ndcg@10"].max())
+    assert set(r.test["metric"]) == {"ndcg@10", "coverage@10"}
+    cov = r.test[r.test["metric"] == "coverage@10"]
+    assert cov["ci_low"].isna().all() and cov["mean"].between(0, 1).all()  # aggregate metric: no CI
+
+
+def test_same_seed_same_trials_other_seed_other_trials(prepared: Prepared) -> None:
+    def params(seed: int) -> list[dict[str, Any]]:
+        out = run_search("cf", CFG, prepared=prepared, n_trials=4, seed=seed, storage=optuna.storages.InMemoryStorage())
+        return [t.params for t in out.study.trials]
+
+    a, b, c = params(1), params(1), params(2)
+    assert a == b
+    assert a[0] == c[0] and a[1:] != c[1:]  # trial 0 is the defaults in both
+
+
+class Epochwise(BaseAdapter):
+    """Validation score independent of the epoch, better with higher ``quality``."""
+
+    name = "epochwise"
+    family = "test"
+    hyperparams = (
+        HyperParam("quality", "float", 0.5, low=0.0, high=1.0),
+        HyperParam("epochs", "int", 12, low=1, high=100, tunable=False),
+    )
+
+    def iter_fit(self, train: Dataset) -> Iterator[int]:
+        self.n_items_ = train.n_items
+        self.fit_seconds_ = 0.0
+        self.pop_ = np.log1p(train.item_basket_count.astype(float))
+        noise = np.random.default_rng(0).random(train.n_items) * self.pop_.max()
+        self.s_ = self.params["quality"] * self.pop_ + (1 - self.params["quality"]) * noise
+        for e in range(1, self.params["epochs"] + 1):
+            self.fitted_ = True
+            yield e
+
+    def _fit(self, train: Dataset) -> None:
+        for _ in self.iter_fit(train):
+            pass
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        return np.tile(self.s_, (len(batch), 1))
+
+
+def test_epochwise_adapters_report_and_get_pruned(prepared: Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda name: Epochwise if name == "epochwise" else real_get(name))
+    out = run_search("epochwise", CFG, prepared=prepared, n_trials=12, storage=optuna.storages.InMemoryStorage())
+    assert out.pruning.startswith("MedianPruner")
+    trials = out.study.trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, "no trial was pruned"
+    for t in trials:
+        assert set(t.intermediate_values) <= REPORT_EPOCHS
+    for t in pruned:
+        assert t.last_step >= 3 and t.last_step < 12
+        # pruned because its value was below the median of earlier trials at that step
+        earlier = [
+            u.intermediate_values[t.last_step]
+            for u in trials
+            if u.number < t.number and u.state == TrialState.COMPLETE and t.last_step in u.intermediate_values
+        ]
+        assert len(earlier) >= 5  # MedianPruner(n_startup_trials=5)
+        assert t.intermediate_values[t.last_step] < np.median(earlier)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert all(set(t.intermediate_values) == {1, 2, 3, 5, 7, 10} for t in complete)
+    # with two metrics the study cannot prune
+    out2 = run_search(
+        "epochwise",
+        CFG,
+        prepared=prepared,
+        metric=["ndcg@10", "coverage@10"],
+        n_trials=2,
+        storage=optuna.storages.InMemoryStorage(),
+    )
+    assert out2.pruning.startswith("none (multi-objective")
+
+
+def test_lightfm_is_pruned_epoch_wise(prepared: Prepared) -> None:
+    pytest.importorskip("lightfm")
+    out = run_search(
+        "lightfm",
+        CFG,
+        prepared=prepared,
+        n_trials=2,
+        storage=optuna.storages.InMemoryStorage(),
+        overrides={"epochs": {"low": 2, "high": 3}, "no_components": [4], "use_item_features": False},
+    )
+    assert out.pruning.startswith("MedianPruner")
+    assert all(set(t.intermediate_values) <= {1, 2, 3} and t.intermediate_values for t in out.study.trials)
+
+
+def test_failed_trials_are_recorded_and_all_failed_is_an_error(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken(LeakGuard):
+        name = "broken"
+
+        def _fit(self, train: Dataset) -> None:
+            raise ValueError("boom: singular matrix")
+
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda name: Broken if name == "broken" else real_get(name))
+    from xsell_eval.errors import AdapterError
+
+    with pytest.raises(AdapterError, match=r"no completed trial.*5 failed.*ValueError: boom: singular matrix"):
+        tune("broken", CFG, n_trials=3, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
+
+    class Picky(LeakGuard):
+        name = "picky"
+
+        def _fit(self, train: Dataset) -> None:
+            if self.params["weight"] > 0.5:
+                raise ValueError("weight too high for this data")
+            super()._fit(train)
+
+    monkeypatch.setattr(registry, "get", lambda name: Picky if name == "picky" else real_get(name))
+    monkeypatch.setattr(LeakGuard, "log", [])
+    out = run_search("picky", CFG, prepared=prepared, n_trials=4, storage=optuna.storages.InMemoryStorage())
+    states = [t.state for t in out.study.trials]
+    assert states.count(TrialState.COMPLETE) == 4 and states.count(TrialState.FAIL) >= 1  # failures replaced
+    assert all(t.params["weight"] > 0.5 for t in out.study.trials if t.state == TrialState.FAIL)
+
+
+def test_unknown_metric_and_bad_budget(prepared: Prepared) -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown metric 'ndgc'\. Did you mean 'ndcg'"):
+        tune("cf", CFG, metric="ndgc@10", n_trials=2, prepared=prepared, storage=optuna.storages.InMemoryStorage())
+    with pytest.raises(ConfigError, match=r"--trials must be an integer >= 1, got 0"):
+        run_search("cf", CFG, prepared=prepared, n_trials=0, storage=optuna.storages.InMemoryStorage())
+
+
+def test_journal_storage_and_stored_best_params(prepared: Prepared, tmp_path: Path) -> None:
+    url = f"journal:{tmp_path / 'studies.log'}"
+    run_search("cf", CFG, prepared=prepared, n_trials=3, storage=url, study_name="j")
+    best = best_params_from_storage(url, "cf", "ndcg@10", prepared.dataset.fingerprint)
+    study = optuna.load_study(study_name="j", storage=open_storage(url))
+    assert best is not None and best.params == study.best_params and best.finished == 3
+    assert best_params_from_storage(url, "cf", "hit_rate@10", prepared.dataset.fingerprint) is None
+    assert best_params_from_storage(url, "content", None, prepared.dataset.fingerprint) is None
+    assert best_params_from_storage(url, "cf", None, "0" * 16) is None
+
+
+def test_best_params_toml_round_trips_into_an_adapter(prepared: Prepared) -> None:
+    r = tune("cf", CFG, n_trials=3, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
+    text = best_params_toml([r])
+    parsed = tomllib.loads(text)
+    assert parsed["adapters"]["cf"] == r.best_params
+    ItemKNNAdapter(**parsed["adapters"]["cf"])  # usable as-is
+    md = render_tuning_report([r.to_dict()], context={"data": "toy"})
+    assert "## Best parameters" in md and "Tuned vs default on test" in md and "Budget spent" in md
+    assert md == render_tuning_report([r.to_dict()], context={"data": "toy"})  # pure renderer
+
+
+def test_tuning_summary_markdown_states_budgets_and_fairness() -> None:
+    extra = {
+        "mode": "tune",
+        "budget": 20,
+        "storage": "sqlite:///runs/optuna.db",
+        "metric": "hit_rate@10",
+        "fair": True,
+        "adapters": [
+            {"adapter": "popular", "tuned": False, "trials": 0, "seconds": 0.0, "note": "no tunable hyperparameters"},
+            {
+                "adapter": "cf",
+                "tuned": True,
+                "trials": 20,
+                "seconds": 12.5,
+                "metric": "hit_rate@10",
+                "validation": 0.25,
+                "params": {"k_neighbors": 120},
+            },
+        ],
+    }
+    md = tuning_summary_markdown(extra)
+    assert "same budget of **20 finished trials**" in md
+    assert "| `cf` | yes | 20 | 12.500 | hit_rate@10 | 0.2500 | k_neighbors=120 |" in md
+    assert "Fair comparison" in md
+    assert "Not a like-for-like" in tuning_summary_markdown({**extra, "fair": False})
+    assert tuning_summary_markdown({}) == ""
+
+
+# ============================================================================ CLI
+def _invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def test_cli_tune_writes_run_directory_and_refuses_a_study_of_another_adapter(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    url = _db(tmp_path)
+    res = _invoke(
+        "tune",
+        "cf",
+        "--data",
+        str(shop),
+        "--trials",
+        "4",
+        "--storage",
+        url,
+        "--out",
+        str(out),
+        "--bootstrap",
+        "200",
+        "--study",
+        "cli",
+    )
+    assert res.exit_code == 0, res.stderr
+    for f in (
+        "report.md",
+        "best_params.toml",
+        "tuning.json",
+        "trials_cf.csv",
+        "figures/tuning_history_cf.png",
+        "figures/tuning_importance_cf.png",
+    ):
+        assert (out / f).is_file(), f
+    report = (out / "report.md").read_text()
+    assert "![Optimisation history — cf](figures/tuning_history_cf.png)" in report
+    assert "4 finished trials (target 4" in report
+    toml = tomllib.loads((out / "best_params.toml").read_text())
+    stored = optuna.load_study(study_name="cli", storage=url).user_attrs["best_params"]
+    assert toml["adapters"]["cf"] == stored
+    trials = pd.read_csv(out / "trials_cf.csv")
+    assert len(trials) == 4 and (trials["state"] == "COMPLETE").all()
+    # the same study name for another adapter: exit 1, study and output untouched
+    res = _invoke(
+        "tune",
+        "content",
+        "--data",
+        str(shop),
+        "--trials",
+        "5",
+        "--storage",
+        url,
+        "--study",
+        "cli",
+        "--out",
+        str(tmp_path / "other"),
+    )
+    assert res.exit_code == 1 and "study 'cli'" in res.stderr and "was tuned for adapter 'cf'" in res.stderr
+    assert len(optuna.load_study(study_name="cli", storage=url).trials) == 4
+    assert not (tmp_path / "other").exists()
+
+
+def test_cli_bad_input_exits_1_and_writes_nothing(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    url = _db(tmp_path)
+    base = ["tune", "cf", "--data", str(shop), "--trials", "2", "--storage", url, "--out", str(out)]
+    res = _invoke(*base, "--metric", "hit_ratee@10")
+    assert res.exit_code == 1 and "unknown metric 'hit_ratee'" in res.stderr
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text("[adapters.cf]\n[tune]\ntrials = 2\n[tune.cf]\nk_neighbors = {low = 0, high = 50}\n")
+    res = _invoke(*base, "--config", str(cfg))
+    assert res.exit_code == 1 and "[tune.cf] k_neighbors" in res.stderr and "[1, 100000]" in res.stderr
+    res = _invoke("tune", "cf", "--data", str(shop), "--storage", "sqlite:////no/such/dir/x.db", "--out", str(out))
+    assert res.exit_code == 1 and "cannot open Optuna storage" in res.stderr
+    res = _invoke(*base, "--trials", "0")
+    assert res.exit_code == 1 and "--trials must be >= 1" in res.stderr
+    assert not out.exists() and not Path(url.removeprefix("sqlite:///")).exists()
+
+
+def test_cli_compare_tuned_and_tune_n(shop: Path, tmp_path: Path) -> None:
+    from xsell_eval.data.loaders import load_dataset
+
+    url = _db(tmp_path)
+    cfg = CompareConfig(adapters=("cf",), data=str(shop), n_bootstrap=200)
+    tuned = run_search("cf", cfg, prepared=prepare(cfg, dataset=load_dataset(shop)), n_trials=3, storage=url)
+    best = tuned.study.best_params
+    out = tmp_path / "c"
+    res = _invoke(
+        "compare",
+        "cf",
+        "random",
+        "--data",
+        str(shop),
+        "--k",
+        "10",
+        "--bootstrap",
+        "200",
+        "--tuned",
+        "--storage",
+        url,
+        "--out",
+        str(out),
+    )
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    entries = {e["adapter"]: e for e in summary["extra"]["tuning"]["adapters"]}
+    assert entries["cf"]["tuned"] and entries["cf"]["trials"] == 3 and entries["cf"]["params"] == best
+    assert entries["cf"]["metric"] == "ndcg@10"  # the only study of cf: tuned on another metric, said so
+    assert not entries["random"]["tuned"] and not entries["popular"]["tuned"]
+    cf_info = next(a for a in summary["adapters"] if a["name"] == "cf")
+    assert {k: cf_info["params"][k] for k in best} == best  # the comparison ran with the tuned parameters
+    out2 = tmp_path / "c2"
+    res = _invoke(
+        "compare",
+        "cf",
+        "--data",
+        str(shop),
+        "--k",
+        "10",
+        "--bootstrap",
+        "200",
+        "--tune",
+        "2",
+        "--storage",
+        url,
+        "--out",
+        str(out2),
+    )
+    assert res.exit_code == 0, res.stderr
+    tuning = json.loads((out2 / "summary.json").read_text())["extra"]["tuning"]
+    cf = next(e for e in tuning["adapters"] if e["adapter"] == "cf")
+    assert tuning["mode"] == "tune" and tuning["budget"] == 2 and tuning["fair"]
+    assert cf["tuned"] and cf["trials"] == 2 and cf["metric"] == "hit_rate@10" and cf["same_settings"]
+    assert math.isfinite(cf["validation"])
+
+
+def test_compare_tuned_without_a_storage_file_is_a_clear_error(shop: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    res = _invoke(
+        "compare",
+        "cf",
+        "--data",
+        str(shop),
+        "--tuned",
+        "--storage",
+        f"sqlite:///{missing}",
+        "--out",
+        str(tmp_path / "c"),
+    )
+    assert res.exit_code == 1 and "no tuning storage" in res.stderr and "xsell-eval tune" in res.stderr
+    assert not missing.exists() and not (tmp_path / "c").exists()
+
+
+def test_tune_then_compare_library_call(prepared: Prepared) -> None:
+    from xsell_eval.tuning import tune_then_compare
+
+    storage = optuna.storages.InMemoryStorage()
+    cfg = CompareConfig(adapters=("cf",), ks=(10,), metrics=("hit_rate",), n_bootstrap=100)
+    result = tune_then_compare(cfg, 2, storage=storage, dataset=prepared.dataset)
+    t = result.extra["tuning"]
+    assert t["budget"] == 2 and t["fair"] and result.ok_adapters == ["popular", "cf"]
+    cf = next(a for a in result.adapters if a["name"] == "cf")
+    entry = next(e for e in t["adapters"] if e["adapter"] == "cf")
+    assert {k: cf["params"][k] for k in entry["params"]} == entry["params"]
+
+
+def test_cli_tune_with_an_experiment_file(shop: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        f'seed = 2\n[data]\npath = "{shop}"\n[protocol]\nmax_queries = 40\n[metrics]\nk = [10]\n'
+        'primary = "hit_rate@10"\n[adapters.cf]\nfallback = "none"\n'
+        '[tune]\ntrials = 3\n[tune.cf]\nsimilarity = ["jaccard"]\nk_neighbors = {low = 5, high = 20}\n'
+    )
+    url = _db(tmp_path)
+    out = tmp_path / "run"
+    res = _invoke(
+        "tune", "--config", str(exp), "--storage", url, "--out", str(out), "--bootstrap", "100", "--max-queries", "50"
+    )
+    assert res.exit_code == 0, res.stderr
+    r = json.loads((out / "tuning.json").read_text())["results"][0]
+    assert r["adapter"] == "cf" and r["metrics"] == ["hit_rate@10"] and r["budget"]["finished"] == 3
+    assert r["fixed_params"] == {"fallback": "none"} and r["tuned_params"]["similarity"] == "jaccard"
+    assert 5 <= r["tuned_params"]["k_neighbors"] <= 20
+    study = optuna.load_study(study_name=r["study_name"], storage=url)
+    settings = study.user_attrs["eval_settings"]
+    assert settings["seed"] == 2 and settings["max_queries"] == 50  # experiment, then the flag given
