@@ -66,7 +66,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import sys
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -74,12 +74,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from xsell_eval.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 from xsell_eval.pipeline import DEFAULT_METRICS, CompareConfig
 
 Action = Literal["drop", "keep", "raise"]
