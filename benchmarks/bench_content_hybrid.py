@@ -1,10 +1,10 @@
 """Fit / recommend time, peak memory and hit rate@10 of content, business-rules and hybrid.
 
-Data: the full UCI Online Retail (``../shared/data/online_retail/online_retail.csv.gz``
-relative to the repository, or ``--data FILE``), cleaned as in the helper notes (drop
-C-invoices, missing CustomerID, Quantity <= 0, UnitPrice <= 0; catalog title = the most
-frequent Description of each StockCode), temporal split, basket-completion queries (one
-item revealed). ``--loader`` uses ``xsell_eval.data.loaders.load_dataset`` instead.
+Data: the full UCI Online Retail (the embedded copy, or ``--data FILE``) read by
+``xsell_eval.data.loaders.load_dataset`` with the ``literature`` cleaning of the helper notes
+(drop C-invoices, missing CustomerID, Quantity <= 0, UnitPrice <= 0; catalog title = the
+most frequent Description of each StockCode), temporal split, basket-completion queries
+(one item revealed). ``--loader`` uses the loader's default cleaning instead.
 
 hit_rate@10 = share of queries where at least one of the top 10 is a target;
 ``cold_hit@10`` = the same, counting only targets never bought in train (share of queries
@@ -24,17 +24,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from _common import online_retail_split
 
 from xsell_eval.adapters import registry
-from xsell_eval.columns import Columns as C
-from xsell_eval.data.dataset import Dataset
-from xsell_eval.protocols import build_queries
 from xsell_eval.queries import Queries, Recommendations
-from xsell_eval.split import make_split
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 RULES = REPO / "experiments" / "business_rules_online_retail.toml"
 
 SPECS = [
@@ -52,31 +47,6 @@ SPECS = [
     "hybrid:cf=0.9,content=0.1",
     f"business-rules:path={RULES}",
 ]
-
-
-def load_online_retail(path: Path) -> Dataset:
-    """The cleaning of the helper notes, done directly with pandas."""
-    raw = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    keep = (
-        ~raw["InvoiceNo"].str.startswith("C")
-        & raw["CustomerID"].notna()
-        & (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-    )
-    df = raw[keep]
-    inter = pd.DataFrame(
-        {
-            C.USER: df["CustomerID"].str.replace(r"\.0$", "", regex=True),
-            C.BASKET: df["InvoiceNo"],
-            C.ITEM: df["StockCode"],
-            C.TIMESTAMP: pd.to_datetime(df["InvoiceDate"]),
-            C.QUANTITY: df["Quantity"].astype(float),
-            C.PRICE: df["UnitPrice"].astype(float),
-        }
-    )
-    desc = df.dropna(subset=["Description"]).groupby("StockCode")["Description"].agg(lambda s: s.mode().iloc[0])
-    catalog = pd.DataFrame({C.ITEM: desc.index.to_numpy(), C.TITLE: desc.to_numpy()})
-    return Dataset.from_frames(inter, catalog, name="online_retail")
 
 
 def hit_rate(recs: Recommendations, queries: Queries, k: int, only: np.ndarray | None = None) -> tuple[float, int]:
@@ -98,25 +68,16 @@ def hit_rate(recs: Recommendations, queries: Queries, k: int, only: np.ndarray |
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--loader", action="store_true", help="load with xsell_eval.data.loaders.load_dataset")
+    ap.add_argument("--data", type=Path, default=None, help="default: the embedded data/online_retail.csv.gz")
+    ap.add_argument("--loader", action="store_true", help="the loader's default cleaning instead of 'literature'")
     ap.add_argument("--only", default="", help="semicolon-separated adapter specs (default: all)")
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
-    if not args.data.exists():
-        raise SystemExit(f"data file not found: {args.data}")
 
     import sklearn.feature_extraction.text  # noqa: F401  (import time is not fit time)
 
     t0 = time.perf_counter()
-    if args.loader:
-        from xsell_eval.data.loaders import load_dataset
-
-        ds = load_dataset(args.data)
-    else:
-        ds = load_online_retail(args.data)
-    split = make_split(ds, "temporal")
-    queries = build_queries(split.train, split.test, "basket-completion", seed=0)
+    ds, split, queries = online_retail_split(args.data, policy=None if args.loader else "literature")
     cold = split.train.item_basket_count == 0
     print(
         f"{ds!r}; train lines {len(split.train.interactions)}, test queries {len(queries)}, "

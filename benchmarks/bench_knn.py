@@ -1,12 +1,13 @@
 """Fit + recommend time, peak memory and hit_rate@10 of cf / user-knn / segments vs popular.
 
-Runs on the full UCI Online Retail (../shared/data/online_retail/online_retail.csv.gz),
-temporal split, basket-completion queries (1 item revealed), k = 10. Timings on a shared
-machine are pessimistic. Peak memory is the tracemalloc peak of fit + recommend (numpy and
-scipy allocations are traced; it excludes the interpreter and the data set itself), measured
-in a second pass because tracing slows the code down, plus the process max RSS. The train
-set's shared sparse matrices (built once per run and cached on the Dataset) are built before
-timing and reported separately. Segments limits BLAS/OpenMP to ``n_threads`` (default 1).
+Runs on the full UCI Online Retail (the embedded copy, ``load_dataset(None, policy="literature")``:
+no C-invoices, known customers, quantity > 0, price > 0), temporal split, basket-completion
+queries (1 item revealed), k = 10. Timings on a shared machine are pessimistic. Peak memory
+is the tracemalloc peak of fit + recommend (numpy and scipy allocations are traced; it
+excludes the interpreter and the data set itself), measured in a second pass because tracing
+slows the code down, plus the process max RSS. The train set's shared sparse matrices (built
+once per run and cached on the Dataset) are built before timing and reported separately.
+Segments limits BLAS/OpenMP to ``n_threads`` (default 1).
 
 Usage::
 
@@ -21,46 +22,13 @@ import argparse
 import resource
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from _common import online_retail_split
 
 from xsell_eval.adapters.base import BaseAdapter
-from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.queries import Queries, Recommendations
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
-
-
-def load_online_retail(path: Path = DATA) -> Dataset:
-    """Full Online Retail with the cleaning rules of HELPER_COMMON (no C-invoices, known customers...)."""
-    raw = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    keep = (
-        ~raw["InvoiceNo"].str.startswith("C")
-        & raw["CustomerID"].notna()
-        & (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-    )
-    df = raw[keep]
-    inter = pd.DataFrame(
-        {
-            C.USER: df["CustomerID"].str.replace(r"\.0$", "", regex=True),
-            C.BASKET: df["InvoiceNo"],
-            C.ITEM: df["StockCode"],
-            C.TIMESTAMP: pd.to_datetime(df["InvoiceDate"]),
-            C.QUANTITY: df["Quantity"].astype(float),
-            C.PRICE: df["UnitPrice"].astype(float),
-        }
-    )
-    catalog = (
-        df[["StockCode", "Description"]]
-        .dropna()
-        .drop_duplicates("StockCode")
-        .rename(columns={"StockCode": C.ITEM, "Description": C.TITLE})
-    )
-    return Dataset.from_frames(inter, catalog, name="online_retail")
 
 
 def hit_rate(recs: Recommendations, queries: Queries, k: int = 10) -> float:
@@ -102,19 +70,13 @@ def main() -> None:
     """Print one line per adapter configuration."""
     from xsell_eval.adapters.baselines import PopularAdapter
     from xsell_eval.adapters.knn import ItemKNNAdapter, UserKNNAdapter
-    from xsell_eval.protocols import build_queries
-    from xsell_eval.split import make_split
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--protocol", default="basket-completion")
     ap.add_argument("--grid", action="store_true")
     args = ap.parse_args()
-    if not DATA.exists():
-        raise SystemExit(f"Online Retail not found at {DATA}")
     t0 = time.perf_counter()
-    ds = load_online_retail()
-    split = make_split(ds, "temporal")
-    queries = build_queries(split.train, split.test, args.protocol, seed=0)
+    ds, split, queries = online_retail_split(policy="literature", protocol=args.protocol)
     t1 = time.perf_counter()
     for cached in ("basket_item", "user_item", "item_basket_count", "item_category"):
         getattr(split.train, cached)  # shared dataset matrices, built once per run by the harness

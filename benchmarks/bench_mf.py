@@ -1,11 +1,11 @@
 """Fit/recommend time, peak memory and hit_rate@10 of surprise-knn, surprise-svd and lightfm.
 
-Data: the full UCI Online Retail (../shared/data/online_retail/online_retail.csv.gz),
-cleaned as in HELPER_COMMON (no C-invoices, known customers, quantity > 0, price > 0),
-temporal split, basket-completion queries (1 item revealed, seed 0). Each adapter runs
-in a fresh subprocess so the peak RSS (``ru_maxrss``) is its own (it includes the
-interpreter, pandas and the data, ~0.4 GB). hit_rate@10 = share of queries with at
-least one target among the top 10; ``popular`` is the floor.
+Data: the embedded full UCI Online Retail with the loader's default cleaning
+(``load_dataset(None)``: no C-invoices, known customers, quantity > 0, price > 0, no
+non-product codes, no duplicate lines), temporal split, basket-completion queries (1 item
+revealed, seed 0). Each adapter runs in a fresh subprocess so the peak RSS (``ru_maxrss``)
+is its own (it includes the interpreter, pandas and the data, ~0.4 GB). hit_rate@10 =
+share of queries with at least one target among the top 10; ``popular`` is the floor.
 
 Usage::
 
@@ -23,12 +23,11 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import online_retail_split
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 DEFAULT_SPECS = [
     "popular",
     "surprise-knn",
@@ -38,47 +37,6 @@ DEFAULT_SPECS = [
     "lightfm",
     "lightfm:use_item_features=true",
 ]
-
-
-def load_online_retail():  # type: ignore[no-untyped-def]
-    """The cleaned full Online Retail as a Dataset (the product's loader if present, else inline)."""
-    try:
-        from xsell_eval.data.loaders import load_dataset
-    except ImportError:
-        pass
-    else:
-        try:
-            return load_dataset(None)
-        except Exception:  # embedded copy absent: read the shared file the same way
-            return load_dataset(DATA, loader="online-retail")
-    from xsell_eval.columns import Columns as C
-    from xsell_eval.data.dataset import Dataset
-
-    raw = pd.read_csv(DATA, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    keep = (
-        ~raw["InvoiceNo"].str.startswith("C")
-        & raw["CustomerID"].notna()
-        & (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-    )
-    raw = raw[keep]
-    inter = pd.DataFrame(
-        {
-            C.USER: raw["CustomerID"].str.replace(r"\.0$", "", regex=True),
-            C.BASKET: raw["InvoiceNo"],
-            C.ITEM: raw["StockCode"],
-            C.TIMESTAMP: pd.to_datetime(raw["InvoiceDate"]),
-            C.QUANTITY: raw["Quantity"],
-            C.PRICE: raw["UnitPrice"],
-        }
-    )
-    catalog = (
-        raw[["StockCode", "Description"]]
-        .dropna()
-        .drop_duplicates("StockCode")
-        .rename(columns={"StockCode": C.ITEM, "Description": C.TITLE})
-    )
-    return Dataset.from_frames(inter, catalog, name="online_retail")
 
 
 def hit_rate(items: np.ndarray, targets) -> float:  # type: ignore[no-untyped-def]
@@ -96,13 +54,9 @@ def hit_rate(items: np.ndarray, targets) -> float:  # type: ignore[no-untyped-de
 def run_one(spec: str, validation: bool) -> dict[str, object]:
     """Fit + recommend one adapter spec; returns the figures."""
     from xsell_eval.adapters.registry import create
-    from xsell_eval.protocols import build_queries
-    from xsell_eval.split import make_split
 
-    ds = load_online_retail()
-    split = make_split(ds, "temporal")
-    train, target = (split.fit_train, split.validation) if validation else (split.train, split.test)
-    queries = build_queries(train, target, "basket-completion", seed=0)
+    _, split, queries = online_retail_split(validation=validation)
+    train = split.fit_train if validation else split.train
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     adapter = create(spec, seed=0)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -128,8 +82,13 @@ def run_one(spec: str, validation: bool) -> dict[str, object]:
 
 def main(argv: list[str]) -> None:
     """Run every spec in its own subprocess and print a table."""
-    if not DATA.exists():
-        print(f"Online Retail not found at {DATA}; nothing to benchmark.")
+    from xsell_eval.data.loaders import default_data_path
+    from xsell_eval.errors import DataError
+
+    try:
+        default_data_path()
+    except DataError as exc:
+        print(f"{exc}\nNothing to benchmark.")
         return
     validation = "--validation" in argv
     args = [a for a in argv if a != "--validation"]

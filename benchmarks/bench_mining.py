@@ -1,9 +1,9 @@
 """Benchmark: xsell_eval.mining vs mlxtend (fpgrowth + association_rules) on Online Retail.
 
-Reads ``../shared/data/online_retail/online_retail.csv.gz`` directly with pandas (not
-through the loaders), applies the usual evaluation filter (no ``C`` invoices, customer
-present, quantity > 0, unit price > 0), keeps invoices before the cutoff as the train
-baskets, mines both ways at the same parameters, checks that the rule sets and every
+Reads the embedded Online Retail (or ``--data FILE``) with ``load_dataset(path,
+policy="literature")`` (no ``C`` invoices, customer present, quantity > 0, unit price > 0),
+keeps invoices before the cutoff as the train baskets (items never bought before the cutoff
+are left out), mines both ways at the same parameters, checks that the rule sets and every
 measure agree, and prints wall time, speed-up and peak traced memory (tracemalloc, which
 sees numpy/scipy buffers; measured in a second, untimed run because tracing slows
 Python-heavy code).
@@ -18,7 +18,6 @@ Timings on a shared machine are pessimistic; compare ratios, not absolute second
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -28,28 +27,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from _common import online_retail
 
+from xsell_eval.columns import Columns as C
 from xsell_eval.mining import CONFIDENCE_TOL, mine_rules
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 MEASURES = ("support", "confidence", "lift", "leverage", "conviction")
 
 
-def train_baskets(path: Path, cutoff: str) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Binary train basket × item CSR and the item ids of its columns."""
-    df = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    df = df[~df["InvoiceNo"].str.startswith("C") & df["CustomerID"].notna()]
-    df = df[(df["Quantity"] > 0) & (df["UnitPrice"] > 0)]
-    ts = pd.to_datetime(df["InvoiceDate"])
-    df = df[ts < pd.Timestamp(cutoff)]
-    b_codes, _ = pd.factorize(df["InvoiceNo"], sort=True)
-    i_codes, items = pd.factorize(df["StockCode"], sort=True)
-    x = sp.csr_matrix(
-        (np.ones(len(df), dtype=np.float32), (b_codes, i_codes)), shape=(int(b_codes.max()) + 1, len(items))
-    )
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x, np.asarray(items, dtype=object)
+def train_baskets(path: Path | None, cutoff: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Binary train basket × item CSR (only baskets and items of the train lines) and the item ids of its columns."""
+    ds = online_retail(path, policy="literature")
+    x = ds.subset(ds.interactions[C.TIMESTAMP] < pd.Timestamp(cutoff)).basket_item
+    rows = np.flatnonzero(np.diff(x.indptr) > 0)
+    cols = np.flatnonzero(np.bincount(x.indices, minlength=x.shape[1]) > 0)
+    return x[rows][:, cols].tocsr(), np.asarray(ds.item_ids, dtype=object)[cols]
 
 
 def run_ours(x: sp.csr_matrix, args: argparse.Namespace) -> pd.DataFrame:
@@ -112,7 +104,7 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--data", type=Path, default=None, help="default: the embedded data/online_retail.csv.gz")
     p.add_argument("--cutoff", default="2011-09-09", help="train = invoices before this date")
     p.add_argument("--min-support", type=float, default=0.01)
     p.add_argument("--min-confidence", type=float, default=0.0)
@@ -120,10 +112,6 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs of our miner (best time is reported)")
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     args = p.parse_args()
-    if not args.data.exists():
-        print(f"data not found: {args.data}", file=sys.stderr)
-        return 2
-
     t0 = time.perf_counter()
     x, _items = train_baskets(args.data, args.cutoff)
     print(

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from _cch_helpers import BASKETS, TITLES, make_queries, shop
 
@@ -259,16 +258,9 @@ def test_declared_hyperparameters_not_tunable() -> None:
 @functools.lru_cache(maxsize=1)
 def retail_stock_codes() -> frozenset[str]:
     """StockCodes of the cleaned Online Retail (no C-invoice, known customer, quantity and price > 0)."""
-    raw = pd.read_csv(
-        SHARED_RETAIL, usecols=["InvoiceNo", "StockCode", "Quantity", "UnitPrice", "CustomerID"], dtype=str
-    )
-    keep = (
-        ~raw["InvoiceNo"].str.startswith("C")
-        & raw["CustomerID"].notna()
-        & (raw["Quantity"].astype(float) > 0)
-        & (raw["UnitPrice"].astype(float) > 0)
-    )
-    return frozenset(raw.loc[keep, "StockCode"])
+    from xsell_eval.data.loaders import load_dataset
+
+    return frozenset(load_dataset(SHARED_RETAIL, policy="literature").item_ids)
 
 
 @pytest.mark.shared

@@ -11,23 +11,31 @@ from typer.testing import CliRunner
 
 from xsell_eval.cli import app
 from xsell_eval.results import read_run
-from xsell_eval.testing import toy_interactions
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    inter, catalog = toy_interactions(seed=1)
-    inter.to_csv(d / "interactions.csv", index=False)
-    catalog.to_csv(d / "catalog.csv", index=False)
-    return d
 
 
 def _run(*args: str) -> tuple[int, str, str]:
     res = runner.invoke(app, list(args))
     return res.exit_code, res.stdout, res.stderr
+
+
+def _quick_compare(shop: Path, out: Path, *adapters: str) -> list[str]:
+    """Arguments of a quick comparison on the toy shop: k = 5, 200 bootstrap resamples, ``--out`` last."""
+    return [
+        "compare",
+        *adapters,
+        "--data",
+        str(shop),
+        "--k",
+        "5",
+        "--metric",
+        "hit_rate@5",
+        "--bootstrap",
+        "200",
+        "--out",
+        str(out),
+    ]
 
 
 def test_compare_writes_run_directory_and_report(shop: Path, tmp_path: Path) -> None:
@@ -60,22 +68,7 @@ def test_compare_writes_run_directory_and_report(shop: Path, tmp_path: Path) -> 
 
 
 def test_compare_json_format_is_machine_readable(shop: Path, tmp_path: Path) -> None:
-    code, stdout, stderr = _run(
-        "compare",
-        "random",
-        "--data",
-        str(shop),
-        "--k",
-        "5",
-        "--metric",
-        "hit_rate@5",
-        "--bootstrap",
-        "200",
-        "--out",
-        str(tmp_path / "r"),
-        "--format",
-        "json",
-    )
+    code, stdout, stderr = _run(*_quick_compare(shop, tmp_path / "r", "random"), "--format", "json")
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert summary["baseline"] == "popular"
@@ -86,19 +79,7 @@ def test_compare_json_format_is_machine_readable(shop: Path, tmp_path: Path) -> 
 def test_failing_adapter_does_not_sink_the_others(shop: Path, tmp_path: Path) -> None:
     # business-rules with a missing rules file fails; the others must still complete
     code, _, stderr = _run(
-        "compare",
-        "random",
-        "business-rules:path=/nonexistent/rules.toml",
-        "--data",
-        str(shop),
-        "--k",
-        "5",
-        "--metric",
-        "hit_rate@5",
-        "--bootstrap",
-        "200",
-        "--out",
-        str(tmp_path / "r"),
+        *_quick_compare(shop, tmp_path / "r", "random", "business-rules:path=/nonexistent/rules.toml")
     )
     assert code == 0, stderr
     info = json.loads((tmp_path / "r" / "summary.json").read_text())
@@ -110,20 +91,7 @@ def test_failing_adapter_does_not_sink_the_others(shop: Path, tmp_path: Path) ->
 
 def test_resume_reuses_completed_adapters(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    args = [
-        "compare",
-        "random",
-        "--data",
-        str(shop),
-        "--k",
-        "5",
-        "--metric",
-        "hit_rate@5",
-        "--bootstrap",
-        "200",
-        "--out",
-        str(out),
-    ]
+    args = _quick_compare(shop, out, "random")
     assert _run(*args)[0] == 0
     first = pd.read_parquet(out / "metrics.parquet")
     (out / "report.md").unlink()

@@ -12,7 +12,6 @@ from xsell_eval.cli import app
 from xsell_eval.config import load_experiment
 from xsell_eval.report.markdown import render_markdown
 from xsell_eval.results import read_run
-from xsell_eval.testing import toy_interactions
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
@@ -22,15 +21,6 @@ runner = CliRunner()
 def experiment_files() -> list[Path]:
     """Experiment files (business-rules files in the same folder are not experiments)."""
     return sorted(p for p in EXPERIMENTS.glob("*.toml") if "[[rule]]" not in p.read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    inter, catalog = toy_interactions(seed=1)
-    inter.to_csv(d / "interactions.csv", index=False)
-    catalog.to_csv(d / "catalog.csv", index=False)
-    return d
 
 
 def small_overrides(path: Path, shop: Path | None, tmp: Path) -> list[str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _queries import cart_queries, names
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics.pairwise import cosine_similarity
@@ -17,7 +18,6 @@ from xsell_eval.adapters.registry import create
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
-from xsell_eval.queries import Queries
 from xsell_eval.similarity import aggregate_rows, item_similarity, top_k_per_row
 from xsell_eval.testing import check_adapter
 
@@ -168,37 +168,10 @@ def tiny_dataset(users: bool = True) -> Dataset:
     return Dataset.from_frames(df, catalog, name="tiny")
 
 
-def make_queries(ds: Dataset, carts: list[list[str]], users: list[str | None] | None = None) -> Queries:
-    """Queries with the given carts (and users); targets empty."""
-    n = len(carts)
-    item_pos = {item: i for i, item in enumerate(ds.item_ids)}
-    user_pos = {u: i for i, u in enumerate(ds.user_ids)}
-    r = [q for q, cart in enumerate(carts) for _ in cart]
-    c = [item_pos[i] for cart in carts for i in cart]
-    ctx = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, ds.n_items))
-    empty = sp.csr_matrix((n, ds.n_items))
-    uidx = np.array([-1 if u is None else user_pos[u] for u in (users or [None] * n)], dtype=np.int64)
-    return Queries(
-        query_id=np.arange(n, dtype=np.int64),
-        user_idx=uidx,
-        basket_idx=np.full(n, -1, dtype=np.int64),
-        timestamp=np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
-        context=ctx,
-        targets=empty,
-        target_value=empty,
-        context_value=np.full(n, np.nan),
-        user_history=np.zeros(n, dtype=np.int64),
-    )
-
-
-def names(ds: Dataset, items: np.ndarray) -> list[str]:
-    return [ds.item_ids[i] if i >= 0 else "-" for i in items]
-
-
 def test_cf_tiny_hand_computed_recommendation() -> None:
     ds = tiny_dataset()
     a = ItemKNNAdapter(similarity="cosine", shrink=0.0, k_neighbors=10, fallback="none").fit(ds)
-    recs = a.recommend(make_queries(ds, [["a"], ["a", "d"]]), k=4)
+    recs = a.recommend(cart_queries(ds, [["a"], ["a", "d"]]), k=4)
     # cart {a}: b = 3/4, c = 2/sqrt(12), d = 0 -> [b, c], then nothing (fallback none)
     assert names(ds, recs.items[0]) == ["b", "c", "-", "-"]
     np.testing.assert_allclose(recs.scores[0, :2], [3 / 4, 2 / np.sqrt(12)])
@@ -208,14 +181,14 @@ def test_cf_tiny_hand_computed_recommendation() -> None:
     np.testing.assert_allclose(recs.scores[1, :2], [3 / 4 + 1 / 2, 2 / np.sqrt(12) + 1 / np.sqrt(3)])
     assert recs.fallback is None
     mx = ItemKNNAdapter(shrink=0.0, aggregation="max", fallback="none").fit(ds)
-    recs = mx.recommend(make_queries(ds, [["a", "d"]]), k=2)
+    recs = mx.recommend(cart_queries(ds, [["a", "d"]]), k=2)
     np.testing.assert_allclose(recs.scores[0], [3 / 4, 1 / np.sqrt(3)])
 
 
 def test_cf_popular_fallback_fills_and_flags() -> None:
     ds = tiny_dataset()
     a = ItemKNNAdapter(shrink=0.0).fit(ds)
-    recs = a.recommend(make_queries(ds, [["a"], ["e"], ["f"], []]), k=5)
+    recs = a.recommend(cart_queries(ds, [["a"], ["e"], ["f"], []]), k=5)
     # popularity (baskets): a 4, b 4, c 3, d 1, e 1; f never bought -> never recommended
     assert names(ds, recs.items[0]) == ["b", "c", "d", "e", "-"]  # CF: b, c; then popular d, e
     assert recs.scores[0, 0] > recs.scores[0, 1] > 0 > recs.scores[0, 2] >= recs.scores[0, 3] > -1
@@ -311,7 +284,7 @@ def test_user_knn_similarities_match_references() -> None:
     ds = tiny_dataset()
     prof = np.zeros((3, ds.n_items))  # u0 {a,b,c}, u1 {a,b,c,d}, u2 {a,b,e}
     prof[0, [0, 1, 2]] = prof[1, [0, 1, 2, 3]] = prof[2, [0, 1, 4]] = 1
-    q = make_queries(ds, [["a", "d"], ["b"], []], [None, "u2", None])
+    q = cart_queries(ds, [["a", "d"], ["b"], []], [None, "u2", None])
     qprof = np.zeros((3, ds.n_items))
     qprof[0, [0, 3]] = 1
     qprof[1, [0, 1, 4]] = 1  # u2's history ∪ cart {b}
@@ -330,10 +303,10 @@ def test_user_knn_hand_computed_scores() -> None:
     ds = tiny_dataset()
     # guest with cart {d}: only u1 has d; cosine = 1 / sqrt(1 * 4) = 0.5 -> u1 votes a, b, c with 0.5
     a = UserKNNAdapter(similarity="cosine", k_neighbors=2, fallback="none").fit(ds)
-    recs = a.recommend(make_queries(ds, [["d"]]), k=4)
+    recs = a.recommend(cart_queries(ds, [["d"]]), k=4)
     assert names(ds, recs.items[0]) == ["a", "b", "c", "-"]
     np.testing.assert_allclose(recs.scores[0, :3], [0.5, 0.5, 0.5])
-    recs = UserKNNAdapter(k_neighbors=1, fallback="none").fit(ds).recommend(make_queries(ds, [["c", "e"]]), k=5)
+    recs = UserKNNAdapter(k_neighbors=1, fallback="none").fit(ds).recommend(cart_queries(ds, [["c", "e"]]), k=5)
     # profile {c, e}: u0 1/sqrt(6), u1 1/sqrt(8), u2 1/sqrt(6) -> top-1 = u0 (lower index on tie)
     assert names(ds, recs.items[0]) == ["a", "b", "-", "-", "-"]
     np.testing.assert_allclose(recs.scores[0, :2], [1 / np.sqrt(6)] * 2)
@@ -344,7 +317,7 @@ def test_user_knn_known_user_profile_includes_history_and_fallback() -> None:
     a = UserKNNAdapter(k_neighbors=5).fit(ds)
     # u2 with an empty cart: profile = history {a, b, e}; self excluded;
     # u0 {a,b,c}: 2/sqrt(9), u1 {a,b,c,d}: 2/sqrt(12) -> a, b, c get both votes, d only u1's
-    recs = a.recommend(make_queries(ds, [[], [], ["f"]], ["u2", None, None]), k=4)
+    recs = a.recommend(cart_queries(ds, [[], [], ["f"]], ["u2", None, None]), k=4)
     both = 2 / 3 + 2 / np.sqrt(12)
     assert names(ds, recs.items[0]) == ["a", "b", "c", "d"]
     np.testing.assert_allclose(recs.scores[0], [both, both, both, 2 / np.sqrt(12)])
@@ -368,25 +341,10 @@ def test_user_knn_conformance(params: dict[str, object]) -> None:
 
 # ----------------------------------------------------------------------------- real data
 def _online_retail() -> Dataset:
-    raw = pd.read_csv(DATA, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
-    keep = (
-        ~raw["InvoiceNo"].str.startswith("C")
-        & raw["CustomerID"].notna()
-        & (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-    )
-    df = raw[keep]
-    inter = pd.DataFrame(
-        {
-            C.USER: df["CustomerID"].str.replace(r"\.0$", "", regex=True),
-            C.BASKET: df["InvoiceNo"],
-            C.ITEM: df["StockCode"],
-            C.TIMESTAMP: pd.to_datetime(df["InvoiceDate"]),
-            C.QUANTITY: df["Quantity"].astype(float),
-            C.PRICE: df["UnitPrice"].astype(float),
-        }
-    )
-    return Dataset.from_frames(inter, name="online_retail")
+    """The shared copy with the literature filter (no C-invoices, known customer, quantity and price > 0)."""
+    from xsell_eval.data.loaders import load_dataset
+
+    return load_dataset(DATA, policy="literature")
 
 
 @pytest.mark.slow

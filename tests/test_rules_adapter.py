@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
+from _queries import context_queries
 from typer.testing import CliRunner
 
 from xsell_eval.adapters import registry
@@ -37,22 +37,7 @@ def tiny_dataset() -> Dataset:
 
 
 def make_queries(contexts: list[list[int]], n_items: int = 5) -> Queries:
-    n = len(contexts)
-    r = np.repeat(np.arange(n), [len(c) for c in contexts])
-    c = np.array([i for ctx in contexts for i in ctx], dtype=np.int64)
-    ctx = sp.csr_matrix((np.ones(len(c)), (r, c)), shape=(n, n_items))
-    empty = sp.csr_matrix((n, n_items))
-    return Queries(
-        query_id=np.arange(n, dtype=np.int64),
-        user_idx=np.full(n, -1, dtype=np.int64),
-        basket_idx=np.full(n, -1, dtype=np.int64),
-        timestamp=np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
-        context=ctx,
-        targets=empty,
-        target_value=empty,
-        context_value=np.full(n, np.nan),
-        user_history=np.zeros(n, dtype=np.int64),
-    )
+    return context_queries(n_items, contexts)
 
 
 def fit(**params: object) -> AssociationRulesAdapter:

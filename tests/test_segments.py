@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
+from _queries import cart_queries, names
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
@@ -17,7 +17,6 @@ from xsell_eval.adapters.segments import SegmentsAdapter
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
-from xsell_eval.queries import Queries
 from xsell_eval.testing import check_adapter, toy_dataset
 
 # Two shopper groups that never overlap. Basket counts per item:
@@ -42,39 +41,13 @@ def groups_dataset(*, with_categories: bool = True, users: bool = True) -> Datas
     return Dataset.from_frames(df, catalog, name="groups")
 
 
-def make_queries(ds: Dataset, carts: list[list[str]], users: list[str | None]) -> Queries:
-    n = len(carts)
-    item_pos = {item: i for i, item in enumerate(ds.item_ids)}
-    user_pos = {u: i for i, u in enumerate(ds.user_ids)}
-    r = [q for q, cart in enumerate(carts) for _ in cart]
-    c = [item_pos[i] for cart in carts for i in cart]
-    ctx = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, ds.n_items))
-    empty = sp.csr_matrix((n, ds.n_items))
-    uidx = np.array([-1 if u is None else user_pos[u] for u in users], dtype=np.int64)
-    return Queries(
-        query_id=np.arange(n, dtype=np.int64),
-        user_idx=uidx,
-        basket_idx=np.full(n, -1, dtype=np.int64),
-        timestamp=np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
-        context=ctx,
-        targets=empty,
-        target_value=empty,
-        context_value=np.full(n, np.nan),
-        user_history=np.zeros(n, dtype=np.int64),
-    )
-
-
-def names(ds: Dataset, items: np.ndarray) -> list[str]:
-    return [ds.item_ids[i] if i >= 0 else "-" for i in items]
-
-
 def test_known_and_cold_users_get_their_segment() -> None:
     ds = groups_dataset()
     a = SegmentsAdapter(n_clusters=2, n_components=2).fit(ds)
     users = ds.user_ids.tolist()
     labels = a.labels_[[users.index(u) for u in ("uA0", "uA1", "uA2", "uA3", "uB0", "uB1", "uB2")]]
     assert len(set(labels[:4])) == 1 and len(set(labels[4:])) == 1 and labels[0] != labels[4]
-    q = make_queries(
+    q = cart_queries(
         ds,
         [[], ["y"], ["w"], [], ["x"]],
         ["uA3", None, None, None, "uA0"],
@@ -96,7 +69,7 @@ def test_known_and_cold_users_get_their_segment() -> None:
 def test_category_profiles_project_unsold_items() -> None:
     ds = groups_dataset()
     a = SegmentsAdapter(n_clusters=2, profile="categories").fit(ds)
-    recs = a.recommend(make_queries(ds, [["w"]], [None]), k=3)
+    recs = a.recommend(cart_queries(ds, [["w"]], [None]), k=3)
     # w was never sold but is a mug: the cart projects to the mug segment (A)
     assert names(ds, recs.items[0]) == ["p", "q", "r"]
     assert recs.fallback is not None and not recs.fallback[0]

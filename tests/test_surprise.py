@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
+from _queries import context_queries
 
 from xsell_eval.adapters.surprise_adapters import (
     SurpriseKNNAdapter,
@@ -42,22 +42,7 @@ def toy_train(toy: Dataset) -> Dataset:
 
 def _queries(n_items: int, users: list[int], carts: list[list[int]]) -> Queries:
     """Hand-made queries (targets empty) for scoring tests."""
-    n = len(users)
-    rows = np.repeat(np.arange(n), [len(c) for c in carts])
-    cols = np.array([i for c in carts for i in c], dtype=np.int64)
-    ctx = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n, n_items))
-    empty = sp.csr_matrix((n, n_items))
-    return Queries(
-        query_id=np.arange(n, dtype=np.int64),
-        user_idx=np.asarray(users, dtype=np.int64),
-        basket_idx=np.full(n, -1, dtype=np.int64),
-        timestamp=np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
-        context=ctx,
-        targets=empty,
-        target_value=empty,
-        context_value=np.zeros(n),
-        user_history=np.zeros(n, dtype=np.int64),
-    )
+    return context_queries(n_items, carts, user_idx=users, context_value=0.0)
 
 
 # ---------------------------------------------------------------- conformance

@@ -28,7 +28,7 @@ from xsell_eval.errors import ConfigError, UnknownNameError
 from xsell_eval.pipeline import CompareConfig, Prepared, prepare
 from xsell_eval.queries import Queries
 from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
-from xsell_eval.testing import toy_dataset, toy_interactions
+from xsell_eval.testing import toy_dataset
 from xsell_eval.tuning import (
     REPORT_EPOCHS,
     TuneResult,
@@ -50,15 +50,6 @@ CFG = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,))
 @pytest.fixture(scope="module")
 def prepared() -> Prepared:
     return prepare(CFG, dataset=toy_dataset())
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    inter, catalog = toy_interactions(seed=1)
-    inter.to_csv(d / "interactions.csv", index=False)
-    catalog.to_csv(d / "catalog.csv", index=False)
-    return d
 
 
 # ============================================================================ search space

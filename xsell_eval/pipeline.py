@@ -258,9 +258,7 @@ def evaluate_recs(
     )
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
-    by_item = M.per_query_metrics_by_item_bucket(
-        recs, queries, list(ks), item_popularity=pop, item_price=item_price
-    )
+    by_item = M.per_query_metrics_by_item_bucket(recs, queries, list(ks), item_popularity=pop, item_price=item_price)
     agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
     return per_query, by_item, {k: float(v) for k, v in agg.items()}
 
@@ -293,9 +291,7 @@ def run_adapter(
         recs = adapter.recommend(queries.without_targets(), max(config.ks))
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
-        per_query, by_item, agg = evaluate_recs(
-            recs, queries, train, config.ks, item_price=prepared.dataset.item_price
-        )
+        per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
         eval_s = time.perf_counter() - t0
     except XsellError as exc:
         return AdapterOutcome(

@@ -11,8 +11,6 @@ import typer
 
 from xsell_eval.cli._app import app, console, err_console, handle_errors
 
-OFFLINE_METRICS = ("hit_rate", "precision", "recall", "ndcg", "revenue")
-
 
 def _truth_for(data: str | None, dataset: Any) -> Any:
     """The ground truth of the data (aligned to its index), or None."""
@@ -103,12 +101,14 @@ def abtest(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the revenue CIs.")] = 2000,
 ) -> None:
     """Simulate an A/B(/n) test: replayed test queries, a shopper-response model, honest statistics."""
+    from dataclasses import replace
+
     import numpy as np
 
-    from xsell_eval.abtest.report import ABTestReport, write_abtest_run
+    from xsell_eval.abtest.report import write_abtest_run
     from xsell_eval.abtest.response import ResponseModel
-    from xsell_eval.abtest.simulate import parse_split, simulate
-    from xsell_eval.abtest.stats import analyse
+    from xsell_eval.abtest.runner import run_simulation
+    from xsell_eval.abtest.simulate import parse_split
     from xsell_eval.adapters.registry import get, parse_spec
     from xsell_eval.errors import AdapterError, ConfigError, DataError
 
@@ -180,29 +180,6 @@ def abtest(
 
     labels = _arm_labels(specs)
     recs = {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)}
-    with err_console.status(f"simulating {visitors:,} visitors…"):
-        t0 = time.perf_counter()
-        sim = simulate(
-            queries,
-            recs,
-            model,
-            n_visitors=visitors,
-            split=weights,
-            seed=seed,
-            traffic_per_day=traffic_per_day,
-            item_price=ds.item_price,
-            full_data=ds,
-            truth=truth,
-        )
-        timings["simulate"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed)
-        timings["statistics"] = time.perf_counter() - t0
-
-    offline = {}
-    for lab, s in zip(labels, specs, strict=True):
-        pq = outcomes[s].per_query
-        offline[lab] = {f"{m}@{k}": float(pq[f"{m}@{k}"].mean()) for m in OFFLINE_METRICS if f"{m}@{k}" in pq}
     argv = {
         "data": data,
         "loader": None if loader == "auto" else loader,
@@ -225,24 +202,31 @@ def abtest(
         "max_queries": max_queries,
         "bootstrap": None if bootstrap == 2000 else bootstrap,
     }
-    settings = {
-        "arms": labels,
-        "adapters": specs,
-        "visitors": visitors,
-        "split": [float(w) for w in weights],
-        "k": k,
-        "response": response,
-        "traffic_per_day": traffic_per_day,
-        "mde": mde,
-        "alpha": alpha,
-        "seed": seed,
-        "aa": aa,
-        "data": data,
-        "loader": loader,
-        "protocol": protocol,
-        "max_queries": max_queries,
-        "command": _command(argv, list(arms)),
-    }
+    with err_console.status(f"simulating {visitors:,} visitors…"):
+        done = run_simulation(
+            prepared,
+            recs,
+            response=model,
+            visitors=visitors,
+            split=weights,
+            k=k,
+            traffic_per_day=traffic_per_day,
+            mde=mde,
+            alpha=alpha,
+            bootstrap=bootstrap,
+            seed=seed,
+            protocol=protocol,
+            truth=truth,
+            per_query={lab: outcomes[s].per_query for lab, s in zip(labels, specs, strict=True)},
+            adapters=specs,
+            aa=aa,
+            data=data,
+            loader=loader,
+            max_queries=max_queries,
+            command=_command(argv, list(arms)),
+        )
+    timings.update(done.seconds)
+    settings = done.report.settings
     from xsell_eval.pipeline import git_revision
 
     git = git_revision()
@@ -255,27 +239,14 @@ def abtest(
         "packages": package_versions(),
         "timings_seconds": timings,
     }
-    report = ABTestReport(
-        analysis=analysis,
-        response=model,
-        settings=settings,
-        offline=offline,
-        data={
-            "name": ds.name,
-            "fingerprint": ds.fingerprint,
-            "n_queries": len(queries),
-            "protocol": protocol,
-            "has_truth": truth is not None,
-        },
-        manifest=manifest,
-    )
+    report = replace(done.report, manifest=manifest)
     from xsell_eval.results import dump_json, new_run_dir
 
     run_dir = out if out is not None else new_run_dir("runs", "abtest")
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_json(settings, run_dir / "config.json")
     dump_json(manifest, run_dir / "manifest.json")
-    write_abtest_run(report, run_dir, sim=sim)
+    write_abtest_run(report, run_dir, sim=done.sim)
     _print_summary(report)
     console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")
 

@@ -124,7 +124,9 @@ def compare(
     storage: Annotated[
         str | None, typer.Option(help="Optuna storage for --tuned/--tune (default sqlite:///runs/optuna.db).")
     ] = None,
-    html: Annotated[bool, typer.Option("--html", help="Also write a standalone report.html (figures embedded).")] = False,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write a standalone report.html (figures embedded).")
+    ] = False,
 ) -> None:
     """Compare recommenders offline on the same data, split, queries and metrics."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

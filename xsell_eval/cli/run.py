@@ -72,10 +72,9 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
     """
     import numpy as np
 
-    from xsell_eval.abtest.report import ABTestReport
     from xsell_eval.abtest.response import ResponseModel
-    from xsell_eval.abtest.simulate import parse_split, simulate
-    from xsell_eval.abtest.stats import analyse
+    from xsell_eval.abtest.runner import run_simulation
+    from xsell_eval.abtest.simulate import parse_split
     from xsell_eval.errors import AdapterError, DataError
     from xsell_eval.report.plots import ABTEST_LIFT, ABTEST_SEQUENTIAL
 
@@ -87,7 +86,7 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
             raise AdapterError(
                 f"[abtest]: arm '{a}' has no recommendations (the adapter failed: {getattr(o, 'error', '')})"
             )
-    ds, queries = prepared.dataset, prepared.queries
+    ds = prepared.dataset
     truth = None
     if ab.response == "truth":
         from xsell_eval.data.synthetic import has_truth, load_truth, truth_of
@@ -116,58 +115,28 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
     )
     recs = {a: outcomes[a].recs.truncate(ab.k) for a in arms}
     with err_console.status(f"simulating an A/B test with {ab.visitors:,} visitors…"):
-        sim = simulate(
-            queries,
+        done = run_simulation(
+            prepared,
             recs,
-            model,
-            n_visitors=ab.visitors,
+            response=model,
+            visitors=ab.visitors,
             split=weights,
-            seed=config.seed,
+            k=ab.k,
             traffic_per_day=ab.traffic_per_day,
-            item_price=ds.item_price,
-            full_data=ds,
+            mde=ab.mde,
+            alpha=ab.alpha,
+            bootstrap=ab.bootstrap,
+            seed=config.seed,
+            protocol=config.protocol,
             truth=truth,
+            per_query={a: outcomes[a].per_query for a in arms},
+            data=config.data,
+            loader=config.loader,
+            max_queries=config.max_queries,
+            command=command,
+            figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
         )
-        analysis = analyse(sim, alpha=ab.alpha, mde=ab.mde, n_boot=ab.bootstrap, seed=config.seed)
-    offline = {}
-    for a in arms:
-        pq = outcomes[a].per_query
-        cols = [f"{m}@{ab.k}" for m in ("hit_rate", "precision", "recall", "ndcg", "revenue")]
-        offline[a] = {c: float(pq[c].mean()) for c in cols if c in pq}
-    settings = {
-        "arms": arms,
-        "adapters": arms,
-        "visitors": ab.visitors,
-        "split": [float(w) for w in weights],
-        "k": ab.k,
-        "response": ab.response,
-        "traffic_per_day": ab.traffic_per_day,
-        "mde": ab.mde,
-        "alpha": ab.alpha,
-        "seed": config.seed,
-        "aa": False,
-        "data": config.data,
-        "loader": config.loader,
-        "protocol": config.protocol,
-        "max_queries": config.max_queries,
-        "command": command,
-    }
-    report = ABTestReport(
-        analysis=analysis,
-        response=model,
-        settings=settings,
-        offline=offline,
-        data={
-            "name": ds.name,
-            "fingerprint": ds.fingerprint,
-            "n_queries": len(queries),
-            "protocol": config.protocol,
-            "has_truth": truth is not None,
-        },
-        manifest={},
-        figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
-    )
-    return report.to_dict()
+    return done.report.to_dict()
 
 
 def run_experiment(
