@@ -457,7 +457,7 @@ class SequenceAdapter(BaseAdapter):
             low=1,
             high=256,
             tunable=False,
-            help="torch CPU threads, fixed for reproducibility; 2 is ~1.6x faster on an idle 2-core machine, "
+            help="torch CPU threads, fixed for reproducibility; 2 is ~1.5x faster on an idle 2-core machine, "
             "much slower on a busy one",
         ),
         HyperParam(
