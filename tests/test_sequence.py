@@ -457,3 +457,29 @@ def test_conditioning_history_cart_truncation_and_unsold_items() -> None:
     none = SequenceAdapter(**{**TINY, "max_seq_len": 20, "valid_fraction": 0.0, "fallback": "none"}).fit(ds)
     recs = none.recommend(q, 3)
     assert (recs.items[0] == -1).all() and (recs.items[1] >= 0).all() and recs.fallback is None
+
+
+@pytest.mark.slow
+def test_full_online_retail_beats_popular_and_serves_every_query() -> None:
+    """Real data (embedded Online Retail), default settings: a few minutes on 2 cores."""
+    pytest.importorskip("torch")
+    from xsell_eval.data.loaders import load_dataset
+    from xsell_eval.split import make_split
+
+    ds = load_dataset(None)
+    split = make_split(ds, "temporal")
+    q = build_queries(split.train, split.test, seed=0)
+
+    def hit10(recs_items: np.ndarray) -> float:
+        rows = np.repeat(np.arange(len(q)), 10).reshape(-1, 10)
+        ok = recs_items >= 0
+        found = np.zeros(recs_items.shape, dtype=bool)
+        found[ok] = np.asarray(q.targets[rows[ok], recs_items[ok]]).ravel() > 0
+        return float(found.any(axis=1).mean())
+
+    seq = SequenceAdapter().fit(split.train)
+    recs = seq.recommend(q.without_targets(), 10)
+    pop = PopularAdapter().fit(split.train).recommend(q.without_targets(), 10)
+    assert (recs.items >= 0).all()
+    assert seq.n_epochs_ <= 5 and 1 <= seq.best_epoch_ <= seq.n_epochs_
+    assert hit10(recs.items) > hit10(pop.items) + 0.15

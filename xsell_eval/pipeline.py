@@ -30,7 +30,7 @@ import pandas as pd
 
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.errors import ConfigError, XsellError
+from xsell_eval.errors import ConfigError
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.split import Split, make_split
@@ -293,17 +293,7 @@ def run_adapter(
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
         eval_s = time.perf_counter() - t0
-    except XsellError as exc:
-        return AdapterOutcome(
-            name=label,
-            spec=spec,
-            status="failed",
-            params=merged,
-            family=getattr(adapter, "family", ""),
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
-        )
-    except Exception as exc:
+    except Exception as exc:  # a crashing adapter (ours or a plugin) must not sink the run
         return AdapterOutcome(
             name=label,
             spec=spec,
