@@ -285,6 +285,8 @@ def run_adapter(
     adapter = None
     try:
         adapter = create(name, seed=config.seed, params=merged)
+        if hasattr(adapter, "on_epoch"):  # iterative adapters report each epoch (loss, validation metric)
+            adapter.on_epoch = lambda info: emit("adapter_step", label, {"step": "fit", "epoch_info": info})
         emit("adapter_step", label, {"step": "fit"})
         adapter.fit(train)
         emit("adapter_step", label, {"step": "recommend"})

@@ -23,7 +23,13 @@ def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
         elif event == "adapter_start":
             tasks[who] = progress.add_task(f"{who}: start", total=4)
         elif event == "adapter_step" and who in tasks:
-            progress.update(tasks[who], completed=steps[info["step"]] - 1, description=f"{who}: {info['step']}")
+            desc = f"{who}: {info['step']}"
+            epoch = info.get("epoch_info")
+            if epoch:
+                parts = [f"epoch {epoch.get('epoch')}"]
+                parts += [f"{k} {v:.4f}" for k, v in epoch.items() if k in ("loss",) or k.startswith("valid")]
+                desc += " (" + ", ".join(parts) + ")"
+            progress.update(tasks[who], completed=steps[info["step"]] - 1, description=desc)
         elif event == "adapter_end":
             if who not in tasks:
                 tasks[who] = progress.add_task(who, total=4)
