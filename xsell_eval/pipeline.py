@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
 from xsell_eval.protocols import PROTOCOLS, build_queries
@@ -543,8 +542,3 @@ def run_compare(
     result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
     emit("stage_end", "statistics", {})
     return result
-
-
-def queries_user_frame(q: Queries) -> pd.DataFrame:
-    """Minimal frame of query ids and user history (used by metric breakdowns)."""
-    return pd.DataFrame({C.QUERY: q.query_id, "user_history": q.user_history})

@@ -105,7 +105,7 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
     }
 
 
-def save_outcome(run_dir: Path, outcome: AdapterOutcome, item_ids: np.ndarray, query_id: np.ndarray) -> None:
+def save_outcome(run_dir: Path, outcome: AdapterOutcome) -> None:
     """Persist one adapter's outcome as soon as it finishes (for resume)."""
     d = run_dir / "adapters" / re.sub(r"[^A-Za-z0-9_.=,-]+", "_", outcome.name)
     d.mkdir(parents=True, exist_ok=True)

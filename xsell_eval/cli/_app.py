@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,6 +31,16 @@ err_console = Console(stderr=True)
 _state: dict[str, Any] = {"debug": os.environ.get("XSELL_DEBUG", "") not in ("", "0")}
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Options shared by every command that loads data (one definition, one help text).
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
+]
+LoaderOption = Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")]
+CatalogOption = Annotated[
+    str | None, typer.Option(help="Optional catalog file (item_id,title,description,category,price).")
+]
 
 
 @app.callback()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from xsell_eval.cli._app import app, console, err_console, handle_errors
+from xsell_eval.cli._app import DataOption, LoaderOption, app, console, err_console, handle_errors
 
 
 def _truth_for(data: str | None, dataset: Any) -> Any:
@@ -65,11 +65,8 @@ def abtest(
         list[str],
         typer.Argument(help="Adapters to put in the arms, control first, e.g. rules cf (see `xsell-eval adapters`)."),
     ],
-    data: Annotated[
-        str | None,
-        typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
-    ] = None,
-    loader: Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")] = "auto",
+    data: DataOption = None,
+    loader: LoaderOption = "auto",
     protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = "basket-completion",
     visitors: Annotated[int, typer.Option("--visitors", "-n", help="Simulated visitors in total.")] = 50_000,
     split: Annotated[

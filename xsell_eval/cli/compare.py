@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from xsell_eval.cli._app import app, console, err_console, handle_errors, parse_ks
+from xsell_eval.cli._app import (
+    CatalogOption,
+    DataOption,
+    LoaderOption,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    parse_ks,
+)
 
 
 def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
@@ -82,14 +91,9 @@ def compare(
             help="Adapters to compare, e.g. cf content rules (see `xsell-eval adapters`). A spec may carry parameters: cf:k_neighbors=50"
         ),
     ],
-    data: Annotated[
-        str | None,
-        typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
-    ] = None,
-    loader: Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")] = "auto",
-    catalog: Annotated[
-        str | None, typer.Option(help="Optional catalog file (item_id,title,description,category,price).")
-    ] = None,
+    data: DataOption = None,
+    loader: LoaderOption = "auto",
+    catalog: CatalogOption = None,
     protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = "basket-completion",
     split: Annotated[str, typer.Option(help="temporal | last-basket | random-basket")] = "temporal",
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "5,10,20",
@@ -181,13 +185,6 @@ def compare(
     dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
     quiet = fmt == "json"
     tasks: dict[str, Any] = {}
-    holder: dict[str, Any] = {}
-
-    def on_done(outcome: Any) -> None:
-        prep = holder.get("prepared")
-        if prep is not None:
-            save_outcome(run_dir, outcome, prep.dataset.item_ids, prep.queries.query_id)
-
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -202,8 +199,7 @@ def compare(
             progress=progress_printer(progress, tasks),
             hash_user_ids=hash_user_ids,
             completed=completed,
-            on_adapter_done=on_done,
-            on_prepared=lambda p: holder.__setitem__("prepared", p),
+            on_adapter_done=lambda outcome: save_outcome(run_dir, outcome),
         )
     if tuning_extra is not None:
         from dataclasses import replace

@@ -191,9 +191,7 @@ def run_experiment(
 
     def on_done(outcome: Any) -> None:
         outcomes[outcome.spec] = outcome
-        prep = holder.get("prepared")
-        if prep is not None:
-            save_outcome(run_dir, outcome, prep.dataset.item_ids, prep.queries.query_id)
+        save_outcome(run_dir, outcome)
 
     t0 = time.perf_counter()
     result = run_compare(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from xsell_eval.cli._app import app, console, err_console, handle_errors
+from xsell_eval.cli._app import CatalogOption, DataOption, LoaderOption, app, console, err_console, handle_errors
 
 
 def study_progress(progress: Any, tasks: dict[str, Any]) -> Any:
@@ -106,14 +106,9 @@ def tune(
             help="Adapters to tune, e.g. cf rules content. A spec may fix parameters: cf:interactions=user. Default with --config: the experiment's adapters."
         ),
     ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option("--data", "-d", help="Data file or directory. Default: the embedded UCI Online Retail."),
-    ] = None,
-    loader: Annotated[str, typer.Option(help="Loader name (see `xsell-eval data list`); auto detects.")] = "auto",
-    catalog: Annotated[
-        str | None, typer.Option(help="Optional catalog file (item_id,title,description,category,price).")
-    ] = None,
+    data: DataOption = None,
+    loader: LoaderOption = "auto",
+    catalog: CatalogOption = None,
     metric: Annotated[
         list[str] | None,
         typer.Option(
