@@ -242,6 +242,42 @@ def test_resume_tops_up_and_other_studies_are_refused_untouched(prepared: Prepar
     untouched()
 
 
+def test_joining_a_study_waits_for_its_creator_to_finish_writing_attributes(prepared: Prepared) -> None:
+    """Optuna writes user attributes one by one: a joiner may see ``adapter`` before ``metrics``.
+
+    This is the race two workers hit in CI; the joiner must wait for the rest, not refuse the study.
+    """
+    import threading
+
+    from xsell_eval.tuning.study import check_study, plan_study
+
+    storage = optuna.storages.InMemoryStorage()
+    plan = plan_study("cf", CFG, prepared.dataset, study_name="race")
+    optuna.create_study(storage=storage, study_name="race", direction="maximize")
+    sid = storage.get_study_id_from_name("race")
+    attrs = plan.attrs()
+    storage.set_study_user_attr(sid, "adapter", attrs["adapter"])  # the creator has written one attribute
+
+    def finish() -> None:
+        for key, value in attrs.items():
+            storage.set_study_user_attr(sid, key, value)
+
+    late = threading.Timer(0.3, finish)
+    late.start()
+    try:
+        assert check_study(storage, plan, wait_s=20.0)  # waits, then matches
+    finally:
+        late.join()
+    storage.set_study_user_attr(sid, "metrics", ["hit_rate@10"])  # a real mismatch is still refused
+    with pytest.raises(ConfigError, match=r"metric hit_rate@10 \(you asked for ndcg@10\)"):
+        check_study(storage, plan, wait_s=0.0)
+    other = optuna.create_study(storage=storage, study_name="half", direction="maximize")
+    storage.set_study_user_attr(other._study_id, "adapter", "cf")  # a creator killed mid-write: never completed
+    half = plan_study("cf", CFG, prepared.dataset, study_name="half")
+    with pytest.raises(ConfigError, match=r"study 'half' .* incomplete settings \(missing base_params, config_hash"):
+        check_study(storage, half, wait_s=0.2)
+
+
 class LeakGuard(BaseAdapter):
     """Fails if it ever sees a test-period basket during the search.
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
     from xsell_eval.data.dataset import Dataset
     from xsell_eval.pipeline import CompareConfig
+
+#: How long a worker waits for another worker to finish writing a new study's attributes.
+ATTR_WAIT_S = 30.0
 
 
 # =============================================================================== study identity
@@ -134,8 +138,27 @@ def _study_id(storage: BaseStorage, name: str) -> int | None:
         return None
 
 
-def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "") -> bool:
+def _complete_attrs(storage: BaseStorage, sid: int, *, required: Iterable[str], wait_s: float) -> dict[str, Any]:
+    """The study's user attributes, once whoever created the study has finished writing them.
+
+    Optuna writes user attributes one at a time, so a worker joining a study that another worker
+    created a moment ago can see some of them (``adapter`` but not yet ``metrics``). Such a
+    half-written study is polled for up to ``wait_s`` seconds; attributes still missing after that
+    (a creator killed mid-write) are reported as they are and the caller's check names them.
+    """
+    required = set(required)
+    deadline = time.monotonic() + wait_s
+    while True:
+        attrs = storage.get_study_user_attrs(sid)
+        if "adapter" not in attrs or required <= attrs.keys() or time.monotonic() >= deadline:
+            return attrs
+        time.sleep(0.05)
+
+
+def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "", wait_s: float = ATTR_WAIT_S) -> bool:
     """Raise ConfigError if ``plan.study_name`` exists for another adapter, metric, data or evaluation.
+
+    A study whose attributes another worker is still writing is waited for (``wait_s`` seconds).
 
     Returns:
         True when the study exists (and matches), False when it does not exist yet.
@@ -145,7 +168,7 @@ def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "")
     sid = _study_id(storage, plan.study_name)
     if sid is None:
         return False
-    attrs = storage.get_study_user_attrs(sid)
+    attrs = _complete_attrs(storage, sid, required=plan.attrs().keys(), wait_s=wait_s)
     where = f"study '{plan.study_name}' in {redact(storage_url) or 'the storage'}"
     fix = "use another --study name, or the same settings; nothing was changed"
     if "adapter" not in attrs:
@@ -153,6 +176,12 @@ def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "")
         if n:
             raise ConfigError(f"{where} has {n} trials but was not created by `xsell-eval tune`; {fix}")
         return True
+    missing = sorted(set(plan.attrs()) - attrs.keys() - {"xsell_eval_version"})
+    if missing:
+        raise ConfigError(
+            f"{where} has incomplete settings (missing {', '.join(missing)}), probably because the process "
+            f"that created it was killed; {fix}"
+        )
     problems = []
     if attrs.get("adapter") != plan.adapter:
         problems.append(f"adapter '{attrs.get('adapter')}' (you asked for '{plan.adapter}')")
