@@ -630,6 +630,8 @@ def test_cli_compare_tuned_and_tune_n(shop: Path, tmp_path: Path) -> None:
     assert not entries["random"]["tuned"] and not entries["popular"]["tuned"]
     cf_info = next(a for a in summary["adapters"] if a["name"] == "cf")
     assert {k: cf_info["params"][k] for k in best} == best  # the comparison ran with the tuned parameters
+    assert f"--tuned --data {shop}" in (out / "report.md").read_text()  # the reproduce command names the storage
+    assert f"--storage {url}" in (out / "report.md").read_text()
     out2 = tmp_path / "c2"
     res = _invoke(
         "compare",
@@ -705,3 +707,46 @@ def test_cli_tune_with_an_experiment_file(shop: Path, tmp_path: Path) -> None:
     study = optuna.load_study(study_name=r["study_name"], storage=url)
     settings = study.user_attrs["eval_settings"]
     assert settings["seed"] == 2 and settings["max_queries"] == 50  # experiment, then the flag given
+
+
+# ============================================================================ instance-declared spaces (hybrid)
+def test_hybrid_weights_are_tuned_from_the_instance_space(prepared: Prepared) -> None:
+    spec = "hybrid:cf=0.7,content=0.3"
+    cfg = CompareConfig(adapters=(spec,), n_bootstrap=200, ks=(10,))
+    out = run_search(spec, cfg, prepared=prepared, n_trials=5, storage=optuna.storages.InMemoryStorage())
+    assert set(out.plan.space) == {"normalisation", "weight_cf", "weight_content"}  # not only the class's fixed ones
+    trials = out.study.get_trials()
+    default = trials[out.default_trial]
+    assert default.params == {"normalisation": "minmax", "weight_cf": 0.7, "weight_content": 0.3}
+    assert len({t.params["weight_cf"] for t in trials}) == 5  # the weights are searched
+    assert out.study.user_attrs["base_params"] == {"cf": 0.7, "content": 0.3}
+    # a weight fixed through [tune.hybrid] stays fixed
+    fixed = run_search(
+        spec,
+        cfg,
+        prepared=prepared,
+        n_trials=3,
+        storage=optuna.storages.InMemoryStorage(),
+        overrides={"weight_cf": 1.0},
+    )
+    assert {t.params["weight_cf"] for t in fixed.study.get_trials()} == {1.0}
+    with pytest.raises(
+        ConfigError, match=r"unknown parameter\(s\) \['weight_rules'\]; adapter 'hybrid' declares: .*weight_cf"
+    ):
+        search_space(registry.create(spec), {"weight_rules": 0.5})
+
+
+def test_stored_best_params_apply_only_to_the_same_fixed_parameters(prepared: Prepared) -> None:
+    from xsell_eval.tuning import apply_tuning
+
+    storage = optuna.storages.InMemoryStorage()
+    jac = "cf:similarity=jaccard"
+    run_search(jac, CFG, prepared=prepared, n_trials=3, storage=storage)
+    cfg = CompareConfig(adapters=("cf", jac), n_bootstrap=200, ks=(10,))
+    out_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    entries = {e["adapter"]: e for e in extra["adapters"]}
+    assert entries[jac]["tuned"] and "similarity" not in entries[jac]["params"]
+    assert out_cfg.params[jac] == entries[jac]["params"] and "cf" not in out_cfg.params  # keyed by spec
+    assert not entries["cf"]["tuned"]  # a jaccard study says nothing about cosine cf
+    assert 'studies of \'cf\' there fixed other parameters: {"similarity": "jaccard"}' in entries["cf"]["note"]
+    assert not extra["fair"]

@@ -175,7 +175,7 @@ def tune(
     """
     from dataclasses import replace
 
-    from xsell_eval.adapters.registry import get, parse_spec
+    from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.errors import AdapterError, ConfigError
     from xsell_eval.pipeline import CompareConfig, prepare, prepare_validation
     from xsell_eval.results import new_run_dir
@@ -184,6 +184,7 @@ def tune(
         DEFAULT_STORAGE,
         TuneSettings,
         check_study,
+        declared_by,
         open_storage,
         parse_objectives,
         plan_study,
@@ -208,8 +209,8 @@ def tune(
     names = [parse_spec(a)[0] for a in adapters]
     if len(set(names)) != len(names):
         raise ConfigError(f"each adapter can be tuned once per run, got {adapters}")
-    for name in names:
-        search_space(get(name), settings.overrides.get(name))  # bad overrides fail before any work
+    for spec, name in zip(adapters, names, strict=True):
+        search_space(declared_by(spec), settings.overrides.get(name))  # bad overrides fail before any work
     unknown = sorted(set(settings.overrides) - set(names))
     if unknown:
         err_console.print(

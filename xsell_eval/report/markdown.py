@@ -46,6 +46,7 @@ import pandas as pd
 
 from xsell_eval.pipeline import CompareConfig, CompareResult
 from xsell_eval.report.plots import adapter_order, cold_start_metric, metric_unit, planned_plots
+from xsell_eval.tuning.storage import DEFAULT_STORAGE
 
 DEFAULT_TRAFFIC_PER_DAY = 5_000
 DEFAULT_POWER = 0.8
@@ -774,11 +775,12 @@ def reproduce_command(config: CompareConfig, extra: Mapping[str, Any] | None = N
     tuned_params: dict[str, set[str]] = {}
     for e in tuning.get("adapters", []) if isinstance(tuning, Mapping) else []:
         if e.get("tuned"):
-            tuned_params[str(e.get("adapter", "")).partition(":")[0]] = set(e.get("params") or {})
+            tuned_params[str(e.get("adapter", ""))] = set(e.get("params") or {})
     specs = []
     for spec in config.adapters:
         name, _, inline = spec.partition(":")
-        fixed = {k: v for k, v in (config.params.get(name) or {}).items() if k not in tuned_params.get(name, set())}
+        given = {**(config.params.get(name) or {}), **(config.params.get(spec) or {})}
+        fixed = {k: v for k, v in given.items() if k not in tuned_params.get(spec, set())}
         if fixed:
             extra_params = ",".join(f"{k}={_spec_value(v)}" for k, v in sorted(fixed.items()))
             spec = f"{spec},{extra_params}" if inline else f"{name}:{extra_params}"
@@ -815,6 +817,8 @@ def reproduce_command(config: CompareConfig, extra: Mapping[str, Any] | None = N
         opts.append(("--tune", tuning["budget"]))
     elif isinstance(tuning, Mapping) and tuning.get("mode") == "tuned":
         parts.append("--tuned")
+    if isinstance(tuning, Mapping) and tuning.get("storage") and tuning["storage"] != DEFAULT_STORAGE:
+        opts.append(("--storage", tuning["storage"]))  # as recorded: a password shows as ***
     for flag, val in opts:
         parts += [flag, str(val)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -65,6 +65,7 @@ from xsell_eval.tuning.search import (
 from xsell_eval.tuning.space import (
     DEFAULT_METRIC,
     TuneSettings,
+    declared_by,
     describe_space,
     parse_objectives,
     read_tune_settings,
@@ -98,6 +99,7 @@ __all__ = [
     "best_params_from_storage",
     "best_params_toml",
     "check_study",
+    "declared_by",
     "default_study_name",
     "describe_space",
     "eval_settings",

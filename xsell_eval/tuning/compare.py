@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from xsell_eval.errors import ConfigError
 from xsell_eval.tuning.search import TuneProgressFn, run_search
-from xsell_eval.tuning.space import parse_objectives, search_space
+from xsell_eval.tuning.space import declared_by, parse_objectives, search_space
 from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
 from xsell_eval.tuning.study import _finished_states, eval_settings, select_best
 
@@ -50,6 +50,11 @@ def find_studies(storage: str | BaseStorage | None, adapter: str, fingerprint: s
     return out
 
 
+def same_fixed(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two fixed-parameter tables are equal once stored (JSON: tuples become lists)."""
+    return json.dumps(dict(a), sort_keys=True, default=str) == json.dumps(dict(b), sort_keys=True, default=str)
+
+
 def best_params_from_storage(
     storage: str | BaseStorage | None,
     adapter: str,
@@ -58,8 +63,14 @@ def best_params_from_storage(
     *,
     settings: Mapping[str, Any] | None = None,
     first_n: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> StoredBest | None:
     """The best parameters stored for ``adapter`` on this data, or None if it was never tuned.
+
+    ``fixed`` (the adapter's fixed parameters, spec and experiment ones merged) keeps only
+    studies tuned around the same fixed parameters: best ``k_neighbors`` for
+    ``cf:similarity=jaccard`` are not applied to a cosine ``cf``, nor a hybrid's tuned
+    ``weight_rules`` to a hybrid of cf and content. None: any study of the adapter.
 
     Among the studies of that adapter and data fingerprint, prefers one whose first
     metric is ``metric`` (None: any), then one with the same evaluation settings
@@ -72,6 +83,8 @@ def best_params_from_storage(
 
     store = open_storage(storage) if (storage is None or isinstance(storage, str)) else storage
     cands = find_studies(store, adapter, fingerprint)
+    if fixed is not None:
+        cands = [s for s in cands if same_fixed(s.user_attrs.get("base_params", {}), fixed)]
     if metric is not None:
         from xsell_eval.metrics import parse_metric
 
@@ -116,10 +129,11 @@ def best_params_from_storage(
     return None
 
 
-def _has_space(name: str, config: CompareConfig) -> bool:
-    from xsell_eval.adapters.registry import get
+def _has_space(spec: str, config: CompareConfig) -> bool:
+    from xsell_eval.adapters.registry import parse_spec
 
-    return bool(search_space(get(name)))
+    name = parse_spec(spec)[0]
+    return bool(search_space(declared_by(spec, {**config.params.get(name, {}), **config.params.get(spec, {})})))
 
 
 def apply_tuning(
@@ -149,7 +163,7 @@ def apply_tuning(
         ``(config with params, dataset, extra)`` where ``extra`` goes into
         ``CompareResult.extra["tuning"]`` (see :func:`xsell_eval.report.tuning.tuning_summary_markdown`).
     """
-    from xsell_eval.adapters.registry import get, parse_spec
+    from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.pipeline import load_data, prepare
 
     if tune_trials is not None and (isinstance(tune_trials, bool) or tune_trials < 1):
@@ -159,8 +173,10 @@ def apply_tuning(
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"[tune.{unknown[0]}]: '{unknown[0]}' is not among the adapters {sorted(names)}")
-    for name, ov in overrides.items():
-        search_space(get(name), ov)
+    for spec in config.adapters:
+        name = parse_spec(spec)[0]
+        if name in overrides:
+            search_space(declared_by(spec), overrides[name])
     if storage is None or isinstance(storage, str):
         url = redact(storage or DEFAULT_STORAGE)
         target = storage or DEFAULT_STORAGE
@@ -183,7 +199,7 @@ def apply_tuning(
     for spec in config.adapters:
         name, spec_params = parse_spec(spec)
         entry: dict[str, Any] = {"adapter": spec, "tuned": False, "trials": 0, "seconds": 0.0}
-        if not _has_space(name, config):
+        if not _has_space(spec, config):
             entry["note"] = "no tunable hyperparameters"
             entries.append(entry)
             continue
@@ -202,6 +218,7 @@ def apply_tuning(
                 progress=progress,
                 overrides=overrides.get(name),
             )
+        fixed = {**config.params.get(name, {}), **config.params.get(spec, {}), **spec_params}
         found = best_params_from_storage(
             store,
             name,
@@ -209,17 +226,22 @@ def apply_tuning(
             ds.fingerprint,
             settings=settings,
             first_n=tune_trials,
+            fixed=fixed,
         )
         if tune_trials is None and found is not None and found.metrics[:1] != metrics[:1]:
             # prefer a study on the comparison's metric when one exists
-            exact = best_params_from_storage(store, name, metric, ds.fingerprint, settings=settings)
+            exact = best_params_from_storage(store, name, metric, ds.fingerprint, settings=settings, fixed=fixed)
             found = exact or found
         if found is None:
-            entry["note"] = f"not tuned: no study for '{name}' on this data in {url}"
+            others = find_studies(store, name, ds.fingerprint)
+            entry["note"] = f"not tuned: no study for '{spec}' on this data in {url}"
+            if others:
+                fixed_sets = sorted({json.dumps(o.user_attrs.get("base_params", {}), sort_keys=True) for o in others})
+                entry["note"] += f" (studies of '{name}' there fixed other parameters: {', '.join(fixed_sets)})"
             entries.append(entry)
             continue
         tuned_params = {k: v for k, v in found.params.items() if k not in spec_params}
-        params[name] = {**params.get(name, {}), **tuned_params}
+        params[spec] = {**params.get(spec, {}), **tuned_params}  # by spec: `cf` and `cf:similarity=jaccard` differ
         entry.update(
             {
                 "tuned": True,

@@ -401,8 +401,7 @@ def run_search(
         prune=prune,
         worker=_worker_id(),
     )
-    defaults = {p.name: p.default for p in cls.hyperparams}
-    defaults.update(plan.base_params)
+    defaults = cls(seed=config.seed, **plan.base_params).get_params()  # resolved: a hybrid's weight_<component>
     add_default = created and plan.space and all(_in_space(d, defaults[n]) for n, d in plan.space.items())
     counts = _count(study)
     remaining = max(0, n_trials - counts["finished"])

@@ -146,10 +146,28 @@ def _override_distribution(adapter: str, p: HyperParam, value: Any) -> BaseDistr
     return CategoricalDistribution((_check_value(adapter, p, value, value),))
 
 
+def declared_by(spec: str, params: Mapping[str, Any] | None = None) -> BaseAdapter:
+    """The adapter instance whose ``hyperparams`` define the search space of ``spec``.
+
+    Most adapters declare their hyperparameters on the class; some depend on construction
+    (``hybrid:cf=0.7,content=0.3`` adds one ``weight_<component>`` per component), so the
+    search space is always read from an instance built with the spec and ``params``.
+
+    Raises:
+        ConfigError / UnknownNameError: the spec or a fixed parameter is invalid.
+    """
+    from xsell_eval.adapters.registry import create
+
+    return create(spec, params=dict(params or {}))
+
+
 def search_space(
-    adapter_cls: type[BaseAdapter], overrides: Mapping[str, Any] | None = None
+    adapter_cls: type[BaseAdapter] | BaseAdapter, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, BaseDistribution]:
     """Optuna distributions for an adapter, from its declared hyperparameters.
+
+    ``adapter_cls`` is an adapter class, or an instance when the hyperparameters depend on
+    construction (see :func:`declared_by`).
 
     Every ``tunable`` parameter with a searchable range is included: ints and floats
     over ``[tune_low, tune_high]`` (default: the valid bounds; log-uniform when
@@ -173,7 +191,7 @@ def search_space(
         >>> sorted(search_space(ItemKNNAdapter, {"similarity": ["cosine", "jaccard"]}))
         ['aggregation', 'alpha', 'interactions', 'k_neighbors', 'shrink', 'similarity']
     """
-    adapter = adapter_cls.name or adapter_cls.__name__
+    adapter = adapter_cls.name or (adapter_cls if isinstance(adapter_cls, type) else type(adapter_cls)).__name__
     declared = {p.name: p for p in adapter_cls.hyperparams}
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(declared))

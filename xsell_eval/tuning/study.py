@@ -110,10 +110,11 @@ def plan_study(
     metrics, dirs = parse_objectives(metric, directions)
     base = {**config.params.get(name, {}), **config.params.get(spec, {}), **spec_params}
     try:
-        cls(seed=config.seed, **base)  # validate fixed parameters early, with the adapter's own message
+        owner = cls(seed=config.seed, **base)  # validate fixed parameters early, with the adapter's own message
     except ConfigError as exc:
         raise ConfigError(f"fixed parameters of '{spec}': {exc}") from None
-    space = {k: v for k, v in search_space(cls, overrides).items() if k not in spec_params}
+    # the instance declares the space: a hybrid's weight_<component> parameters exist only there
+    space = {k: v for k, v in search_space(owner, overrides).items() if k not in spec_params}
     chash = settings_hash(config, metrics)
     fp = dataset.fingerprint
     return StudyPlan(
