@@ -185,14 +185,6 @@ def test_out_of_range_hyperparameters(params: dict[str, object], name: str) -> N
         ContentAdapter(**params)
 
 
-def test_declared_tuning_ranges_are_valid() -> None:
-    for p in ContentAdapter.hyperparams:
-        p.validate(p.default)
-        if p.tune_low is not None:
-            p.validate(type(p.default)(p.tune_low) if p.kind == "int" else p.tune_low)
-            p.validate(type(p.default)(p.tune_high) if p.kind == "int" else p.tune_high)
-
-
 def test_refit_starts_over() -> None:
     ds = toy_dataset()
     a = ContentAdapter(n_neighbors=3).fit(ds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,12 +13,42 @@ from xsell_eval.adapters.baselines import PopularAdapter, RandomAdapter
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, NotFittedError, UnknownNameError
 from xsell_eval.queries import Queries
-from xsell_eval.testing import check_adapter, toy_dataset, toy_queries
+from xsell_eval.testing import check_adapter, check_hyperparams, toy_dataset, toy_queries
 
 
 @pytest.mark.parametrize("cls", [PopularAdapter, RandomAdapter])
 def test_baselines_pass_conformance(cls: type[BaseAdapter]) -> None:
     check_adapter(lambda seed: cls(seed=seed))
+
+
+EXAMPLE_RULES = Path(__file__).resolve().parents[1] / "experiments" / "rules" / "online_retail.toml"
+
+
+@pytest.mark.parametrize("name", sorted(registry.available()))
+def test_every_registered_adapter_declares_usable_hyperparameters(name: str) -> None:
+    required = {"path": str(EXAMPLE_RULES)} if name == "business-rules" else None  # the rules file must be given
+    check_hyperparams(registry.get(name), required=required)
+
+
+def test_check_hyperparams_names_the_faulty_declaration() -> None:
+    def adapter(*params: HyperParam) -> type[BaseAdapter]:
+        return type("Faulty", (PopularAdapter,), {"name": "faulty", "hyperparams": params})
+
+    cases = [
+        (HyperParam("k", "int", 0, low=1, high=10, help="h"), r"'faulty', hyperparameter 'k': default 0 is invalid"),
+        (HyperParam("k", "int", 5, low=1, high=10, tune_low=1, tune_high=50, help="h"), r"outside the valid range"),
+        (HyperParam("a", "float", 0.5, low=0.0, high=1.0, log=True, help="h"), r"log-scaled .* starts at 0"),
+        (HyperParam("k", "int", 5, low=1, help="h"), r"without a bounded tuning range"),
+        (HyperParam("k", "int", 5, low=1, high=10, tune_low=5, tune_high=5, help="h"), r"range \[5, 5\] is empty"),
+        (HyperParam("s", "categorical", "x", choices=("a", "b"), help="h"), r"default 'x' is invalid"),
+        (HyperParam("k", "int", 5, low=1, high=10), r"'k': no help text"),
+    ]
+    for param, pattern in cases:
+        with pytest.raises(AssertionError, match=pattern):
+            check_hyperparams(adapter(param))
+    ok = HyperParam("k", "int", 5, low=1, high=10, help="h")
+    with pytest.raises(AssertionError, match=r"duplicate hyperparameter names"):
+        check_hyperparams(adapter(ok, ok))
 
 
 def test_popular_ranks_by_train_basket_count_and_skips_context() -> None:

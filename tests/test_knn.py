@@ -255,18 +255,6 @@ def test_user_knn_bad_hyperparameters(params: dict[str, object], match: str) -> 
         UserKNNAdapter(**params)
 
 
-@pytest.mark.parametrize("cls", [ItemKNNAdapter, UserKNNAdapter])
-def test_declared_hyperparameters_are_consistent(cls: type) -> None:
-    for p in cls.hyperparams:
-        assert p.validate(p.default) == p.default
-        if p.kind in ("int", "float"):
-            lo = p.tune_low if p.tune_low is not None else p.low
-            hi = p.tune_high if p.tune_high is not None else p.high
-            assert lo is not None and hi is not None and p.low is not None and p.high is not None
-            assert p.low <= lo < hi <= p.high, p.name
-            assert not p.log or lo > 0, p.name
-
-
 def test_registry_names() -> None:
     a = create("cf:k_neighbors=50,similarity=jaccard")
     assert isinstance(a, ItemKNNAdapter)

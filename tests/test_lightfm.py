@@ -182,16 +182,9 @@ def test_bad_params(params: dict, match: str) -> None:
         LightFMAdapter(**params)
 
 
-def test_hyperparams_declare_valid_and_tuning_ranges() -> None:
+def test_extra_and_non_tunable_threads() -> None:
+    # declared ranges of every adapter: tests/test_core_adapters.py (check_hyperparams)
     assert LightFMAdapter.extra == "lightfm"
-    for p in LightFMAdapter.hyperparams:
-        p.validate(p.default)
-        if p.kind in ("int", "float") and p.tunable:
-            assert p.tune_low is not None and p.tune_high is not None, p.name
-            p.validate(p.tune_low)
-            p.validate(p.tune_high)
-            if p.log:
-                assert p.tune_low > 0, p.name
     assert not next(p for p in LightFMAdapter.hyperparams if p.name == "num_threads").tunable
 
 

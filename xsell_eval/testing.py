@@ -117,6 +117,59 @@ def _check_recs(recs: Recommendations, queries: Queries, k: int, who: str) -> No
         raise AssertionError(f"{who}: fallback has length {len(recs.fallback)}, expected {n}")
 
 
+def check_hyperparams(adapter: type[BaseAdapter] | BaseAdapter, *, required: dict[str, object] | None = None) -> None:
+    """Check an adapter's declared hyperparameters (class, or instance when they depend on construction).
+
+    Every declared parameter: a unique name with help text; its default is valid and
+    unchanged by validation; categorical defaults are among the choices; a tunable number has
+    ``low <= tune_low < tune_high <= high`` (the tuning range inside the valid range, both ends
+    valid), and a log-scaled range starts above 0. The tuning search space builds from the
+    declaration, and the adapter class accepts its own defaults (plus ``required``: values for
+    parameters whose default means "must be given", like business-rules' ``path``).
+
+    Raises:
+        AssertionError: naming the adapter and the first parameter that failed.
+    """
+    from xsell_eval.tuning.space import search_space
+
+    cls = adapter if isinstance(adapter, type) else type(adapter)
+    who = f"adapter '{adapter.name or cls.__name__}'"
+    names = [p.name for p in adapter.hyperparams]
+    if len(set(names)) != len(names):
+        raise AssertionError(f"{who}: duplicate hyperparameter names in {names}")
+    for p in adapter.hyperparams:
+        label = f"{who}, hyperparameter '{p.name}'"
+        if not p.help:
+            raise AssertionError(f"{label}: no help text")
+        try:
+            value = p.validate(p.default)
+        except ConfigError as exc:
+            raise AssertionError(f"{label}: default {p.default!r} is invalid: {exc}") from None
+        if value != p.default or type(value) is not type(p.default):
+            raise AssertionError(f"{label}: validation changes the default {p.default!r} into {value!r}")
+        if p.choices is not None and p.default not in p.choices:
+            raise AssertionError(f"{label}: default {p.default!r} not among the choices {list(p.choices)}")
+        if p.kind not in ("int", "float") or not p.tunable:
+            continue
+        lo = p.tune_low if p.tune_low is not None else p.low
+        hi = p.tune_high if p.tune_high is not None else p.high
+        if lo is None or hi is None:
+            raise AssertionError(f"{label}: tunable but without a bounded tuning range (tune_low/tune_high)")
+        if not lo < hi:
+            raise AssertionError(f"{label}: tuning range [{lo}, {hi}] is empty")
+        if (p.low is not None and lo < p.low) or (p.high is not None and hi > p.high):
+            raise AssertionError(f"{label}: tuning range [{lo}, {hi}] outside the valid range [{p.low}, {p.high}]")
+        if p.log and lo <= 0:
+            raise AssertionError(f"{label}: log-scaled tuning range must start above 0, starts at {lo}")
+    search_space(adapter)  # raises ConfigError on a declaration the tuner cannot use
+    if isinstance(adapter, type):
+        defaults = {p.name: p.default for p in adapter.hyperparams}
+        defaults.update(required or {})
+        got = adapter(seed=0, **defaults).get_params()
+        if {k: got[k] for k in defaults} != defaults:
+            raise AssertionError(f"{who}: get_params() does not return the declared defaults")
+
+
 def check_adapter(
     factory: Callable[[int], BaseAdapter],
     *,
@@ -127,7 +180,8 @@ def check_adapter(
     """The conformance suite every registered adapter must pass.
 
     ``factory(seed)`` returns a fresh, unfitted adapter. Checks: recommend-before-fit
-    raises NotFittedError; fit returns self; k < 1 raises ConfigError; output shape,
+    raises NotFittedError; the declared hyperparameters (:func:`check_hyperparams`); fit
+    returns self; k < 1 raises ConfigError; output shape,
     k unique items, padding, no context items, sorted scores; determinism under a seed
     (two instances, and a refit); batch independence; empty query batches.
 
@@ -144,6 +198,7 @@ def check_adapter(
         queries = build_queries(split.train, split.test, seed=0)
     a = factory(0)
     who = f"adapter '{a.name or type(a).__name__}'"
+    check_hyperparams(a)
     try:
         a.recommend(queries, k)
     except NotFittedError:
