@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -750,3 +751,9 @@ def test_stored_best_params_apply_only_to_the_same_fixed_parameters(prepared: Pr
     assert not entries["cf"]["tuned"]  # a jaccard study says nothing about cosine cf
     assert 'studies of \'cf\' there fixed other parameters: {"similarity": "jaccard"}' in entries["cf"]["note"]
     assert not extra["fair"]
+
+
+def test_missing_postgresql_driver_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg2", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"install a PostgreSQL driver: pip install 'xsell-eval\[postgres\]'"):
+        open_storage("postgresql://bob:s3cret@127.0.0.1:1/db")

@@ -43,7 +43,7 @@ def _storage_hint(url: str, exc: BaseException) -> str:
     msg = str(exc)
     if isinstance(exc, ImportError) or "No module named" in msg:
         if low.startswith("postgres"):
-            return " — install a PostgreSQL driver: pip install psycopg2-binary"
+            return " — install a PostgreSQL driver: pip install 'xsell-eval[postgres]' (psycopg2-binary)"
         if low.startswith("mysql"):
             return " — install a MySQL driver: pip install pymysql (URL mysql+pymysql://...)"
         return " — the database driver for this URL is not installed"
