@@ -19,11 +19,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _tuning_workers import run_two_workers, write_shop
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from xsell_eval.cli import app
-from xsell_eval.testing import toy_interactions
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="starts a PostgreSQL server with pg_ctl")
@@ -79,50 +79,13 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    inter, catalog = toy_interactions(seed=2, n_baskets=900, n_items=60)
-    inter.to_csv(d / "interactions.csv", index=False)
-    catalog.to_csv(d / "catalog.csv", index=False)
-    return d
-
-
-WORKER = """
-import sys, optuna
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-from xsell_eval.data.loaders import load_dataset
-from xsell_eval.pipeline import CompareConfig, prepare
-from xsell_eval.tuning import run_search
-data, url = sys.argv[1], sys.argv[2]
-cfg = CompareConfig(adapters=("cf",), data=data)
-out = run_search("cf", cfg, prepared=prepare(cfg, dataset=load_dataset(data)), n_trials=400, timeout=4.0,
-                 storage=url, study_name="machines")
-print("ran", out.trials_this_run, "created", out.created)
-"""
+    return write_shop(tmp_path_factory.mktemp("shop"))
 
 
 def test_two_workers_share_a_postgresql_study_then_compare_reads_it(
     postgres_url: str, shop: Path, tmp_path: Path
 ) -> None:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(shop), postgres_url],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=180)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    words = [o.split() for o in outs]
-    assert sorted(w[w.index("created") + 1] for w in words) == ["False", "True"]  # exactly one creator
-    trials = optuna.load_study(study_name="machines", storage=postgres_url).get_trials()
-    assert sorted(t.number for t in trials) == list(range(len(trials)))  # one numbering, no duplicates
-    assert all(t.state == TrialState.COMPLETE for t in trials), [t.user_attrs.get("error") for t in trials]
-    by_worker: dict[str, int] = {}
-    for t in trials:
-        by_worker[t.user_attrs["worker"]] = by_worker.get(t.user_attrs["worker"], 0) + 1
-    assert sorted(by_worker.values()) == sorted(int(w[w.index("ran") + 1]) for w in words)
+    trials = run_two_workers(shop, postgres_url, "machines")
 
     # the CLI tops the same study up, unchanged but for the URL, and compare --tuned reads it
     runner = CliRunner()

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _tuning_workers import run_two_workers, write_shop
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from xsell_eval.cli import app
-from xsell_eval.testing import toy_interactions
 from xsell_eval.tuning import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -24,11 +24,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    inter, catalog = toy_interactions(seed=2, n_baskets=900, n_items=60)
-    inter.to_csv(d / "interactions.csv", index=False)
-    catalog.to_csv(d / "catalog.csv", index=False)
-    return d
+    return write_shop(tmp_path_factory.mktemp("shop"))
 
 
 def _cli(*args: str) -> list[str]:
@@ -117,44 +113,5 @@ def test_killed_study_resumes_and_keeps_counting(shop: Path, tmp_path: Path) -> 
     assert "resumed or joined an existing study" in report
 
 
-WORKER = """
-import sys, optuna
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-from xsell_eval.data.loaders import load_dataset
-from xsell_eval.pipeline import CompareConfig, prepare
-from xsell_eval.tuning import run_search
-data, url = sys.argv[1], sys.argv[2]
-cfg = CompareConfig(adapters=("cf",), data=data)
-out = run_search("cf", cfg, prepared=prepare(cfg, dataset=load_dataset(data)), n_trials=400, timeout=4.0,
-                 storage=url, study_name="shared")
-print("ran", out.trials_this_run, "created", out.created)
-"""
-
-
 def test_two_worker_processes_share_one_study(shop: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    logs = [tmp_path / f"w{i}.log" for i in range(2)]
-    procs = []
-    for lg in logs:
-        with lg.open("w") as fh:
-            procs.append(
-                subprocess.Popen([sys.executable, "-c", WORKER, str(shop), url], stdout=fh, stderr=subprocess.STDOUT)
-            )
-    for p, lg in zip(procs, logs, strict=True):
-        assert p.wait(timeout=120) == 0, lg.read_text()
-    outs = [lg.read_text().split() for lg in logs]
-    assert sorted(o[o.index("created") + 1] for o in outs) == ["False", "True"]  # exactly one creator
-    trials = _trials(url, "shared")
-    numbers = sorted(t.number for t in trials)
-    assert numbers == list(range(len(trials)))  # one sequence of trial numbers, no duplicates
-    by_worker: dict[str, int] = {}
-    for t in trials:
-        by_worker[t.user_attrs["worker"]] = by_worker.get(t.user_attrs["worker"], 0) + 1
-    assert len(by_worker) == 2 and min(by_worker.values()) >= 1, by_worker
-    ran = sorted(int(o[o.index("ran") + 1]) for o in outs)
-    assert sorted(by_worker.values()) == ran
-    assert all(t.state == TrialState.COMPLETE for t in trials), [t.user_attrs.get("error") for t in trials]
-    # the two workers did not propose the same parameter sequence (distinct sampler seeds)
-    seqs = {w: [t.params for t in trials if t.user_attrs["worker"] == w] for w in by_worker}
-    a, b = seqs.values()
-    assert a[:3] != b[:3]
+    run_two_workers(shop, f"sqlite:///{tmp_path / 'optuna.db'}", "shared")

@@ -115,6 +115,21 @@ def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m, dtype=np.float32)
 
 
+def _l2_penalty(who: str) -> HyperParam:
+    """``item_alpha`` / ``user_alpha``: 0 (LightFM's default) is valid; tuning searches a log scale."""
+    return HyperParam(
+        f"{who}_alpha",
+        "float",
+        0.0,
+        low=0.0,
+        high=1.0,
+        tune_low=1e-9,
+        tune_high=1e-3,
+        log=True,
+        help=f"L2 penalty on {who} embeddings (0 = none; tuned on a log scale)",
+    )
+
+
 class LightFMAdapter(BaseAdapter):
     """LightFM with WARP/BPR loss; ``use_item_features=true`` makes it a hybrid serving cold items.
 
@@ -150,28 +165,8 @@ class LightFMAdapter(BaseAdapter):
             help="initial SGD step size (adagrad)",
         ),
         HyperParam("epochs", "int", 20, low=1, high=10_000, tune_low=5, tune_high=100, help="passes over the data"),
-        HyperParam(
-            "item_alpha",
-            "float",
-            0.0,
-            low=0.0,
-            high=1.0,
-            tune_low=1e-9,
-            tune_high=1e-3,
-            log=True,
-            help="L2 penalty on item embeddings (0 = none; tuned on a log scale)",
-        ),
-        HyperParam(
-            "user_alpha",
-            "float",
-            0.0,
-            low=0.0,
-            high=1.0,
-            tune_low=1e-9,
-            tune_high=1e-3,
-            log=True,
-            help="L2 penalty on user embeddings (0 = none; tuned on a log scale)",
-        ),
+        _l2_penalty("item"),
+        _l2_penalty("user"),
         HyperParam("max_sampled", "int", 10, low=1, high=100_000, tune_low=5, tune_high=100, help="WARP negatives"),
         HyperParam("num_threads", "int", 1, low=1, high=256, tunable=False, help="> 1 is faster but not deterministic"),
         HyperParam("use_item_features", "bool", False, help="catalog category + title/description words (hybrid)"),
