@@ -368,9 +368,16 @@ def test_bad_timestamp_names_column_row_and_value(tmp_path: Path) -> None:
 def test_empty_timestamp_is_allowed_but_garbage_is_not(tmp_path: Path) -> None:
     path = write(tmp_path / "t.csv", "basket_id,item_id,timestamp\n1,a,2024-01-01\n1,b,\n2,a,yesterday\n")
     with pytest.raises(
-        DataError, match=r"'timestamp' \(timestamp\) has an unparseable value 'yesterday' at data row 3"
+        DataError,
+        match=r"'timestamp' \(timestamp\) has an unparseable value 'yesterday' at data row 3 \(1 such cell\(s\)\); "
+        r"expected a date-time in the same format as the first readable one, '2024-01-01'",
     ):
         load_dataset(path)
+    only_bad = write(tmp_path / "u.csv", "basket_id,item_id,timestamp\n1,a,notadate\n")
+    with pytest.raises(
+        DataError, match=r"'notadate' at data row 1 .*expected a date-time such as '2011-12-09 12:50:00'"
+    ):
+        load_dataset(only_bad)
 
 
 def test_non_numeric_quantity_and_price(tmp_path: Path) -> None:

@@ -12,9 +12,16 @@ We accept a mean within two of those fold standard deviations (±0.0058) of the 
 value, for both algorithms (our folds differ from the README's: the data reaches Surprise
 in (user, item) order, not in file order).
 
-MovieLens-100k is not shipped and this machine cannot download it: the tests look for
-``u.data`` at ``$XSELL_MOVIELENS_100K`` (the file or its folder) or at Surprise's own
-download place ``~/.surprise_data/ml-100k/ml-100k/u.data`` and skip otherwise.
+MovieLens-100k is not shipped (its licence forbids redistribution) and GroupLens cannot be
+reached from these machines. The tests look for ``u.data`` at ``$XSELL_MOVIELENS_100K`` (the
+file or its folder) or at Surprise's own download place ``~/.surprise_data/ml-100k/ml-100k/u.data``,
+and skip otherwise. A copy that a package registry serves: RecBole's wheel carries the same
+100,000 ratings as ``recbole/dataset_example/ml-100k/ml-100k.inter`` (u.data plus one header
+line); ``$XSELL_MOVIELENS_100K`` may point at that file::
+
+    pip download --no-deps recbole==1.2.1 -d /tmp/rb && cd /tmp/rb && unzip -q recbole-1.2.1-py3-none-any.whl
+    export XSELL_MOVIELENS_100K=/tmp/rb/recbole/dataset_example/ml-100k/ml-100k.inter
+    pytest -m slow tests/test_surprise_movielens.py
 """
 
 from __future__ import annotations
@@ -23,12 +30,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from xsell_eval.adapters.surprise_adapters import SurpriseKNNAdapter, SurpriseSVDAdapter, surprise_ratings
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
+from xsell_eval.data.loaders import load_dataset
 
 pytestmark = pytest.mark.slow
 surprise = pytest.importorskip("surprise")
@@ -49,32 +56,27 @@ def _u_data() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def _as_u_data(path: Path, folder: Path) -> Path:
+    """RecBole's ``ml-100k.inter`` is u.data with a header line: write it without the header."""
+    if path.suffix != ".inter":
+        return path
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[0].split("\t")[:3] == ["user_id:token", "item_id:token", "rating:float"], lines[0]
+    out = folder / "u.data"
+    out.write_text("".join(lines[1:]))
+    return out
+
+
 @pytest.fixture(scope="module")
-def ml100k() -> Dataset:
+def ml100k(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     path = _u_data()
     if path is None:
         pytest.skip(
-            f"MovieLens-100k u.data not found: set {ENV}=/path/to/ml-100k/u.data (or place it at "
-            "~/.surprise_data/ml-100k/ml-100k/u.data); it is not shipped and cannot be downloaded here"
+            f"MovieLens-100k u.data not found: set {ENV}=/path/to/ml-100k/u.data (or RecBole's "
+            "ml-100k.inter, see this module's docstring; or place it at ~/.surprise_data/ml-100k/ml-100k/u.data)"
         )
-    try:
-        from xsell_eval.data.loaders import load_dataset
-    except ImportError:  # no loader module: read u.data directly
-        raw = pd.read_csv(path, sep="\t", header=None, names=["u", "i", "r", "t"], dtype={"u": str, "i": str})
-        ds = Dataset.from_frames(
-            pd.DataFrame(
-                {
-                    C.USER: raw["u"],
-                    C.ITEM: raw["i"],
-                    C.BASKET: np.arange(len(raw)).astype(str),
-                    C.TIMESTAMP: pd.to_datetime(raw["t"], unit="s"),
-                    C.RATING: raw["r"].astype(float),
-                }
-            ),
-            name="ml-100k",
-        )
-    else:
-        ds = load_dataset(path, loader="movielens")
+    path = _as_u_data(path, tmp_path_factory.mktemp("ml100k"))
+    ds = load_dataset(path, loader="movielens")
     # the published sizes of MovieLens-100k: anything else is not the reference data
     assert (len(ds.interactions), ds.n_users, ds.n_items) == (100_000, 943, 1682), ds
     return ds

@@ -369,10 +369,15 @@ def _datetimes(s: pd.Series, *, column: str, source: str, unit: str | None = Non
             note = f"{source}: column {column!r} parsed day-first (e.g. {first!r} = {alt.dropna().iloc[0].date()})"
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
+            good = out.dropna()
+            expected = (
+                f"a date-time in the same format as the first readable one, {str(txt[out.notna()].iloc[0])!r}"
+                if len(good)
+                else "a date-time such as '2011-12-09 12:50:00' or '2011-12-09T12:50:00+01:00', or Unix seconds"
+            )
             raise DataError(
                 f"{source}: column {column!r} (timestamp) has an unparseable value {str(txt.iloc[pos])!r} at "
-                f"{_where(s.index[pos])} ({int(bad.sum()):,} such cell(s)); expected a date-time in the same "
-                f"format as the first row, {first!r}"
+                f"{_where(s.index[pos])} ({int(bad.sum()):,} such cell(s)); expected {expected}"
             )
         if utc:
             note = f"{source}: timestamps carry UTC offsets and were converted to UTC"
