@@ -49,6 +49,12 @@ def test_check_hyperparams_names_the_faulty_declaration() -> None:
     ok = HyperParam("k", "int", 5, low=1, high=10, help="h")
     with pytest.raises(AssertionError, match=r"duplicate hyperparameter names"):
         check_hyperparams(adapter(ok, ok))
+    child = HyperParam("a", "float", 0.5, low=0.0, high=1.0, help="h", active_if=("mode", ("x",)))
+    mode = HyperParam("mode", "categorical", "y", choices=("y", "z"), help="h")
+    with pytest.raises(AssertionError, match=r"'a': active_if names 'mode', which is not declared before it"):
+        check_hyperparams(adapter(child, mode))
+    with pytest.raises(AssertionError, match=r"'a': active_if value 'x' is not valid for 'mode'"):
+        check_hyperparams(adapter(mode, child))
 
 
 def test_popular_ranks_by_train_basket_count_and_skips_context() -> None:

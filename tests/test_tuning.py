@@ -195,7 +195,8 @@ def test_tune_scores_on_validation_then_tuned_vs_default_on_test(prepared: Prepa
     assert r.best_values["ndcg@10"] == pytest.approx(max(t.value for t in trials))
     assert r.best_values["ndcg@10"] >= r.default_validation["ndcg@10"]
     space = search_space(ItemKNNAdapter)
-    assert set(r.best_params) == set(space)
+    conditional = set() if r.best_params["similarity"] == "asymmetric" else {"alpha"}  # alpha only for asymmetric
+    assert set(r.best_params) == set(space) - conditional
     assert all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in r.best_params.items())
     # test evaluation: both variants on the same test queries, validation next to test
     assert set(r.test["variant"]) == {"tuned", "default"}
@@ -757,3 +758,26 @@ def test_missing_postgresql_driver_gives_the_install_hint(monkeypatch: pytest.Mo
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"install a PostgreSQL driver: pip install 'xsell-eval\[postgres\]'"):
         open_storage("postgresql://bob:s3cret@127.0.0.1:1/db")
+
+
+# ============================================================================ conditional search spaces
+def test_conditional_parameters_are_searched_only_when_active(prepared: Prepared) -> None:
+    from xsell_eval.tuning import active_params, describe_space, search_conditions
+
+    conditions = search_conditions(ItemKNNAdapter)
+    assert conditions == {"alpha": ("similarity", ("asymmetric",))}
+    out = run_search("cf", CFG, prepared=prepared, n_trials=12, storage=optuna.storages.InMemoryStorage())
+    trials = out.study.get_trials()
+    assert {t.params["similarity"] for t in trials} >= {"cosine", "asymmetric"}  # both branches were visited
+    for t in trials:
+        assert ("alpha" in t.params) == (t.params["similarity"] == "asymmetric"), t.params
+    assert "alpha" not in trials[out.default_trial].params  # defaults: cosine, so alpha is inactive
+    assert describe_space(out.plan.space, conditions)["alpha"] == "float [0, 1] when similarity = 'asymmetric'"
+    assert "when similarity = 'asymmetric'" in out.study.user_attrs["search_space"]["alpha"]
+    # a parent fixed outside the space decides through the defaults
+    fixed = run_search(
+        "cf:similarity=asymmetric", CFG, prepared=prepared, n_trials=3, storage=optuna.storages.InMemoryStorage()
+    )
+    assert all("alpha" in t.params for t in fixed.study.get_trials())
+    assert active_params({"alpha": 0.2}, conditions, {"similarity": "cosine"}) == {}
+    assert active_params({"alpha": 0.2}, {"a": ("b", (True,))}, {}) == {"alpha": 0.2}

@@ -123,7 +123,8 @@ def check_hyperparams(adapter: type[BaseAdapter] | BaseAdapter, *, required: dic
     Every declared parameter: a unique name with help text; its default is valid and
     unchanged by validation; categorical defaults are among the choices; a tunable number has
     ``low <= tune_low < tune_high <= high`` (the tuning range inside the valid range, both ends
-    valid), and a log-scaled range starts above 0. The tuning search space builds from the
+    valid), and a log-scaled range starts above 0; an ``active_if`` condition names an earlier
+    parameter and values valid for it. The tuning search space builds from the
     declaration, and the adapter class accepts its own defaults (plus ``required``: values for
     parameters whose default means "must be given", like business-rules' ``path``).
 
@@ -149,6 +150,16 @@ def check_hyperparams(adapter: type[BaseAdapter] | BaseAdapter, *, required: dic
             raise AssertionError(f"{label}: validation changes the default {p.default!r} into {value!r}")
         if p.choices is not None and p.default not in p.choices:
             raise AssertionError(f"{label}: default {p.default!r} not among the choices {list(p.choices)}")
+        if p.active_if is not None:
+            parent, values = p.active_if
+            earlier = {q.name: q for q in adapter.hyperparams[: names.index(p.name)]}
+            if parent not in earlier:
+                raise AssertionError(f"{label}: active_if names '{parent}', which is not declared before it")
+            for v in values:
+                try:
+                    earlier[parent].validate(v)
+                except ConfigError as exc:
+                    raise AssertionError(f"{label}: active_if value {v!r} is not valid for '{parent}': {exc}") from None
         if p.kind not in ("int", "float") or not p.tunable:
             continue
         lo = p.tune_low if p.tune_low is not None else p.low

@@ -34,6 +34,9 @@ class HyperParam:
 
     ``low``/``high`` bound what is *valid*; ``tune_low``/``tune_high`` (default: the
     valid bounds) bound what tuning searches. ``log`` asks for a log-uniform search.
+    ``active_if = ("similarity", ("asymmetric",))`` says the parameter matters only when an
+    earlier-declared parameter takes one of those values: tuning searches it only then
+    (a conditional search space), and keeps the default otherwise.
     """
 
     name: str
@@ -47,6 +50,7 @@ class HyperParam:
     tune_high: float | None = None
     tunable: bool = True
     help: str = ""
+    active_if: tuple[str, tuple[Any, ...]] | None = None
 
     def validate(self, value: Any, *, owner: str = "") -> Any:
         """Return ``value`` coerced to this parameter's type, or raise ConfigError naming it."""

@@ -196,6 +196,7 @@ class ContentAdapter(BaseAdapter):
             "english",
             choices=("english", "none"),
             help="drop scikit-learn's English stop words (word n-grams only)",
+            active_if=("ngrams", ("word1", "word1-2")),
         ),
         HyperParam(
             "min_df",

@@ -120,6 +120,7 @@ class ItemKNNAdapter(BaseAdapter):
             low=0.0,
             high=1.0,
             help="asymmetric cosine exponent on the candidate's count (0: P(candidate|context), 0.5: cosine)",
+            active_if=("similarity", ("asymmetric",)),
         ),
         HyperParam("aggregation", "categorical", "sum", choices=("sum", "max"), help="combine context items' rows"),
         HyperParam(

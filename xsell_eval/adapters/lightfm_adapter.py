@@ -167,11 +167,29 @@ class LightFMAdapter(BaseAdapter):
         HyperParam("epochs", "int", 20, low=1, high=10_000, tune_low=5, tune_high=100, help="passes over the data"),
         _l2_penalty("item"),
         _l2_penalty("user"),
-        HyperParam("max_sampled", "int", 10, low=1, high=100_000, tune_low=5, tune_high=100, help="WARP negatives"),
+        HyperParam(
+            "max_sampled",
+            "int",
+            10,
+            low=1,
+            high=100_000,
+            tune_low=5,
+            tune_high=100,
+            help="negatives sampled per positive (WARP losses)",
+            active_if=("loss", ("warp", "warp-kos")),
+        ),
         HyperParam("num_threads", "int", 1, low=1, high=256, tunable=False, help="> 1 is faster but not deterministic"),
         HyperParam("use_item_features", "bool", False, help="catalog category + title/description words (hybrid)"),
         HyperParam(
-            "min_df", "int", 2, low=1, high=100_000, tune_low=1, tune_high=20, help="min items per word feature"
+            "min_df",
+            "int",
+            2,
+            low=1,
+            high=100_000,
+            tune_low=1,
+            tune_high=20,
+            help="min items per word feature",
+            active_if=("use_item_features", (True,)),
         ),
     )
 

@@ -323,7 +323,15 @@ class SurpriseKNNAdapter(_SurpriseAdapter):
             "min_support", "int", 1, low=1, high=100_000, tune_low=1, tune_high=20, help="min common raters, else sim 0"
         ),
         HyperParam(
-            "shrinkage", "int", 100, low=0, high=100_000, tune_low=0, tune_high=500, help="pearson_baseline only"
+            "shrinkage",
+            "int",
+            100,
+            low=0,
+            high=100_000,
+            tune_low=0,
+            tune_high=500,
+            help="shrinkage of pearson_baseline similarities",
+            active_if=("sim", ("pearson_baseline",)),
         ),
         HyperParam("profile", "categorical", "history", choices=PROFILES, help=_PROFILE_HELP),
     )

@@ -202,10 +202,12 @@ def tuning_section(r: Mapping[str, Any], *, level: int = 2) -> str:
     for k in sorted(set(space) | set(r.get("tuned_params", {}))):
         if k not in space:
             continue
+        inactive = r.get("best_params") and k not in r["best_params"]  # a conditional parameter, off in the best trial
         rows.append(
             [
                 f"`{k}`",
-                _pfmt(r["tuned_params"].get(k)),
+                _pfmt(r["tuned_params"].get(k))
+                + (" (inactive: its condition fails in the best trial)" if inactive else ""),
                 _pfmt(r["default_params"].get(k)),
                 space.get(k, "fixed"),
                 _fmt(r.get("importances", {}).get(k)),

@@ -65,11 +65,14 @@ from xsell_eval.tuning.search import (
 from xsell_eval.tuning.space import (
     DEFAULT_METRIC,
     TuneSettings,
+    active_params,
     declared_by,
     describe_space,
     parse_objectives,
     read_tune_settings,
+    search_conditions,
     search_space,
+    suggest_params,
 )
 from xsell_eval.tuning.storage import DEFAULT_STORAGE, JOURNAL_PREFIX, open_storage, redact
 from xsell_eval.tuning.study import (
@@ -95,6 +98,7 @@ __all__ = [
     "TuneProgressFn",
     "TuneResult",
     "TuneSettings",
+    "active_params",
     "apply_tuning",
     "best_params_from_storage",
     "best_params_toml",
@@ -113,9 +117,11 @@ __all__ = [
     "read_tune_settings",
     "redact",
     "run_search",
+    "search_conditions",
     "search_space",
     "select_best",
     "settings_hash",
+    "suggest_params",
     "trials_frame",
     "tune",
     "tune_then_compare",

@@ -20,7 +20,7 @@ from xsell_eval.tuning.search import (
     _TrialFailed,
     run_search,
 )
-from xsell_eval.tuning.space import DEFAULT_METRIC, describe_space, parse_objectives
+from xsell_eval.tuning.space import DEFAULT_METRIC, active_params, describe_space, parse_objectives
 from xsell_eval.tuning.study import _count, pareto_front, select_best, trials_frame
 
 if TYPE_CHECKING:
@@ -226,8 +226,7 @@ def tune(
     counts = _count(study)
     errors = _first_errors(study)
     notes: list[str] = []
-    defaults = {p.name: p.default for p in out.search.cls.hyperparams}
-    default_params = {**defaults, **plan.base_params}
+    default_params = dict(plan.defaults)  # declared defaults, then fixed parameters (a hybrid's weights included)
     if not plan.space:
         best_params: dict[str, Any] = {}
         best_number = -1
@@ -252,7 +251,13 @@ def tune(
     else:
         try:
             default_validation = dict(
-                zip(metrics, out.search.evaluate({k: default_params[k] for k in plan.space}), strict=True)
+                zip(
+                    metrics,
+                    out.search.evaluate(
+                        active_params({k: default_params[k] for k in plan.space}, plan.conditions, default_params)
+                    ),
+                    strict=True,
+                )
             )
         except _TrialFailed as exc:
             notes.append(f"default parameters failed on validation: {exc}")
@@ -342,7 +347,7 @@ def tune(
         directions=dirs,
         fingerprint=plan.fingerprint,
         config_hash=plan.config_hash,
-        search_space=describe_space(plan.space),
+        search_space=describe_space(plan.space, plan.conditions),
         fixed_params=plan.base_params,
         best_trial=best_number,
         best_params=best_params,

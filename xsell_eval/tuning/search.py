@@ -16,7 +16,7 @@ import numpy as np
 
 from xsell_eval.adapters.base import BaseAdapter
 from xsell_eval.errors import ConfigError, XsellError
-from xsell_eval.tuning.space import DEFAULT_METRIC, _in_space, _suggest
+from xsell_eval.tuning.space import DEFAULT_METRIC, _in_space, active_params, suggest_params
 from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
 from xsell_eval.tuning.study import (
     StudyPlan,
@@ -125,6 +125,8 @@ class _Search:
     metrics: tuple[str, ...]
     prune: bool
     worker: str
+    conditions: dict[str, tuple[str, tuple[Any, ...]]]
+    defaults: dict[str, Any]
 
     def _score(self, adapter: BaseAdapter) -> list[float]:
         return _objective_values(adapter, self.queries, self.queries_in, self.train, self.metrics)
@@ -183,7 +185,7 @@ class _Search:
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         trial.set_user_attr("worker", self.worker)
-        params = {n: _suggest(trial, n, d) for n, d in self.space.items()}
+        params = suggest_params(trial, self.space, self.conditions, self.defaults)
         try:
             values = self.evaluate(params, trial)
         except _TrialFailed as exc:
@@ -214,7 +216,7 @@ def _add_default_trial(study: optuna.Study, search: _Search, params: dict[str, A
     frozen = create_trial(
         state=state,
         params=params,
-        distributions=plan.space,
+        distributions={n: plan.space[n] for n in params},  # a conditional parameter may be inactive
         values=values,
         user_attrs=attrs,
         intermediate_values=steps or None,
@@ -400,9 +402,11 @@ def run_search(
         metrics=plan.metrics,
         prune=prune,
         worker=_worker_id(),
+        conditions=plan.conditions,
+        defaults=plan.defaults,
     )
-    defaults = cls(seed=config.seed, **plan.base_params).get_params()  # resolved: a hybrid's weight_<component>
-    add_default = created and plan.space and all(_in_space(d, defaults[n]) for n, d in plan.space.items())
+    default_params = active_params({n: plan.defaults[n] for n in plan.space}, plan.conditions, plan.defaults)
+    add_default = created and plan.space and all(_in_space(plan.space[n], v) for n, v in default_params.items())
     counts = _count(study)
     remaining = max(0, n_trials - counts["finished"])
     emit(
@@ -422,7 +426,7 @@ def run_search(
     default_trial = None
     default_failed = default_ok = False
     if add_default and remaining > 0:
-        default_trial = _add_default_trial(study, search, {n: defaults[n] for n in plan.space}, plan)
+        default_trial = _add_default_trial(study, search, default_params, plan)
         ran[0] += 1
         default_failed = study.get_trials(deepcopy=False)[default_trial].state.name == "FAIL"
         default_ok = not default_failed

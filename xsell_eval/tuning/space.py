@@ -211,8 +211,57 @@ def search_space(
     return space
 
 
-def describe_space(space: Mapping[str, BaseDistribution]) -> dict[str, str]:
-    """``{"k_neighbors": "int [5, 1000] log", ...}`` for reports and study attributes."""
+Conditions = dict[str, tuple[str, tuple[Any, ...]]]
+"""``{"alpha": ("similarity", ("asymmetric",))}``: a parameter is searched only when its parent takes those values."""
+
+
+def search_conditions(adapter: type[BaseAdapter] | BaseAdapter) -> Conditions:
+    """The declared ``active_if`` conditions of an adapter's hyperparameters."""
+    return {p.name: p.active_if for p in adapter.hyperparams if p.active_if is not None}
+
+
+def active_params(params: Mapping[str, Any], conditions: Conditions, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without those whose condition fails (a parent not in ``params`` takes its value from ``defaults``).
+
+    Example:
+        >>> active_params({"similarity": "cosine", "alpha": 0.3}, {"alpha": ("similarity", ("asymmetric",))}, {})
+        {'similarity': 'cosine'}
+    """
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        cond = conditions.get(name)
+        if cond is not None:
+            parent, values = cond
+            current = out.get(parent, params.get(parent, defaults.get(parent)))
+            if not any(current == v and type(current) is type(v) for v in values):
+                continue
+        out[name] = value
+    return out
+
+
+def suggest_params(
+    trial: optuna.Trial, space: Mapping[str, BaseDistribution], conditions: Conditions, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One trial's parameters, in declaration order; a conditional parameter is suggested only when active.
+
+    Parents are declared before their children (``check_hyperparams`` checks it), so a
+    parent's suggested value is known when its child is reached. A parent outside the
+    space (fixed or not tunable) takes its value from ``defaults``.
+    """
+    out: dict[str, Any] = {}
+    for name, d in space.items():
+        cond = conditions.get(name)
+        if cond is not None:
+            parent, values = cond
+            current = out.get(parent, defaults.get(parent))
+            if not any(current == v and type(current) is type(v) for v in values):
+                continue
+        out[name] = _suggest(trial, name, d)
+    return out
+
+
+def describe_space(space: Mapping[str, BaseDistribution], conditions: Conditions | None = None) -> dict[str, str]:
+    """``{"k_neighbors": "int [5, 1000] log", "alpha": "float [0, 1] when similarity = 'asymmetric'"}``."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     out: dict[str, str] = {}
@@ -225,6 +274,10 @@ def describe_space(space: Mapping[str, BaseDistribution]) -> dict[str, str]:
             out[name] = f"{kind} [{d.low:g}, {d.high:g}]" + (" log" if d.log else "")
         else:  # pragma: no cover - other distributions are never built here
             out[name] = repr(d)
+        cond = (conditions or {}).get(name)
+        if cond is not None:
+            parent, values = cond
+            out[name] += f" when {parent} " + (f"= {values[0]!r}" if len(values) == 1 else f"in {list(values)!r}")
     return out
 
 

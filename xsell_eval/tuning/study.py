@@ -7,14 +7,14 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xsell_eval.errors import ConfigError
-from xsell_eval.tuning.space import DEFAULT_METRIC, describe_space, parse_objectives, search_space
+from xsell_eval.tuning.space import DEFAULT_METRIC, describe_space, parse_objectives, search_conditions, search_space
 from xsell_eval.tuning.storage import redact
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ class StudyPlan:
     space: dict[str, Any]
     base_params: dict[str, Any]
     dataset: str
+    conditions: dict[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Every hyperparameter's value when not searched: declared defaults, then fixed parameters."""
 
     def attrs(self) -> dict[str, Any]:
         """The study user attributes written when the study is created."""
@@ -86,7 +89,7 @@ class StudyPlan:
             "config_hash": self.config_hash,
             "eval_settings": self.settings,
             "dataset": self.dataset,
-            "search_space": describe_space(self.space),
+            "search_space": describe_space(self.space, self.conditions),
             "base_params": self.base_params,
             "xsell_eval_version": __version__,
         }
@@ -129,6 +132,8 @@ def plan_study(
         space=space,
         base_params=base,
         dataset=dataset.name,
+        conditions=search_conditions(owner),
+        defaults=owner.get_params(),
     )
 
 
