@@ -220,6 +220,16 @@ def search_conditions(adapter: type[BaseAdapter] | BaseAdapter) -> Conditions:
     return {p.name: p.active_if for p in adapter.hyperparams if p.active_if is not None}
 
 
+def _active(name: str, conditions: Conditions, known: Mapping[str, Any]) -> bool:
+    """Whether ``name`` has no condition, or its parent's value in ``known`` is one of the listed ones."""
+    cond = conditions.get(name)
+    if cond is None:
+        return True
+    parent, values = cond
+    current = known.get(parent)
+    return any(current == v and type(current) is type(v) for v in values)
+
+
 def active_params(params: Mapping[str, Any], conditions: Conditions, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` without those whose condition fails (a parent not in ``params`` takes its value from ``defaults``).
 
@@ -229,13 +239,8 @@ def active_params(params: Mapping[str, Any], conditions: Conditions, defaults: M
     """
     out: dict[str, Any] = {}
     for name, value in params.items():
-        cond = conditions.get(name)
-        if cond is not None:
-            parent, values = cond
-            current = out.get(parent, params.get(parent, defaults.get(parent)))
-            if not any(current == v and type(current) is type(v) for v in values):
-                continue
-        out[name] = value
+        if _active(name, conditions, {**defaults, **params, **out}):
+            out[name] = value
     return out
 
 
@@ -250,13 +255,8 @@ def suggest_params(
     """
     out: dict[str, Any] = {}
     for name, d in space.items():
-        cond = conditions.get(name)
-        if cond is not None:
-            parent, values = cond
-            current = out.get(parent, defaults.get(parent))
-            if not any(current == v and type(current) is type(v) for v in values):
-                continue
-        out[name] = _suggest(trial, name, d)
+        if _active(name, conditions, {**defaults, **out}):
+            out[name] = _suggest(trial, name, d)
     return out
 
 
