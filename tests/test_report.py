@@ -229,3 +229,23 @@ def test_bad_run_directory_gives_one_clear_error(
 def test_report_cli_missing_directory() -> None:
     res = runner.invoke(app, ["report", "/nonexistent/run"])
     assert res.exit_code == 1 and "does not exist" in res.stderr
+
+
+def test_confidence_level_is_used_and_stated_everywhere() -> None:
+    """``confidence = 0.8``: every interval is an 80% interval, computed with the configured resamples."""
+    from xsell_eval.stats import bootstrap_mean_ci, paired_comparison
+    from xsell_eval.testing import toy_dataset
+
+    cfg = CompareConfig(adapters=("cf",), ks=(10,), n_bootstrap=300, confidence=0.8, name="toy80")
+    result = M.with_decision(run_compare(cfg, dataset=toy_dataset()))
+    assert result.per_query_frame is not None
+    wide = result.per_query_frame.pivot(index="query_id", columns="adapter", values="hit_rate@10")
+    cf, base = wide["cf"].to_numpy(dtype=float), wide["popular"].to_numpy(dtype=float)
+    row = result.summary.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
+    ref = bootstrap_mean_ci(cf, seed=0, n_resamples=300, confidence=0.8)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high))
+    comp = result.comparisons.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
+    pref = paired_comparison(cf, base, seed=0, n_resamples=300, confidence=0.8)
+    assert (comp["ci_low"], comp["ci_high"]) == pytest.approx((pref.ci_low, pref.ci_high))
+    text = M.render_markdown(result)
+    assert "95%" not in text and "80% CI" in text

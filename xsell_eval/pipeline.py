@@ -407,11 +407,23 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
         ub = M.user_bucket(pq["user_history"].to_numpy())
         for b in USER_BUCKETS:
             sel = pq[ub == b]
-            s = summarize(sel, [c for c in cols if c in sel], seed=config.seed, n_resamples=config.n_bootstrap)
+            s = summarize(
+                sel,
+                [c for c in cols if c in sel],
+                seed=config.seed,
+                n_resamples=config.n_bootstrap,
+                confidence=config.confidence,
+            )
             for r in s.itertuples(index=False):
                 rows.append(("user history (train baskets)", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
         for b, df in (o.per_query_items or {}).items():
-            s = summarize(df, [c for c in cols if c in df], seed=config.seed, n_resamples=config.n_bootstrap)
+            s = summarize(
+                df,
+                [c for c in cols if c in df],
+                seed=config.seed,
+                n_resamples=config.n_bootstrap,
+                confidence=config.confidence,
+            )
             for r in s.itertuples(index=False):
                 rows.append(("target item popularity", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
     return pd.DataFrame(rows, columns=["bucket_type", "bucket", "adapter", "metric", "mean", "ci_low", "ci_high", "n"])
@@ -433,7 +445,13 @@ def assemble(
     metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
     sums = []
     for name, pq in per_query.items():
-        s = summarize(pq, [c for c in metric_cols if c in pq], seed=config.seed, n_resamples=config.n_bootstrap)
+        s = summarize(
+            pq,
+            [c for c in metric_cols if c in pq],
+            seed=config.seed,
+            n_resamples=config.n_bootstrap,
+            confidence=config.confidence,
+        )
         s.insert(0, "adapter", name)
         sums.append(s)
     summary = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
@@ -445,6 +463,8 @@ def assemble(
             [c for c in metric_cols if c in per_query[baseline]],
             seed=config.seed,
             alpha=config.alpha,
+            confidence=config.confidence,
+            n_resamples=config.n_bootstrap,
         )
     else:
         comparisons = pd.DataFrame()

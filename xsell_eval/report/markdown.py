@@ -46,6 +46,7 @@ import pandas as pd
 
 from xsell_eval.pipeline import CompareConfig, CompareResult
 from xsell_eval.report.plots import adapter_order, cold_start_metric, metric_unit, planned_plots
+from xsell_eval.report.plots import ci_label as _lvl
 from xsell_eval.tuning.storage import DEFAULT_STORAGE
 
 DEFAULT_TRAFFIC_PER_DAY = 5_000
@@ -73,7 +74,7 @@ GLOSSARY: dict[str, str] = {
     "novelty": "how unusual the recommended items are, −log2 of their popularity share (bits); higher = less obvious",
     "diversity": "share of pairs of recommended items from different categories",
     "coverage": "share of the items sold in training that were recommended at least once",
-    "95% CI": "95% confidence interval: the range of values compatible with the data; narrower = surer",
+    "CI": "confidence interval: the range of values compatible with the data; narrower = surer",
     "pp": "percentage points: the plain difference of two percentages (35% → 40% is +5 pp, +14% relative)",
     "paired test": "both strategies are scored on the same test queries and compared query by query",
     "Holm correction": "many comparisons make some look good by luck; Holm raises the bar so that the chance of "
@@ -400,7 +401,12 @@ def decision_facts(result: CompareResult, *, per_query: pd.DataFrame | None = No
     facts: dict[str, Any] = {
         "primary_metric": prim,
         "baseline": cfg.baseline,
-        "settings": {"traffic_per_day": traffic, "power": power, "currency": currency},
+        "settings": {
+            "traffic_per_day": traffic,
+            "power": power,
+            "currency": currency,
+            "confidence": cfg.confidence,
+        },
         "winner": None,
         "best": None,
         "vs_baseline": None,
@@ -494,6 +500,7 @@ def _metric_phrase(metric: str, n_unit: str) -> str:
 
 def decision_section(result: CompareResult) -> str:
     """The first screen: what to do and how sure we are."""
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     cfg = result.config
     facts = result.extra.get("decision") or decision_facts(result)
     prim, base = cfg.primary_metric, cfg.baseline
@@ -518,7 +525,7 @@ def decision_section(result: CompareResult) -> str:
         )
         lines.append(
             f"**No comparison: {why}.** Best on {prim}: `{best}` at {_value(prim, brow.get('mean'), cur)} "
-            f"(95% CI {_value(prim, brow.get('ci_low'), cur)} to {_value(prim, brow.get('ci_high'), cur)}, "
+            f"({lvl} CI {_value(prim, brow.get('ci_low'), cur)} to {_value(prim, brow.get('ci_high'), cur)}, "
             f"{result.n_queries:,} test {many})."
         )
         return "\n".join([*lines, "", scoreboard(result)])
@@ -545,11 +552,11 @@ def decision_section(result: CompareResult) -> str:
         frow = _row(summ, adapter=focus, metric=prim) or {}
         lines.append(
             f"On **{prim}** — {_metric_phrase(prim, many)} — `{focus}` reaches "
-            f"**{_value(prim, frow.get('mean'), cur)}** (95% CI {_value(prim, frow.get('ci_low'), cur)} to "
+            f"**{_value(prim, frow.get('mean'), cur)}** ({lvl} CI {_value(prim, frow.get('ci_low'), cur)} to "
             f"{_value(prim, frow.get('ci_high'), cur)}) against **{_value(prim, brow_base.get('mean'), cur)}** for "
-            f"`{base}`: **{_diff(prim, vs.get('diff'), cur)}** (95% CI {_diff(prim, vs.get('ci_low'), cur)} to "
+            f"`{base}`: **{_diff(prim, vs.get('diff'), cur)}** ({lvl} CI {_diff(prim, vs.get('ci_low'), cur)} to "
             f"{_diff(prim, vs.get('ci_high'), cur)}), **{_pct(vs.get('rel_diff'), signed=True)} relative** "
-            f"(95% CI {_pct(vs.get('rel_ci_low'), signed=True)} to {_pct(vs.get('rel_ci_high'), signed=True)})."
+            f"({lvl} CI {_pct(vs.get('rel_ci_low'), signed=True)} to {_pct(vs.get('rel_ci_high'), signed=True)})."
         )
         lines.append("")
         lines += _how_sure(facts, vs, focus, base, many)
@@ -600,13 +607,14 @@ def _tied(facts: Mapping[str, Any]) -> bool:
 
 
 def _runner_up_line(facts: Mapping[str, Any], focus: str, prim: str, cur: str | None, many: str) -> list[str]:
+    lvl = _lvl((facts.get("settings") or {}).get("confidence", 0.95))  # the confidence level of every interval
     ru = facts.get("runner_up")
     if not ru:
         return []
     name = ru["adapter"]
     text = (
         f"- **Runner-up:** `{name}` at {_value(prim, ru.get('mean'), cur)} "
-        f"(95% CI {_value(prim, ru.get('ci_low'), cur)} to {_value(prim, ru.get('ci_high'), cur)})."
+        f"({lvl} CI {_value(prim, ru.get('ci_low'), cur)} to {_value(prim, ru.get('ci_high'), cur)})."
     )
     paired = ru.get("paired")
     if paired:
@@ -614,7 +622,7 @@ def _runner_up_line(facts: Mapping[str, Any], focus: str, prim: str, cur: str | 
         clear = _ok(p) and p < 0.05
         text += (
             f" Paired on the same {int(paired.get('n') or 0):,} {many}, `{focus}` − `{name}` = "
-            f"{_diff(prim, paired.get('diff'), cur)} (95% CI {_diff(prim, paired.get('ci_low'), cur)} to "
+            f"{_diff(prim, paired.get('diff'), cur)} ({lvl} CI {_diff(prim, paired.get('ci_low'), cur)} to "
             f"{_diff(prim, paired.get('ci_high'), cur)}), {_p_eq(p)} (one extra test, not in the Holm family): "
             + (
                 f"`{focus}` is ahead."
@@ -640,6 +648,7 @@ def _runner_up_line(facts: Mapping[str, Any], focus: str, prim: str, cur: str | 
 
 
 def _money_line(facts: Mapping[str, Any], focus: str, base: str, one: str, cur: str | None) -> list[str]:
+    lvl = _lvl((facts.get("settings") or {}).get("confidence", 0.95))  # the confidence level of every interval
     money = facts.get("money")
     if not money:
         return ["- **Worth in money:** not available — the data has no prices, so revenue@k could not be computed."]
@@ -648,7 +657,7 @@ def _money_line(facts: Mapping[str, Any], focus: str, base: str, one: str, cur: 
     in_cur = "" if cur else " (in the data's currency)"
     return [
         f"- **Worth in money:** {_money(money['per_1000'], cur, signed=True)} per {unit}{in_cur} in recommended items "
-        f"that were bought, compared with `{base}` (95% CI {_money(money.get('ci_low'), cur, signed=True)} to "
+        f"that were bought, compared with `{base}` ({lvl} CI {_money(money.get('ci_low'), cur, signed=True)} to "
         f"{_money(money.get('ci_high'), cur, signed=True)}; {money['metric']} × 1,000).{verdict} "
         "This is an offline proxy: it counts recommended items that shoppers bought, some of which they would "
         "have bought anyway; only an A/B test measures the revenue the recommendations add."
@@ -656,6 +665,7 @@ def _money_line(facts: Mapping[str, Any], focus: str, base: str, one: str, cur: 
 
 
 def _ab_line(result: CompareResult, facts: Mapping[str, Any], focus: str) -> list[str]:
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     plan = facts.get("ab_plan")
     has_sim = bool(result.extra.get("abtest"))
     sim = " The *Simulated A/B test* section below estimates this with an explicit shopper model." if has_sim else ""
@@ -672,7 +682,7 @@ def _ab_line(result: CompareResult, facts: Mapping[str, Any], focus: str) -> lis
     if plan.get("n_per_arm_low"):
         dl = int(plan["days_low"])
         low = (
-            f"; to detect the cautious end of the 95% CI ({_pct(plan['rel_lift_low'], signed=True)}): "
+            f"; to detect the cautious end of the {lvl} CI ({_pct(plan['rel_lift_low'], signed=True)}): "
             f"{int(plan['n_per_arm_low']):,} per arm, about {dl:,} day{'s' if dl != 1 else ''}"
         )
     widget = ""
@@ -712,6 +722,7 @@ def _simulated_line(result: CompareResult) -> list[str]:
 
 def scoreboard(result: CompareResult) -> str:
     """Every adapter on the primary metric against the baseline, one row each."""
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     cfg = result.config
     prim, base = cfg.primary_metric, cfg.baseline
     cur = _currency(result)
@@ -749,9 +760,9 @@ def scoreboard(result: CompareResult) -> str:
     return _table(
         [
             "adapter",
-            f"{prim} ({n_label}) [95% CI]",
-            f"vs `{base}` ({diff_unit}) [95% CI]",
-            "relative [95% CI]",
+            f"{prim} ({n_label}) [{lvl} CI]",
+            f"vs `{base}` ({diff_unit}) [{lvl} CI]",
+            f"relative [{lvl} CI]",
             "p (Holm)",
             "verdict",
         ],
@@ -763,9 +774,11 @@ def scoreboard(result: CompareResult) -> str:
 def terms_section(result: CompareResult) -> str:
     """One plain line per term a manager may not know."""
     names = ["baseline", *[m for m in result.config.metrics if m in GLOSSARY], "coverage"]
-    names += ["95% CI", "pp", "paired test", "Holm correction", "win/tie/loss", "A/B test", "power", "cold start"]
+    names += ["CI", "pp", "paired test", "Holm correction", "win/tie/loss", "A/B test", "power", "cold start"]
     names.append("fallback")
-    return "\n".join(f"- **{n}**: {GLOSSARY[n]}" for n in dict.fromkeys(names))
+    lvl = _lvl(result.config.confidence)
+    glossary = {**GLOSSARY, "CI": f"{lvl} {GLOSSARY['CI']}"}
+    return "\n".join(f"- **{f'{lvl} CI' if n == 'CI' else n}**: {glossary[n]}" for n in dict.fromkeys(names))
 
 
 def reproduce_command(config: CompareConfig, extra: Mapping[str, Any] | None = None) -> str:
@@ -889,6 +902,7 @@ def metric_table(result: CompareResult, k: int) -> str:
 
 def comparison_table(result: CompareResult) -> str:
     """Paired differences vs the baseline at the primary k, grouped by adapter."""
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     comp = result.comparisons
     if comp is None or comp.empty:
         return "_No comparison (only one adapter completed, or the baseline failed)._"
@@ -915,7 +929,7 @@ def comparison_table(result: CompareResult) -> str:
                 ]
             )
     return _table(
-        ["adapter", "metric", "difference [95% CI]", "relative [95% CI]", "p", "p (Holm)", "", "win/tie/loss"],
+        ["adapter", "metric", f"difference [{lvl} CI]", f"relative [{lvl} CI]", "p", "p (Holm)", "", "win/tie/loss"],
         rows,
         "llrrrrll",
     )
@@ -923,6 +937,7 @@ def comparison_table(result: CompareResult) -> str:
 
 def business_section(result: CompareResult) -> str:
     """Revenue, basket value uplift and list-level metrics at the primary k."""
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     cfg = result.config
     k = _k(result)
     cur = _currency(result)
@@ -967,10 +982,10 @@ def business_section(result: CompareResult) -> str:
             _table(
                 [
                     "adapter",
-                    f"revenue@{k} per {one} [95% CI]",
+                    f"revenue@{k} per {one} [{lvl} CI]",
                     f"per 1,000 {many}",
-                    f"vs `{cfg.baseline}` per 1,000 {many} [95% CI]",
-                    f"uplift@{k} (ratio) [95% CI]",
+                    f"vs `{cfg.baseline}` per 1,000 {many} [{lvl} CI]",
+                    f"uplift@{k} (ratio) [{lvl} CI]",
                 ],
                 rows,
             ),
@@ -998,7 +1013,8 @@ def business_section(result: CompareResult) -> str:
         "recommended pairs from different categories; — when the catalog has no categories).",
         "",
         _table(
-            ["adapter", f"coverage@{k}", f"novelty@{k} (bits) [95% CI]", f"diversity@{k} (share) [95% CI]"], list_rows
+            ["adapter", f"coverage@{k}", f"novelty@{k} (bits) [{lvl} CI]", f"diversity@{k} (share) [{lvl} CI]"],
+            list_rows,
         ),
     ]
     return "\n".join(parts)
@@ -1029,9 +1045,10 @@ def bucket_tables(result: CompareResult) -> str:
 
 
 def _cold_start_intro(result: CompareResult) -> str:
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     metric = cold_start_metric(result)
     return (
-        f"{metric} (mean [95% CI]) for groups of test queries. *User history*: the shopper's baskets in the "
+        f"{metric} (mean [{lvl} CI]) for groups of test queries. *User history*: the shopper's baskets in the "
         "training period (0 = new customer or guest). *Target item popularity*: queries whose bought items "
         "include an item that was never sold in training (unseen), a less popular item (tail) or a best-seller "
         "(head: the most sold items that together make half of the training sales); there only items of that "
@@ -1234,6 +1251,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         run_dir: ignored (kept for compatibility); figures are referenced relatively
             (``plots/*.png``), drawn by :func:`xsell_eval.report.plots.write_plots`.
     """
+    lvl = _lvl(result.config.confidence)  # the confidence level of every interval
     del run_dir
     result = normalised(result)
     cfg = result.config
@@ -1253,18 +1271,18 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     parts += [
         f"## Results at k = {k}",
         "",
-        "Mean per query with a 95% bootstrap confidence interval [low, high]; shares are 0–1. ▲/▼: better/worse "
+        f"Mean per query with a {lvl} bootstrap confidence interval [low, high]; shares are 0–1. ▲/▼: better/worse "
         f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable.",
         "",
         metric_table(result, k),
         "",
     ]
     if "metric_vs_k" in plots:
-        parts += [f"![{cfg.primary_metric.partition('@')[0]} by cut-off k, 95% CI]({plots['metric_vs_k']})", ""]
+        parts += [f"![{cfg.primary_metric.partition('@')[0]} by cut-off k, {lvl} CI]({plots['metric_vs_k']})", ""]
     parts += [
         f"### Against `{cfg.baseline}`, query by query (k = {k})",
         "",
-        "Difference of means (candidate − baseline) with a paired bootstrap 95% CI, relative difference, Wilcoxon "
+        f"Difference of means (candidate − baseline) with a paired bootstrap {lvl} CI, relative difference, Wilcoxon "
         "signed-rank p-value, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
         "higher / the same / lower.",
         "",
@@ -1272,11 +1290,11 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         "",
     ]
     if "lift" in plots:
-        parts += [f"![Relative difference vs {cfg.baseline} with 95% CI]({plots['lift']})", ""]
+        parts += [f"![Relative difference vs {cfg.baseline} with {lvl} CI]({plots['lift']})", ""]
     parts += ["## Business metrics", "", business_section(result), ""]
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
     if "cold_start" in plots:
-        parts += [f"![{cold_start_metric(result)} by cold-start group, 95% CI]({plots['cold_start']})", ""]
+        parts += [f"![{cold_start_metric(result)} by cold-start group, {lvl} CI]({plots['cold_start']})", ""]
     for key in ("abtest", "tuning"):
         sec = _optional_section(extra, key)
         if sec:

@@ -12,8 +12,8 @@ Adapters are told apart by marker, line style and hatching as well as by colour
 Figures (relative paths, as referenced from ``report.md``):
 
 ====================================  =========================================================
-``plots/metric_vs_k.png``             primary metric at every cut-off k, mean with 95% CI bars
-``plots/lift_vs_baseline.png``        relative difference vs the baseline with 95% CI (primary
+``plots/metric_vs_k.png``             primary metric at every cut-off k, mean with CI bars
+``plots/lift_vs_baseline.png``        relative difference vs the baseline with its CI (primary
                                       metric and revenue@k), filled marker = Holm-significant
 ``plots/cold_start.png``              primary metric by user-history and item-popularity bucket
 ``plots/abtest_lift.png``             (A/B section) drawn by :mod:`xsell_eval.abtest.report`
@@ -68,6 +68,15 @@ def adapter_order(result: CompareResult) -> list[str]:
     prim = summ[summ["metric"] == result.config.primary_metric]
     order = prim.sort_values(["mean", "adapter"], ascending=[False, True], na_position="last")["adapter"].tolist()
     return order + sorted(a for a in summ["adapter"].unique() if a not in order)
+
+
+def ci_label(confidence: float) -> str:
+    """``0.95`` -> ``"95%"``: the label of the intervals (``CompareConfig.confidence``)."""
+    return f"{round(100 * float(confidence), 4):g}%"
+
+
+def _lvl(result: CompareResult) -> str:
+    return ci_label(result.config.confidence)
 
 
 def metric_unit(metric: str) -> str:
@@ -186,7 +195,7 @@ def _yerr(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- figures
 def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
-    """The primary metric at every cut-off k, one line per adapter, 95% CI bars (dodged)."""
+    """The primary metric at every cut-off k, one line per adapter, CI bars (dodged)."""
     cfg = result.config
     name = cfg.primary_metric.partition("@")[0]
     summ = result.summary
@@ -223,7 +232,8 @@ def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
         unit = UNIT_LABEL.get(metric_unit(name), metric_unit(name))
         ax.set_ylabel(f"{name}@k ({unit})")
         ax.set_title(
-            f"{name}@k by cut-off k: mean per query with 95% bootstrap CI\n({result.n_queries:,} test queries)"
+            f"{name}@k by cut-off k: mean per query with {_lvl(result)} bootstrap CI\n"
+            f"({result.n_queries:,} test queries)"
         )
         ax.set_ylim(bottom=0)
         ax.legend(loc="best", frameon=False, ncol=2 if len(order) > 4 else 1)
@@ -257,12 +267,12 @@ def _lift_panel(ax: Axes, result: CompareResult, metric: str, order: list[str]) 
     ax.set_yticks(y)
     ax.set_yticklabels(names)
     ax.set_xlabel(f"relative difference in {metric} vs '{result.config.baseline}' (%)")
-    ax.set_title(f"{metric}: difference vs baseline '{result.config.baseline}', 95% paired bootstrap CI")
+    ax.set_title(f"{metric}: difference vs baseline '{result.config.baseline}', {_lvl(result)} paired bootstrap CI")
     ax.set_ylim(-0.7, len(names) - 0.3)
 
 
 def plot_lift(result: CompareResult, path: str | Path) -> Path:
-    """Relative difference vs the baseline with 95% CI; filled circle = significant after Holm."""
+    """Relative difference vs the baseline with its CI; filled circle = significant after Holm."""
     from matplotlib.lines import Line2D
 
     cfg = result.config
@@ -345,7 +355,7 @@ def cold_start_metric(result: CompareResult) -> str:
 
 
 def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
-    """Grouped bars (hatched per adapter) of the cold-start metric by bucket, with 95% CI bars."""
+    """Grouped bars (hatched per adapter) of the cold-start metric by bucket, with CI bars."""
     b = result.buckets
     metric = cold_start_metric(result)
     types = list(dict.fromkeys(b["bucket_type"]))
@@ -362,7 +372,7 @@ def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
                 if t.startswith("user")
                 else "by popularity in train of the items bought"
             )
-            _bucket_panel(ax, df, f"{metric} {label} (95% CI)", metric, order)
+            _bucket_panel(ax, df, f"{metric} {label} ({_lvl(result)} CI)", metric, order)
             if j == 0:
                 handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
