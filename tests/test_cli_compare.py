@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -89,18 +90,64 @@ def test_failing_adapter_does_not_sink_the_others(shop: Path, tmp_path: Path) ->
     assert "failed" in (tmp_path / "r" / "report.md").read_text()
 
 
+def _fit_seconds(out: Path) -> dict[str, float]:
+    return {a["name"]: a["fit_seconds"] for a in json.loads((out / "summary.json").read_text())["adapters"]}
+
+
 def test_resume_reuses_completed_adapters(shop: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    args = _quick_compare(shop, out, "random")
+    args = _quick_compare(shop, out, "random", "cf")
     assert _run(*args)[0] == 0
-    first = pd.read_parquet(out / "metrics.parquet")
+    first, timings = pd.read_parquet(out / "metrics.parquet"), _fit_seconds(out)
+    shutil.rmtree(out / "adapters" / "cf")  # as if interrupted before cf finished
     (out / "report.md").unlink()
     code, _, stderr = _run(*args, "--resume")
     assert code == 0, stderr
     pd.testing.assert_frame_equal(first, pd.read_parquet(out / "metrics.parquet"))
+    again = _fit_seconds(out)
+    assert again["random"] == timings["random"] and again["popular"] == timings["popular"]  # restored, not re-run
+    assert again["cf"] != timings["cf"]  # re-run (a new timing)
+    resume = json.loads((out / "summary.json").read_text())["extra"]["resume"]
+    assert resume == {"restored": ["popular", "random"], "rerun_stale": []}
     # a different config cannot resume into the same directory
     code, _, stderr = _run(*args[:-2], "--seed", "3", "--out", str(out), "--resume")
     assert code == 1 and "different configuration" in stderr
+
+
+def test_resume_reruns_results_computed_on_other_data(tmp_path: Path) -> None:
+    from xsell_eval.testing import toy_interactions
+
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    inter, catalog = toy_interactions(seed=1)
+    inter.to_csv(shop / "interactions.csv", index=False)
+    catalog.to_csv(shop / "catalog.csv", index=False)
+    out = tmp_path / "r"
+    args = _quick_compare(shop, out, "random")
+    assert _run(*args)[0] == 0
+    inter.assign(price=inter["price"] * 100).to_csv(shop / "interactions.csv", index=False)  # same path, new data
+    code, _, stderr = _run(*args, "--resume")
+    assert code == 0, stderr
+    said = " ".join(stderr.split())  # rich wraps long lines
+    assert "popular, random: the saved results were computed on other data or test queries; re-run" in said
+    fresh = tmp_path / "fresh"
+    assert _run(*_quick_compare(shop, fresh, "random"))[0] == 0
+    pd.testing.assert_frame_equal(  # per-query metrics of the re-run = a fresh run on the new data
+        pd.read_parquet(out / "metrics.parquet"), pd.read_parquet(fresh / "metrics.parquet")
+    )
+    # other test queries (another seed's toy shop, same path) re-run too, without a crash
+    inter2, _ = toy_interactions(seed=5)
+    inter2.to_csv(shop / "interactions.csv", index=False)
+    code, _, stderr = _run(*args, "--resume")
+    assert code == 0 and "re-run" in stderr, stderr
+
+
+def test_a_new_run_into_an_old_out_folder_drops_its_saved_results(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert _run(*_quick_compare(shop, out, "random", "cf"))[0] == 0
+    code, _, stderr = _run(*_quick_compare(shop, out, "random"), "--seed", "1")
+    assert code == 0 and "replacing the earlier run" in stderr, stderr
+    assert sorted(p.name for p in (out / "adapters").iterdir()) == ["popular", "random"]  # cf's seed-0 result gone
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,24 @@ class Prepared:
     queries: Queries
     timings: dict[str, float]
 
+    def identity(self, config: CompareConfig) -> dict[str, str]:
+        """What an adapter's results were computed on: settings, data content and the exact test queries.
+
+        Stored with each saved adapter result; ``--resume`` reuses a result only when all
+        three match (the same settings on changed data, or a changed query set, re-run).
+        """
+        q = self.queries
+        h = hashlib.sha256()
+        for arr in (q.query_id, q.user_idx, q.context.indptr, q.context.indices, q.targets.indptr, q.targets.indices):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(np.ascontiguousarray(q.targets.data, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(q.target_value.data, dtype=np.float64).tobytes())
+        return {
+            "config_hash": config.hash,
+            "data_fingerprint": self.dataset.fingerprint,
+            "queries": h.hexdigest()[:16],
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class AdapterOutcome:
@@ -155,6 +173,8 @@ class AdapterOutcome:
     per_query: pd.DataFrame | None = None
     per_query_items: dict[str, pd.DataFrame] | None = None
     aggregates: dict[str, float] = field(default_factory=dict)
+    evaluated_on: dict[str, str] = field(default_factory=dict)
+    """:meth:`Prepared.identity` of the run that produced this outcome (checked by ``--resume``)."""
 
     def info(self) -> dict[str, Any]:
         """JSON-able description (no arrays)."""
@@ -170,6 +190,7 @@ class AdapterOutcome:
             "evaluate_seconds": self.evaluate_seconds,
             "fallback_share": self.fallback_share,
             "aggregates": self.aggregates,
+            "evaluated_on": self.evaluated_on,
         }
 
 
@@ -536,7 +557,9 @@ def run_compare(
         config: the comparison; validated here.
         dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
         progress: optional callback for progress events.
-        completed: outcomes restored from an interrupted run (skipped, reused).
+        completed: outcomes restored from an interrupted run: reused when their ``evaluated_on``
+            equals this run's :meth:`Prepared.identity`, re-run otherwise (``extra["resume"]``
+            lists which).
         on_adapter_done: called after each adapter (used to save results incrementally).
         on_prepared: called once the data, split and queries are ready.
     """
@@ -547,13 +570,19 @@ def run_compare(
     if on_prepared is not None:
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []
+    identity = prepared.identity(config)
+    resume: dict[str, list[str]] = {"restored": [], "rerun_stale": []}
     for spec in config.adapters:
-        if completed and spec in completed:
-            outcomes.append(completed[spec])
+        saved = (completed or {}).get(spec)
+        if saved is not None and saved.evaluated_on == identity:
+            outcomes.append(saved)
+            resume["restored"].append(spec)
             emit("adapter_end", spec, {"status": "restored"})
             continue
+        if saved is not None:  # computed on other data, settings or queries: never mixed in
+            resume["rerun_stale"].append(spec)
         emit("adapter_start", spec, {})
-        out = run_adapter(spec, config, prepared, progress=progress)
+        out = replace(run_adapter(spec, config, prepared, progress=progress), evaluated_on=identity)
         outcomes.append(out)
         if on_adapter_done is not None:
             on_adapter_done(out)
@@ -561,4 +590,6 @@ def run_compare(
     emit("stage_start", "statistics", {})
     result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
     emit("stage_end", "statistics", {})
+    if completed is not None:
+        result = replace(result, extra={**result.extra, "resume": resume})
     return result

@@ -161,6 +161,7 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
             per_query=pd.read_parquet(d / "per_query.parquet"),
             per_query_items=items,
             aggregates=info.get("aggregates", {}),
+            evaluated_on=info.get("evaluated_on") or {},  # none saved (older run): never matches, re-run
         )
     return out
 

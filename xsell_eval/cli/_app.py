@@ -74,7 +74,7 @@ def handle_errors(func: F) -> F:
             if _state["debug"]:
                 raise
             raise fail(str(exc)) from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             if _state["debug"]:
                 raise
             raise fail(f"{exc.strerror or exc}: {exc.filename}") from None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from xsell_eval.cli._app import (
     CatalogOption,
@@ -180,6 +182,10 @@ def compare(
                 f"--resume: {out} was run with a different configuration (hash {prev.get('config_hash')})"
             )
         completed = load_outcomes(out)
+    elif out is not None and (out / "adapters").is_dir():
+        # an earlier run in --out: its saved adapter results must not outlive it (a later --resume would see them)
+        shutil.rmtree(out / "adapters")
+        err_console.print(f"[yellow]note:[/] replacing the earlier run in {escape(str(out))}")
     run_dir = out if out is not None else new_run_dir("runs", config.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
@@ -200,6 +206,12 @@ def compare(
             hash_user_ids=hash_user_ids,
             completed=completed,
             on_adapter_done=lambda outcome: save_outcome(run_dir, outcome),
+        )
+    stale = (result.extra.get("resume") or {}).get("rerun_stale") or []
+    if stale:
+        err_console.print(
+            f"[yellow]note:[/] {escape(', '.join(stale))}: the saved results were computed on other data or "
+            "test queries; re-run"
         )
     if tuning_extra is not None:
         from dataclasses import replace
