@@ -781,3 +781,91 @@ def test_conditional_parameters_are_searched_only_when_active(prepared: Prepared
     assert all("alpha" in t.params for t in fixed.study.get_trials())
     assert active_params({"alpha": 0.2}, conditions, {"similarity": "cosine"}) == {}
     assert active_params({"alpha": 0.2}, {"a": ("b", (True,))}, {}) == {"alpha": 0.2}
+
+
+# ============================================================================ study identity: fixed parameters, space
+def test_experiment_fixed_parameters_are_not_searched_unless_overridden(prepared: Prepared) -> None:
+    cfg = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), params={"cf": {"k_neighbors": 50}})
+    out = run_search("cf", cfg, prepared=prepared, n_trials=3, storage=optuna.storages.InMemoryStorage())
+    assert "k_neighbors" not in out.plan.space and all("k_neighbors" not in t.params for t in out.study.trials)
+    assert out.plan.defaults["k_neighbors"] == 50
+    named = run_search(
+        "cf",
+        cfg,
+        prepared=prepared,
+        n_trials=3,
+        storage=optuna.storages.InMemoryStorage(),
+        overrides={"k_neighbors": {"low": 10, "high": 20}},
+    )
+    assert all(10 <= t.params["k_neighbors"] <= 20 for t in named.study.trials[1:])  # searched when [tune.cf] names it
+
+
+def test_fixed_parameters_and_search_space_are_part_of_a_study_identity(prepared: Prepared, tmp_path: Path) -> None:
+    from xsell_eval.tuning import plan_study
+
+    assert (
+        plan_study("cf", CFG, prepared.dataset).study_name
+        != plan_study("cf:interactions=user", CFG, prepared.dataset).study_name
+    )
+    url = _db(tmp_path)
+    run_search("cf", CFG, prepared=prepared, n_trials=2, storage=url, study_name="s")
+    before = len(optuna.load_study(study_name="s", storage=url).trials)
+    with pytest.raises(ConfigError, match=r"was tuned for fixed parameters none \(yours: interactions=user\)"):
+        run_search("cf:interactions=user", CFG, prepared=prepared, n_trials=4, storage=url, study_name="s")
+    with pytest.raises(ConfigError, match=r"another search space \(similarity: \{.*\} → \{'cosine', 'jaccard'\}\)"):
+        run_search(
+            "cf",
+            CFG,
+            prepared=prepared,
+            n_trials=4,
+            storage=url,
+            study_name="s",
+            overrides={"similarity": ["cosine", "jaccard"]},
+        )
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == before  # nothing written
+
+
+def test_best_params_snippet_reproduces_the_scored_configuration(prepared: Prepared) -> None:
+    r = tune("cf:interactions=user", CFG, n_trials=3, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
+    table = tomllib.loads(best_params_toml([r]))["adapters"]["cf"]
+    assert table["interactions"] == "user" and {k: table[k] for k in r.best_params} == r.best_params
+    assert 'interactions = "user"  # held fixed during the search' in best_params_toml([r])
+    ItemKNNAdapter(**table)
+
+
+def test_a_study_that_lost_its_default_trial_gets_it_back(prepared: Prepared, tmp_path: Path) -> None:
+    from xsell_eval.tuning import search as search_mod
+
+    url = _db(tmp_path)
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt  # Ctrl-C while the creator scores the defaults
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(search_mod, "_add_default_trial", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            tune("cf", CFG, n_trials=3, storage=url, prepared=prepared, study_name="s")
+    r = tune("cf", CFG, n_trials=3, storage=url, prepared=prepared, study_name="s")
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    defaults = [t for t in trials if t.user_attrs.get("is_default")]
+    assert len(defaults) == 1 and defaults[0].params["similarity"] == "cosine"
+    assert r.best_values["ndcg@10"] >= r.default_validation["ndcg@10"] == pytest.approx(defaults[0].value)
+
+
+def test_a_file_that_is_not_a_journal_is_refused_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.log"
+    bad.write_text("garbage\n")
+    with pytest.raises(ConfigError, match=r"line 1 of .*notes.log' is not an Optuna journal record"):
+        open_storage(f"journal:{bad}")
+    assert bad.read_text() == "garbage\n"
+
+
+def test_stored_parameters_tuned_on_another_split_are_not_used(prepared: Prepared) -> None:
+    from xsell_eval.tuning import apply_tuning
+
+    storage = optuna.storages.InMemoryStorage()
+    other = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), test_fraction=0.1)
+    run_search("cf", other, prepared=prepare(other, dataset=prepared.dataset), n_trials=2, storage=storage)
+    _, _, extra = apply_tuning(CFG, tuned=True, storage=storage, dataset=prepared.dataset)
+    cf = next(e for e in extra["adapters"] if e["adapter"] == "cf")
+    assert not cf["tuned"] and "used another split" in cf["note"] and "overlap" in cf["note"]

@@ -543,7 +543,7 @@ def _check_file(exp: Experiment, source: str, where: str, value: str, what: str)
         raise ConfigError(f"{source}: {where} = '{value}': {what} not found at '{p}'{rel}")
 
 
-def _validate(exp: Experiment, source: str, labels: dict[int, str]) -> None:
+def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_adapters: bool = True) -> None:
     from xsell_eval.adapters.registry import create, get, parse_spec, unknown_name_message
     from xsell_eval.errors import UnknownNameError
     from xsell_eval.metrics import parse_metric
@@ -581,7 +581,7 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str]) -> None:
         from xsell_eval.data.cleaning import CleaningPolicy
 
         _checked(source, "[data.cleaning]", CleaningPolicy.from_spec, d.cleaning.spec())
-    if not exp.adapters:
+    if not exp.adapters and require_adapters:
         raise ConfigError(
             f"{source}: no adapters to compare; add tables such as [adapters.cf] (see `xsell-eval adapters`)"
         )
@@ -634,6 +634,8 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str]) -> None:
             )
         names = {parse_spec(s)[0] for s in exp.specs}
         for name in t.overrides:
+            if not exp.adapters and not require_adapters:
+                break  # `xsell-eval tune ADAPTER --config FILE`: the adapters come from the command line
             if name not in names:
                 close = difflib.get_close_matches(name, sorted(names), n=1)
                 hint = f" Did you mean [tune.{close[0]}]?" if close else ""
@@ -645,7 +647,9 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str]) -> None:
 
 
 # ---------------------------------------------------------------------- entry points
-def _parse(raw: dict[str, Any], source: str, base_dir: str, overrides: list[str]) -> Experiment:
+def _parse(
+    raw: dict[str, Any], source: str, base_dir: str, overrides: list[str], *, require_adapters: bool = True
+) -> Experiment:
     if "rule" in raw and isinstance(raw["rule"], list):
         raise ConfigError(
             f"{source}: this is a business-rules file ([[rule]] tables), not an experiment; use it from an "
@@ -660,16 +664,20 @@ def _parse(raw: dict[str, Any], source: str, base_dir: str, overrides: list[str]
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source, labels)) from None
     exp._source, exp._base_dir, exp._overrides = source, base_dir, tuple(overrides)
-    _validate(exp, source, labels)
+    _validate(exp, source, labels, require_adapters=require_adapters)
     return exp
 
 
-def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
+def load_experiment(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, require_adapters: bool = True
+) -> Experiment:
     """Read and validate an experiment TOML file, with ``--set`` overrides applied first.
 
     Args:
         path: the ``.toml`` file.
         overrides: ``"section.key=value"`` strings (see :func:`parse_override`).
+        require_adapters: refuse a file without adapters (False for ``tune ADAPTER --config FILE``,
+            where the command line names them).
 
     Raises:
         ConfigError: unreadable TOML (line and column), unknown key, wrong type, unknown
@@ -685,7 +693,7 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not a UTF-8 text file: {exc}") from None
-    return _parse(raw, str(p), str(p.parent), list(overrides))
+    return _parse(raw, str(p), str(p.parent), list(overrides), require_adapters=require_adapters)
 
 
 def loads_experiment(

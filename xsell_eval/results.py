@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xsell_eval.errors import RunDirError
+from xsell_eval.errors import ConfigError, RunDirError
 from xsell_eval.pipeline import AdapterOutcome, CompareConfig, CompareResult
 
 FORMAT_VERSION = 1
@@ -64,6 +64,34 @@ def dump_json(obj: Any, path: Path) -> None:
     """Strict, sorted, indented JSON (NaN -> null)."""
     text = json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2, sort_keys=True)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+RUN_MARKERS = ("config.json", "tuning.json", "summary.json")
+"""Files whose presence makes a folder one of our run directories (compare/run, tune, abtest)."""
+
+
+def check_out_dir(path: Path | None) -> None:
+    """Refuse ``--out`` pointing at a file, or at a non-empty folder that is not a run directory.
+
+    A run directory may be written again (its results are replaced); any other folder with
+    files in it (a data folder, a home directory) is not ours to write into.
+
+    Raises:
+        ConfigError: naming the path and a few of the files found.
+    """
+    if path is None or not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(f"--out {path} is a file; give a folder for the run directory")
+    if any((path / m).exists() for m in RUN_MARKERS):
+        return
+    found = sorted(p.name for p in path.iterdir())
+    if found:
+        shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+        raise ConfigError(
+            f"--out {path} is an existing folder that is not a run directory (it holds {shown}); "
+            "give a new or empty folder"
+        )
 
 
 def new_run_dir(base: str | Path = "runs", name: str = "compare") -> Path:

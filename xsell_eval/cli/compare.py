@@ -145,7 +145,7 @@ def compare(
 
     from xsell_eval.errors import ConfigError
     from xsell_eval.pipeline import CompareConfig, run_compare
-    from xsell_eval.results import dump_json, load_outcomes, new_run_dir, save_outcome, write_run
+    from xsell_eval.results import check_out_dir, dump_json, load_outcomes, new_run_dir, save_outcome, write_run
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
@@ -167,6 +167,7 @@ def compare(
         seed=seed,
         n_bootstrap=bootstrap,
     ).validate()
+    check_out_dir(out)  # before any work: not a file, not somebody's data folder
     dataset, tuning_extra = None, None
     if tuned or tune_trials is not None:  # fill config.params with tuned parameters (xsell_eval.tuning)
         from xsell_eval.cli.tune import tuning_for_compare

@@ -178,7 +178,7 @@ def tune(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.errors import AdapterError, ConfigError
     from xsell_eval.pipeline import CompareConfig, prepare, prepare_validation
-    from xsell_eval.results import new_run_dir
+    from xsell_eval.results import check_out_dir, new_run_dir
     from xsell_eval.tuning import (
         DEFAULT_METRIC,
         DEFAULT_STORAGE,
@@ -197,10 +197,16 @@ def tune(
         tune as run_tune,
     )
 
+    check_out_dir(out)  # before any work: not a file, not somebody's data folder
     settings = read_tune_settings(config) if config is not None else TuneSettings()
     adapters = list(adapters or settings.adapters)
     if not adapters:
-        raise ConfigError("give the adapters to tune, e.g. `xsell-eval tune cf rules content`, or --config FILE")
+        raise ConfigError(
+            f"{config} lists no adapters: name them on the command line (`xsell-eval tune cf --config {config}`) "
+            "or add [adapters.<name>] tables"
+            if config is not None
+            else "give the adapters to tune, e.g. `xsell-eval tune cf rules content`, or --config FILE"
+        )
     metrics, _ = parse_objectives(metric or settings.metrics or (DEFAULT_METRIC,))
     n_trials = trials if trials is not None else (settings.trials or 50)
     if n_trials < 1:

@@ -12,7 +12,7 @@ from xsell_eval.errors import ConfigError
 from xsell_eval.tuning.search import TuneProgressFn, run_search
 from xsell_eval.tuning.space import declared_by, parse_objectives, search_space
 from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
-from xsell_eval.tuning.study import _finished_states, eval_settings, select_best
+from xsell_eval.tuning.study import _finished_states, eval_settings, same_json, select_best
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -50,9 +50,17 @@ def find_studies(storage: str | BaseStorage | None, adapter: str, fingerprint: s
     return out
 
 
-def same_fixed(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether two fixed-parameter tables are equal once stored (JSON: tuples become lists)."""
-    return json.dumps(dict(a), sort_keys=True, default=str) == json.dumps(dict(b), sort_keys=True, default=str)
+SPLIT_KEYS = ("split", "test_fraction", "valid_fraction", "cutoff")
+
+
+def same_split(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two evaluation settings split train / validation / test the same way.
+
+    The temporal split depends on the fractions and the cutoff only; the per-user splits
+    also draw with the seed.
+    """
+    keys = SPLIT_KEYS if a.get("split") == b.get("split") == "temporal" else (*SPLIT_KEYS, "seed")
+    return all(a.get(k) == b.get(k) for k in keys)
 
 
 def best_params_from_storage(
@@ -66,6 +74,10 @@ def best_params_from_storage(
     fixed: Mapping[str, Any] | None = None,
 ) -> StoredBest | None:
     """The best parameters stored for ``adapter`` on this data, or None if it was never tuned.
+
+    ``settings`` (:func:`eval_settings` of the comparison) also excludes studies whose split
+    differs (:func:`same_split`): their validation window may lie inside this comparison's test
+    period, and parameters chosen there would have seen the test data.
 
     ``fixed`` (the adapter's fixed parameters, spec and experiment ones merged) keeps only
     studies tuned around the same fixed parameters: best ``k_neighbors`` for
@@ -84,7 +96,9 @@ def best_params_from_storage(
     store = open_storage(storage) if (storage is None or isinstance(storage, str)) else storage
     cands = find_studies(store, adapter, fingerprint)
     if fixed is not None:
-        cands = [s for s in cands if same_fixed(s.user_attrs.get("base_params", {}), fixed)]
+        cands = [s for s in cands if same_json(s.user_attrs.get("base_params", {}), dict(fixed))]
+    if settings is not None:
+        cands = [s for s in cands if same_split(s.user_attrs.get("eval_settings", {}), settings)]
     if metric is not None:
         from xsell_eval.metrics import parse_metric
 
@@ -235,7 +249,14 @@ def apply_tuning(
         if found is None:
             others = find_studies(store, name, ds.fingerprint)
             entry["note"] = f"not tuned: no study for '{spec}' on this data in {url}"
-            if others:
+            other_split = [o for o in others if not same_split(o.user_attrs.get("eval_settings", {}), settings)]
+            if other_split:
+                entry["note"] += (
+                    f" with this split ({len(other_split)} stud{'y' if len(other_split) == 1 else 'ies'} of "
+                    f"'{name}' used another split, whose validation window may overlap this comparison's test "
+                    "period; tune again with this comparison's split settings)"
+                )
+            elif others:
                 fixed_sets = sorted({json.dumps(o.user_attrs.get("base_params", {}), sort_keys=True) for o in others})
                 entry["note"] += f" (studies of '{name}' there fixed other parameters: {', '.join(fixed_sets)})"
             entries.append(entry)

@@ -20,10 +20,11 @@ from xsell_eval.tuning.search import (
     _TrialFailed,
     run_search,
 )
-from xsell_eval.tuning.space import DEFAULT_METRIC, active_params, describe_space, parse_objectives
-from xsell_eval.tuning.study import _count, pareto_front, select_best, trials_frame
+from xsell_eval.tuning.space import DEFAULT_METRIC, _in_space, active_params, describe_space, parse_objectives
+from xsell_eval.tuning.study import StudyPlan, _count, pareto_front, select_best, trials_frame
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.storages import BaseStorage
 
     from xsell_eval.data.dataset import Dataset
@@ -227,10 +228,28 @@ def tune(
     errors = _first_errors(study)
     notes: list[str] = []
     default_params = dict(plan.defaults)  # declared defaults, then fixed parameters (a hybrid's weights included)
+    default_searched = active_params({k: default_params[k] for k in plan.space}, plan.conditions, default_params)
+    # validation score of the defaults: the default trial if the study has one, else one direct evaluation,
+    # which is then added to the study (its creator was interrupted while scoring it), so that the study's
+    # best, which `compare --tuned` reads, is never worse than the defaults
+    default_validation: dict[str, float] = {}
+    dtr = [t for t in trials if t.user_attrs.get("is_default") and t.state.name == "COMPLETE" and t.values]
+    if dtr:
+        default_validation = dict(zip(metrics, map(float, dtr[0].values), strict=True))
+    else:
+        try:
+            default_validation = dict(zip(metrics, out.search.evaluate(default_searched), strict=True))
+        except _TrialFailed as exc:
+            notes.append(f"default parameters failed on validation: {exc}")
+        if default_validation and plan.space and all(_in_space(plan.space[n], v) for n, v in default_searched.items()):
+            _add_scored_default(study, default_searched, plan, list(default_validation.values()), out.search.worker)
+            trials = study.get_trials(deepcopy=False)
+            counts = _count(study)
+            notes.append("the default trial was missing (an interrupted start): scored and added to the study")
     if not plan.space:
         best_params: dict[str, Any] = {}
         best_number = -1
-        best_values: dict[str, float] = {}
+        best_values: dict[str, float] = dict(default_validation)
         notes.append(f"adapter '{name}' has no tunable hyperparameters: tuned = default")
     else:
         best = select_best(trials, dirs)
@@ -243,26 +262,6 @@ def tune(
         best_params = dict(best.params)
         best_number = best.number
         best_values = dict(zip(metrics, map(float, best.values), strict=True))
-    # validation score of the defaults: the enqueued trial if it ran, else one direct evaluation
-    default_validation: dict[str, float] = {}
-    dtr = [t for t in trials if t.user_attrs.get("is_default") and t.state.name == "COMPLETE" and t.values]
-    if dtr:
-        default_validation = dict(zip(metrics, map(float, dtr[0].values), strict=True))
-    else:
-        try:
-            default_validation = dict(
-                zip(
-                    metrics,
-                    out.search.evaluate(
-                        active_params({k: default_params[k] for k in plan.space}, plan.conditions, default_params)
-                    ),
-                    strict=True,
-                )
-            )
-        except _TrialFailed as exc:
-            notes.append(f"default parameters failed on validation: {exc}")
-    if not plan.space:
-        best_values = dict(default_validation)
     tuned_params = {**default_params, **best_params}
 
     # ---- refit on the full train, evaluate once on test (tuned and default)
@@ -382,6 +381,10 @@ def _toml_value(v: Any) -> str:
         if math.isinf(f):
             return "inf" if f > 0 else "-inf"
         return repr(f)
+    if isinstance(v, Mapping):  # e.g. a hybrid's components table
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return json.dumps(str(v), ensure_ascii=False)
 
 
@@ -391,14 +394,36 @@ def _toml_key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 
 
+def _add_scored_default(
+    study: optuna.Study, params: dict[str, Any], plan: StudyPlan, values: list[float], worker: str
+) -> None:
+    """Add the already scored defaults to the study as a finished default trial."""
+    import datetime
+
+    from optuna.trial import TrialState, create_trial
+
+    frozen = create_trial(
+        state=TrialState.COMPLETE,
+        params=params,
+        distributions={n: plan.space[n] for n in params},
+        values=values,
+        user_attrs={"is_default": True, "worker": worker},
+    )
+    frozen.datetime_start = frozen.datetime_complete = datetime.datetime.now()
+    study.add_trial(frozen)
+
+
 def best_params_toml(results: Sequence[TuneResult]) -> str:
     """A TOML snippet ``[adapters.<name>]`` with the tuned parameters, for ``experiments/``.
 
-    Only the searched parameters are written (the fixed ones come from the
-    experiment already); each table is preceded by a comment with the study and scores.
+    Each table holds the whole configuration that was scored: the parameters held fixed
+    during the search (the spec's, e.g. ``interactions`` of ``cf:interactions=user``, and the
+    experiment's) followed by the tuned ones, so the table reproduces the reported scores on
+    its own. Each table is preceded by a comment with the study and scores.
     """
     lines = [
-        "# Tuned hyperparameters written by `xsell-eval tune`: paste into an experiment TOML.",
+        "# Tuned hyperparameters written by `xsell-eval tune`: paste into an experiment TOML",
+        "# (replacing that experiment's own [adapters.<name>] table, if it has one).",
         "# Validation scores are from the study; test scores are in report.md.",
         "",
     ]
@@ -409,6 +434,9 @@ def best_params_toml(results: Sequence[TuneResult]) -> str:
             f"{r.budget.get('finished', 0)} finished trials"
         )
         lines.append(f"[adapters.{_toml_key(r.adapter)}]")
+        fixed = {k: v for k, v in r.fixed_params.items() if k not in r.best_params}
+        for k, v in sorted(fixed.items()):
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}  # held fixed during the search")
         for k, v in sorted(r.best_params.items()):
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         lines.append("")

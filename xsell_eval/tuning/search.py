@@ -65,7 +65,8 @@ def _objective_values(
         col = f"{name}@{k}"
         if M.METRICS[name].scope == "aggregate":
             if not agg:
-                agg = M.aggregate_metrics(recs, queries, ks, catalog=train.n_items)
+                # the same catalog as the test evaluation (pipeline.evaluate): the items sold in training
+                agg = M.aggregate_metrics(recs, queries, ks, catalog=np.flatnonzero(train.item_basket_count > 0))
             out.append(float(agg[col]))
             continue
         if per_query is None:
@@ -406,8 +407,10 @@ def run_search(
         defaults=plan.defaults,
     )
     default_params = active_params({n: plan.defaults[n] for n in plan.space}, plan.conditions, plan.defaults)
-    add_default = created and plan.space and all(_in_space(plan.space[n], v) for n, v in default_params.items())
     counts = _count(study)
+    # the study's creator scores the defaults first; a default trial lost to an interruption is added back by
+    # xsell_eval.tuning.run.tune, which scores the defaults anyway
+    add_default = created and plan.space and all(_in_space(plan.space[n], v) for n, v in default_params.items())
     remaining = max(0, n_trials - counts["finished"])
     emit(
         "study_start",

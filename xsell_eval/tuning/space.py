@@ -356,7 +356,7 @@ def read_tune_settings(path: str | Path) -> TuneSettings:
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.config import load_experiment
 
-    exp = load_experiment(path)
+    exp = load_experiment(path, require_adapters=False)  # `tune ADAPTER --config FILE` names them itself
     cfg = exp.to_compare_config()
     params: dict[str, dict[str, Any]] = {}
     for spec, p in cfg.params.items():

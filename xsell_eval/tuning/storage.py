@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -91,6 +92,29 @@ def _sqlite_creator(path: Path) -> Callable[[], Any]:
     return connect
 
 
+def _check_journal(path: Path, shown: str) -> None:
+    """Refuse a file that is not an Optuna journal before Optuna appends to it.
+
+    Every complete line of a journal is a JSON object with an ``op_code``; a last line may be
+    cut short by a killed writer (Optuna skips it), so only complete lines are checked.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.endswith(b"\n") and number > 1:
+                break  # an unfinished last line after real records
+            try:
+                op = json.loads(line)
+            except ValueError:
+                op = None
+            if not isinstance(op, dict) or "op_code" not in op:
+                raise ConfigError(
+                    f"cannot open Optuna storage {shown!r}: line {number} of '{path}' is not an Optuna journal "
+                    "record; give a new file name (the file was not changed)"
+                )
+
+
 def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStorage:
     """Open (and create if needed) an Optuna storage.
 
@@ -117,6 +141,7 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
             raise ConfigError(f"storage {shown!r}: give a file after 'journal:', e.g. journal:runs/optuna.log")
         if not path.parent.is_dir():
             raise ConfigError(f"cannot open Optuna storage {shown!r}: folder '{path.parent}' does not exist")
+        _check_journal(path, shown)
         try:
             from optuna.storages.journal import JournalFileBackend
 
@@ -136,7 +161,7 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
         db = url.split("///", 1)[1] if "///" in url else ""
         if db and db != ":memory:":
             parent = Path(db).parent
-            if given is None:
+            if given is None or url == DEFAULT_STORAGE:  # the documented default, spelled out, works anywhere too
                 parent.mkdir(parents=True, exist_ok=True)
             elif not parent.is_dir():
                 raise ConfigError(f"cannot open Optuna storage {shown!r}: folder '{parent}' does not exist")

@@ -52,9 +52,28 @@ def settings_hash(config: CompareConfig, metrics: Sequence[str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def default_study_name(adapter: str, metrics: Sequence[str], dataset_name: str, fingerprint: str, chash: str) -> str:
-    """``cf-ndcg@10-online_retail-1a2b3c4d``: stable, so re-running the same command resumes."""
-    tag = hashlib.sha256(f"{fingerprint}:{chash}".encode()).hexdigest()[:8]
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON-able values are equal once stored (tuples become lists, keys sorted)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def default_study_name(
+    adapter: str,
+    metrics: Sequence[str],
+    dataset_name: str,
+    fingerprint: str,
+    chash: str,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    space: Mapping[str, str] | None = None,
+) -> str:
+    """``cf-ndcg@10-online_retail-1a2b3c4d``: stable, so re-running the same command resumes.
+
+    The tag hashes the data, the evaluation settings, the fixed parameters and the described
+    search space: ``cf`` and ``cf:interactions=user`` get different studies.
+    """
+    what = json.dumps({"fixed": dict(fixed or {}), "space": dict(space or {})}, sort_keys=True, default=str)
+    tag = hashlib.sha256(f"{fingerprint}:{chash}:{what}".encode()).hexdigest()[:8]
     return f"{adapter}-{'+'.join(metrics)}-{dataset_name}-{tag}"
 
 
@@ -116,14 +135,23 @@ def plan_study(
         owner = cls(seed=config.seed, **base)  # validate fixed parameters early, with the adapter's own message
     except ConfigError as exc:
         raise ConfigError(f"fixed parameters of '{spec}': {exc}") from None
-    # the instance declares the space: a hybrid's weight_<component> parameters exist only there
-    space = {k: v for k, v in search_space(owner, overrides).items() if k not in spec_params}
+    # the instance declares the space: a hybrid's weight_<component> parameters exist only there. Fixed
+    # parameters (the spec's, and the experiment's [adapters.<name>] unless [tune.<name>] names them) are not searched.
+    named = set(overrides or {})
+    space = {
+        k: v
+        for k, v in search_space(owner, overrides).items()
+        if k not in spec_params and (k not in base or k in named)
+    }
+    conditions = search_conditions(owner)
     chash = settings_hash(config, metrics)
     fp = dataset.fingerprint
+    described = describe_space(space, conditions)
     return StudyPlan(
         adapter=name,
         spec=spec,
-        study_name=study_name or default_study_name(name, metrics, dataset.name, fp, chash),
+        study_name=study_name
+        or default_study_name(name, metrics, dataset.name, fp, chash, fixed=base, space=described),
         metrics=metrics,
         directions=dirs,
         fingerprint=fp,
@@ -132,7 +160,7 @@ def plan_study(
         space=space,
         base_params=base,
         dataset=dataset.name,
-        conditions=search_conditions(owner),
+        conditions=conditions,
         defaults=owner.get_params(),
     )
 
@@ -159,6 +187,10 @@ def _complete_attrs(storage: BaseStorage, sid: int, *, required: Iterable[str], 
         if "adapter" not in attrs or required <= attrs.keys() or time.monotonic() >= deadline:
             return attrs
         time.sleep(0.05)
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "none"
 
 
 def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "", wait_s: float = ATTR_WAIT_S) -> bool:
@@ -198,6 +230,17 @@ def check_study(storage: BaseStorage, plan: StudyPlan, *, storage_url: str = "",
             f"data fingerprint {attrs.get('fingerprint')} of '{attrs.get('dataset')}' "
             f"(your data: {plan.fingerprint} of '{plan.dataset}')"
         )
+    if not problems and "base_params" in attrs and not same_json(attrs["base_params"], plan.base_params):
+        problems.append(f"fixed parameters {_params(attrs['base_params'])} (yours: {_params(plan.base_params)})")
+    wanted = describe_space(plan.space, plan.conditions)
+    if not problems and "search_space" in attrs and not same_json(attrs["search_space"], wanted):
+        old_space = attrs["search_space"]
+        diff = [
+            f"{k}: {old_space.get(k, 'not searched')} → {wanted.get(k, 'not searched')}"
+            for k in sorted(set(old_space) | set(wanted))
+            if old_space.get(k) != wanted.get(k)
+        ]
+        problems.append(f"another search space ({'; '.join(diff)})")
     if not problems and attrs.get("config_hash") != plan.config_hash:
         old = attrs.get("eval_settings", {})
         diff = [f"{k}={old.get(k)!r}→{v!r}" for k, v in plan.settings.items() if old.get(k) != v]
