@@ -247,6 +247,19 @@ def test_bad_hyperparameters(params: dict[str, object], name: str) -> None:
         BusinessRulesAdapter(**params)
 
 
+def test_messages_cite_the_shipped_example() -> None:
+    """The missing-path error and the help text name an example file that exists in the repository."""
+    import re
+
+    with pytest.raises(ConfigError, match="path") as err:
+        BusinessRulesAdapter()
+    help_text = next(p.help for p in BusinessRulesAdapter.hyperparams if p.name == "path")
+    for text in (str(err.value), help_text):
+        cited = re.findall(r"experiments/[\w/.-]+\.toml", text)
+        assert cited, text
+        assert all((REPO / c).is_file() for c in cited), cited
+
+
 def test_declared_hyperparameters_not_tunable() -> None:
     assert {p.name: p.tunable for p in BusinessRulesAdapter.hyperparams} == {
         "path": False,

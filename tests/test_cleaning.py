@@ -132,6 +132,33 @@ def test_non_product_pattern_is_whole_id_case_insensitive_and_configurable() -> 
     assert non_product_mask(items, r"(?i)post").tolist() == [True] + [False] * 8 + [True]
 
 
+def test_loader_non_product_items_join_the_rule_counted_by_reason() -> None:
+    df = pd.DataFrame(
+        {
+            C.BASKET: ["1", "1", "1", "2", "2", "3", "3"],
+            C.ITEM: ["gas", "milk", "POST", "coupon", " gas ", "gas", "bread"],
+            C.USER: ["u1", "u1", "u1", "u2", "u2", None, "u3"],
+            C.QUANTITY: [9000.0, 1.0, 1.0, 1.0, 1.0, 5.0, 1.0],
+            C.PRICE: [0.5, 1.0, 18.0, 1.0, 0.5, 0.5, 2.0],
+        }
+    )
+    extra = {"fuel": {"gas"}, "coupons": {"coupon", "POST"}}
+    out, rep = clean(df, source="toy", non_product_items=extra)
+    assert out[C.ITEM].tolist() == ["milk", "bread"]
+    step = next(s for s in rep.steps if s.rule == "non_product")
+    # the guest's gas line (row 5) went under missing_customer; POST is counted under the pattern, once
+    assert (step.rows_matched, step.rows_dropped) == (4, 4)
+    assert step.note == "lines by reason — item-id pattern: 1; fuel: 2; coupons: 1"
+    _, kept = clean(df, CleaningPolicy(non_product="keep"), source="toy", non_product_items=extra)
+    ks = next(s for s in kept.steps if s.rule == "non_product")
+    assert (ks.rows_matched, ks.rows_dropped) == (4, 0) and ks.note.endswith("4 matching line(s) kept")
+    with pytest.raises(DataError, match=r"'non_product'.*4 line\(s\).*row 0: .*item_id='gas'"):
+        clean(df, CleaningPolicy(non_product="raise"), source="toy", non_product_items=extra)
+    # without loader lists the rule is the pattern alone, with no note
+    _, plain = clean(df, source="toy")
+    assert next(s for s in plain.steps if s.rule == "non_product").note == ""
+
+
 def test_cancellation_mask_shape_is_checked() -> None:
     df, _ = toy()
     with pytest.raises(DataError, match="cancellation mask has shape"):

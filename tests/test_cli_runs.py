@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,18 +33,46 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "not-a-run").mkdir()
     (base / "20240103-000000-broken").mkdir()
     (base / "20240103-000000-broken" / "config.json").write_text("{}")
+    # everything but tables/: summary.json exists, yet `report` cannot render it
+    c = write_run(a, base / "20240104-000000-notables", report="(report)\n")
+    shutil.rmtree(c / "tables")
+    # complete, but no adapter finished
+    failed = [{**ad, "status": "failed", "error": "boom"} for ad in a.adapters]
+    write_run(replace(a, adapters=failed), base / "20240105-000000-allfailed", report="(report)\n")
     return base
 
 
 def test_list_shows_runs_oldest_first(runs: Path) -> None:
     infos = list_runs(runs)
-    assert [i["run"] for i in infos] == ["20240101-120000-golden", "20240102-090000-golden", "20240103-000000-broken"]
+    assert [i["run"] for i in infos][:3] == [
+        "20240101-120000-golden",
+        "20240102-090000-golden",
+        "20240103-000000-broken",
+    ]
     first = infos[0]
     assert first["date"] == "2024-01-01 12:00:00" and first["kind"] == "compare" and first["data"] == "golden-shop"
     assert first["adapters"] == ["popular", "cf", "rules", "random", "lightfm"]
     assert first["primary_metric"] == "hit_rate@10" and first["best"] == "cf"
     assert first["decision"] == "cf"  # the report's decision, from summary.json
-    assert infos[2]["kind"] == "incomplete"
+    assert first["status"] == "complete" and first["problem"] == ""
+    assert (infos[2]["kind"], infos[2]["status"]) == ("compare", "incomplete")
+
+
+def test_list_and_report_share_one_completeness_check(runs: Path) -> None:
+    infos = {i["run"]: i for i in list_runs(runs)}
+    no_tables = infos["20240104-000000-notables"]
+    assert no_tables["status"] == "incomplete" and "tables/summary.parquet" in no_tables["problem"]
+    assert infos["20240105-000000-allfailed"]["status"] == "failed"
+    for name in ("20240103-000000-broken", "20240104-000000-notables"):
+        res = runner.invoke(app, ["report", str(runs / name)])
+        assert res.exit_code == 1
+        assert " ".join(res.stderr.split()).endswith(f"run directory '{runs / name}' {infos[name]['problem']}")
+    res = runner.invoke(app, ["runs", "list", "--dir", str(runs)])
+    out = " ".join(res.stdout.split())
+    assert res.exit_code == 0
+    assert "20240104-000000-notables is incomplete: missing tables/summary.parquet" in out
+    assert "20240105-000000-allfailed has no adapter that completed" in out
+    assert "20240101-120000-golden is" not in out  # complete runs get no such line
 
 
 def test_list_cli_table_and_json(runs: Path) -> None:
@@ -88,3 +117,6 @@ def test_diff_cli(runs: Path) -> None:
     assert res.exit_code == 1 and "is not a run directory" in res.stderr
     res = runner.invoke(app, ["runs", "diff", str(runs / "missing"), str(runs / "20240101-120000-golden")])
     assert res.exit_code == 1 and "does not exist" in res.stderr
+    # a file inside a run directory stands for the directory
+    d = diff_runs(runs / "20240101-120000-golden" / "report.md", runs / "20240102-090000-golden")
+    assert d["a"] == str(runs / "20240101-120000-golden")

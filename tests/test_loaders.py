@@ -276,6 +276,73 @@ def test_completejourney_price_and_products(tmp_path: Path) -> None:
     assert ds.interactions[C.TIMESTAMP].iloc[-1] == pd.Timestamp("2017-07-28 13:00:00")
 
 
+CJ_HEADER = "household_id,basket_id,product_id,quantity,sales_value,transaction_timestamp"
+CJ_PRODUCTS = (
+    "product_id,manufacturer_id,department,brand,product_category,product_type,package_size\n"
+    "1,2,GROCERY,National,FLUID MILK PRODUCTS,FLUID MILK WHITE ONLY,1 GA\n"
+    "2,2,PRODUCE,Private,TROPICAL FRUIT,BANANAS,\n"
+    "6534178,69,FUEL,Private,COUPON/MISC ITEMS,GASOLINE-REG UNLEADED,\n"  # fuel by department
+    "7,69,MISCELLANEOUS,Private,COUPON/MISC ITEMS,GASOLINE-REG UNLEADED,\n"  # fuel by type
+    "8,69,COUPON,National,COUPONS/STORE & MFG,COUPONS/STORE & MFG,\n"
+    "9,69,MISCELLANEOUS,National,COUPON/MISC ITEMS,OUTSIDE VENDORS GIFT CARDS,\n"
+    "10,69,MEAT,National,BEEF,misc sales trans,\n"  # case-insensitive
+    "11,69,MISCELLANEOUS,National,COUPON/MISC ITEMS,PRODUCE DEPT KEY RING,\n"
+    "12,69,GROCERY,National,COUPON/MISC ITEMS,,\n"  # category alone decides
+    "13,69,KIOSK-GAS,Private,,,\n"  # never bought: only the catalog loses it
+)
+
+
+def cj_sample(tmp_path: Path) -> Path:
+    """A hand-made Complete Journey folder: 2 baskets of food, every kind of non-product line."""
+    t = "2017-03-01 10:00:00-05:00"
+    rows = [
+        f"100,b1,1,1,1.0,{t}",
+        f"100,b1,2,3,0.6,{t}",
+        f"100,b1,6534178,9500,20.0,{t}",  # the gasoline line: its quantity is not a count of items
+        f"100,b1,8,1,-1.0,{t}",  # a coupon (negative value: would also fail the price rule)
+        f"101,b2,1,2,2.0,{t}",
+        f"101,b2,7,4200,10.0,{t}",
+        f"101,b2,9,1,25.0,{t}",
+        f"101,b2,10,1,5.0,{t}",
+        f"101,b2,11,2,1.0,{t}",
+        f"101,b2,12,1,1.0,{t}",
+    ]
+    d = tmp_path / "cj"
+    write(d / "products.csv", CJ_PRODUCTS)
+    write(d / "transactions.csv", "\n".join([CJ_HEADER, *rows]) + "\n")
+    return d
+
+
+def test_completejourney_non_products_from_the_product_hierarchy(tmp_path: Path) -> None:
+    d = cj_sample(tmp_path)
+    ds = load_dataset(d)
+    step = next(s for s in ds.cleaning.steps if s.rule == "non_product")
+    assert (step.rows_matched, step.rows_dropped) == (7, 7)
+    assert step.note == (
+        "lines by reason — item-id pattern: 0; fuel: 2; coupons: 1; gift cards, deposits, donations, manual sales: 2; "
+        "other COUPON/MISC ITEMS: 2"
+    )
+    assert sorted(ds.interactions[C.ITEM].unique()) == ["1", "2"]
+    assert ds.interactions[C.QUANTITY].sum() == 6  # 13,700 units of fuel gone
+    assert sorted(ds.item_ids) == ["1", "2"]  # removed from the catalog too, even the never-bought 13
+    assert any("catalog: 8 non-product entries removed" in n for n in ds.cleaning.notes)
+    # the switch still works: keep counts and keeps them (the coupon's negative price then drops it)
+    kept = load_dataset(d, policy="non_product=keep")
+    ks = next(s for s in kept.cleaning.steps if s.rule == "non_product")
+    assert (ks.rows_matched, ks.rows_dropped) == (7, 0)
+    assert "6534178" in set(kept.interactions[C.ITEM]) and "13" in set(kept.item_ids)
+    with pytest.raises(DataError, match=r"'non_product'.*7 line\(s\).*item_id='6534178'"):
+        load_dataset(d, policy="non_product=raise")
+
+
+def test_completejourney_without_products_table_says_non_products_are_not_recognised(tmp_path: Path) -> None:
+    d = cj_sample(tmp_path)
+    (d / "products.csv").unlink()
+    ds = load_dataset(d)
+    assert next(s for s in ds.cleaning.steps if s.rule == "non_product").rows_matched == 0
+    assert any("non-products cannot be recognised" in n for n in ds.cleaning.notes)
+
+
 def test_dunnhumby_original_columns_get_synthetic_dates(tmp_path: Path) -> None:
     path = write(
         tmp_path / "transaction_data.csv",
@@ -531,4 +598,7 @@ def test_completejourney_sample_counts() -> None:
     ds = load_dataset(SHARED / "completejourney_sample" / "transactions_sample.csv.gz")
     assert ds.cleaning.rows_in == 75_000
     assert steps(ds)["returns"] == 416  # published: lines with quantity 0
-    assert ds.n_items >= 92_331 and ds.has_catalog_text
+    # fuel (764 lines, 7.69M of the 7.78M units), coupons and other non-merchandise: see docs/data.md
+    assert steps(ds)["non_product"] == 926
+    assert ds.interactions[C.QUANTITY].sum() == 97_326
+    assert ds.n_items == 92_331 - 214 + 1 and ds.has_catalog_text  # one bought product is not in products.csv

@@ -249,3 +249,79 @@ def test_confidence_level_is_used_and_stated_everywhere() -> None:
     assert (comp["ci_low"], comp["ci_high"]) == pytest.approx((pref.ci_low, pref.ci_high))
     text = M.render_markdown(result)
     assert "95%" not in text and "80% CI" in text
+
+
+# ---------------------------------------------------------------------- audit fixes (first screen, units, CLI)
+def _decision(result: CompareResult) -> str:
+    return M.render_markdown(M.with_decision(result)).split("## Terms used")[0]
+
+
+@pytest.mark.parametrize("kind", ["last-basket", "random-basket"])
+def test_leaky_split_is_stated_on_the_first_screen(kind: str) -> None:
+    result = fixed_result()
+    leaky = replace(result, split={**result.split, "kind": kind, "leakage": f"{kind}: the future leaks; optimistic"})
+    lines = [ln for ln in _decision(leaky).splitlines() if "Leaky split" in ln]
+    assert len(lines) == 1, lines  # one line
+    assert f"**Leaky split ({kind}):**" in lines[0] and "leak in" in lines[0] and "flatters" in lines[0]
+    assert "Leaky split" not in _decision(result)  # temporal: no leak, no line
+    # also when nothing is compared
+    single = replace(leaky, comparisons=leaky.comparisons.iloc[0:0])
+    assert "No comparison" in _decision(single) and "Leaky split" in _decision(single)
+
+
+def test_tied_runner_up_money_carries_its_ci() -> None:
+    result = fixed_result()
+    facts = M.decision_facts(result, per_query=result.per_query_frame)
+    ru = facts["runner_up"]
+    row = result.comparisons.query("adapter == 'rules' and metric == 'revenue@10'").iloc[0]
+    assert (ru["revenue_per_1000"], ru["revenue_per_1000_ci_low"], ru["revenue_per_1000_ci_high"]) == pytest.approx(
+        (1000 * row["diff"], 1000 * row["ci_low"], 1000 * row["ci_high"])
+    )
+    # the paired test cannot separate winner and runner-up: the money figures of both are shown, each with a CI
+    tied = {**facts, "runner_up": {**ru, "paired": {**ru["paired"], "p_value": 0.3}}}
+    first = _decision(replace(result, per_query_frame=None, extra={**result.extra, "decision": tied}))
+    gbp = [M._money(1000 * row[c], "GBP", signed=True) for c in ("diff", "ci_low", "ci_high")]
+    expected = f"`rules` is at {gbp[0]} per 1,000 baskets (95% CI {gbp[1]} to {gbp[2]})"
+    assert expected in first
+    money = facts["money"]
+    assert (
+        f"`cf` at {M._money(money['per_1000'], 'GBP', signed=True)} (95% CI "
+        f"{M._money(money['ci_low'], 'GBP', signed=True)} to" in first
+    )
+    # facts stored before the CI existed (an older run directory) get it from the comparisons table
+    old = {**tied, "runner_up": {k: v for k, v in tied["runner_up"].items() if "_ci_" not in k}}
+    assert expected in _decision(replace(result, per_query_frame=None, extra={**result.extra, "decision": old}))
+
+
+def test_money_units_use_the_run_currency() -> None:
+    result = fixed_result()
+    text = M.render_markdown(M.with_decision(result))
+    assert "currency/query" not in text
+    assert "| revenue@10 (£/basket) |" in text and "| revenue@5 (£/basket) |" in text
+    usd = replace(result, data_card={**result.data_card, "loader": "completejourney"})
+    assert "| revenue@10 ($/basket) |" in M.render_markdown(usd)
+    unknown = replace(result, data_card={**result.data_card, "loader": "csv"})
+    assert "| revenue@10 (currency/basket) |" in M.render_markdown(unknown)
+    # revenue as the primary metric: the scoreboard header names the currency too
+    rev = replace(result, config=replace(result.config, primary_metric="revenue@10"))
+    board = M.scoreboard(rev)
+    assert "revenue@10 (£/basket)" in board and "vs `popular` (£/basket)" in board
+
+
+def test_report_cli_accepts_a_file_inside_the_run_directory(
+    toy_run: tuple[CompareResult, Path], tmp_path: Path
+) -> None:
+    _, d = toy_run
+    copy = tmp_path / "run"
+    shutil.copytree(d, copy)
+    res = runner.invoke(app, ["report", str(copy / "report.md")])
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())  # rich wraps at 80 columns
+    assert f"re-rendering its run directory '{copy}'" in out and "byte-identical" in out
+    res = runner.invoke(app, ["report", str(copy / "reprot.md")])
+    err = " ".join(res.stderr.split())
+    assert res.exit_code == 1 and f"give the run directory ('{copy}'), not a file in it" in err
+    loose = tmp_path / "notes.md"
+    loose.write_text("x")
+    res = runner.invoke(app, ["report", str(loose)])
+    assert res.exit_code == 1 and "is a file, not a run directory" in " ".join(res.stderr.split())

@@ -66,6 +66,8 @@ from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
 from xsell_eval.queries import Queries, Recommendations, top_k
 
+#: The shipped example rules file (relative to the repository root), cited in messages.
+EXAMPLE_RULES = "experiments/rules/online_retail.toml"
 _TIE_EPS = 1e-6
 _TOML_KEYS = ("if_item", "if_category", "then_items", "then_categories", "weight", "name")
 _CSV_REQUIRED = ("antecedent_type", "antecedent", "consequent_type", "consequent")
@@ -296,7 +298,7 @@ class BusinessRulesAdapter(BaseAdapter):
             "str",
             "",
             tunable=False,
-            help="TOML or CSV rules file (required), e.g. experiments/business_rules_online_retail.toml",
+            help=f"TOML or CSV rules file (required), e.g. {EXAMPLE_RULES}",
         ),
         HyperParam(
             "on_unknown",
@@ -321,7 +323,7 @@ class BusinessRulesAdapter(BaseAdapter):
         if not isinstance(path, str) or not path.strip():
             raise ConfigError(
                 "adapter 'business-rules': hyperparameter 'path' must name a TOML or CSV rules file, got "
-                f"{path!r} (e.g. business-rules:path=experiments/business_rules_online_retail.toml)"
+                f"{path!r} (e.g. business-rules:path={EXAMPLE_RULES})"
             )
 
     # ------------------------------------------------------------------ fit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +12,96 @@ import typer
 from xsell_eval.cli._app import app, console, handle_errors
 
 FORMATS = ("md", "html")
+#: Files of a compare / ``run`` directory without which ``report`` cannot render it.
+COMPARE_RUN_FILES = (
+    "config.json",
+    "manifest.json",
+    "context.json",
+    *(f"tables/{t}.parquet" for t in ("summary", "comparisons", "buckets", "aggregates")),
+)
+_MARKERS = ("config.json", "manifest.json", "summary.json", "context.json", "abtest.json", "tuning.json")
+
+
+@dataclass(frozen=True)
+class RunDirState:
+    """What a run directory is and whether ``report`` can render it.
+
+    Attributes:
+        kind: ``"compare"`` (also ``run`` directories), ``"abtest"`` or ``"tune"``.
+        missing: files of :data:`COMPARE_RUN_FILES` that are absent (compare only).
+        format_version: ``manifest.json``'s format version (compare only; None if unreadable).
+        problem: why ``report`` refuses it, as the end of a sentence starting with the
+            directory ("is incomplete: missing ...", "has format version 0; ..."); ``""``
+            when it can render it.
+    """
+
+    kind: str
+    missing: tuple[str, ...] = ()
+    format_version: Any = None
+    problem: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """True when ``xsell-eval report`` can render the directory."""
+        return not self.problem
+
+
+def inspect_run_dir(d: Path) -> RunDirState | None:
+    """The one completeness check shared by ``report`` and ``runs list`` (None: not a run directory).
+
+    Reads only file names and ``manifest.json``; the same rules as :func:`rerender`: a
+    directory with ``abtest.json`` or ``tuning.json`` and no ``context.json`` is an A/B or
+    tuning run, anything else with a run file is a compare run that needs every file of
+    :data:`COMPARE_RUN_FILES` and the current format version.
+    """
+    from xsell_eval.results import FORMAT_VERSION
+
+    if not d.is_dir() or not any((d / m).exists() for m in _MARKERS):
+        return None
+    if not (d / "context.json").exists() and (d / "abtest.json").exists():
+        return RunDirState("abtest")
+    if not (d / "context.json").exists() and (d / "tuning.json").exists():
+        return RunDirState("tune")
+    missing = tuple(n for n in COMPARE_RUN_FILES if not (d / n).exists())
+    if missing:
+        problem = (
+            f"is incomplete: missing {', '.join(missing)} (was the run interrupted? re-run `xsell-eval compare ... "
+            "--out DIR --resume` to finish it)"
+        )
+        return RunDirState("compare", missing=missing, problem=problem)
+    try:
+        version = json.loads((d / "manifest.json").read_text(encoding="utf-8")).get("format_version")
+    except (OSError, ValueError, AttributeError) as exc:
+        return RunDirState("compare", problem=f"has an unreadable manifest.json ({type(exc).__name__}: {exc})")
+    if version != FORMAT_VERSION:
+        return RunDirState(
+            "compare",
+            format_version=version,
+            problem=f"has format version {version!r}; this xsell-eval reads version {FORMAT_VERSION}",
+        )
+    return RunDirState("compare", format_version=version)
+
+
+def resolve_run_dir(path: Path) -> Path:
+    """``path`` itself, or the run directory holding the file ``path`` (e.g. ``runs/x/report.md``).
+
+    Raises:
+        RunDirError: ``path`` does not exist, or is a file outside any run directory.
+    """
+    from xsell_eval.errors import RunDirError
+
+    d = Path(path)
+    if d.is_dir():
+        return d
+    if d.is_file():
+        if inspect_run_dir(d.parent) is not None:
+            return d.parent
+        raise RunDirError(
+            f"'{d}' is a file, not a run directory: give the run directory (e.g. runs/NAME), not a file in it"
+        )
+    if inspect_run_dir(d.parent) is not None:
+        raise RunDirError(f"'{d}' does not exist; give the run directory ('{d.parent}'), not a file in it")
+    raise RunDirError(f"run directory '{d}' does not exist")
 
 
 def read_compare_run(run_dir: Path) -> Any:
@@ -40,22 +132,30 @@ def rerender(run_dir: Path, fmt: str = "md") -> tuple[list[Path], bool]:
     ``context.json`` and ``tables/`` (figures redrawn into ``plots/``); ``abtest`` and
     ``tune`` directories by their own renderers.
 
+    ``run_dir`` may also be a file inside the run directory (``runs/x/report.md``).
+
     Raises:
-        RunDirError: not a run directory, incomplete, or an older format.
+        RunDirError: not a run directory, incomplete, or an older format (the check of
+            :func:`inspect_run_dir`, which ``runs list`` shares).
     """
     from xsell_eval.errors import ConfigError, RunDirError
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    d = Path(run_dir)
-    if not d.is_dir():
-        raise RunDirError(f"run directory '{d}' does not exist")
+    d = resolve_run_dir(Path(run_dir))
+    state = inspect_run_dir(d)
+    if state is None:
+        raise RunDirError(
+            f"'{d}' is not a run directory (no config.json, manifest.json, context.json, abtest.json or tuning.json)"
+        )
+    if state.problem:
+        raise RunDirError(f"run directory '{d}' {state.problem}")
     old = (d / "report.md").read_bytes() if (d / "report.md").is_file() else None
-    if not (d / "context.json").exists() and (d / "abtest.json").exists():
+    if state.kind == "abtest":
         from xsell_eval.abtest.report import rerender_abtest_run
 
         text = rerender_abtest_run(d)
-    elif not (d / "context.json").exists() and (d / "tuning.json").exists():
+    elif state.kind == "tune":
         from xsell_eval.report.tuning import render_tuning_report
         from xsell_eval.tuning import read_tune_run
 
@@ -85,6 +185,9 @@ def report(
     ] = "md",
 ) -> None:
     """Re-render a run's report from its stored results (byte-identical for the same run)."""
-    paths, unchanged = rerender(run_dir, fmt)
+    d = resolve_run_dir(run_dir)
+    if d != run_dir:
+        console.print(f"'{run_dir}' is a file; re-rendering its run directory '{d}'")
+    paths, unchanged = rerender(d, fmt)
     state = "unchanged (byte-identical)" if unchanged else "rewritten"
     console.print(f"report.md {state}; wrote {', '.join(str(p) for p in paths)}")

@@ -32,25 +32,29 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def run_info(d: Path) -> dict[str, Any] | None:
-    """What ``runs list`` shows about one directory, or None if it is not a run directory."""
+    """What ``runs list`` shows about one directory, or None if it is not a run directory.
+
+    ``status`` comes from :func:`~xsell_eval.cli.report.inspect_run_dir`, the check
+    ``xsell-eval report`` applies: ``"complete"``, ``"incomplete"`` (files missing: an
+    interrupted run), ``"unreadable"`` (another format version or a broken manifest) or
+    ``"failed"`` (complete, but no adapter finished); ``problem`` says why in a sentence.
+    """
+    from xsell_eval.cli.report import inspect_run_dir
+
+    state = inspect_run_dir(d)
+    if state is None:
+        return None
     config = _json(d / "config.json")
     summary = _json(d / "summary.json")
     manifest = _json(d / "manifest.json") or {}
-    kind = (
-        "compare"
-        if summary is not None
-        else "abtest"
-        if (d / "abtest.json").exists()
-        else "tune"
-        if (d / "tuning.json").exists()
-        else "incomplete"
-        if config is not None
-        else None
-    )
-    if kind is None:
-        return None
+    kind = state.kind
     if (d / "experiment.json").exists():
         kind = "run" if kind == "compare" else kind
+    status = "complete" if state.complete else "incomplete" if state.missing else "unreadable"
+    if state.complete and summary is not None:
+        adapters = summary.get("adapters") or []
+        if adapters and not any(a.get("status") == "ok" for a in adapters):
+            status = "failed"
     m = _STAMP.match(d.name)
     if m:
         date = datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
@@ -70,6 +74,8 @@ def run_info(d: Path) -> dict[str, Any] | None:
         "best": "",
         "best_value": None,
         "config_hash": (config or {}).get("config_hash", ""),
+        "status": status,
+        "problem": state.problem or ("has no adapter that completed" if status == "failed" else ""),
     }
     if summary is not None:
         info["adapters"] = [a.get("name") for a in summary.get("adapters", [])]
@@ -125,13 +131,13 @@ def diff_runs(a: Path, b: Path) -> dict[str, Any]:
     Raises:
         RunDirError: either directory is not a readable run directory.
     """
+    from xsell_eval.cli.report import resolve_run_dir
     from xsell_eval.errors import RunDirError
 
+    a, b = resolve_run_dir(a), resolve_run_dir(b)
     out: dict[str, Any] = {"a": str(a), "b": str(b)}
     infos = []
     for d in (a, b):
-        if not d.is_dir():
-            raise RunDirError(f"run directory '{d}' does not exist")
         info = run_info(d)
         if info is None:
             raise RunDirError(
@@ -216,8 +222,12 @@ def list_cmd(
     for r in runs:
         best = f"{r['best']} ({_v(r['best_value'])})" if r["best"] else "—"
         data = f"{r['data']} ({str(r['fingerprint'])[:8]})" if r["fingerprint"] else r["data"]
-        table.add_row(r["run"], r["date"], r["kind"], data, _v(r["adapters"]), r["primary_metric"] or "—", best)
+        kind = r["kind"] if r["status"] == "complete" else f"{r['kind']}: [bold]{r['status'].upper()}[/bold]"
+        table.add_row(r["run"], r["date"], kind, data, _v(r["adapters"]), r["primary_metric"] or "—", best)
     console.print(table)
+    for r in runs:
+        if r["status"] != "complete":
+            console.print(f"{r['run']} {r['problem']}", markup=False, highlight=False)
 
 
 @runs_app.command("diff")

@@ -11,6 +11,7 @@ counted under ``cancellations`` and never seen by ``returns``)::
       │ 2 returns              quantity <= 0 (returns, adjustments, zero-quantity lines)
       │ 3 missing_customer     no user id (guest checkout); "keep" keeps them as guests
       │ 4 non_product          item id matches ``non_product_pattern`` (postage, fees, manual, vouchers)
+      │                        or is one the loader marks from the product hierarchy (fuel, coupons...)
       │ 5 nonpositive_price    unit price <= 0 (unknown/NaN prices are kept)
       │ 6 duplicates           exact duplicate lines (all columns equal) beyond the first
       ▼
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,7 +54,8 @@ RULES: dict[str, str] = {
     "cancellations": "lines of invoices the source marks as cancelled (UCI Online Retail: invoice prefix 'C')",
     "returns": "quantity <= 0: returns, adjustments and zero-quantity lines",
     "missing_customer": "no user id (guest checkout); 'keep' keeps them as guests (user_idx -1)",
-    "non_product": "item id matches non_product_pattern (postage, fees, manual lines, vouchers)",
+    "non_product": "item id matches non_product_pattern (postage, fees, manual lines, vouchers) or the loader's "
+    "product-hierarchy rule (Complete Journey: fuel, coupons, gift cards, deposits)",
     "nonpositive_price": "unit price <= 0 (free samples, adjustments); unknown (empty) prices are kept",
     "duplicates": "exact duplicate lines (every column equal) beyond the first occurrence",
 }
@@ -280,6 +283,19 @@ def non_product_mask(items: pd.Series, pattern: str) -> np.ndarray:
     return hit[np.where(codes >= 0, codes, len(uniq))]
 
 
+def item_in_mask(items: pd.Series, ids: Collection[str]) -> np.ndarray:
+    """Boolean mask of lines whose item id (surrounding blanks ignored) is one of ``ids``.
+
+    The test runs once per distinct id; the result is mapped back to the lines by code.
+    """
+    codes, uniq = pd.factorize(items, use_na_sentinel=True)
+    if len(uniq) == 0 or not ids:
+        return np.zeros(len(items), dtype=bool)
+    wanted = set(ids)
+    hit = np.array([str(u).strip() in wanted for u in uniq] + [False])
+    return hit[np.where(codes >= 0, codes, len(uniq))]
+
+
 def _missing_text(values: pd.Series) -> np.ndarray:
     """Missing or blank cells."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -299,6 +315,7 @@ def clean(
     *,
     source: str,
     cancelled: np.ndarray | pd.Series | None = None,
+    non_product_items: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[pd.DataFrame, CleaningReport]:
     """Apply the cleaning rules (vectorised) and report counts.
 
@@ -310,6 +327,10 @@ def clean(
         source: file or dataset name for messages and the report.
         cancelled: boolean mask of cancellation lines, from the loader; ``None`` when
             the source has no cancellation marker (the rule is then "not applicable").
+        non_product_items: item ids the loader knows to be non-products from the source's
+            product hierarchy, by reason (``{"fuel": {...}, "coupons": {...}}``); they join
+            ``non_product_pattern`` under the ``non_product`` rule and its switch, and the
+            step's note counts the lines per reason (a line counted under the first that matches).
 
     Returns:
         The kept lines (original index labels preserved) and the :class:`CleaningReport`.
@@ -351,8 +372,8 @@ def clean(
             alive = alive & ~hit
             if not alive.any():
                 last_nonzero = rule
-        if action == "keep" and count and not note:
-            note = f"{count:,} matching line(s) kept"
+        if action == "keep" and count:
+            note = f"{note}; {count:,} matching line(s) kept" if note else f"{count:,} matching line(s) kept"
         steps.append(CleaningStep(rule, action, count, dropped, note))
 
     # 1 cancellations
@@ -377,8 +398,22 @@ def clean(
     else:
         apply("missing_customer", None, "not applicable: the source has no user ids")
 
-    # 4 non-product codes
-    apply("non_product", non_product_mask(df[C.ITEM], policy.non_product_pattern))
+    # 4 non-product codes: the id pattern, then the loader's product-hierarchy lists
+    by_pattern = non_product_mask(df[C.ITEM], policy.non_product_pattern)
+    reasons: list[tuple[str, np.ndarray]] = [("item-id pattern", by_pattern)]
+    for reason, ids in (non_product_items or {}).items():
+        reasons.append((reason, item_in_mask(df[C.ITEM], ids)))
+    matched = np.logical_or.reduce([m for _, m in reasons])
+    note = ""
+    if len(reasons) > 1:
+        seen = ~alive
+        parts = []
+        for reason, m in reasons:
+            own = m & ~seen
+            parts.append(f"{reason}: {int(own.sum()):,}")
+            seen = seen | m
+        note = "lines by reason — " + "; ".join(parts)
+    apply("non_product", matched, note)
 
     # 5 non-positive price
     if C.PRICE in df.columns:

@@ -85,7 +85,8 @@ GLOSSARY: dict[str, str] = {
     "cold start": "shoppers with little or no purchase history, and items never sold before",
     "fallback": "what an adapter shows when its own method has nothing to say (usually best-sellers)",
 }
-UNITS = {"revenue": " (currency/query)", "uplift": " (ratio)", "novelty": " (bits)"}
+UNITS = {"uplift": " (ratio)", "novelty": " (bits)"}
+"""Unit suffix of a metric column header; revenue's depends on the run (see :func:`_metric_label`)."""
 
 
 # ---------------------------------------------------------------------- formatting
@@ -377,6 +378,18 @@ def _runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFra
     }
 
 
+def _runner_up_money(result: CompareResult, adapter: str) -> dict[str, float | None]:
+    """revenue@k difference of ``adapter`` vs the baseline per 1,000 queries, with its paired CI."""
+    r = _row(result.comparisons, adapter=adapter, metric=f"revenue@{_k(result)}")
+    if r is None or not _ok(r["diff"]):
+        return {"revenue_per_1000": None, "revenue_per_1000_ci_low": None, "revenue_per_1000_ci_high": None}
+    return {
+        "revenue_per_1000": 1000 * float(r["diff"]),
+        "revenue_per_1000_ci_low": 1000 * _num(r["ci_low"]),
+        "revenue_per_1000_ci_high": 1000 * _num(r["ci_high"]),
+    }
+
+
 def decision_facts(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> dict[str, Any]:
     """The numbers behind the *Decision* section (JSON-able; NaN as None).
 
@@ -388,8 +401,10 @@ def decision_facts(result: CompareResult, *, per_query: pd.DataFrame | None = No
     Returns:
         dict with ``verdict`` ("adopt" | "keep-baseline" | "no-comparison" | "nothing-completed"),
         ``winner`` (the adapter to use, or None), ``best`` (highest mean, may be the baseline),
-        ``vs_baseline`` (the comparison row of ``winner`` or ``best``), ``runner_up``,
-        ``money`` (revenue@k difference per 1,000 queries with CI), ``ab_plan`` (visitors per arm and
+        ``vs_baseline`` (the comparison row of ``winner`` or ``best``), ``runner_up`` (its primary
+        metric with CI, the paired test against the leader, and ``revenue_per_1000`` with
+        ``revenue_per_1000_ci_low``/``_ci_high``: its revenue@k difference vs the baseline per
+        1,000 queries), ``money`` (revenue@k difference per 1,000 queries with CI), ``ab_plan`` (visitors per arm and
         days), ``n_tests`` (hypotheses in the Holm family) and ``settings`` (traffic, power, currency).
     """
     cfg = result.config
@@ -448,11 +463,8 @@ def decision_facts(result: CompareResult, *, per_query: pd.DataFrame | None = No
             "ci_low": r["ci_low"] if r else None,
             "ci_high": r["ci_high"] if r else None,
             "paired": _runner_up_test(result, focus, ru, per_query),
-            "revenue_per_1000": None,
+            **_runner_up_money(result, ru),
         }
-        ru_rev = _row(comp, adapter=ru, metric=f"revenue@{_k(result)}")
-        if ru_rev is not None and _ok(ru_rev["diff"]):
-            facts["runner_up"]["revenue_per_1000"] = 1000 * float(ru_rev["diff"])
     rev = _row(comp, adapter=focus, metric=f"revenue@{_k(result)}")
     if rev is not None and _ok(rev["diff"]):
         facts["money"] = {
@@ -528,7 +540,8 @@ def decision_section(result: CompareResult) -> str:
             f"({lvl} CI {_value(prim, brow.get('ci_low'), cur)} to {_value(prim, brow.get('ci_high'), cur)}, "
             f"{result.n_queries:,} test {many})."
         )
-        return "\n".join([*lines, "", scoreboard(result)])
+        leak = _leak_line(result)
+        return "\n".join([*lines, *(["", *leak] if leak else []), "", scoreboard(result)])
     vs = facts.get("vs_baseline") or {}
     focus = vs.get("adapter")
     brow_base = _row(summ, adapter=base, metric=prim) or {}
@@ -560,14 +573,45 @@ def decision_section(result: CompareResult) -> str:
         )
         lines.append("")
         lines += _how_sure(facts, vs, focus, base, many)
+        lines += _leak_line(result)
         if winner:
+            ru = facts.get("runner_up")
+            if ru and "revenue_per_1000_ci_low" not in ru:  # facts stored by an older version: add the CI
+                facts = {**facts, "runner_up": {**ru, **_runner_up_money(result, str(ru["adapter"]))}}
             lines += _runner_up_line(facts, focus, prim, cur, many)
         lines += _money_line(facts, focus, base, one, cur)
         lines += _ab_line(result, facts, focus)
+    else:
+        lines += _leak_line(result)
     if failed:
         lines.append(f"- **Failed** (not compared): {', '.join(f'`{f}`' for f in failed)} — see *Adapters*.")
     lines += ["", scoreboard(result)]
     return "\n".join(lines)
+
+
+LEAK_EFFECT = {
+    "last-basket": "other shoppers' baskets from after each test basket are in training, so the test period's "
+    "best-sellers and buying trends leak in",
+    "random-basket": "baskets from after the test baskets are in training, so future best-sellers and "
+    "co-purchases leak in",
+}
+"""What leaks in each leaky split (one clause); the split's own ``leakage`` text is used for other kinds."""
+
+
+def _leak_line(result: CompareResult) -> list[str]:
+    """One Decision line when the split lets the future into training (empty for a temporal split)."""
+    split = result.split or {}
+    leak = str(split.get("leakage", ""))
+    if not leak or leak.startswith("none"):
+        return []
+    kind = str(split.get("kind") or result.config.split)
+    what = LEAK_EFFECT.get(kind, leak.rstrip("."))
+    return [
+        f"- **Leaky split ({kind}):** {what}. Adapters that learn from training purchases (best-sellers, "
+        "collaborative filtering, association rules) thus see the test period's trends, which flatters them "
+        "against methods that do not (content, hand-written rules); every number here is optimistic — "
+        "`--split temporal` gives the honest estimate."
+    ]
 
 
 def _how_sure(facts: Mapping[str, Any], vs: Mapping[str, Any], focus: str, base: str, many: str) -> list[str]:
@@ -634,10 +678,17 @@ def _runner_up_line(facts: Mapping[str, Any], focus: str, prim: str, cur: str | 
         )
         money = facts.get("money") or {}
         if not clear and _ok(money.get("per_1000")) and _ok(ru.get("revenue_per_1000")):
+
+            def ci(lo: Any, hi: Any) -> str:
+                if not (_ok(lo) and _ok(hi)):
+                    return ""
+                return f" ({lvl} CI {_money(lo, cur, signed=True)} to {_money(hi, cur, signed=True)})"
+
             text += (
                 f" On {money['metric']}, `{name}` is at {_money(ru['revenue_per_1000'], cur, signed=True)} per "
-                f"1,000 {many} against `{facts.get('baseline')}`, `{focus}` at "
-                f"{_money(money['per_1000'], cur, signed=True)}."
+                f"1,000 {many}{ci(ru.get('revenue_per_1000_ci_low'), ru.get('revenue_per_1000_ci_high'))} "
+                f"against `{facts.get('baseline')}`, `{focus}` at {_money(money['per_1000'], cur, signed=True)}"
+                f"{ci(money.get('ci_low'), money.get('ci_high'))}."
             )
     else:
         overlap = not (_num(ru.get("ci_high")) < _num(ru.get("leader_ci_low")))
@@ -727,9 +778,10 @@ def scoreboard(result: CompareResult) -> str:
     prim, base = cfg.primary_metric, cfg.baseline
     cur = _currency(result)
     unit = metric_unit(prim)
-    _, many = query_unit(cfg.protocol)
+    one, many = query_unit(cfg.protocol)
     comp = result.comparisons
-    n_label = f"% of {many}" if unit == "share" else unit
+    money_unit = f"{currency_name(cur) if cur else 'currency'}/{one}"
+    n_label = f"% of {many}" if unit == "share" else money_unit if unit == "currency" else unit
     rows = []
     for a in adapter_order(result):
         r = _row(result.summary, adapter=a, metric=prim)
@@ -756,7 +808,7 @@ def scoreboard(result: CompareResult) -> str:
                 verdict,
             ]
         )
-    diff_unit = "pp" if unit == "share" else unit
+    diff_unit = "pp" if unit == "share" else money_unit if unit == "currency" else unit
     return _table(
         [
             "adapter",
@@ -843,8 +895,13 @@ def _spec_value(v: Any) -> str:
     return str(v)
 
 
-def _metric_label(col: str) -> str:
+def _metric_label(col: str, result: CompareResult) -> str:
+    """Column header with its unit: ``revenue@10 (£/basket)``, ``novelty@10 (bits)``."""
     name, _, k = col.partition("@")
+    if metric_unit(col) == "currency":
+        cur = _currency(result)
+        one, _ = query_unit(result.config.protocol)
+        return f"{name}@{k} ({currency_name(cur) if cur else 'currency'}/{one})"
     return f"{name}@{k}{UNITS.get(name, '')}"
 
 
@@ -895,7 +952,7 @@ def metric_table(result: CompareResult, k: int) -> str:
             mark = str(cr["mark"]) if cr is not None else ""
             cells.append(f"{_ci(r['mean'], r['ci_low'], r['ci_high'])}{(' ' + mark) if mark else ''}")
         rows.append(cells)
-    table = _table(["adapter", *[_metric_label(c) for c in cols]], rows)
+    table = _table(["adapter", *[_metric_label(c, result) for c in cols]], rows)
     note = _missing_metrics_note(result, k)
     return table + (f"\n\n{note}" if note else "")
 
