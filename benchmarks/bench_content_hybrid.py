@@ -30,7 +30,7 @@ from xsell_eval.adapters import registry
 from xsell_eval.queries import Queries, Recommendations
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = REPO / "experiments" / "business_rules_online_retail.toml"
+RULES = REPO / "experiments" / "rules" / "online_retail.toml"
 
 SPECS = [
     "popular",

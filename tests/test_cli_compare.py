@@ -179,5 +179,17 @@ def test_broken_csv_names_the_column(tmp_path: Path) -> None:
 def test_adapters_command_lists_registered_adapters() -> None:
     code, stdout, _ = _run("adapters")
     assert code == 0
-    for name in ("popular", "random", "cf", "rules", "content"):
-        assert name in stdout
+    for name in ("popular", "random", "cf", "rules", "content", "business-rules", "surprise-knn", "surprise-svd"):
+        assert f"│ {name} " in stdout  # whole names, even at 80 columns
+    assert "pip install 'xsell-eval[lightfm]'" in stdout  # not eaten as rich markup
+
+
+def test_out_must_not_be_a_file_or_a_foreign_folder(shop: Path, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, stderr = _run(*_quick_compare(shop, afile, "random"))
+    assert code == 1 and f"--out {afile} is a file" in stderr
+    code, _, stderr = _run(*_quick_compare(shop, shop, "random"))  # the data folder itself
+    said = " ".join(stderr.split())
+    assert code == 1 and "is an existing folder that is not a run directory (it holds catalog.csv" in said
+    assert sorted(p.name for p in shop.iterdir()) == ["catalog.csv", "interactions.csv"]  # untouched

@@ -118,3 +118,18 @@ def test_queries_never_leak_and_are_seeded(seed: int, protocol: str) -> None:
     coo = q1.targets.tocoo()
     for r, c in zip(coo.row[:50], coo.col[:50], strict=True):
         assert (q1.basket_idx[r], c) in test_pairs
+
+
+def test_pseudonyms_are_keyed_not_plain_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from xsell_eval.queries import HASH_KEY_ENV, pseudonymise
+
+    ids = np.array(["12346", "12347", "12346"], dtype=object)
+    monkeypatch.delenv(HASH_KEY_ENV, raising=False)
+    a, b = pseudonymise(ids), pseudonymise(ids)
+    assert a[0] == a[2] != a[1]  # consistent within one call (one run's files)
+    assert a[0] != b[0]  # a fresh random key per run: not linkable, not reversible by hashing every id
+    assert hashlib.sha256(b"12346").hexdigest()[:16] not in set(a)  # not the plain (dictionary-reversible) hash
+    monkeypatch.setenv(HASH_KEY_ENV, "shop-secret")
+    assert list(pseudonymise(ids)) == list(pseudonymise(ids))  # stable across runs under the same key

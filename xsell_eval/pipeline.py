@@ -96,11 +96,20 @@ class CompareConfig:
             raise ConfigError(f"confidence must be in (0.5, 1), got {self.confidence}")
         if self.n_bootstrap < 100:
             raise ConfigError(f"n_bootstrap must be >= 100 for a usable CI, got {self.n_bootstrap}")
-        from xsell_eval.metrics import parse_metric
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        from xsell_eval.metrics import METRICS, parse_metric
 
         for m in self.metrics:
             parse_metric(f"{m}@1" if "@" not in m else m)
         pname, pk = parse_metric(self.primary_metric)
+        if METRICS[pname].scope != "per_query":
+            per_query = sorted(n for n, m in METRICS.items() if m.scope == "per_query")
+            raise ConfigError(
+                f"the primary metric must be measured per query (it gets a CI and a paired test), and "
+                f"{pname} is one value per run; choose one of {per_query} (e.g. hit_rate@10); "
+                f"{pname} is reported anyway"
+            )
         ks = tuple(sorted(set(self.ks) | {pk}))
         adapters = tuple(dict.fromkeys(self.adapters))
         if self.baseline and self.baseline not in adapters:
@@ -114,7 +123,26 @@ class CompareConfig:
                 from xsell_eval.adapters.registry import get
 
                 get(name)  # raises UnknownNameError with did-you-mean
+        self._check_adapter_params(adapters)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+
+    def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
+        """Build each adapter once (no data): bad hyperparameters stop the run before any work.
+
+        Constructors only validate (optional libraries are imported at fit), so this is cheap.
+        Other construction errors are left to the run, which isolates a failing adapter.
+        """
+        from xsell_eval.adapters.registry import create, parse_spec
+
+        for spec in adapters:
+            name, _ = parse_spec(spec)
+            try:
+                create(spec, seed=self.seed, params={**self.params.get(name, {}), **self.params.get(spec, {})})
+            except ConfigError as exc:
+                msg = str(exc)
+                raise ConfigError(msg if msg.startswith(f"adapter '{name}'") else f"adapter '{spec}': {msg}") from None
+            except Exception:  # anything else is reported by run_adapter for this adapter, the others still run
+                continue
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""
@@ -498,7 +526,10 @@ def assemble(
     card = data_card(ds)
     queries_frame = q.to_frame(ds.item_ids, ds.user_ids, hash_users=hash_user_ids)
     recs_frame = (
-        pd.concat([o.recs.to_frame(q.query_id, ds.item_ids) for o in outcomes if o.recs is not None], ignore_index=True)
+        pd.concat(  # labelled by the spec the user typed: cf and cf:k_neighbors=5 stay apart
+            [o.recs.to_frame(q.query_id, ds.item_ids).assign(adapter=o.name) for o in outcomes if o.recs is not None],
+            ignore_index=True,
+        )
         if any(o.recs is not None for o in outcomes)
         else pd.DataFrame()
     )

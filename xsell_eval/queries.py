@@ -23,6 +23,28 @@ import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
 
+HASH_KEY_ENV = "XSELL_HASH_KEY"
+"""Environment variable holding the secret key of :func:`pseudonymise` (stable pseudonyms across runs)."""
+
+
+def pseudonymise(user_ids: np.ndarray) -> np.ndarray:
+    """Customer ids -> 16-hex-digit HMAC-SHA256 pseudonyms under a secret key.
+
+    A plain hash of a customer number is reversed by hashing every possible number (five-digit
+    ids take a second), so the hash is keyed: with ``$XSELL_HASH_KEY`` set, the same id gets the
+    same pseudonym in every run (join runs; keep the key secret); without it, a random key is drawn
+    for this call and never stored, so pseudonyms are consistent within the run's files only and
+    cannot be reversed or linked to other runs.
+    """
+    import hashlib
+    import hmac
+    import os
+    import secrets
+
+    env = os.environ.get(HASH_KEY_ENV, "")
+    key = env.encode() if env else secrets.token_bytes(32)
+    return np.array([hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest()[:16] for u in user_ids], dtype=object)
+
 
 @dataclass(frozen=True, eq=False)
 class Queries:
@@ -101,7 +123,10 @@ class Queries:
         )
 
     def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
-        """One row per query with list columns of context and target item ids (for Parquet)."""
+        """One row per query with list columns of context and target item ids (for Parquet).
+
+        ``hash_users`` replaces customer ids by keyed pseudonyms (:func:`pseudonymise`).
+        """
 
         def lists(m: sp.csr_matrix, values: np.ndarray | None) -> list[list[Any]]:
             """Per row: ``values`` at the column indices, or the stored data when ``values`` is None."""
@@ -113,9 +138,7 @@ class Queries:
         if len(user_ids):
             names = np.asarray(user_ids, dtype=object)
             if hash_users:
-                import hashlib
-
-                names = np.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in names], dtype=object)
+                names = pseudonymise(names)
             users[known] = names[self.user_idx[known]]
         tq = self.targets
         tv = self.target_value

@@ -123,7 +123,13 @@ def compare(
     fmt: Annotated[
         str, typer.Option("--format", help="table | json (json: machine-readable summary on stdout)")
     ] = "table",
-    hash_user_ids: Annotated[bool, typer.Option(help="Write hashed user ids in queries.parquet.")] = False,
+    hash_user_ids: Annotated[
+        bool,
+        typer.Option(
+            help="Write keyed pseudonyms (HMAC-SHA256) instead of user ids in queries.parquet; "
+            "key from $XSELL_HASH_KEY (stable across runs) or random per run."
+        ),
+    ] = False,
     tuned: Annotated[
         bool, typer.Option("--tuned", help="Use the best parameters stored by `xsell-eval tune` (see --storage).")
     ] = False,
@@ -231,5 +237,5 @@ def compare(
     console.print(results_table(result))
     for a in result.adapters:
         if a["status"] != "ok":
-            err_console.print(f"[red]adapter {a['name']} failed:[/] {a['error']}")
+            err_console.print(f"[red]adapter {escape(a['name'])} failed:[/] {escape(str(a['error']))}")
     console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")
