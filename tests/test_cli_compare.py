@@ -193,3 +193,21 @@ def test_out_must_not_be_a_file_or_a_foreign_folder(shop: Path, tmp_path: Path) 
     said = " ".join(stderr.split())
     assert code == 1 and "is an existing folder that is not a run directory (it holds catalog.csv" in said
     assert sorted(p.name for p in shop.iterdir()) == ["catalog.csv", "interactions.csv"]  # untouched
+
+
+def test_compare_maps_columns_and_switches_cleaning(tmp_path: Path) -> None:
+    from xsell_eval.testing import toy_interactions
+
+    inter, _ = toy_interactions(seed=1)
+    renamed = inter.rename(columns={"user_id": "Customer", "item_id": "SKU"})
+    renamed.to_csv(tmp_path / "shop.csv", index=False)
+    data = str(tmp_path / "shop.csv")
+    code, _, stderr = _run("compare", "random", "--data", data)
+    assert code == 1 and "--columns item_id=YOUR_COLUMN" in " ".join(stderr.split())  # the hint names an option
+    out = tmp_path / "r"
+    args = ["compare", "random", "--data", data, "--bootstrap", "200", "--out", str(out)]
+    code, _, stderr = _run(*args, "--columns", "user_id=Customer,item_id=SKU", "--clean", "duplicates=keep")
+    assert code == 0, stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["columns"] == {"user_id": "Customer", "item_id": "SKU"} and cfg["cleaning"] == "duplicates=keep"
+    assert "--columns user_id=Customer,item_id=SKU --clean duplicates=keep" in (out / "report.md").read_text()

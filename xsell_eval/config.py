@@ -307,6 +307,8 @@ class Experiment(_Section):
             alpha=self.metrics.alpha,
             params=params,
             name=self.name,
+            columns=dict(d.columns) if d.columns else None,
+            cleaning=d.cleaning.spec(),
         )
 
     def _resolved_params(self, entry: AdapterEntry) -> dict[str, Any]:

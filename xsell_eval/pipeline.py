@@ -80,6 +80,10 @@ class CompareConfig:
     alpha: float = 0.05
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = "compare"
+    columns: dict[str, str] | None = None
+    """Column mapping canonical -> source for csv/parquet data (``--columns``)."""
+    cleaning: str | None = None
+    """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
     def validate(self) -> CompareConfig:
         """Check values and return a normalised copy (baseline included in adapters)."""
@@ -150,8 +154,13 @@ class CompareConfig:
 
     @property
     def hash(self) -> str:
-        """sha256 (first 12 hex) of the canonical JSON of the config."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        """sha256 (first 12 hex) of the canonical JSON of the config.
+
+        ``columns`` and ``cleaning`` count only when set, so configs without them keep the
+        hashes of earlier versions.
+        """
+        d = {k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning") and v is None)}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,7 +235,9 @@ def load_data(config: CompareConfig) -> Dataset:
     """Load the configured dataset (the embedded Online Retail when ``data`` is None)."""
     from xsell_eval.data.loaders import load_dataset
 
-    return load_dataset(config.data, loader=config.loader, catalog=config.catalog)
+    return load_dataset(
+        config.data, loader=config.loader, catalog=config.catalog, columns=config.columns, policy=config.cleaning
+    )
 
 
 def prepare(config: CompareConfig, *, dataset: Dataset | None = None, progress: ProgressFn | None = None) -> Prepared:

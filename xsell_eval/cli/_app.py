@@ -41,6 +41,35 @@ LoaderOption = Annotated[str, typer.Option(help="Loader name (see `xsell-eval da
 CatalogOption = Annotated[
     str | None, typer.Option(help="Optional catalog file (item_id,title,description,category,price).")
 ]
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns", help="Column mapping for csv/parquet, canonical=source, e.g. 'user_id=Customer,item_id=SKU'."
+    ),
+]
+CleanOption = Annotated[
+    str | None,
+    typer.Option(
+        "--clean",
+        help="Cleaning switches rule=drop|keep|raise on top of the loader's defaults, or a preset "
+        "(default, literature, keep-all), e.g. 'missing_customer=keep,duplicates=keep'.",
+    ),
+]
+
+
+def parse_columns(text: str | None) -> dict[str, str] | None:
+    """``"user_id=Customer,item_id=SKU"`` -> ``{"user_id": "Customer", "item_id": "SKU"}``."""
+    from xsell_eval.errors import ConfigError
+
+    if text is None or not text.strip():
+        return None
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise ConfigError(f"--columns expects canonical=source pairs separated by commas, got {part.strip()!r}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @app.callback()

@@ -12,12 +12,15 @@ from rich.markup import escape
 
 from xsell_eval.cli._app import (
     CatalogOption,
+    CleanOption,
+    ColumnsOption,
     DataOption,
     LoaderOption,
     app,
     console,
     err_console,
     handle_errors,
+    parse_columns,
     parse_ks,
 )
 
@@ -96,6 +99,8 @@ def compare(
     data: DataOption = None,
     loader: LoaderOption = "auto",
     catalog: CatalogOption = None,
+    columns: ColumnsOption = None,
+    clean: CleanOption = None,
     protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = "basket-completion",
     split: Annotated[str, typer.Option(help="temporal | last-basket | random-basket")] = "temporal",
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "5,10,20",
@@ -160,6 +165,8 @@ def compare(
         data=data,
         loader=loader,
         catalog=catalog,
+        columns=parse_columns(columns),
+        cleaning=clean or None,
         split=split,
         test_fraction=test_fraction,
         cutoff=cutoff,

@@ -11,22 +11,7 @@ from typing import Annotated
 
 import typer
 
-from xsell_eval.cli._app import console, data_app, handle_errors
-
-
-def parse_columns(text: str | None) -> dict[str, str] | None:
-    """``"user_id=Customer,item_id=SKU"`` -> ``{"user_id": "Customer", "item_id": "SKU"}``."""
-    from xsell_eval.errors import ConfigError
-
-    if text is None or not text.strip():
-        return None
-    out: dict[str, str] = {}
-    for part in text.split(","):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise ConfigError(f"--columns expects canonical=source pairs separated by commas, got {part.strip()!r}")
-        out[key.strip()] = value.strip()
-    return out
+from xsell_eval.cli._app import CleanOption, ColumnsOption, console, data_app, handle_errors, parse_columns
 
 
 @data_app.command("describe")
@@ -44,20 +29,8 @@ def describe(
     catalog: Annotated[
         Path | None, typer.Option("--catalog", help="Catalog file: item_id + title/description/category/price.")
     ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns", help="Column mapping for csv/parquet, canonical=source, e.g. 'user_id=Customer,item_id=SKU'."
-        ),
-    ] = None,
-    clean: Annotated[
-        str | None,
-        typer.Option(
-            "--clean",
-            help="Cleaning switches rule=drop|keep|raise on top of the loader's defaults, or a preset "
-            "(default, literature, keep-all), e.g. 'missing_customer=keep,duplicates=keep'.",
-        ),
-    ] = None,
+    columns: ColumnsOption = None,
+    clean: CleanOption = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="Output: table (rich) or json (machine-readable, stdout).")
     ] = "table",

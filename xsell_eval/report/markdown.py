@@ -858,6 +858,10 @@ def reproduce_command(config: CompareConfig, extra: Mapping[str, Any] | None = N
         opts.append(("--loader", config.loader))
     if config.catalog:
         opts.append(("--catalog", config.catalog))
+    if config.columns:
+        opts.append(("--columns", ",".join(f"{k}={v}" for k, v in config.columns.items())))
+    if config.cleaning:
+        opts.append(("--clean", config.cleaning))
     opts += [
         ("--split", config.split),
         ("--protocol", config.protocol),
