@@ -325,3 +325,18 @@ def test_report_cli_accepts_a_file_inside_the_run_directory(
     loose.write_text("x")
     res = runner.invoke(app, ["report", str(loose)])
     assert res.exit_code == 1 and "is a file, not a run directory" in " ".join(res.stderr.split())
+
+
+def test_queries_without_any_recommendation_are_reported() -> None:
+    """``rules:fallback=none`` leaves some carts without an answer: the report says how many, not just 0% fallback."""
+    from xsell_eval.testing import toy_dataset
+
+    cfg = CompareConfig(adapters=("rules:fallback=none,min_support=0.05",), ks=(10,), n_bootstrap=100)
+    result = M.with_decision(run_compare(cfg, dataset=toy_dataset()))
+    info = next(a for a in result.adapters if a["name"].startswith("rules"))
+    assert result.recs_frame is not None
+    answered = result.recs_frame.loc[result.recs_frame["adapter"] == info["name"], "query_id"].nunique()
+    assert info["empty_share"] == pytest.approx(1 - answered / result.n_queries) and info["empty_share"] > 0.05
+    text = M.render_markdown(result)
+    assert "| served by fallback | no recommendation |" in text
+    assert f"recommended nothing at all for {M._pct(info['empty_share'])}" in text

@@ -206,6 +206,8 @@ class AdapterOutcome:
     recommend_seconds: float = float("nan")
     evaluate_seconds: float = float("nan")
     fallback_share: float | None = None
+    empty_share: float | None = None
+    """Share of the queries that got no recommendation at all (an empty list)."""
     recs: Recommendations | None = None
     per_query: pd.DataFrame | None = None
     per_query_items: dict[str, pd.DataFrame] | None = None
@@ -226,6 +228,7 @@ class AdapterOutcome:
             "recommend_seconds": self.recommend_seconds,
             "evaluate_seconds": self.evaluate_seconds,
             "fallback_share": self.fallback_share,
+            "empty_share": self.empty_share,
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
         }
@@ -365,6 +368,7 @@ def run_adapter(
             traceback=traceback.format_exc(),
         )
     fb = None if recs.fallback is None else float(np.mean(recs.fallback)) if len(recs) else 0.0
+    empty = float(np.mean(recs.items[:, 0] < 0)) if len(recs) and recs.items.shape[1] else 0.0
     return AdapterOutcome(
         name=label,
         spec=spec,
@@ -375,6 +379,7 @@ def run_adapter(
         recommend_seconds=adapter.recommend_seconds_,
         evaluate_seconds=eval_s,
         fallback_share=fb,
+        empty_share=empty,
         recs=recs,
         per_query=per_query,
         per_query_items=by_item,

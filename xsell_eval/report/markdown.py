@@ -1123,6 +1123,7 @@ def adapters_table(result: CompareResult) -> str:
     for a in result.adapters:
         params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items())) or "—"
         fb = a.get("fallback_share")
+        empty = a.get("empty_share")
         rows.append(
             [
                 f"`{a['name']}`",
@@ -1131,13 +1132,23 @@ def adapters_table(result: CompareResult) -> str:
                 _fmt(a.get("fit_seconds"), 2),
                 _fmt(a.get("recommend_seconds"), 2),
                 "—" if not _ok(fb) else _pct(fb),
+                "—" if not _ok(empty) else _pct(empty),
                 params,
             ]
         )
     return _table(
-        ["adapter", "family", "status", "fit (s)", "recommend (s)", "served by fallback", "hyperparameters"],
+        [
+            "adapter",
+            "family",
+            "status",
+            "fit (s)",
+            "recommend (s)",
+            "served by fallback",
+            "no recommendation",
+            "hyperparameters",
+        ],
         rows,
-        "lllrrrl",
+        "lllrrrrl",
     )
 
 
@@ -1241,6 +1252,12 @@ def caveats(result: CompareResult) -> list[str]:
             out.append(
                 f"- `{a['name']}` served {_pct(fb)} of the test {many} from its fallback "
                 "(its own method had no answer)."
+            )
+        empty = a.get("empty_share")
+        if a.get("status") == "ok" and _ok(empty) and _num(empty) >= 0.05:
+            out.append(
+                f"- `{a['name']}` recommended nothing at all for {_pct(empty)} of the test {many} "
+                "(no fallback filled them); those count as misses."
             )
     audit = result.audit or {}
     if int(audit.get("cold_test_items") or 0) > 0:
