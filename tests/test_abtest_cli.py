@@ -60,15 +60,48 @@ def test_abtest_end_to_end_with_truth(shop_dir, tmp_path):
 
 
 def test_abtest_aa_mode(shop_dir, tmp_path):
+    # also: --alpha 0.2 labels (finding 1), an inapplicable response option left out of the command (finding 6)
     res = runner.invoke(
         app,
         ["abtest", "popular", "--aa", "--data", str(shop_dir), "--visitors", "3000", "--bootstrap", "200",
-         "--out", str(tmp_path / "aa")],
+         "--alpha", "0.2", "--p-hit", "0.4", "--oracle-smoothing", "3", "--out", str(tmp_path / "aa")],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    arms = json.loads((tmp_path / "aa" / "abtest.json").read_text())["analysis"]["arms"]
+    data = json.loads((tmp_path / "aa" / "abtest.json").read_text())
+    arms = data["analysis"]["arms"]
     assert [a["name"] for a in arms] == ["popular (A)", "popular (B)"]
     assert arms[0]["expected_conversion"] == arms[1]["expected_conversion"]
+    out = " ".join(res.output.split())
+    assert "decision: A/A check " in out and "ship" not in out and "more visitors" not in out  # finding 3
+    assert data["analysis"]["decision"]["kind"] in ("aa-pass", "aa-flag")
+    report = (tmp_path / "aa" / "report.md").read_text()
+    assert "95%" not in out + report and "conversion lift [80% CI]" in report  # finding 1
+    cmd = data["settings"]["command"]
+    assert "--p-hit 0.4" in cmd and "--oracle-smoothing" not in cmd and "--alpha 0.2" in cmd  # finding 6
+    assert "--oracle-smoothing ignored: no effect with --response replay" in out
+    assert data["response"]["oracle_smoothing"] == 3.0
+
+
+def test_out_that_is_a_file_is_refused_before_any_work(tmp_path):
+    """Finding 7: checked first — before the (missing) data is even looked at."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = runner.invoke(app, ["abtest", "popular", "random", "--data", str(tmp_path / "nope"), "--out", str(afile)])
+    assert res.exit_code == 1
+    assert f"--out {afile} is a file; give a folder" in " ".join(res.output.split())
+    res = runner.invoke(app, ["abtest", "popular", "random", "--out", str(afile / "sub"), "--visitors", "1"])
+    assert res.exit_code == 1  # the --out check comes before the --visitors one
+    assert f"cannot be created: '{afile}' is a file, not a folder" in " ".join(res.output.split())
+    res = runner.invoke(app, ["data", "generate", "--out", str(afile), "--users", "50", "--items", "20"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "is an existing file, not a directory" in " ".join(res.output.split())
+
+
+def test_generate_small_catalog_clamps_categories(tmp_path):
+    """Finding 10: --items 9 works (categories clamped to the items)."""
+    res = runner.invoke(app, ["data", "generate", "--out", str(tmp_path), "--items", "9", "--users", "50"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "truth.json").read_text())["params"]["n_categories"] == 9
 
 
 @pytest.mark.parametrize(
@@ -78,6 +111,8 @@ def test_abtest_aa_mode(shop_dir, tmp_path):
         (["abtest", "popular", "random", "--split", "60,50"], "must sum to 100"),
         (["abtest", "popular", "random", "--split", "100"], "1 share(s) for 2 arm(s)"),
         (["abtest", "popular", "random", "--visitors", "1"], "at least the number of arms (2)"),
+        (["abtest", "popular", "random", "--visitors", "2"], "every arm needs at least 10 expected visitors"),
+        (["abtest", "popular", "random", "--visitors", "30", "--split", "90,10"], "must be at least 100"),
         (["abtest", "popular", "random", "--response", "truth"], "has none"),
         (["abtest", "popular"], "needs at least two arms"),
         (["abtest", "popular", "random", "--aa"], "give exactly one ARM"),

@@ -329,3 +329,84 @@ def test_report_is_pure_and_complete(analysis3, tmp_path):
     back = read_abtest_run(tmp_path / "run")
     assert render_section(back) == render_section(out)
     assert "![Lift with 95% CI](figures/abtest_lift.png)" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_report_labels_follow_alpha(analysis3):
+    """Finding 1: with alpha 0.2 every interval label says 80%, the sequential CIs included."""
+    sim, _ = analysis3
+    an = analyse(sim, n_boot=100, seed=1, alpha=0.2)
+    assert {s.ci_alpha for s in an.sequential} == {0.2}
+    rep = ABTestReport(analysis=an, response=sim.response, settings={"k": 5}, figures={"lift": "l.png"})
+    text = render_section(rep)
+    assert "95%" not in text
+    for needle in ("conversion [80% CI]", "conversion lift [80% CI]", "revenue/visitor lift [80% CI]", "80% CI"):
+        assert needle in text, needle
+    assert "![Lift with 80% CI](l.png)" in text and "80% CI" in an.decision.text
+
+
+def test_report_tables_show_expected_revenue_and_real_sample_size_gap(analysis3):
+    """Finding 4: the model's expected revenue lift is a number in the table; finding 10: Cohen's gap is stated."""
+    sim, an = analysis3
+    text = render_section(ABTestReport(analysis=an, response=sim.response, settings={"k": 5}))
+    assert "expected revenue/visitor lift (model)" in text and "expected revenue / visitor (model)" in text
+    c = an.comparisons[0]
+    row = next(line for line in text.splitlines() if line.startswith(f"| {c.arm} vs {c.control}"))
+    assert row.rstrip(" |").endswith(f"| {c.expected_lift:+.1%} | {c.expected_rpv_lift:+.1%}")
+    p = an.plan
+    gap = int(p.n_treatment_other_method - p.n_treatment)
+    assert f"instead of {p.n_treatment:,} ({gap:+,})" in text and "a few visitors" not in text
+
+
+def test_multi_arm_ship_compares_the_best_two(analysis3):
+    """Finding 5: co and co2 show the same lists, so they must come out 'not separable'."""
+    _, an = analysis3
+    d = an.decision
+    assert d.kind == "ship" and {d.arm, d.tied_with} == {"co", "co2"}
+    assert "not separable in this test" in d.text
+    by = {a.name: a for a in an.arms}
+    from statsmodels.stats.proportion import proportions_ztest
+
+    _z, p = proportions_ztest(
+        [by[d.arm].conversions, by[d.tied_with].conversions], [by[d.arm].visitors, by[d.tied_with].visitors]
+    )
+    assert d.head_to_head is not None and d.head_to_head["p_value"] == pytest.approx(p)
+
+
+def test_analyse_refuses_an_empty_arm(case):
+    """Finding 10: an arm without visitors is refused with a clear message."""
+    sim = simulate(
+        case.queries,
+        {"a": case.recs["popular"], "b": case.recs["cooc"]},
+        ResponseModel(source="truth"),
+        n_visitors=30,
+        split=[0.99, 0.01],
+        seed=0,
+        item_price=case.ds.item_price,
+        truth=case.truth,
+    )
+    assert sim.visitors_per_arm().tolist() == [30, 0]
+    with pytest.raises(ConfigError, match=r"arm\(s\) \['b'\] received no visitors out of 30"):
+        analyse(sim, n_boot=100)
+
+
+def test_check_visitors_per_arm():
+    from xsell_eval.abtest.simulate import check_visitors_per_arm
+
+    check_visitors_per_arm(20, [0.5, 0.5])
+    with pytest.raises(ConfigError, match="every arm needs at least 10 expected visitors, so --visitors must be at "):
+        check_visitors_per_arm(2, [0.5, 0.5])
+    with pytest.raises(ConfigError, match="must be at least 200 for this split"):
+        check_visitors_per_arm(150, [0.9, 0.05, 0.05])
+
+
+def test_assumptions_use_the_option_names(analysis3):
+    """Finding 6: the report names response parameters by their flag and [abtest] key."""
+    from xsell_eval.abtest.report import assumptions_table
+
+    rm = ResponseModel(source="oracle", oracle_smoothing=2.0)
+    assert rm.applies("oracle_smoothing") and not rm.applies("p_accept_hit") and not rm.applies("exam_decay")
+    assert not ResponseModel(source="truth").applies("p_accept_other")
+    assert ResponseModel(curve="geometric").applies("exam_decay")
+    text = assumptions_table(ABTestReport(analysis=analysis3[1], response=rm, settings={}))
+    assert "| `--oracle-smoothing` / `oracle_smoothing` | 2.0 |" in text and "`--p-other` / `p_other`" in text
+    assert "`--response` / `response`" in text and "p_hit" not in text and "p_accept" not in text

@@ -27,11 +27,14 @@ from xsell_eval.abtest.sequential import (
     spending_bounds,
 )
 from xsell_eval.abtest.stats import (
+    ArmStats,
     Comparison,
     PowerPlan,
     bootstrap_means,
     conversion_test,
     decide,
+    level_label,
+    p_text,
     required_sample_size,
     srm_test,
 )
@@ -243,14 +246,42 @@ def test_sequential_result_json_roundtrip():
 # ---------------------------------------------------------------------- decision
 
 
-def _comp(lift: float, p: float, arm: str = "B") -> Comparison:
+def _comp(
+    lift: float,
+    p: float,
+    arm: str = "B",
+    *,
+    rpv_lift: float = float("nan"),
+    rpv_p: float = float("nan"),
+    alpha: float = 0.05,
+) -> Comparison:
     nan = float("nan")
     return Comparison(
         arm=arm, control="A", diff=lift * 0.05, diff_low=nan, diff_high=nan, z=nan, p_value=p, p_holm=p,
         lift=lift, lift_low=lift - 0.05, lift_high=lift + 0.05, expected_lift=nan, rpv_diff=nan,
-        rpv_diff_low=nan, rpv_diff_high=nan, welch_t=nan, rpv_p_value=nan, rpv_p_holm=nan, rpv_lift=nan,
-        rpv_lift_low=nan, rpv_lift_high=nan, expected_rpv_lift=nan, power_observed=nan, n_for_observed=nan,
-        significant=p < 0.05,
+        rpv_diff_low=nan, rpv_diff_high=nan, welch_t=nan, rpv_p_value=rpv_p, rpv_p_holm=rpv_p, rpv_lift=rpv_lift,
+        rpv_lift_low=rpv_lift - 0.05, rpv_lift_high=rpv_lift + 0.05, expected_rpv_lift=nan, power_observed=nan,
+        n_for_observed=nan, significant=p < alpha,
+    )  # fmt: skip
+
+
+def _arm(name: str, visitors: int, conversions: int, weight: float = 0.5) -> ArmStats:
+    nan = float("nan")
+    return ArmStats(
+        name=name, adapter=name, weight=weight, visitors=visitors, conversions=conversions,
+        conversion=conversions / visitors, conversion_low=nan, conversion_high=nan, revenue_per_visitor=1.0,
+        rpv_low=nan, rpv_high=nan, items_per_visitor=nan, accepted_per_visitor=nan, basket_value=nan,
+        fill_rate=1.0, expected_conversion=nan, expected_rpv=nan,
+    )  # fmt: skip
+
+
+def _seq(arm: str, decision_day: int | None, z: list[float], bound: list[float]) -> SequentialResult:
+    n = len(z)
+    return SequentialResult(
+        arm=arm, control="A", alpha=0.05, spending="obrien-fleming", days=list(range(1, n + 1)),
+        info=[(i + 1) / n for i in range(n)], visitors=[100 * (i + 1) for i in range(n)], lift=[0.1] * n,
+        lift_low=[0.0] * n, lift_high=[0.2] * n, z=z, p_naive=[0.5] * n, bound=bound, decision_day=decision_day,
+        naive_day=None,
     )  # fmt: skip
 
 
@@ -281,3 +312,120 @@ def test_bootstrap_sparse_sums_are_exact_with_tiny_support():
     np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
     assert (counts == 0).mean() == pytest.approx((49 / 50) ** 50, abs=0.03)
     assert counts.mean() == pytest.approx(1.0, abs=0.05)
+
+
+KW = {"n_visitors": 20_000, "traffic_per_day": 1_000}
+
+
+def test_level_label_and_p_text():
+    assert [level_label(a) for a in (0.05, 0.2, 0.01, 0.025, 0.001)] == ["95%", "80%", "99%", "97.5%", "99.9%"]
+    assert p_text(0.0) == "< 1e-300" and p_text(1e-320) == "< 1e-300"
+    assert p_text(0.0451) == "= 0.045" and p_text(float("nan")) == "= n/a"
+
+
+def test_decision_states_the_interval_level_of_alpha():
+    """Finding 1: an alpha of 0.2 gives 80% intervals, and the text must say so."""
+    d = decide([_comp(0.3, 0.1, alpha=0.2)], [], _plan(62_468), alpha=0.2, **KW)
+    assert d.kind == "ship" and "80% CI" in d.text and "95%" not in d.text
+    d = decide([_comp(0.02, 0.4)], [], _plan(62_468), alpha=0.2, **KW)
+    assert "80% CI" in d.text and "95%" not in d.text
+
+
+def test_decision_when_fixed_horizon_and_monitor_disagree():
+    """Finding 2: significant at the horizon while the boundary was never crossed, and the reverse."""
+    not_crossed = _seq("B", None, [0.5, 1.2, 2.0], [np.inf, 2.5, 2.2])
+    d = decide([_comp(0.12, 0.045)], [not_crossed], _plan(15_000), alpha=0.05, **KW)
+    assert d.kind == "ship" and d.sequential == "fixed-only"
+    assert "significant at the planned horizon, but the day-by-day monitor" in d.text
+    assert "never crossed its boundary (final |z| 2.00 < boundary 2.20)" in d.text
+    assert "if the team looked at results daily, this is not yet conclusive" in d.text
+    assert d.text.startswith("ship B on conversion, if nobody acted on interim looks:")
+    crossed = _seq("B", 2, [0.5, 3.1, 1.5], [np.inf, 2.9, 2.0])
+    d = decide([_comp(0.12, 0.001)], [crossed], _plan(15_000), alpha=0.05, **KW)
+    assert d.sequential == "agrees" and "agrees: it crossed its boundary on day 2" in d.text
+    d = decide([_comp(0.02, 0.4)], [crossed], _plan(15_000), alpha=0.05, **KW)
+    assert d.kind == "no-difference" and d.sequential == "sequential-only"
+    assert "The two readings disagree" in d.text and "crossed its boundary on day 2 with B better" in d.text
+    assert "would have stopped and shipped B then" in d.text
+
+
+def test_aa_mode_gives_an_aa_verdict():
+    """Finding 3: A/A mode never says ship / needs more visitors."""
+    d = decide([_comp(0.33, 0.046)], [], _plan(62_468), alpha=0.05, srm_p=0.82, aa=True, **KW)
+    assert d.kind == "aa-flag" and d.text.startswith("A/A check flagged a difference:")
+    assert "expected in about 5% of runs by chance" in d.text and "re-run with another seed" in d.text
+    assert "set-up (assignment, logging) is broken" in d.text and "Sample-ratio check OK (p = 0.82)" in d.text
+    d = decide([_comp(0.02, 0.4, rpv_lift=0.01, rpv_p=0.7)], [], _plan(62_468), alpha=0.05, srm_p=0.5, aa=True, **KW)
+    assert d.kind == "aa-pass" and d.text.startswith("A/A check passed: no significant difference (as expected)")
+    assert "ship" not in d.text and "needs" not in d.text and "more visitors" not in d.text
+    d = decide([_comp(0.02, 0.4, rpv_lift=0.2, rpv_p=0.01)], [], _plan(62_468), alpha=0.05, aa=True, **KW)
+    assert d.kind == "aa-flag" and "revenue per visitor" in d.text
+
+
+def test_decision_names_its_metric_and_flags_revenue():
+    """Finding 4: the headline says conversion and flags a significant revenue result, above all an opposite one."""
+    c = _comp(0.019, 0.54, "cf", rpv_lift=-0.105, rpv_p=0.011)
+    d = decide([c], [], _plan(15_000), alpha=0.05, **KW)
+    head = d.text.partition(": ")[0]
+    assert head == "no detectable difference in conversion, but cf has significantly lower revenue per visitor (-10.5%)"
+    assert d.revenue == "significant" and "opposite direction of the (not significant) conversion estimate" in d.text
+    d = decide([_comp(0.2, 0.001, rpv_lift=-0.1, rpv_p=0.001)], [], _plan(15_000), alpha=0.05, **KW)
+    assert d.kind == "ship" and d.revenue == "opposite"
+    assert (
+        d.text.partition(": ")[0] == "ship B on conversion, but B has significantly lower revenue per visitor (-10.0%)"
+    )
+    assert "moves the OTHER way" in d.text
+    d = decide([_comp(0.2, 0.001, rpv_lift=0.3, rpv_p=0.001)], [], _plan(15_000), alpha=0.05, **KW)
+    assert d.revenue == "same-direction" and "and B has significantly higher revenue per visitor" in d.text
+    d = decide([_comp(0.2, 0.001, rpv_lift=0.3, rpv_p=0.2)], [], _plan(15_000), alpha=0.05, **KW)
+    assert d.revenue == "" and d.text.partition(": ")[0] == "ship B on conversion" and "not significant" in d.text
+
+
+def test_best_two_treatments_are_tested_head_to_head():
+    """Finding 5: two significant treatments whose difference is noise are 'not separable'."""
+    arms = [_arm("A", 15_000, 1_620), _arm("rules", 7_500, 1_277, 0.25), _arm("cf", 7_500, 1_271, 0.25)]
+    comps = [_comp(0.577, 1e-39, "rules"), _comp(0.570, 1e-38, "cf")]
+    d = decide(comps, [], _plan(15_000), alpha=0.05, arms=arms, **KW)
+    _z, p = proportions_ztest([1_277, 1_271], [7_500, 7_500])
+    assert d.head_to_head is not None and d.head_to_head["p_value"] == pytest.approx(p)
+    ratio = (1_277 / 7_500) / (1_271 / 7_500)
+    assert d.head_to_head["lift"] == pytest.approx(ratio - 1)
+    lo, hi = confint_proportions_2indep(1_277, 7_500, 1_271, 7_500, method="log", compare="ratio")
+    assert (d.head_to_head["lift_low"], d.head_to_head["lift_high"]) == pytest.approx((lo - 1, hi - 1))
+    assert d.kind == "ship" and d.arm == "rules" and d.tied_with == "cf"
+    assert d.text.startswith("ship rules or cf on conversion (not separable in this test)")
+    assert "rules or cf: not separable in this test" in d.text
+    comps = [
+        _comp(0.577, 1e-39, "rules", rpv_lift=2.98, rpv_p=1e-60),
+        _comp(0.57, 1e-38, "cf", rpv_lift=3.3, rpv_p=1e-70),
+    ]
+    d = decide(comps, [], _plan(15_000), alpha=0.05, arms=arms, **KW)
+    assert d.text.partition(": ")[0] == (
+        "ship rules or cf on conversion (not separable in this test), "
+        "and both have significantly higher revenue per visitor (rules +298.0%, cf +330.0%)"
+    )
+    assert "Revenue per visitor of rules vs A moves" in d.text and "Revenue per visitor of cf vs A moves" in d.text
+    arms[2] = _arm("cf", 7_500, 1_000, 0.25)
+    d = decide([_comp(0.577, 1e-39, "rules"), _comp(0.2, 1e-5, "cf")], [], _plan(15_000), alpha=0.05, arms=arms, **KW)
+    assert d.tied_with is None and "rules is ahead" in d.text and d.text.startswith("ship rules on conversion:")
+
+
+def test_sample_ratio_mismatch_blocks_the_decision():
+    """Finding 10: a broken split is not shipped."""
+    arms = [_arm("A", 10_500, 500), _arm("B", 9_500, 600)]
+    d = decide([_comp(0.3, 1e-6)], [], _plan(15_000), alpha=0.05, arms=arms, srm_p=1.5e-12, **KW)
+    assert d.kind == "srm" and d.text.startswith("do not trust this result: the traffic split is off")
+    assert "A 10,500, B 9,500 visitors for a planned 50%/50% split" in d.text and "ship" not in d.text
+    d = decide([_comp(0.0, 0.9)], [], _plan(15_000), alpha=0.05, arms=arms, srm_p=1e-9, aa=True, **KW)
+    assert d.kind == "aa-flag" and "traffic split is off" in d.text
+
+
+def test_decision_small_messages():
+    """Finding 10: an MDE implying a rate above 100%; a p-value of 0 is '< 1e-300'."""
+    inf = float("inf")
+    plan = PowerPlan(0.108, 9.0, 0.05, 0.05, 0.8, "pooled", inf, inf, "cohen", inf)
+    d = decide([_comp(0.02, 0.4)], [], plan, alpha=0.05, **KW)
+    assert "implies a rate of 108%, above 100%" in d.text and "choose a smaller --mde" in d.text
+    assert "too rarely" not in d.text
+    d = decide([_comp(0.5, 0.0)], [], _plan(15_000), alpha=0.05, **KW)
+    assert "Holm-adjusted p < 1e-300" in d.text and "p = 0)" not in d.text

@@ -54,6 +54,16 @@ def test_every_experiment_runs_and_its_report_renders(path: Path, shop: Path, tm
     code, stdout, stderr = _run("run", str(path), *[x for s in sets for x in ("--set", s)], "--out", str(out))
     assert code == 0, stderr
     assert "Decision:" in stdout
+    # the console's decision line says what the report's decision says (finding 9)
+    from xsell_eval.cli.run import decision_line
+
+    stored = read_run(out)
+    line = decision_line(
+        stored.extra["decision"],
+        failed=[a["name"] for a in stored.adapters if a["status"] != "ok"],
+        n_completed=len(stored.ok_adapters),
+    )
+    assert line and line in " ".join(stdout.split())
     report = (out / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Cross-sell decision") and "## Decision" in report
     exp = load_experiment(path, sets)
@@ -113,3 +123,62 @@ def test_experiment_runs_as_written_on_its_data(path: Path, tmp_path: Path) -> N
     code, _, stderr = _run("run", str(path), *[x for s in sets for x in ("--set", s)], "--out", str(tmp_path / "r"))
     assert code == 0, stderr
     assert "## Decision" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+
+
+def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_path: Path) -> None:
+    """Finding 8: [data] path = 'shop/interactions.csv' finds shop/truth.*; without one, fail before any work."""
+    from xsell_eval.data.synthetic import generate_shop
+
+    shop = tmp_path / "shop"
+    generate_shop(seed=0, n_users=200, n_items=40, n_days=40).save(shop)
+    text = (
+        'name = "t"\nbaseline = "popular"\n[data]\npath = "shop/interactions.csv"\n[adapters.popular]\n'
+        "[adapters.random]\n[protocol]\nmax_queries = 40\n[metrics]\nbootstrap = 100\n[report]\nhtml = false\n"
+        '[abtest]\nresponse = "truth"\nvisitors = 1000\nbootstrap = 100\n'
+    )
+    exp = tmp_path / "t.toml"
+    exp.write_text(text, encoding="utf-8")
+    code, _, stderr = _run("run", str(exp), "--out", str(tmp_path / "ok"))
+    assert code == 0, stderr
+    assert read_run(tmp_path / "ok").extra["abtest"]["data"]["has_truth"] is True
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "interactions.csv").write_bytes((shop / "interactions.csv").read_bytes())
+    exp.write_text(text.replace("shop/interactions.csv", "plain/interactions.csv"), encoding="utf-8")
+    code, _, stderr = _run("run", str(exp), "--out", str(tmp_path / "bad"))
+    assert code == 1 and "needs data with a ground truth" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "bad").exists()  # refused before the run directory, the data or the comparison
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (
+            {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
+             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.14}}},
+            "replace the baseline popular with cf or rules (both reliably better; not separable here)",
+        ),
+        (
+            {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
+             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.001}}},
+            "use cf instead of the baseline popular",
+        ),
+        (
+            {"verdict": "keep-baseline", "baseline": "popular", "primary_metric": "hit_rate@10",
+             "vs_baseline": {"adapter": "cf"}},
+            "keep the baseline popular (no candidate is reliably better on hit_rate@10)",
+        ),
+        ({"verdict": "nothing-completed", "baseline": "popular"}, "none — no adapter completed"),
+        (
+            {"verdict": "no-comparison", "baseline": "", "best": "cf", "primary_metric": "hit_rate@10"},
+            "no comparison (only one adapter completed); best on hit_rate@10: cf",
+        ),
+    ],
+)  # fmt: skip
+def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str) -> None:
+    """Finding 9: the console line follows the decision facts (tie, no comparison, nothing completed)."""
+    from xsell_eval.cli.run import decision_line
+
+    line = decision_line(facts, failed=[], n_completed=1)
+    assert line is not None and line.startswith(expected), line
+    assert "keep the baseline" not in line or facts["verdict"] == "keep-baseline"

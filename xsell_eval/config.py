@@ -47,7 +47,7 @@ adapters        ``[adapters.NAME]`` tables of hyperparameters, or ``[[adapters]]
 ``[abtest]``    a simulated A/B test on the same test queries: ``arms`` (control first),
                 ``visitors``, ``split``, ``k``, ``response``, ``traffic_per_day``, ``mde``,
                 ``alpha``, ``curve``, ``exam_top``, ``exam_decay``, ``p_hit``, ``p_other``,
-                ``organic_rate``, ``bootstrap``
+                ``organic_rate``, ``oracle_smoothing``, ``bootstrap``
 ``[tune]``      ``trials`` (tune every adapter first with this budget) or ``use_stored =
                 true`` (read the best parameters of earlier studies), ``storage``, and
                 ``[tune.NAME]`` search-space overrides (as ``xsell-eval tune --config``)
@@ -194,6 +194,7 @@ class AbtestSection(_Section):
     p_hit: float = Field(default=0.3, ge=0.0, le=1.0)
     p_other: float = Field(default=0.01, ge=0.0, le=1.0)
     organic_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    oracle_smoothing: float = Field(default=5.0, ge=0.0)
     bootstrap: int = Field(default=2000, ge=100)
 
 

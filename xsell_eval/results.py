@@ -66,7 +66,7 @@ def dump_json(obj: Any, path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-RUN_MARKERS = ("config.json", "tuning.json", "summary.json")
+RUN_MARKERS = ("config.json", "tuning.json", "summary.json", "abtest.json")
 """Files whose presence makes a folder one of our run directories (compare/run, tune, abtest)."""
 
 
@@ -79,7 +79,14 @@ def check_out_dir(path: Path | None) -> None:
     Raises:
         ConfigError: naming the path and a few of the files found.
     """
-    if path is None or not path.exists():
+    if path is None:
+        return
+    if not path.exists():
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"--out {path} cannot be created: '{parent}' is a file, not a folder")
+                break
         return
     if not path.is_dir():
         raise ConfigError(f"--out {path} is a file; give a folder for the run directory")
@@ -185,6 +192,7 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
             recommend_seconds=info["recommend_seconds"] if info["recommend_seconds"] is not None else nan,
             evaluate_seconds=info.get("evaluate_seconds") or nan,
             fallback_share=info.get("fallback_share"),
+            empty_share=info.get("empty_share"),
             recs=recs,
             per_query=pd.read_parquet(d / "per_query.parquet"),
             per_query_items=items,

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sstats
 
-from xsell_eval.abtest.response import SOURCES, ResponseModel
-from xsell_eval.abtest.stats import Analysis
+from xsell_eval.abtest.response import SOURCES, ResponseModel, option_name
+from xsell_eval.abtest.stats import Analysis, level_label
 from xsell_eval.errors import RunDirError
 
 ABTEST_FORMAT = 1
@@ -161,8 +161,6 @@ def _big(x: Any) -> str:
 def decision_text(report: ABTestReport) -> str:
     """The plain decision line (first thing of the section)."""
     d = report.analysis.decision
-    if d.kind == "needs-more":
-        return f"**Decision: needs more visitors** — {d.text}"
     head, sep, rest = d.text.partition(": ")
     return f"**Decision: {head}** — {rest}" if sep else f"**Decision:** {d.text}"
 
@@ -174,7 +172,7 @@ def _setup_paragraph(report: ABTestReport) -> str:
     src = report.response.source
     return (
         f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {a.traffic_per_day:,} visitors/day, "
-        f"replaying {dta.get('n_queries', '?'):,} distinct {dta.get('protocol', '')} queries from the test period of "
+        f"replaying {_big(dta.get('n_queries'))} distinct {dta.get('protocol', '')} queries from the test period of "
         f"`{dta.get('name', '?')}`; arms {arms}{aa}; top-{s.get('k', '?')} shown; acceptance source "
         f"**{src}**: {SOURCES.get(src, '')}. Control: **{a.arms[0].name}**. Primary metric: incremental "
         f"conversion (the visitor added at least one recommended item *because* it was recommended)."
@@ -202,6 +200,7 @@ def arms_table(report: ABTestReport) -> str:
 def results_table(report: ABTestReport) -> str:
     """Per-arm outcomes and per-comparison tests."""
     a = report.analysis
+    lvl = level_label(a.alpha)
     rows = []
     for x in a.arms:
         rows.append(
@@ -214,18 +213,20 @@ def results_table(report: ABTestReport) -> str:
                 _num(x.accepted_per_visitor),
                 _num(x.basket_value),
                 _pct(x.expected_conversion, False),
+                _num(x.expected_rpv),
             ]
         )
     t1 = _table(
         [
             "arm",
             "visitors",
-            "conversion [95% CI]",
-            "revenue / visitor [95% CI]",
+            f"conversion [{lvl} CI]",
+            f"revenue / visitor [{lvl} CI]",
             "items added / visitor",
             "widget adds / visitor",
             "basket value",
             "expected conversion (model)",
+            "expected revenue / visitor (model)",
         ],
         rows,
     )
@@ -243,19 +244,21 @@ def results_table(report: ABTestReport) -> str:
                 f"{_pct(c.rpv_lift)} [{_pct(c.rpv_lift_low)}, {_pct(c.rpv_lift_high)}]",
                 _p(c.rpv_p_value),
                 _pct(c.expected_lift),
+                _pct(c.expected_rpv_lift),
             ]
         )
     t2 = _table(
         [
             "comparison",
-            "conversion lift [95% CI]",
-            "conversion diff [95% CI]",
+            f"conversion lift [{lvl} CI]",
+            f"conversion diff [{lvl} CI]",
             "z",
             "p",
             "p (Holm)",
-            "revenue/visitor lift [95% CI]",
+            f"revenue/visitor lift [{lvl} CI]",
             "p (Welch)",
-            "expected lift (model)",
+            "expected conversion lift (model)",
+            "expected revenue/visitor lift (model)",
         ],
         rows2,
     )
@@ -270,8 +273,8 @@ def results_table(report: ABTestReport) -> str:
         t1
         + "\n\n"
         + t2
-        + "\n\n▲/▼: significant after Holm correction at alpha "
-        + f"{a.alpha:g}. *Expected (model)* values are what the response model implies over the replayed "
+        + f"\n\nIntervals are {lvl} (alpha {a.alpha:g}). ▲/▼: conversion significant after Holm correction at "
+        + f"alpha {a.alpha:g}. *Expected (model)* values are what the response model implies over the replayed "
         "queries — the truth the test estimates (on a synthetic shop with `--response truth`, the generator's "
         "truth).\n\n" + srm
     )
@@ -282,6 +285,7 @@ def plan_section(report: ABTestReport) -> str:
     a = report.analysis
     p = a.plan
     t = a.traffic_per_day
+    impossible = math.isfinite(p.baseline) and 0 < p.baseline < 1 and p.baseline * (1 + p.mde) >= 1
     days = math.ceil(p.total_visitors / t) if math.isfinite(p.total_visitors) else None
     rows = [
         ["control conversion (observed)", _pct(p.baseline, False)],
@@ -297,6 +301,14 @@ def plan_section(report: ABTestReport) -> str:
         ["visitors in total (all arms)", _big(p.total_visitors)],
         ["days at the current traffic", "—" if days is None else f"{days:,} at {t:,} visitors/day"],
     ]
+    if impossible:
+        rows.append(
+            [
+                "no plan",
+                f"the MDE {_pct(p.mde)} on a control conversion of {_pct(p.baseline, False)} implies a rate of "
+                f"{p.baseline * (1 + p.mde):.0%}, above 100%",
+            ]
+        )
     obs = []
     for c in a.comparisons:
         obs.append(
@@ -307,11 +319,28 @@ def plan_section(report: ABTestReport) -> str:
                 _big(c.n_for_observed),
             ]
         )
+    names = {"pooled": "the pooled-variance formula", "cohen": "Cohen's h"}
+    if math.isfinite(p.n_treatment) and math.isfinite(p.n_treatment_other_method):
+        gap = int(p.n_treatment_other_method - p.n_treatment)
+        compare = (
+            f"{names.get(p.other_method, p.other_method)} would plan {_big(p.n_treatment_other_method)} visitors "
+            f"per treatment arm instead of {_big(p.n_treatment)} ({gap:+,})."
+        )
+    else:
+        compare = f"{names.get(p.other_method, p.other_method)} gives no plan either."
+    why = (
+        "Pooled-variance formula (as R `power.prop.test`; statsmodels `samplesize_proportions_2indep_onetail`), "
+        "because it matches the pooled z test used above"
+        if p.method == "pooled"
+        else "Cohen's h (statsmodels `NormalIndPower`), as requested"
+    )
     return (
         _table(["plan", "value"], rows, "lr")
-        + "\n\nPooled-variance formula (as R `power.prop.test`; statsmodels `samplesize_proportions_2indep_onetail`) "
-        "because it matches the pooled z test used above; Cohen's h (`NormalIndPower`) differs by a few visitors.\n\n"
-        + _table(["arm", "observed lift", "power at observed effect", "visitors/arm to detect it (80%)"], obs)
+        + f"\n\n{why}; {compare}\n\n"
+        + _table(
+            ["arm", "observed lift", "power at observed effect", f"visitors/arm to detect it ({p.power:.0%} power)"],
+            obs,
+        )
         + "\n\nPower at the observed effect is descriptive, not evidence: it only restates the p-value."
     )
 
@@ -332,28 +361,43 @@ def sequential_section(report: ABTestReport) -> str:
             ]
         )
     every = f"every {a.look_every} days" if a.look_every > 1 else "at the end of every day"
+    s_alpha = a.sequential[0].alpha if a.sequential else a.alpha
+    split = f" (= alpha {a.alpha:g} / {len(a.comparisons)} treatments, Bonferroni)" if len(a.comparisons) > 1 else ""
+    fixed = float(sstats.norm.isf(s_alpha / 2))
     return (
         f"Looks {every}; boundaries from Lan-DeMets alpha spending ({a.spending}), computed by recursive numerical "
-        "integration, with the information fraction = visitors so far / planned visitors.\n\n"
+        "integration, with the information fraction = visitors so far / planned visitors. Each comparison's "
+        f"boundaries spend a total two-sided alpha of {s_alpha:.3g}{split} over all looks, so the final boundary is "
+        f"above the fixed-horizon critical value {fixed:.3f}: part of the alpha went to the earlier looks. A result "
+        "can therefore be significant at the planned horizon without ever crossing the boundary; the decision "
+        "says so when that happens.\n\n"
         + _table(
             ["comparison", "sequential decision", "naive peeking would stop", "final boundary for abs(z)", "final z"],
             rows,
         )
-        + "\n\nNaive peeking (stopping the first day p < alpha) inflates the false-positive rate far above alpha; "
-        "the sequential boundary keeps it at alpha. A decision day of — means the boundary was never crossed."
+        + f"\n\nNaive peeking (stopping the first day p < {s_alpha:.3g}) inflates the false-positive rate far above "
+        "alpha; the sequential boundary keeps it at alpha. A decision day of — means the boundary was never crossed."
     )
 
 
 def assumptions_table(report: ABTestReport) -> str:
     """The response model's parameters and the general assumptions."""
     rm = report.response
-    rows = [[f"`{n}`", v, m] for n, v, m in rm.describe()]
+    rows = [[_option_label(n), v, m] for n, v, m in rm.describe()]
     rows += [[name, "", text] for name, text in GENERAL_ASSUMPTIONS]
     return (
         _table(["assumption", "value", "meaning"], rows, "llr".replace("r", "l"))
-        + "\n\nP(added because of the widget) = examination(rank) × acceptance × (1 − organic share); "
+        + "\n\nResponse parameters are named by their `xsell-eval abtest` flag and their `[abtest]` key in an "
+        "experiment file; parameters that do not apply to this response source or curve are not listed. "
+        "P(added because of the widget) = examination(rank) × acceptance × (1 − organic share); "
         "see `docs/abtest.md`."
     )
+
+
+def _option_label(field_name: str) -> str:
+    """``p_accept_hit`` → ``--p-hit`` / `p_hit` (the CLI flag and the [abtest] key of a response parameter)."""
+    key = option_name(field_name)
+    return f"`--{key.replace('_', '-')}` / `{key}`"
 
 
 METHODS = (
@@ -380,7 +424,7 @@ def render_section(report: ABTestReport, *, heading: str = "##") -> str:
         results_table(report),
     ]
     if "lift" in report.figures:
-        parts.append(f"![Lift with 95% CI]({report.figures['lift']})")
+        parts.append(f"![Lift with {level_label(report.analysis.alpha)} CI]({report.figures['lift']})")
     parts += [f"{h3} Sample size and duration", plan_section(report), f"{h3} Sequential monitoring"]
     parts.append(sequential_section(report))
     if "sequential" in report.figures:
@@ -413,6 +457,7 @@ def plot_lift(report: ABTestReport, path: str | Path) -> Path:
     """Horizontal CIs of the conversion and revenue lifts of each treatment arm (black and white)."""
     plt = _mpl()
     comps = report.analysis.comparisons
+    lvl = level_label(report.analysis.alpha)
     labels, mids, los, his, exps, markers = [], [], [], [], [], []
     for c in comps:
         for metric, m, lo, hi, ex, mk in (
@@ -449,8 +494,8 @@ def plot_lift(report: ABTestReport, path: str | Path) -> Path:
     ax.axvline(0, color="black", ls="--", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
-    ax.set_xlabel("relative lift vs control (%), 95% CI")
-    ax.set_title("Simulated A/B test: lift with 95% confidence interval", fontsize=10)
+    ax.set_xlabel(f"relative lift vs control (%), {lvl} CI")
+    ax.set_title(f"Simulated A/B test: lift with {lvl} confidence interval", fontsize=10)
     ax.grid(axis="x", color="0.85", lw=0.6)
     fig.tight_layout()
     out = Path(path)
@@ -461,7 +506,7 @@ def plot_lift(report: ABTestReport, path: str | Path) -> Path:
 
 
 def plot_sequential(report: ABTestReport, path: str | Path) -> Path:
-    """Top: cumulative conversion lift with its (unadjusted) 95% CI; bottom: p-value by day vs alpha and boundary."""
+    """Top: cumulative conversion lift with its unadjusted CI; bottom: p-value by day vs alpha and boundary."""
     plt = _mpl()
     a = report.analysis
     styles = ["-", "--", "-.", ":"]
@@ -493,9 +538,12 @@ def plot_sequential(report: ABTestReport, path: str | Path) -> Path:
             )
     ax1.axhline(0, color="black", lw=0.8)
     ax1.set_ylabel("cumulative conversion lift (%)")
-    ax1.set_title("Cumulative lift (95% CI, unadjusted) and p-value by day", fontsize=10)
+    ci_lvl = level_label(a.sequential[0].ci_alpha) if a.sequential else level_label(a.alpha)
+    ax1.set_title(f"Cumulative lift ({ci_lvl} CI, unadjusted) and p-value by day", fontsize=10)
     ax1.legend(loc="best", fontsize=8, frameon=False)
-    ax2.axhline(a.alpha, color="black", ls="--", lw=1, label=f"alpha = {a.alpha:g} (naive peeking threshold)")
+    s_alpha = a.sequential[0].alpha if a.sequential else a.alpha
+    per = " per comparison" if len(a.sequential) > 1 else ""
+    ax2.axhline(s_alpha, color="black", ls="--", lw=1, label=f"alpha = {s_alpha:.3g}{per} (naive peeking threshold)")
     ax2.set_yscale("log")
     ax2.set_ylim(_P_FLOOR / 2, 1.5)
     ax2.set_ylabel(f"p-value (log scale, floored at {_P_FLOOR:g})")

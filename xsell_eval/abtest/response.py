@@ -35,7 +35,7 @@ from xsell_eval.queries import Queries
 Source = Literal["replay", "oracle", "truth"]
 Curve = Literal["log", "geometric"]
 SOURCES: dict[str, str] = {
-    "replay": "held-out truth: items bought later in the basket are accepted with p_accept_hit, others p_accept_other",
+    "replay": "held-out truth: items bought later in the basket are accepted with --p-hit, others with --p-other",
     "oracle": "item co-occurrence P(j|i) fitted on ALL baskets (train + test), combined over the cart by noisy-OR",
     "truth": "the synthetic generator's exact purchase law (only for data written by `xsell-eval data generate`)",
 }
@@ -50,6 +50,15 @@ _DOC: dict[str, str] = {
     "organic_rate": "share of recommended items bought later in the basket that would have been bought anyway",
     "oracle_smoothing": "oracle: P(j|i) = n_ij / (n_i + oracle_smoothing), shrinking rare items",
 }
+
+#: ResponseModel field → its ``xsell-eval abtest`` option / ``[abtest]`` key where the two differ
+#: (the flag is the key with dashes: ``p_hit`` → ``--p-hit``).
+OPTION_NAMES: dict[str, str] = {"source": "response", "p_accept_hit": "p_hit", "p_accept_other": "p_other"}
+
+
+def option_name(field_name: str) -> str:
+    """The ``[abtest]`` key (and, dashed, the CLI flag) of a :class:`ResponseModel` field."""
+    return OPTION_NAMES.get(field_name, field_name)
 
 
 @dataclass(frozen=True)
@@ -119,20 +128,21 @@ class ResponseModel:
             raise ConfigError(f"response model: unknown parameter(s) {unknown}; allowed: {sorted(known)}")
         return cls(**d)
 
+    def applies(self, name: str) -> bool:
+        """Whether parameter ``name`` (a field name) has any effect with this source and curve."""
+        if name == "exam_decay":
+            return self.curve == "geometric"
+        if name == "p_accept_hit":
+            return self.source == "replay"
+        if name == "p_accept_other":
+            return self.source != "truth"
+        if name == "oracle_smoothing":
+            return self.source == "oracle"
+        return True
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(parameter, value, meaning) rows, only those that apply to the chosen source/curve."""
-        rows: list[tuple[str, str, str]] = []
-        for f in fields(self):
-            if f.name == "exam_decay" and self.curve != "geometric":
-                continue
-            if f.name == "p_accept_hit" and self.source != "replay":
-                continue
-            if f.name == "p_accept_other" and self.source == "truth":
-                continue
-            if f.name == "oracle_smoothing" and self.source != "oracle":
-                continue
-            rows.append((f.name, str(getattr(self, f.name)), _DOC[f.name]))
-        return rows
+        return [(f.name, str(getattr(self, f.name)), _DOC[f.name]) for f in fields(self) if self.applies(f.name)]
 
     def __str__(self) -> str:
         rows = [("parameter", "value", "meaning"), *self.describe()]
@@ -240,8 +250,8 @@ def make_acceptance(model: ResponseModel, *, full_data: Any = None, truth: Any =
     if model.source == "truth":
         if truth is None:
             raise DataError(
-                "response 'truth' needs a ground truth, which only synthetic data has: use the default data, "
-                "data written by `xsell-eval data generate`, or --response replay|oracle"
+                "response 'truth' needs a ground truth, which only data written by `xsell-eval data generate` "
+                "has (the default UCI Online Retail has none); use such data or --response replay|oracle"
             )
         return Acceptance(model, truth=truth)
     return Acceptance(model)

@@ -99,7 +99,7 @@ def run_simulation(
         per_query: arm label → per-query metric table of the same recommendations, for
             the offline columns (arms absent here get none).
         adapters: adapter spec behind each arm, in arm order (default: the arm labels).
-        aa: whether this is an A/A test (recorded).
+        aa: whether this is an A/A test (recorded; the decision is then an A/A verdict).
         data: data path given by the user, ``None`` for the embedded data (recorded).
         loader: loader name (recorded).
         max_queries: query cap of the run (recorded).
@@ -125,7 +125,7 @@ def run_simulation(
         truth=truth,
     )
     t1 = time.perf_counter()
-    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed)
+    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed, aa=aa)
     seconds = {"simulate": t1 - t0, "statistics": time.perf_counter() - t1}
     settings = {
         "arms": arms,

@@ -170,12 +170,15 @@ class SequentialResult:
         days: 1-based day numbers of the looks.
         info: information fraction at each look (visitors so far / planned).
         visitors: cumulative visitors of the two arms at each look.
-        lift, lift_low, lift_high: cumulative relative conversion lift and its unadjusted 95% CI.
+        lift, lift_low, lift_high: cumulative relative conversion lift and its unadjusted
+            ``1 - ci_alpha`` CI (descriptive: not adjusted for the repeated looks).
         z: pooled two-proportion z statistic at each look.
         p_naive: unadjusted two-sided p-value at each look.
         bound: group-sequential z boundary at each look (inf = no stopping possible).
         decision_day: first day with ``|z| >= bound`` (None: no decision within the test).
         naive_day: first day with ``p_naive < alpha`` (what daily peeking would have done).
+        ci_alpha: level of the cumulative lift intervals (0.05 = 95 %; runs written before
+            this field existed used 0.05).
     """
 
     arm: str
@@ -193,6 +196,7 @@ class SequentialResult:
     bound: list[float]
     decision_day: int | None
     naive_day: int | None
+    ci_alpha: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (infinite boundaries as None)."""

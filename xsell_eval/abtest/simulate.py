@@ -19,6 +19,7 @@ query population — the true values the statistics should recover.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +148,33 @@ def parse_split(text: str, n_arms: int) -> np.ndarray:
     if abs(sum(parts) - 100.0) > 1e-6:
         raise ConfigError(f"--split percentages must sum to 100, got {text!r} (sum {sum(parts):g})")
     return np.asarray(parts) / 100.0
+
+
+#: The smallest expected number of visitors per arm a test may plan (fewer leave arms (nearly) empty).
+MIN_VISITORS_PER_ARM = 10
+
+
+def check_visitors_per_arm(n_visitors: int, weights: Any, *, option: str = "--visitors") -> None:
+    """Refuse a plan whose smallest arm would expect fewer than :data:`MIN_VISITORS_PER_ARM` visitors.
+
+    Args:
+        n_visitors: planned visitors in total.
+        weights: traffic share per arm (sum 1).
+        option: how the caller names the visitors setting in the message.
+
+    Raises:
+        ConfigError: too few visitors for the split (the message gives the minimum).
+    """
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    w = w / w.sum()
+    smallest = float(w.min())
+    if n_visitors * smallest < MIN_VISITORS_PER_ARM:
+        need = math.ceil(MIN_VISITORS_PER_ARM / smallest - 1e-9)
+        raise ConfigError(
+            f"{option} {n_visitors:,} gives the smallest arm ({smallest:.0%} of the traffic) about "
+            f"{n_visitors * smallest:.1f} visitor(s); every arm needs at least {MIN_VISITORS_PER_ARM} expected "
+            f"visitors, so {option} must be at least {need:,} for this split"
+        )
 
 
 def _check_weights(split: Any, n_arms: int) -> np.ndarray:

@@ -265,13 +265,40 @@ class PowerPlan:
 
 @dataclass(frozen=True)
 class Decision:
-    """The plain-language outcome."""
+    """The plain-language outcome (see :func:`decide`).
 
-    kind: str  # "ship" | "keep-control" | "no-difference" | "needs-more"
+    Attributes:
+        kind: ``"ship"`` | ``"keep-control"`` | ``"no-difference"`` | ``"needs-more"`` |
+            ``"srm"`` (the traffic split is off: do not trust the result) | ``"aa-pass"`` |
+            ``"aa-flag"`` (A/A mode).
+        text: ``"<headline>: <details>"``; the headline names the metric it is about.
+        arm: the arm to ship (``ship``) or keep (``keep-control``).
+        more_visitors, more_days: ``needs-more`` only.
+        metric: the metric the decision is about (the primary metric, conversion).
+        sequential: how the day-by-day monitor relates to the fixed-horizon test:
+            ``"agrees"``, ``"fixed-only"`` (significant at the planned horizon, boundary never
+            crossed), ``"sequential-only"`` (boundary crossed, not significant at the horizon),
+            or ``""`` (both found nothing / not applicable).
+        revenue: revenue per visitor (Holm-adjusted Welch test) of the arm the decision is
+            about: ``"same-direction"`` / ``"opposite"`` (significant, same or other direction as a
+            significant conversion result), ``"significant"`` (significant while conversion is
+            not), ``""`` (not significant).
+        tied_with: multi-arm ``ship``: the runner-up when the head-to-head test does not
+            separate it from ``arm``.
+        head_to_head: the two best treatments tested against each other (``arm``, ``other``,
+            ``lift``, ``lift_low``, ``lift_high``, ``p_value``), when there are two.
+    """
+
+    kind: str
     text: str
     arm: str | None = None
     more_visitors: int | None = None
     more_days: int | None = None
+    metric: str = "conversion"
+    sequential: str = ""
+    revenue: str = ""
+    tied_with: str | None = None
+    head_to_head: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -354,12 +381,24 @@ def monitor(
     alpha: float = 0.05,
     spending: str = "obrien-fleming",
     max_looks: int = MAX_LOOKS,
+    ci_alpha: float = 0.05,
 ) -> SequentialResult:
     """Day-by-day cumulative monitoring of arm ``treatment`` against arm 0.
 
     Looks happen at the end of each day (every ``ceil(days / max_looks)`` days when the
     test runs longer than ``max_looks`` days); the information fraction is the share of
     the planned visitors (all simulated visitors) seen so far.
+
+    Args:
+        sim: the simulation.
+        treatment: arm index compared with arm 0.
+        alpha: total two-sided level the boundaries spend over all looks (the final
+            boundary is above the fixed-horizon critical value because earlier looks
+            spent part of it); naive peeking is judged at the same level.
+        spending: spending function.
+        max_looks: at most this many looks.
+        ci_alpha: level of the descriptive cumulative lift intervals (``1 - ci_alpha``
+            CIs, unadjusted for the looks).
     """
     daily = sim.daily()
     n_days = sim.n_days
@@ -368,7 +407,7 @@ def monitor(
     vis = daily["visitors"].to_numpy().reshape(n_days, sim.n_arms)
     conv = daily["conversions"].to_numpy().reshape(n_days, sim.n_arms)
     cv, cc = np.cumsum(vis, axis=0)[look_days], np.cumsum(conv, axis=0)[look_days]
-    res = conversion_test(cc[:, treatment], cv[:, treatment], cc[:, 0], cv[:, 0], alpha=0.05)
+    res = conversion_test(cc[:, treatment], cv[:, treatment], cc[:, 0], cv[:, 0], alpha=ci_alpha)
     both = cv[:, treatment] + cv[:, 0]
     info = both / both[-1]
     bounds = spending_bounds(info, alpha=alpha, spending=spending)
@@ -390,6 +429,7 @@ def monitor(
         bound=bounds.tolist(),
         decision_day=int(look_days[dec] + 1) if dec >= 0 else None,
         naive_day=int(look_days[naive] + 1) if naive >= 0 else None,
+        ci_alpha=ci_alpha,
     )
 
 
@@ -404,6 +444,7 @@ def analyse(
     sample_size_method: str = "pooled",
     spending: str = "obrien-fleming",
     max_looks: int = MAX_LOOKS,
+    aa: bool = False,
 ) -> Analysis:
     """All statistics of a simulated experiment; arm 0 is the control.
 
@@ -419,9 +460,11 @@ def analyse(
         sample_size_method: ``"pooled"`` (default) or ``"cohen"``.
         spending: sequential spending function.
         max_looks: at most this many sequential looks.
+        aa: an A/A test (the same recommendations in both arms): the decision is an
+            A/A verdict (see :func:`decide`).
 
     Raises:
-        ConfigError: bad alpha / power / mde, or fewer than two arms.
+        ConfigError: bad alpha / power / mde, fewer than two arms, or an arm without visitors.
     """
     if sim.n_arms < 2:
         raise ConfigError(f"an A/B test needs at least two arms, got {sim.n_arms}")
@@ -436,6 +479,12 @@ def analyse(
     rng = np.random.default_rng([int(seed), 7])
     n_arms = sim.n_arms
     n = sim.visitors_per_arm()
+    empty = [sim.arms[a] for a in range(n_arms) if n[a] == 0]
+    if empty:
+        raise ConfigError(
+            f"arm(s) {empty} received no visitors out of {sim.n_visitors:,}: every arm needs visitors to be "
+            "compared; simulate more visitors"
+        )
     conv = np.bincount(sim.arm, weights=sim.converted, minlength=n_arms).astype(np.int64)
     rev = [sim.revenue_added[sim.arm == a] for a in range(n_arms)]
     boots = [bootstrap_means(r, n_boot, rng) for r in rev]
@@ -519,8 +568,20 @@ def analyse(
 
     chi2, p_srm = srm_test(n, sim.weights)
     plan = _plan(arms, sim.weights, mde=mde, alpha=alpha, alpha_each=alpha_each, power=power, method=sample_size_method)
-    seq = [monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks) for a in t_idx]
-    decision = decide(comps, seq, plan, n_visitors=sim.n_visitors, traffic_per_day=sim.traffic_per_day, alpha=alpha)
+    seq = [
+        monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks, ci_alpha=alpha) for a in t_idx
+    ]
+    decision = decide(
+        comps,
+        seq,
+        plan,
+        n_visitors=sim.n_visitors,
+        traffic_per_day=sim.traffic_per_day,
+        alpha=alpha,
+        arms=arms,
+        srm_p=p_srm,
+        aa=aa,
+    )
     return Analysis(
         arms=arms,
         comparisons=comps,
@@ -537,7 +598,7 @@ def analyse(
         look_every=_looks(sim.n_days, max_looks),
         n_boot=n_boot,
         spending=spending,
-        settings={"mde": mde, "power": power, "sample_size_method": sample_size_method, "seed": seed},
+        settings={"mde": mde, "power": power, "sample_size_method": sample_size_method, "seed": seed, "aa": aa},
     )
 
 
@@ -604,6 +665,133 @@ def _pct(x: float) -> str:
     return f"{x:+.1%}" if np.isfinite(x) else "n/a"
 
 
+def level_label(alpha: float) -> str:
+    """The confidence level of a two-sided ``alpha`` interval, e.g. ``0.05 -> "95%"``, ``0.2 -> "80%"``."""
+    return f"{round((1.0 - float(alpha)) * 100.0, 4):g}%"
+
+
+def p_text(p: float) -> str:
+    """``"= 0.045"`` / ``"< 1e-300"`` (a p-value that underflows is not 0) / ``"= n/a"``."""
+    if not np.isfinite(p):
+        return "= n/a"
+    return "< 1e-300" if p < 1e-300 else f"= {p:.2g}"
+
+
+def _ci(lo: float, hi: float, lvl: str) -> str:
+    return f"{lvl} CI {_pct(lo)} to {_pct(hi)}"
+
+
+def _seq_sentence(c: Comparison, s: SequentialResult | None) -> tuple[str, str]:
+    """(agreement, sentence) of the day-by-day monitor about a fixed-horizon result ``c``."""
+    if s is None:
+        return "", ""
+    how = f"the day-by-day monitor ({s.spending} alpha spending, two-sided alpha {s.alpha:.3g})"
+    if c.significant:
+        if s.decision_day is not None:
+            return "agrees", f" {how[0].upper()}{how[1:]} agrees: it crossed its boundary on day {s.decision_day}."
+        final_z = abs(s.z[-1]) if s.z and np.isfinite(s.z[-1]) else math.nan
+        final_b = s.bound[-1] if s.bound else math.nan
+        numbers = (
+            f" (final |z| {final_z:.2f} < boundary {final_b:.2f})"
+            if np.isfinite(final_z) and np.isfinite(final_b)
+            else ""
+        )
+        return "fixed-only", (
+            f" This is significant at the planned horizon, but {how} never crossed its boundary{numbers}: "
+            "if the team looked at results daily, this is not yet conclusive."
+        )
+    if s.decision_day is not None:
+        i = s.days.index(s.decision_day) if s.decision_day in s.days else -1
+        z = s.z[i] if i >= 0 else math.nan
+        way = "better" if z > 0 else "worse"
+        action = f"shipped {c.arm}" if z > 0 else f"kept {c.control}"
+        return "sequential-only", (
+            f" The two readings disagree: {how} crossed its boundary on day {s.decision_day} with {c.arm} {way} "
+            f"(a team following it would have stopped and {action} then), while the test at its planned horizon "
+            "finds no significant difference. Both keep false positives at alpha; the team must choose in advance "
+            "which one it follows."
+        )
+    return "", ""
+
+
+def _rev_sentence(c: Comparison, lvl: str, alpha: float) -> tuple[str, str]:
+    """(direction, sentence) about the revenue per visitor of ``c`` (Holm-adjusted Welch test)."""
+    est = f"{_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, Welch p {p_text(c.rpv_p_holm)})"
+    what = f" Revenue per visitor of {c.arm} vs {c.control}"
+    if not (np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha and np.isfinite(c.rpv_lift)):
+        return "", f"{what}: {est}, not significant."
+    same = (c.rpv_lift > 0) == (c.lift > 0) if c.significant else False
+    if c.significant and same:
+        return "same-direction", f"{what} moves the same way: {est}."
+    if c.significant:
+        return "opposite", (
+            f"{what} moves the OTHER way: {est} — weigh the revenue against the conversion before acting."
+        )
+    other = (
+        ", the opposite direction of the (not significant) conversion estimate"
+        if np.isfinite(c.lift) and c.lift != 0 and (c.rpv_lift > 0) != (c.lift > 0)
+        else ""
+    )
+    return "significant", f"{what} does differ significantly: {est}{other}."
+
+
+def _rev_head(c: Comparison, alpha: float) -> str:
+    """Headline clause flagging a significant revenue result of ``c`` ("" when not significant)."""
+    if not (np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha and np.isfinite(c.rpv_lift)):
+        return ""
+    way = "higher" if c.rpv_lift > 0 else "lower"
+    return f"{c.arm} has significantly {way} revenue per visitor ({_pct(c.rpv_lift)})"
+
+
+def _clean_h2h(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
+
+
+def _srm_decision(arms: list[ArmStats], srm_p: float, aa: bool) -> Decision:
+    counts = ", ".join(f"{a.name} {a.visitors:,}" for a in arms)
+    planned = "/".join(f"{a.weight:.0%}" for a in arms)
+    head = "A/A check failed, the traffic split is off" if aa else "do not trust this result"
+    return Decision(
+        "aa-flag" if aa else "srm",
+        f"{head}: the traffic split is off — the arms got {counts} visitors for a planned {planned} split "
+        f"(sample-ratio mismatch, chi-square p {p_text(srm_p)}). "
+        "An assignment or logging fault makes every comparison unreliable: find the cause before reading the "
+        "outcomes.",
+    )
+
+
+def _aa_decision(
+    comps: list[Comparison], seq: list[SequentialResult], alpha: float, lvl: str, srm_p: float
+) -> Decision:
+    c = comps[0]
+    s = seq[0] if seq else None
+    conv = f"conversion {_pct(c.lift)} ({_ci(c.lift_low, c.lift_high, lvl)}, p {p_text(c.p_holm)})"
+    rev_sig = bool(np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha)
+    rev = (
+        f"revenue per visitor {_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, "
+        f"Welch p {p_text(c.rpv_p_holm)})"
+    )
+    srm = f" Sample-ratio check OK (p {p_text(srm_p)})." if np.isfinite(srm_p) else ""
+    monitor = (
+        f" The day-by-day monitor crossed its boundary on day {s.decision_day}."
+        if s is not None and s.decision_day is not None
+        else ""
+    )
+    if c.significant or rev_sig:
+        what = " and ".join(x for x, flag in ((conv, c.significant), (rev, rev_sig)) if flag)
+        return Decision(
+            "aa-flag",
+            f"A/A check flagged a difference: {what}, with the same recommendations in both arms. A flag is "
+            f"expected in about {alpha * 100:g}% of runs by chance (per metric); re-run with another seed; if it "
+            f"persists, the set-up (assignment, logging) is broken.{monitor}{srm}",
+            metric="conversion" if c.significant else "revenue per visitor",
+        )
+    return Decision(
+        "aa-pass",
+        f"A/A check passed: no significant difference (as expected) — {conv}; {rev}.{monitor}{srm}",
+    )
+
+
 def decide(
     comps: list[Comparison],
     seq: list[SequentialResult],
@@ -612,60 +800,198 @@ def decide(
     n_visitors: int,
     traffic_per_day: int,
     alpha: float,
+    arms: list[ArmStats] | None = None,
+    srm_p: float | None = None,
+    aa: bool = False,
 ) -> Decision:
-    """Plain decision from the fixed-horizon tests (conversion, Holm-adjusted) and the MDE plan.
+    """Plain decision on conversion (the primary metric), with what revenue and the daily monitor say.
 
-    * a treatment significantly better → ``ship`` (the best significant one);
+    * sample-ratio mismatch (``srm_p`` < 0.001) → ``srm``: do not trust the result;
+    * A/A mode → ``aa-pass`` / ``aa-flag`` (a flag on conversion or on revenue per visitor);
+    * a treatment significantly better (Holm) → ``ship`` the best one; with two or more, the
+      two best are tested against each other (pooled two-proportion test) and are called
+      "not separable in this test" unless that test is significant at ``alpha``;
     * only significantly worse treatments → ``keep-control``;
     * nothing significant and the test had the planned sample for the MDE → ``no-difference``;
     * otherwise → ``needs-more`` with the missing visitors and days at the current traffic.
+
+    Every decision states whether the day-by-day sequential monitor agrees with the
+    fixed-horizon test (``Decision.sequential``) and flags a significant revenue-per-visitor
+    result in its headline, above all one pointing the other way (``Decision.revenue``).
+
+    Args:
+        comps: treatment-vs-control comparisons.
+        seq: sequential monitoring results (matched to ``comps`` by arm).
+        plan: the sample-size plan for the MDE.
+        n_visitors: visitors simulated.
+        traffic_per_day: visitors per day.
+        alpha: two-sided level (intervals are ``1 - alpha``).
+        arms: per-arm outcomes (needed for the SRM text and the head-to-head test).
+        srm_p: sample-ratio-mismatch p-value.
+        aa: A/A mode.
     """
-    better = [c for c in comps if c.significant and c.lift > 0]
+    lvl = level_label(alpha)
     seq_by_arm = {s.arm: s for s in seq}
-    if better:
-        best = max(better, key=lambda c: c.lift)
-        s = seq_by_arm.get(best.arm)
-        when = (
-            f" With daily monitoring ({s.spending} alpha spending) the decision would have been reached on day "
-            f"{s.decision_day}."
-            if s is not None and s.decision_day is not None
-            else ""
+    if srm_p is not None and np.isfinite(srm_p) and srm_p < SRM_THRESHOLD and arms:
+        return _srm_decision(arms, srm_p, aa)
+    if aa and comps:
+        return _aa_decision(comps, seq, alpha, lvl, math.nan if srm_p is None else srm_p)
+
+    def conv_txt(c: Comparison) -> str:
+        return (
+            f"conversion {c.arm} vs {c.control} {_pct(c.lift)} ({_ci(c.lift_low, c.lift_high, lvl)}, "
+            f"Holm-adjusted p {p_text(c.p_holm)})"
         )
+
+    better = [c for c in comps if c.significant and c.lift > 0]
+    if better:
+        ranked = sorted(better, key=lambda c: -c.lift)
+        best = ranked[0]
+        agree, seq_txt = _seq_sentence(best, seq_by_arm.get(best.arm))
+        rev_dir, rev_txt = _rev_sentence(best, lvl, alpha)
+        tied: str | None = None
+        h2h: dict[str, Any] | None = None
+        h2h_txt = ""
+        by_name = {a.name: a for a in arms or []}
+        if len(ranked) > 1 and best.arm in by_name and ranked[1].arm in by_name:
+            second = ranked[1]
+            a, b = by_name[best.arm], by_name[second.arm]
+            r = conversion_test(a.conversions, a.visitors, b.conversions, b.visitors, alpha=alpha)
+            p_h = float(r["p_value"])
+            h2h = _clean_h2h(
+                {
+                    "arm": best.arm,
+                    "other": second.arm,
+                    "lift": float(r["lift"]),
+                    "lift_low": float(r["lift_low"]),
+                    "lift_high": float(r["lift_high"]),
+                    "p_value": p_h,
+                }
+            )
+            vs = (
+                f"Head to head (pooled two-proportion test, one extra test outside the Holm family), {best.arm} vs "
+                f"{second.arm}: conversion {_pct(float(r['lift']))} "
+                f"({_ci(float(r['lift_low']), float(r['lift_high']), lvl)}, p {p_text(p_h)})"
+            )
+            h2h_txt = f"; {conv_txt(second)}. {vs}"
+            if np.isfinite(p_h) and p_h < alpha:
+                h2h_txt += f": {best.arm} is ahead."
+            else:
+                tied = second.arm
+                h2h_txt += (
+                    f": {best.arm} or {second.arm}: not separable in this test — choose on revenue per visitor "
+                    f"({best.arm} {a.revenue_per_visitor:.3g}, {second.arm} {b.revenue_per_visitor:.3g}), cost or "
+                    "simplicity."
+                )
+        name = f"{best.arm} or {tied}" if tied else best.arm
+        head = f"ship {name} on conversion" + (" (not separable in this test)" if tied else "")
+        if agree == "fixed-only":
+            head += ", if nobody acted on interim looks"
+        flag = _rev_head(best, alpha)
+        if tied:
+            second = ranked[1]
+            flag2 = _rev_head(second, alpha)
+            if flag and flag2 and (best.rpv_lift > 0) == (second.rpv_lift > 0):
+                way = "higher" if best.rpv_lift > 0 else "lower"
+                flag = (
+                    f"both have significantly {way} revenue per visitor ({best.arm} {_pct(best.rpv_lift)}, "
+                    f"{second.arm} {_pct(second.rpv_lift)})"
+                )
+            elif flag2:
+                flag = f"{flag}; {flag2}" if flag else flag2
+            if flag2 and second.rpv_lift < 0:
+                rev_dir = "opposite"
+            rev_txt += _rev_sentence(second, lvl, alpha)[1]
+        if flag and rev_dir == "opposite":
+            head += f", but {flag}"
+        elif flag:
+            head += f", and {flag}"
+        text = f"{head}: {conv_txt(best)}{h2h_txt or '.'}{seq_txt}{rev_txt}"
         return Decision(
             "ship",
-            f"ship {best.arm}: conversion {_pct(best.lift)} vs {best.control} (95% CI {_pct(best.lift_low)} to "
-            f"{_pct(best.lift_high)}, Holm-adjusted p = {best.p_holm:.2g}).{when}",
+            text,
             arm=best.arm,
+            sequential=agree,
+            revenue=rev_dir,
+            tied_with=tied,
+            head_to_head=h2h,
         )
     worse = [c for c in comps if c.significant and c.lift < 0]
     if worse:
         w = min(worse, key=lambda c: c.lift)
+        agree, seq_txt = _seq_sentence(w, seq_by_arm.get(w.arm))
+        rev_dir, rev_txt = _rev_sentence(w, lvl, alpha)
+        head = f"keep {w.control}, {w.arm} converts significantly worse"
+        if agree == "fixed-only":
+            head += ", if nobody acted on interim looks"
+        flag = _rev_head(w, alpha)
+        if flag:
+            head += f", but {flag}" if rev_dir == "opposite" else f", and {flag}"
         return Decision(
             "keep-control",
-            f"keep {w.control}: {w.arm} converts {_pct(w.lift)} (95% CI {_pct(w.lift_low)} to {_pct(w.lift_high)}, "
-            f"Holm-adjusted p = {w.p_holm:.2g}); no treatment is better.",
+            f"{head}: {conv_txt(w)}; no treatment converts better.{seq_txt}{rev_txt}",
             arm=w.control,
+            sequential=agree,
+            revenue=rev_dir,
         )
+    # nothing significant on conversion
+    seq_txt, agree = "", ""
+    for c in comps:
+        a_, t_ = _seq_sentence(c, seq_by_arm.get(c.arm))
+        if t_:
+            agree, seq_txt = a_, t_
+            break
+    rev_flags = [(c, _rev_head(c, alpha)) for c in comps]
+    rev_flags = [(c, f) for c, f in rev_flags if f]
+    rev_head = ""
+    rev_txt = ""
+    rev_dir = ""
+    if rev_flags:
+        c0, f0 = min(rev_flags, key=lambda cf: cf[0].rpv_p_holm)
+        rev_head = f", but {f0}"
+        rev_dir, rev_txt = _rev_sentence(c0, lvl, alpha)
+        rev_txt += " Decide whether conversion or revenue matters more before acting."
+    obs = "; ".join(conv_txt(c) for c in comps)
     need = plan.total_visitors
     mde_txt = f"a {plan.mde:+.0%} relative change in conversion with {plan.power:.0%} power"
     if np.isfinite(need) and n_visitors >= need:
         return Decision(
             "no-difference",
-            f"no detectable difference: the test had the {int(need):,} visitors needed to detect {mde_txt} "
-            f"and found none (alpha {alpha:g}).",
+            f"no detectable difference in conversion{rev_head}: the test had the {int(need):,} visitors needed to "
+            f"detect {mde_txt} and found none at alpha {alpha:g} ({obs}).{seq_txt}{rev_txt}",
+            sequential=agree,
+            revenue=rev_dir,
         )
     if not np.isfinite(need):
+        base = plan.baseline
+        if np.isfinite(base) and 0 < base < 1 and base * (1 + plan.mde) >= 1:
+            why = (
+                f"the MDE {plan.mde:+.0%} applied to the control's conversion of {base:.2%} implies a rate of "
+                f"{base * (1 + plan.mde):.0%}, above 100%, so no sample size can be planned; choose a smaller --mde"
+            )
+        elif np.isfinite(base) and base >= 1:
+            why = "the control converted on every visit, so no sample size can be planned"
+        else:
+            why = (
+                "the control never converted, so no sample size can be planned; more traffic or a larger "
+                "effect is needed"
+            )
         return Decision(
             "needs-more",
-            "no detectable difference, and the control converts too rarely to plan a sample size; "
-            "more traffic or a larger effect is needed.",
+            f"no detectable difference in conversion{rev_head}, and no sample-size plan: {why} ({obs}).{seq_txt}"
+            f"{rev_txt}",
+            sequential=agree,
+            revenue=rev_dir,
         )
     more = math.ceil(need - n_visitors)
     days = math.ceil(more / traffic_per_day)
     return Decision(
         "needs-more",
-        f"needs about {more:,} more visitors ≈ {days} more day(s) at {traffic_per_day:,} visitors/day "
-        f"to detect {mde_txt} (plan: {int(need):,} visitors in total).",
+        f"needs about {more:,} more visitors ≈ {days} more day(s) at {traffic_per_day:,} visitors/day to judge "
+        f"conversion{rev_head}: the plan to detect {mde_txt} needs {int(need):,} visitors in total; so far no "
+        f"significant difference ({obs}).{seq_txt}{rev_txt}",
         more_visitors=more,
         more_days=days,
+        sequential=agree,
+        revenue=rev_dir,
     )

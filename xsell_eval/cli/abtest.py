@@ -12,31 +12,6 @@ import typer
 from xsell_eval.cli._app import DataOption, LoaderOption, app, console, err_console, handle_errors
 
 
-def _truth_for(data: str | None, dataset: Any) -> Any:
-    """The ground truth of the data (aligned to its index), or None."""
-    from xsell_eval.data.synthetic import has_truth, load_truth, truth_of
-
-    t = truth_of(dataset)
-    if t is not None:
-        return t
-    if data is None:
-        return None
-    p = Path(data)
-    for d in (p, p.parent):
-        if has_truth(d):
-            return load_truth(d).aligned(dataset.item_ids, dataset.user_ids)
-    return None
-
-
-def _truth_available(data: str | None) -> bool:
-    from xsell_eval.data.synthetic import has_truth
-
-    if data is None:
-        return False
-    p = Path(data)
-    return has_truth(p) or has_truth(p.parent)
-
-
 def _arm_labels(specs: list[str]) -> list[str]:
     """Unique arm labels; a repeated spec (A/A) becomes ``spec (A)``, ``spec (B)``..."""
     labels = []
@@ -46,6 +21,25 @@ def _arm_labels(specs: list[str]) -> list[str]:
         else:
             labels.append(s)
     return labels
+
+
+#: CLI option → ResponseModel field, for the response parameters whose relevance depends on the model.
+_RESPONSE_OPTIONS = {
+    "exam_decay": "exam_decay",
+    "p_hit": "p_accept_hit",
+    "p_other": "p_accept_other",
+    "oracle_smoothing": "oracle_smoothing",
+}
+
+
+def _drop_inapplicable(argv: dict[str, Any], model: Any) -> list[str]:
+    """Remove from ``argv`` the response options given that have no effect on ``model``; return their flags."""
+    ignored = []
+    for opt, field_name in _RESPONSE_OPTIONS.items():
+        if argv.get(opt) is not None and not model.applies(field_name):
+            ignored.append("--" + opt.replace("_", "-"))
+            argv[opt] = None
+    return ignored
 
 
 def _command(argv: dict[str, Any], arms: list[str]) -> str:
@@ -89,6 +83,9 @@ def abtest(
         float, typer.Option(help="replay: P(add | examined) of an item bought later in the basket.")
     ] = 0.3,
     p_other: Annotated[float, typer.Option(help="replay: P(add | examined) of other items; oracle floor.")] = 0.01,
+    oracle_smoothing: Annotated[
+        float, typer.Option(help="oracle: P(j|i) = n_ij / (n_i + smoothing), shrinking rare items.")
+    ] = 5.0,
     organic_rate: Annotated[
         float, typer.Option(help="Share of recommended later-bought items that would have been bought anyway.")
     ] = 0.5,
@@ -105,11 +102,14 @@ def abtest(
     from xsell_eval.abtest.report import write_abtest_run
     from xsell_eval.abtest.response import ResponseModel
     from xsell_eval.abtest.runner import run_simulation
-    from xsell_eval.abtest.simulate import parse_split
+    from xsell_eval.abtest.simulate import check_visitors_per_arm, parse_split
     from xsell_eval.adapters.registry import get, parse_spec
+    from xsell_eval.data.synthetic import find_truth, truth_dir
     from xsell_eval.errors import AdapterError, ConfigError, DataError
+    from xsell_eval.results import check_out_dir
 
     t_start = time.perf_counter()
+    check_out_dir(out)  # before any work: not a file, not somebody's data folder
     specs = list(arms)
     if aa:
         if len(specs) != 1:
@@ -122,6 +122,7 @@ def abtest(
     weights = parse_split(split, len(specs)) if split is not None else np.full(len(specs), 1.0 / len(specs))
     if visitors < len(specs):
         raise ConfigError(f"--visitors must be at least the number of arms ({len(specs)}), got {visitors}")
+    check_visitors_per_arm(visitors, weights)
     if k < 1:
         raise ConfigError(f"--k must be an integer >= 1, got {k}")
     if traffic_per_day < 1:
@@ -136,8 +137,9 @@ def abtest(
         p_accept_hit=p_hit,
         p_accept_other=p_other,
         organic_rate=organic_rate,
+        oracle_smoothing=oracle_smoothing,
     )
-    if response == "truth" and not _truth_available(data):
+    if response == "truth" and truth_dir(data) is None:
         where = "the default data (UCI Online Retail)" if data is None else f"'{data}'"
         raise DataError(
             f"--response truth needs a ground truth, and {where} has none; only data written by "
@@ -164,7 +166,7 @@ def abtest(
         prepared = prepare(config)
         timings["prepare"] = time.perf_counter() - t0
     ds, queries = prepared.dataset, prepared.queries
-    truth = _truth_for(data, ds) if response == "truth" else None
+    truth = find_truth(data, ds) if response == "truth" else None
     outcomes: dict[str, Any] = {}
     for s in dict.fromkeys(specs):
         with err_console.status(f"fitting {s} and recommending for {len(queries):,} queries…"):
@@ -196,9 +198,16 @@ def abtest(
         "p_hit": None if p_hit == 0.3 else p_hit,
         "p_other": None if p_other == 0.01 else p_other,
         "organic_rate": None if organic_rate == 0.5 else organic_rate,
+        "oracle_smoothing": None if oracle_smoothing == 5.0 else oracle_smoothing,
         "max_queries": max_queries,
         "bootstrap": None if bootstrap == 2000 else bootstrap,
     }
+    ignored = _drop_inapplicable(argv, model)
+    if ignored:
+        why = f"--response {response}" + (f" and --curve {curve}" if "--exam-decay" in ignored else "")
+        err_console.print(
+            f"[yellow]note:[/] {', '.join(ignored)} ignored: no effect with {why} (left out of the report's command)"
+        )
     with err_console.status(f"simulating {visitors:,} visitors…"):
         done = run_simulation(
             prepared,
@@ -251,20 +260,48 @@ def abtest(
 def _print_summary(report: Any) -> None:
     from rich.table import Table
 
+    from xsell_eval.abtest.stats import level_label, p_text
+
     a = report.analysis
+    lvl = level_label(a.alpha)
     table = Table(
         title=f"simulated A/B test · {a.n_visitors:,} visitors · {a.n_days} day(s) · response {report.response.source}"
     )
-    for col in ("arm", "visitors", "conversion", "revenue/visitor", "lift vs control [95% CI]", "p (Holm)"):
+    cols = (
+        "arm",
+        "visitors",
+        "conversion",
+        f"conversion lift [{lvl} CI]",
+        "p (Holm)",
+        "revenue/visitor",
+        f"revenue lift [{lvl} CI]",
+        "p (Welch, Holm)",
+    )
+    for col in cols:
         table.add_column(col, justify="left" if col == "arm" else "right")
     comp = {c.arm: c for c in a.comparisons}
+
+    def ci(x: float, lo: float, hi: float) -> str:
+        return "n/a" if x != x else f"{x:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+
     for x in a.arms:
         c = comp.get(x.name)
-        lift = "control" if c is None else f"{c.lift:+.1%} [{c.lift_low:+.1%}, {c.lift_high:+.1%}]"
-        p = "" if c is None else f"{c.p_holm:.3g}"
-        table.add_row(x.name, f"{x.visitors:,}", f"{x.conversion:.2%}", f"{x.revenue_per_visitor:.3f}", lift, p)
+        table.add_row(
+            x.name,
+            f"{x.visitors:,}",
+            f"{x.conversion:.2%}",
+            "control" if c is None else ci(c.lift, c.lift_low, c.lift_high),
+            "" if c is None else p_text(c.p_holm).removeprefix("= "),
+            f"{x.revenue_per_visitor:.3f}",
+            "control" if c is None else ci(c.rpv_lift, c.rpv_lift_low, c.rpv_lift_high),
+            "" if c is None else p_text(c.rpv_p_holm).removeprefix("= "),
+        )
     console.print(table)
     if a.srm_flag:
-        err_console.print(f"[bold red]sample-ratio mismatch[/] (p = {a.srm_p:.2g}): do not trust these results")
-    color = {"ship": "green", "keep-control": "yellow"}.get(a.decision.kind, "cyan")
-    console.print(f"[bold {color}]decision:[/] {a.decision.text}")
+        err_console.print(f"[bold red]sample-ratio mismatch[/] (p {p_text(a.srm_p)}): do not trust these results")
+    color = {"ship": "green", "keep-control": "yellow", "aa-pass": "green", "aa-flag": "red", "srm": "red"}.get(
+        a.decision.kind, "cyan"
+    )
+    from rich.markup import escape
+
+    console.print(f"[bold {color}]decision:[/] {escape(a.decision.text)}")

@@ -27,9 +27,10 @@ def generate(
     from rich.table import Table
 
     from xsell_eval.columns import Columns as C
-    from xsell_eval.data.synthetic import generate_shop
+    from xsell_eval.data.synthetic import check_output_dir, generate_shop
 
     t0 = time.perf_counter()
+    check_output_dir(out, what="--out")  # before generating: not a file
     shop = generate_shop(seed=seed, n_users=users, n_items=items, n_days=days)
     paths = shop.save(out)
     elapsed = time.perf_counter() - t0

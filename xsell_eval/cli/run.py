@@ -65,21 +65,60 @@ def _tune(exp: Any, config: Any, dataset: Any) -> tuple[Any, Any, dict[str, Any]
     return cfg, ds, extra
 
 
+def abtest_arms(exp: Any, config: Any) -> list[str]:
+    """The ``[abtest]`` arms, control first (default: the baseline, then the other adapters)."""
+    ab = exp.abtest
+    return list(ab.arms or [config.baseline, *[a for a in config.adapters if a != config.baseline]])
+
+
+def abtest_weights(exp: Any, n_arms: int) -> Any:
+    """Traffic share per ``[abtest]`` arm (sum 1)."""
+    import numpy as np
+
+    from xsell_eval.abtest.simulate import parse_split
+
+    ab = exp.abtest
+    return parse_split(",".join(f"{x:g}" for x in ab.split), n_arms) if ab.split else np.full(n_arms, 1.0 / n_arms)
+
+
+def check_abtest(exp: Any, config: Any) -> None:
+    """Checks of the ``[abtest]`` section that need no data, run before any work.
+
+    Raises:
+        ConfigError: too few visitors for the split.
+        DataError: ``response = "truth"`` on data without a ground truth.
+    """
+    from xsell_eval.abtest.simulate import check_visitors_per_arm
+    from xsell_eval.data.synthetic import truth_dir
+    from xsell_eval.errors import DataError
+
+    ab = exp.abtest
+    if ab is None:
+        return
+    arms = abtest_arms(exp, config)
+    check_visitors_per_arm(ab.visitors, abtest_weights(exp, len(arms)), option=f"{exp.source}: [abtest] visitors")
+    if ab.response == "truth" and exp.data.generate is None and truth_dir(config.data) is None:
+        where = f"[data] path = '{config.data}'" if config.data else "the default data (UCI Online Retail)"
+        raise DataError(
+            f"{exp.source}: [abtest] response = 'truth' needs data with a ground truth, and {where} has none "
+            "(no truth.npz + truth.json in it or its folder); only data written by `xsell-eval data generate` "
+            "(or [data] generate = {...}) carries one. Use response = 'replay' or 'oracle'."
+        )
+
+
 def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any], command: str) -> dict[str, Any]:
     """Simulate the ``[abtest]`` section on the comparison's queries and recommendations.
 
     Returns ``ABTestReport.to_dict()`` for ``result.extra["abtest"]`` (figures under ``plots/``).
     """
-    import numpy as np
-
     from xsell_eval.abtest.response import ResponseModel
     from xsell_eval.abtest.runner import run_simulation
-    from xsell_eval.abtest.simulate import parse_split
+    from xsell_eval.data.synthetic import find_truth
     from xsell_eval.errors import AdapterError, DataError
     from xsell_eval.report.plots import ABTEST_LIFT, ABTEST_SEQUENTIAL
 
     ab = exp.abtest
-    arms = list(ab.arms or [config.baseline, *[a for a in config.adapters if a != config.baseline]])
+    arms = abtest_arms(exp, config)
     for a in arms:
         o = outcomes.get(a)
         if o is None or o.status != "ok" or o.recs is None:
@@ -89,11 +128,7 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
     ds = prepared.dataset
     truth = None
     if ab.response == "truth":
-        from xsell_eval.data.synthetic import has_truth, load_truth, truth_of
-
-        truth = truth_of(ds)
-        if truth is None and config.data and has_truth(config.data):
-            truth = load_truth(config.data).aligned(ds.item_ids, ds.user_ids)
+        truth = find_truth(config.data, ds)
         if truth is None:
             raise DataError(
                 f"{exp.source}: [abtest] response = 'truth' needs data with a ground truth (written by "
@@ -107,12 +142,9 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
         p_accept_hit=ab.p_hit,
         p_accept_other=ab.p_other,
         organic_rate=ab.organic_rate,
+        oracle_smoothing=ab.oracle_smoothing,
     )
-    weights = (
-        parse_split(",".join(f"{x:g}" for x in ab.split), len(arms))
-        if ab.split
-        else np.full(len(arms), 1.0 / len(arms))
-    )
+    weights = abtest_weights(exp, len(arms))
     recs = {a: outcomes[a].recs.truncate(ab.k) for a in arms}
     with err_console.status(f"simulating an A/B test with {ab.visitors:,} visitors…"):
         done = run_simulation(
@@ -163,11 +195,13 @@ def run_experiment(
     from xsell_eval.config import load_experiment
     from xsell_eval.pipeline import run_compare
     from xsell_eval.report.markdown import with_decision
-    from xsell_eval.results import dump_json, new_run_dir, save_outcome, write_run
+    from xsell_eval.results import check_out_dir, dump_json, new_run_dir, save_outcome, write_run
 
     exp = load_experiment(path, overrides)
     config = exp.to_compare_config().validate()
+    check_abtest(exp, config)  # before any work: the comparison can take minutes
     command = command or shlex.join(["xsell-eval", "run", str(path), *[x for o in overrides for x in ("--set", o)]])
+    check_out_dir(run_dir)  # before any work: not a file, not somebody's data folder
     run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
@@ -220,6 +254,46 @@ def run_experiment(
     return result, run_dir
 
 
+def decision_line(facts: dict[str, Any], *, failed: list[str] | None = None, n_completed: int = 0) -> str | None:
+    """The console's one-line decision, worded like the report's (from ``result.extra["decision"]``).
+
+    Verdicts: ``adopt`` (with a tie when the runner-up is also reliably better and not separable
+    from the winner), ``keep-baseline``, ``no-comparison``, ``nothing-completed``.
+
+    Args:
+        facts: the decision facts (:func:`xsell_eval.report.markdown.decision_facts`).
+        failed: adapters that did not complete (for the no-comparison reason).
+        n_completed: adapters that completed (for the no-comparison reason).
+    """
+    from xsell_eval.report.markdown import _tied  # the report's own tie rule, so both say the same
+
+    verdict = facts.get("verdict")
+    base = facts.get("baseline") or ""
+    prim = facts.get("primary_metric") or "the primary metric"
+    if not verdict:
+        return None
+    if verdict == "nothing-completed":
+        return "none — no adapter completed, so there is nothing to decide"
+    if verdict == "no-comparison":
+        best = facts.get("best")
+        why = (
+            f"the baseline {base} did not complete"
+            if base and base in (failed or [])
+            else "only one adapter completed"
+            if n_completed < 2
+            else "no baseline was set"
+        )
+        return f"no comparison ({why})" + (f"; best on {prim}: {best}" if best else "")
+    winner = facts.get("winner")
+    if verdict == "adopt" and winner:
+        if _tied(facts):
+            ru = facts["runner_up"]["adapter"]
+            return f"replace the baseline {base} with {winner} or {ru} (both reliably better; not separable here)"
+        return f"use {winner} instead of the baseline {base}"
+    other = "no candidate is reliably better" if facts.get("vs_baseline") else "there is no other candidate"
+    return f"keep the baseline {base} ({other} on {prim})"
+
+
 @app.command()
 @handle_errors
 def run(
@@ -258,11 +332,21 @@ def run(
     for a in result.adapters:
         if a["status"] != "ok":
             err_console.print(f"[red]adapter {a['name']} failed:[/] {a['error']}")
-    decision = (result.extra.get("decision") or {}).get("verdict")
-    if decision:
-        winner = result.extra["decision"].get("winner")
-        text = f"use {winner}" if winner else f"keep the baseline {result.config.baseline}"
-        console.print(f"[bold]Decision:[/] {text} (details in the report)")
+    text = decision_line(
+        result.extra.get("decision") or {},
+        failed=[a["name"] for a in result.adapters if a["status"] != "ok"],
+        n_completed=len(result.ok_adapters),
+    )
+    if text:
+        from rich.markup import escape
+
+        console.print(f"[bold]Decision:[/] {escape(text)} (details in the report)")
+    ab = (result.extra.get("abtest") or {}).get("analysis", {}).get("decision", {}).get("text")
+    if ab:
+        from rich.markup import escape
+
+        head = str(ab).partition(": ")[0]
+        console.print(f"[bold]Simulated A/B test:[/] {escape(head)} (details in the report)")
     html_path = run_dir / "report.html"
     console.print(
         f"Report: [bold]{run_dir / 'report.md'}[/]"

@@ -222,7 +222,7 @@ class ShopTruth:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> list[Path]:
         """Write ``truth.npz`` (arrays) and ``truth.json`` (parameters, names)."""
-        d = Path(directory)
+        d = check_output_dir(directory, what="output directory")
         d.mkdir(parents=True, exist_ok=True)
         q = self.complements.tocsr()
         np.savez_compressed(
@@ -255,6 +255,55 @@ def has_truth(directory: str | Path) -> bool:
     """Whether ``directory`` holds a ground truth written by :meth:`ShopTruth.save`."""
     d = Path(directory)
     return d.is_dir() and (d / TRUTH_NPZ).is_file() and (d / TRUTH_JSON).is_file()
+
+
+def truth_dir(data: str | Path | None) -> Path | None:
+    """The folder holding the ground truth of a data path, or None.
+
+    ``data`` may be the folder written by ``xsell-eval data generate`` or a file inside it
+    (``shop/interactions.csv``): the path itself and its parent folder are searched. The one
+    rule shared by ``xsell-eval abtest`` and ``xsell-eval run``.
+    """
+    if data is None or str(data) == "":
+        return None
+    p = Path(data)
+    for d in (p, p.parent):
+        if has_truth(d):
+            return d
+    return None
+
+
+def find_truth(data: str | Path | None, dataset: Any) -> ShopTruth | None:
+    """The ground truth of ``dataset`` aligned to its index: the one it carries, else the one next to ``data``."""
+    t = truth_of(dataset)
+    if t is not None:
+        return t
+    d = truth_dir(data)
+    return None if d is None else load_truth(d).aligned(dataset.item_ids, dataset.user_ids)
+
+
+def check_output_dir(path: str | Path, *, what: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can be a directory to write into.
+
+    Args:
+        path: the directory (it may not exist yet).
+        what: how the caller names the setting in the message (``--out``, ...).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ConfigError: ``path`` is an existing file, or one of its parent paths is a file.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} '{p}' is an existing file, not a directory; give a directory path (new or existing)")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{what} '{p}' cannot be created: '{parent}' is a file, not a directory")
+            break
+    return p
 
 
 def load_truth(directory: str | Path) -> ShopTruth:
@@ -319,8 +368,12 @@ class SyntheticShop:
         return ds
 
     def save(self, directory: str | Path) -> list[Path]:
-        """Write ``interactions.csv``, ``catalog.csv``, ``truth.npz`` and ``truth.json``; return the paths."""
-        d = Path(directory)
+        """Write ``interactions.csv``, ``catalog.csv``, ``truth.npz`` and ``truth.json``; return the paths.
+
+        Raises:
+            ConfigError: ``directory`` is an existing file (or lies under one).
+        """
+        d = check_output_dir(directory, what="output directory")
         d.mkdir(parents=True, exist_ok=True)
         inter = self.interactions.copy()
         inter[C.TIMESTAMP] = inter[C.TIMESTAMP].dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -365,7 +418,7 @@ def generate_shop(
     n_users: int = 2000,
     n_items: int = 300,
     n_days: int = 120,
-    n_categories: int = 10,
+    n_categories: int | None = None,
     n_segments: int = 4,
     complements_per_item: int = 3,
     complement_prob: tuple[float, float] = (0.05, 0.35),
@@ -383,7 +436,8 @@ def generate_shop(
         n_users: number of registered users (guests come on top).
         n_items: number of items.
         n_days: number of days of history.
-        n_categories: number of categories (named after common retail departments).
+        n_categories: number of categories (named after common retail departments); default
+            ``min(10, n_items)``.
         n_segments: number of customer segments (different category tastes).
         complements_per_item: complements drawn per item (duplicates merged, so at most this many).
         complement_prob: (low, high) of the uniform complement probabilities ``Q[i, j]``.
@@ -404,7 +458,7 @@ def generate_shop(
     n_users = _check_int("n_users", n_users, 1)
     n_items = _check_int("n_items", n_items, 2)
     n_days = _check_int("n_days", n_days, 1)
-    n_categories = _check_int("n_categories", n_categories, 1)
+    n_categories = _check_int("n_categories", min(10, n_items) if n_categories is None else n_categories, 1)
     n_segments = _check_int("n_segments", n_segments, 1)
     complements_per_item = _check_int("complements_per_item", complements_per_item, 0)
     if n_categories > n_items:
