@@ -66,6 +66,9 @@ def dump_json(obj: Any, path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
+RUN_FILES = ("config.json", "manifest.json", "context.json", *(f"tables/{t}.parquet" for t in _TABLES))
+"""The files :func:`read_run` needs: a compare/run directory without one of them is incomplete."""
+
 RUN_MARKERS = ("config.json", "tuning.json", "summary.json", "abtest.json")
 """Files whose presence makes a folder one of our run directories (compare/run, tune, abtest)."""
 
@@ -249,8 +252,7 @@ def read_run(run_dir: str | Path) -> CompareResult:
     d = Path(run_dir)
     if not d.is_dir():
         raise RunDirError(f"run directory '{d}' does not exist")
-    needed = ["config.json", "manifest.json", "context.json", *(f"tables/{t}.parquet" for t in _TABLES)]
-    missing = [n for n in needed if not (d / n).exists()]
+    missing = [n for n in RUN_FILES if not (d / n).exists()]
     if missing:
         raise RunDirError(
             f"run directory '{d}' is incomplete: missing {', '.join(missing)} (was the run interrupted? "

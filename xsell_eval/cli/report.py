@@ -12,14 +12,6 @@ import typer
 from xsell_eval.cli._app import app, console, handle_errors
 
 FORMATS = ("md", "html")
-#: Files of a compare / ``run`` directory without which ``report`` cannot render it.
-COMPARE_RUN_FILES = (
-    "config.json",
-    "manifest.json",
-    "context.json",
-    *(f"tables/{t}.parquet" for t in ("summary", "comparisons", "buckets", "aggregates")),
-)
-_MARKERS = ("config.json", "manifest.json", "summary.json", "context.json", "abtest.json", "tuning.json")
 
 
 @dataclass(frozen=True)
@@ -28,7 +20,7 @@ class RunDirState:
 
     Attributes:
         kind: ``"compare"`` (also ``run`` directories), ``"abtest"`` or ``"tune"``.
-        missing: files of :data:`COMPARE_RUN_FILES` that are absent (compare only).
+        missing: files of :data:`xsell_eval.results.RUN_FILES` that are absent (compare only).
         format_version: ``manifest.json``'s format version (compare only; None if unreadable).
         problem: why ``report`` refuses it, as the end of a sentence starting with the
             directory ("is incomplete: missing ...", "has format version 0; ..."); ``""``
@@ -52,17 +44,21 @@ def inspect_run_dir(d: Path) -> RunDirState | None:
     Reads only file names and ``manifest.json``; the same rules as :func:`rerender`: a
     directory with ``abtest.json`` or ``tuning.json`` and no ``context.json`` is an A/B or
     tuning run, anything else with a run file is a compare run that needs every file of
-    :data:`COMPARE_RUN_FILES` and the current format version.
+    :data:`xsell_eval.results.RUN_FILES` and the current format version.
     """
-    from xsell_eval.results import FORMAT_VERSION
+    from xsell_eval.results import (  # pandas: imported when a command runs, not at start-up
+        FORMAT_VERSION,
+        RUN_FILES,
+        RUN_MARKERS,
+    )
 
-    if not d.is_dir() or not any((d / m).exists() for m in _MARKERS):
+    if not d.is_dir() or not any((d / m).exists() for m in (*RUN_MARKERS, "manifest.json", "context.json")):
         return None
     if not (d / "context.json").exists() and (d / "abtest.json").exists():
         return RunDirState("abtest")
     if not (d / "context.json").exists() and (d / "tuning.json").exists():
         return RunDirState("tune")
-    missing = tuple(n for n in COMPARE_RUN_FILES if not (d / n).exists())
+    missing = tuple(n for n in RUN_FILES if not (d / n).exists())
     if missing:
         problem = (
             f"is incomplete: missing {', '.join(missing)} (was the run interrupted? re-run `xsell-eval compare ... "

@@ -45,16 +45,21 @@ from typing import Any
 import pandas as pd
 
 from xsell_eval.pipeline import CompareConfig, CompareResult
-from xsell_eval.report.plots import adapter_order, cold_start_metric, metric_unit, planned_plots
+from xsell_eval.report.plots import (
+    CURRENCY_SYMBOL,
+    adapter_order,
+    cold_start_metric,
+    metric_unit,
+    planned_plots,
+)
 from xsell_eval.report.plots import ci_label as _lvl
+from xsell_eval.report.plots import currency_of as _currency
 from xsell_eval.tuning.storage import DEFAULT_STORAGE
 
 DEFAULT_TRAFFIC_PER_DAY = 5_000
 DEFAULT_POWER = 0.8
 WIDGET_SHARE = 0.1
 """Sensitivity scenario of the A/B sizing: the live widget converts at this share of the offline hit rate."""
-CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
-CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
 QUERY_UNIT = {
     "basket-completion": ("basket", "baskets"),
     "next-basket": ("next basket", "next baskets"),
@@ -276,13 +281,6 @@ def query_unit(protocol: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- decision facts
-def _currency(result: CompareResult) -> str | None:
-    settings = result.extra.get("report") or {}
-    if settings.get("currency"):
-        return str(settings["currency"])
-    return CURRENCY_BY_LOADER.get(str((result.data_card or {}).get("loader", "")))
-
-
 def _sample_size(p_control: float, rel_lift: float, alpha: float, power: float) -> float | None:
     """Visitors per arm (pooled two-proportion formula) to detect ``rel_lift`` over ``p_control``."""
     if not (0.0 < p_control < 1.0) or not (rel_lift > 0) or not (p_control * (1 + rel_lift) < 1.0):

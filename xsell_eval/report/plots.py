@@ -57,6 +57,26 @@ UNIT_LABEL = {
     "ratio": "ratio",
     "bits": "bits",
 }
+CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
+CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
+
+
+def currency_of(result: CompareResult) -> str | None:
+    """The run's currency code: ``[report] currency``, else known from the loader, else None."""
+    settings = result.extra.get("report") or {}
+    if settings.get("currency"):
+        return str(settings["currency"])
+    return CURRENCY_BY_LOADER.get(str((result.data_card or {}).get("loader", "")))
+
+
+def _unit_label(result: CompareResult, metric: str) -> str:
+    """Axis unit of a metric: money in the run's currency (e.g. ``£ per query``) when it is known."""
+    unit = metric_unit(metric)
+    if unit == "currency":
+        code = currency_of(result)
+        if code:
+            return f"{CURRENCY_SYMBOL.get(code, code)} per query"
+    return UNIT_LABEL.get(unit, unit)
 
 
 # ---------------------------------------------------------------------- shared helpers
@@ -229,7 +249,7 @@ def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
         ax.set_xticks(pos)
         ax.set_xticklabels([str(k) for k in ks])
         ax.set_xlabel("k: number of recommended items shown")
-        unit = UNIT_LABEL.get(metric_unit(name), metric_unit(name))
+        unit = _unit_label(result, name)
         ax.set_ylabel(f"{name}@k ({unit})")
         ax.set_title(
             f"{name}@k by cut-off k: mean per query with {_lvl(result)} bootstrap CI\n"
@@ -311,7 +331,7 @@ def plot_lift(result: CompareResult, path: str | Path) -> Path:
         return _save(fig, Path(path))
 
 
-def _bucket_panel(ax: Axes, df: pd.DataFrame, title: str, metric: str, order: list[str]) -> None:
+def _bucket_panel(ax: Axes, df: pd.DataFrame, title: str, metric: str, order: list[str], unit: str) -> None:
     buckets = list(dict.fromkeys(df["bucket"]))
     names = [a for a in order if a in set(df["adapter"])]
     ns = {b: int(df.loc[df["bucket"] == b, "n"].max()) for b in buckets}
@@ -340,8 +360,7 @@ def _bucket_panel(ax: Axes, df: pd.DataFrame, title: str, metric: str, order: li
     ax.set_xticks(pos)
     ax.set_xticklabels([f"{b}\n(n={ns[b]:,})" for b in buckets])
     ax.set_title(title)
-    name = metric.partition("@")[0]
-    ax.set_ylabel(f"{metric} ({UNIT_LABEL.get(metric_unit(name), metric_unit(name))})")
+    ax.set_ylabel(f"{metric} ({unit})")
     ax.set_ylim(bottom=0)
 
 
@@ -372,7 +391,8 @@ def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
                 if t.startswith("user")
                 else "by popularity in train of the items bought"
             )
-            _bucket_panel(ax, df, f"{metric} {label} ({_lvl(result)} CI)", metric, order)
+            unit = _unit_label(result, metric.partition("@")[0])
+            _bucket_panel(ax, df, f"{metric} {label} ({_lvl(result)} CI)", metric, order, unit)
             if j == 0:
                 handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
