@@ -340,3 +340,17 @@ def test_queries_without_any_recommendation_are_reported() -> None:
     text = M.render_markdown(result)
     assert "| served by fallback | no recommendation |" in text
     assert f"recommended nothing at all for {M._pct(info['empty_share'])}" in text
+
+
+def test_adapter_warnings_reach_the_report(tmp_path: Path) -> None:
+    """A rules file naming unknown items warns; the warning is kept with the outcome and shown, not lost on stderr."""
+    from xsell_eval.testing import toy_dataset
+
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nif_item = "NOPE"\nthen_items = ["ALSO_NOPE"]\n')
+    spec = f"business-rules:path={rules},on_unknown=warn"
+    result = run_compare(CompareConfig(adapters=(spec,), ks=(10,), n_bootstrap=100), dataset=toy_dataset())
+    info = next(a for a in result.adapters if a["name"] == spec)
+    assert info["status"] == "ok" and any("unknown item 'NOPE'" in w for w in info["warnings"])
+    text = M.render_markdown(M.with_decision(result))
+    assert "Warnings raised while fitting and recommending:" in text and "BusinessRulesWarning" in text

@@ -20,7 +20,8 @@ import platform
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,8 @@ class AdapterOutcome:
     fallback_share: float | None = None
     empty_share: float | None = None
     """Share of the queries that got no recommendation at all (an empty list)."""
+    warnings: tuple[str, ...] = ()
+    """Warnings the adapter (or a library it uses) raised while fitting and recommending, deduplicated."""
     recs: Recommendations | None = None
     per_query: pd.DataFrame | None = None
     per_query_items: dict[str, pd.DataFrame] | None = None
@@ -229,6 +232,7 @@ class AdapterOutcome:
             "evaluate_seconds": self.evaluate_seconds,
             "fallback_share": self.fallback_share,
             "empty_share": self.empty_share,
+            "warnings": list(self.warnings),
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
         }
@@ -325,6 +329,16 @@ def evaluate_recs(
     return per_query, by_item, {k: float(v) for k, v in agg.items()}
 
 
+def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
+    """User and runtime warnings as ``Category: message`` lines, deduplicated, at most ``limit``."""
+    texts = [
+        f"{w.category.__name__}: {w.message}"
+        for w in caught
+        if issubclass(w.category, (UserWarning, RuntimeWarning)) and not issubclass(w.category, DeprecationWarning)
+    ]
+    return tuple(dict.fromkeys(texts))[:limit]
+
+
 def run_adapter(
     spec: str,
     config: CompareConfig,
@@ -345,14 +359,18 @@ def run_adapter(
     label = spec
     merged = {**config.params.get(name, {}), **config.params.get(spec, {}), **spec_params, **(params or {})}
     adapter = None
+    caught: list[warnings.WarningMessage] = []
     try:
         adapter = create(name, seed=config.seed, params=merged)
         if hasattr(adapter, "on_epoch"):  # iterative adapters report each epoch (loss, validation metric)
             adapter.on_epoch = lambda info: emit("adapter_step", label, {"step": "fit", "epoch_info": info})
-        emit("adapter_step", label, {"step": "fit"})
-        adapter.fit(train)
-        emit("adapter_step", label, {"step": "recommend"})
-        recs = adapter.recommend(queries.without_targets(), max(config.ks))
+        with warnings.catch_warnings(record=True) as caught:  # kept with the outcome, shown in the report
+            warnings.simplefilter("always", UserWarning)
+            warnings.simplefilter("always", RuntimeWarning)
+            emit("adapter_step", label, {"step": "fit"})
+            adapter.fit(train)
+            emit("adapter_step", label, {"step": "recommend"})
+            recs = adapter.recommend(queries.without_targets(), max(config.ks))
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
@@ -380,6 +398,7 @@ def run_adapter(
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
+        warnings=_warning_texts(caught),
         recs=recs,
         per_query=per_query,
         per_query_items=by_item,

@@ -196,6 +196,7 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
             evaluate_seconds=info.get("evaluate_seconds") or nan,
             fallback_share=info.get("fallback_share"),
             empty_share=info.get("empty_share"),
+            warnings=tuple(info.get("warnings") or ()),
             recs=recs,
             per_query=pd.read_parquet(d / "per_query.parquet"),
             per_query_items=items,

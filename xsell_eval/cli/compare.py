@@ -245,4 +245,6 @@ def compare(
     for a in result.adapters:
         if a["status"] != "ok":
             err_console.print(f"[red]adapter {escape(a['name'])} failed:[/] {escape(str(a['error']))}")
+        for w in a.get("warnings") or ():
+            err_console.print(f"[yellow]adapter {escape(a['name'])} warned:[/] {escape(w)}")
     console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")

@@ -1134,7 +1134,7 @@ def adapters_table(result: CompareResult) -> str:
                 params,
             ]
         )
-    return _table(
+    table = _table(
         [
             "adapter",
             "family",
@@ -1148,6 +1148,8 @@ def adapters_table(result: CompareResult) -> str:
         rows,
         "lllrrrrl",
     )
+    notes = [f"- `{a['name']}`: {w}" for a in result.adapters for w in a.get("warnings") or ()]
+    return table + ("\n\nWarnings raised while fitting and recommending:\n\n" + "\n".join(notes) if notes else "")
 
 
 def aggregates_table(result: CompareResult) -> str:
