@@ -481,35 +481,29 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
     from xsell_eval import metrics as M
     from xsell_eval.stats import summarize
 
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     _, k = M.parse_metric(config.primary_metric)
     cols = [f"{m}@{k}" for m in ("hit_rate", "recall", "ndcg", "revenue")]
+
+    def add(kind: str, bucket: str, adapter: str, df: pd.DataFrame) -> None:
+        s = summarize(
+            df,
+            [c for c in cols if c in df],
+            seed=config.seed,
+            n_resamples=config.n_bootstrap,
+            confidence=config.confidence,
+        )
+        rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
+
     for o in outcomes:
         if o.status != "ok" or o.per_query is None:
             continue
         pq = o.per_query
         ub = M.user_bucket(pq["user_history"].to_numpy())
         for b in USER_BUCKETS:
-            sel = pq[ub == b]
-            s = summarize(
-                sel,
-                [c for c in cols if c in sel],
-                seed=config.seed,
-                n_resamples=config.n_bootstrap,
-                confidence=config.confidence,
-            )
-            for r in s.itertuples(index=False):
-                rows.append(("user history (train baskets)", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
+            add("user history (train baskets)", b, o.name, pq[ub == b])
         for b, df in (o.per_query_items or {}).items():
-            s = summarize(
-                df,
-                [c for c in cols if c in df],
-                seed=config.seed,
-                n_resamples=config.n_bootstrap,
-                confidence=config.confidence,
-            )
-            for r in s.itertuples(index=False):
-                rows.append(("target item popularity", b, o.name, r.metric, r.mean, r.ci_low, r.ci_high, r.n))
+            add("target item popularity", b, o.name, df)
     return pd.DataFrame(rows, columns=["bucket_type", "bucket", "adapter", "metric", "mean", "ci_low", "ci_high", "n"])
 
 
