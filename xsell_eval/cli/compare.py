@@ -58,13 +58,17 @@ def results_table(result: Any) -> Any:
     """Rich table of the primary k: adapter × metrics with CIs and marks."""
     from rich.table import Table
 
+    from xsell_eval.report.plots import ci_label, metric_unit
+
     cfg = result.config
     k = int(cfg.primary_metric.split("@")[1])
-    table = Table(title=f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [95% CI] vs {cfg.baseline}")
+    lvl = ci_label(cfg.confidence)
+    table = Table(title=f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [{lvl} CI] vs {cfg.baseline}")
     cols = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "ndcg", "mrr", "revenue") if m in cfg.metrics]
-    table.add_column("adapter", style="bold")
+    table.add_column("adapter", style="bold", no_wrap=True)
     for c in cols:
-        table.add_column(c, justify="right")
+        name, _, at = c.partition("@")
+        table.add_column(f"{name}\n@{at}", justify="right")  # two header lines: whole names at 80 columns
     summ, comp = result.summary, result.comparisons
     if summ.empty:
         return table
@@ -82,7 +86,8 @@ def results_table(result: Any) -> Any:
                 cr = comp[(comp["adapter"] == a) & (comp["metric"] == c)]
                 if not cr.empty and cr.iloc[0]["mark"]:
                     mark = " [green]▲[/]" if cr.iloc[0]["mark"] == "▲" else " [red]▼[/]"
-            cells.append(f"{r0['mean']:.4f} [dim][{r0['ci_low']:.4f}, {r0['ci_high']:.4f}][/]{mark}")
+            d = 2 if metric_unit(c.partition("@")[0]) == "currency" else 3  # money in cents, shares to 0.1 pp
+            cells.append(f"{r0['mean']:.{d}f} [dim][{r0['ci_low']:.{d}f}, {r0['ci_high']:.{d}f}][/]{mark}")
         table.add_row(a, *cells)
     return table
 
