@@ -50,9 +50,18 @@ class _TrialFailed(Exception):
 
 
 def _objective_values(
-    adapter: BaseAdapter, queries: Queries, queries_in: Queries, train: Dataset, metrics: Sequence[str]
+    adapter: BaseAdapter,
+    queries: Queries,
+    queries_in: Queries,
+    train: Dataset,
+    metrics: Sequence[str],
+    item_price: np.ndarray | None = None,
 ) -> list[float]:
-    """Fit-free scoring of a fitted adapter on the (validation) queries: one value per metric."""
+    """Fit-free scoring of a fitted adapter on the (validation) queries: one value per metric.
+
+    ``item_price`` (whole-dataset unit prices, as in the test evaluation) makes revenue NaN, not 0,
+    for a target whose price is unknown.
+    """
     from xsell_eval import metrics as M
 
     parsed = [M.parse_metric(m) for m in metrics]
@@ -77,6 +86,7 @@ def _objective_values(
                 item_popularity=train.item_basket_count,
                 n_train_baskets=len(train.baskets),
                 item_category=train.item_category,
+                item_price=item_price,
             )
         v = per_query[col].to_numpy(dtype=np.float64)
         v = v[np.isfinite(v)]
@@ -128,9 +138,12 @@ class _Search:
     worker: str
     conditions: dict[str, tuple[str, tuple[Any, ...]]]
     defaults: dict[str, Any]
+    item_price: np.ndarray | None = None
 
     def _score(self, adapter: BaseAdapter) -> list[float]:
-        return _objective_values(adapter, self.queries, self.queries_in, self.train, self.metrics)
+        return _objective_values(
+            adapter, self.queries, self.queries_in, self.train, self.metrics, item_price=self.item_price
+        )
 
     def evaluate(
         self,
@@ -405,6 +418,7 @@ def run_search(
         worker=_worker_id(),
         conditions=plan.conditions,
         defaults=plan.defaults,
+        item_price=prepared.dataset.item_price,
     )
     default_params = active_params({n: plan.defaults[n] for n in plan.space}, plan.conditions, plan.defaults)
     counts = _count(study)
