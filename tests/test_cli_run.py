@@ -134,12 +134,13 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
     text = (
         'name = "t"\nbaseline = "popular"\n[data]\npath = "shop/interactions.csv"\n[adapters.popular]\n'
         "[adapters.random]\n[protocol]\nmax_queries = 40\n[metrics]\nbootstrap = 100\n[report]\nhtml = false\n"
-        '[abtest]\nresponse = "truth"\nvisitors = 1000\nbootstrap = 100\n'
+        '[abtest]\nresponse = "truth"\nvisitors = 1000\nbootstrap = 100\np_hit = 0.5\n'
     )
     exp = tmp_path / "t.toml"
     exp.write_text(text, encoding="utf-8")
     code, _, stderr = _run("run", str(exp), "--out", str(tmp_path / "ok"))
     assert code == 0, stderr
+    assert "[abtest] p_hit ignored: no effect with response = 'truth'" in " ".join(stderr.split())
     assert read_run(tmp_path / "ok").extra["abtest"]["data"]["has_truth"] is True
     plain = tmp_path / "plain"
     plain.mkdir()

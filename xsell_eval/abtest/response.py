@@ -61,6 +61,15 @@ def option_name(field_name: str) -> str:
     return OPTION_NAMES.get(field_name, field_name)
 
 
+#: CLI option / ``[abtest]`` key → ResponseModel field, for the parameters whose relevance depends on the model.
+OPTION_FIELDS = {
+    "exam_decay": "exam_decay",
+    "p_hit": "p_accept_hit",
+    "p_other": "p_accept_other",
+    "oracle_smoothing": "oracle_smoothing",
+}
+
+
 @dataclass(frozen=True)
 class ResponseModel:
     """The shopper-response assumptions (see the module docstring for the formulas).

@@ -23,19 +23,12 @@ def _arm_labels(specs: list[str]) -> list[str]:
     return labels
 
 
-#: CLI option → ResponseModel field, for the response parameters whose relevance depends on the model.
-_RESPONSE_OPTIONS = {
-    "exam_decay": "exam_decay",
-    "p_hit": "p_accept_hit",
-    "p_other": "p_accept_other",
-    "oracle_smoothing": "oracle_smoothing",
-}
-
-
 def _drop_inapplicable(argv: dict[str, Any], model: Any) -> list[str]:
     """Remove from ``argv`` the response options given that have no effect on ``model``; return their flags."""
+    from xsell_eval.abtest.response import OPTION_FIELDS
+
     ignored = []
-    for opt, field_name in _RESPONSE_OPTIONS.items():
+    for opt, field_name in OPTION_FIELDS.items():
         if argv.get(opt) is not None and not model.applies(field_name):
             ignored.append("--" + opt.replace("_", "-"))
             argv[opt] = None

@@ -111,7 +111,9 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
 
     Returns ``ABTestReport.to_dict()`` for ``result.extra["abtest"]`` (figures under ``plots/``).
     """
-    from xsell_eval.abtest.response import ResponseModel
+    from rich.markup import escape
+
+    from xsell_eval.abtest.response import OPTION_FIELDS, ResponseModel
     from xsell_eval.abtest.runner import run_simulation
     from xsell_eval.data.synthetic import find_truth
     from xsell_eval.errors import AdapterError, DataError
@@ -144,6 +146,11 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
         organic_rate=ab.organic_rate,
         oracle_smoothing=ab.oracle_smoothing,
     )
+    ignored = [k for k, f in OPTION_FIELDS.items() if k in ab.model_fields_set and not model.applies(f)]
+    if ignored:
+        why = f"response = '{ab.response}'" + (f", curve = '{ab.curve}'" if "exam_decay" in ignored else "")
+        keys = ", ".join(ignored)
+        err_console.print(f"[yellow]note:[/] {escape(f'[abtest] {keys} ignored: no effect with {why}')}")
     weights = abtest_weights(exp, len(arms))
     recs = {a: outcomes[a].recs.truncate(ab.k) for a in arms}
     with err_console.status(f"simulating an A/B test with {ab.visitors:,} visitors…"):
