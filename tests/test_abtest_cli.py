@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from xsell_eval.cli import app
 
 runner = CliRunner()
+NOWHERE = "/nonexistent/xsell-eval-data"  # loading it would fail with "not found"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,11 @@ def test_generate_bad_input(tmp_path):
     res = runner.invoke(app, ["data", "generate", "--out", str(tmp_path), "--items", "1"])
     assert res.exit_code == 1
     assert "n_items must be an integer >= 2" in res.output
+    res = runner.invoke(app, ["data", "generate", "--out", str(tmp_path), "--items", "2"])
+    assert res.exit_code == 1  # audit 2: the message is about --items, not the internal mean_seeds
+    out = " ".join(res.output.split())
+    assert "n_items (`xsell-eval data generate --items`) must be at least 3, got 2" in out
+    assert "mean_seeds must be" not in out
 
 
 def test_abtest_end_to_end_with_truth(shop_dir, tmp_path):
@@ -117,7 +123,11 @@ def test_generate_small_catalog_clamps_categories(tmp_path):
         (["abtest", "popular"], "needs at least two arms"),
         (["abtest", "popular", "random", "--aa"], "give exactly one ARM"),
         (["abtest", "popular", "random", "--response", "magic"], "unknown response source 'magic'"),
-        (["abtest", "popular", "random", "--exam-top", "2"], "'exam_top' must be in (0, 1]"),
+        (["abtest", "popular", "random", "--exam-top", "2"], "--exam-top must be in (0, 1], got 2.0"),
+        # audit 2: named by the flag, and refused before the (missing) data is looked at
+        (["abtest", "popular", "random", "--p-hit", "1.5", "--data", NOWHERE], "--p-hit must be in [0, 1], got 1.5"),
+        (["abtest", "popular", "random", "--alpha", "0.6", "--data", NOWHERE], "--alpha must be a two-sided level"),
+        (["abtest", "popular", "random", "--mde", "0", "--data", NOWHERE], "--mde must be a nonzero relative effect"),
     ],
 )
 def test_abtest_bad_input_exits_1(args, message):
@@ -136,3 +146,23 @@ def test_abtest_truth_on_data_without_truth(shop_dir, tmp_path):
     res = runner.invoke(app, ["abtest", "popular", "random", "--data", str(plain), "--response", "truth"])
     assert res.exit_code == 1
     assert "needs a ground truth" in " ".join(res.output.split())
+
+
+def test_identical_arms_without_aa_are_judged_as_an_aa_test(shop_dir, tmp_path):
+    """Audit 2 #1: `abtest popular popular` gets an A/A verdict, a console note and a line in the report."""
+    out = tmp_path / "same"
+    res = runner.invoke(
+        app,
+        ["abtest", "popular", "popular", "--data", str(shop_dir), "--visitors", "2000", "--bootstrap", "100",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "note: all 2 arms are the same adapter (popular): treating this as an A/A test" in text
+    data = json.loads((out / "abtest.json").read_text())
+    assert data["analysis"]["decision"]["kind"] in ("aa-pass", "aa-flag")
+    assert data["settings"]["aa"] is True and data["settings"]["aa_implied"] is True
+    assert [a["name"] for a in data["analysis"]["arms"]] == ["popular (A)", "popular (B)"]
+    report = (out / "report.md").read_text()
+    assert "every arm is the same adapter, so the run is judged as an A/A test" in report
+    assert "**Decision: A/A check" in report and "--aa" not in data["settings"]["command"]

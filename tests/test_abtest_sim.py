@@ -68,7 +68,7 @@ def test_response_model_examination_and_table():
     ("kwargs", "exc", "match"),
     [
         ({"source": "magic"}, UnknownNameError, "unknown response source 'magic'"),
-        ({"curve": "linear"}, ConfigError, "curve must be"),
+        ({"curve": "linear"}, ConfigError, "'curve' must be"),
         ({"exam_top": 0.0}, ConfigError, "'exam_top' must be in"),
         ({"p_accept_hit": 1.5}, ConfigError, "'p_accept_hit' must be in"),
         ({"organic_rate": -0.1}, ConfigError, "'organic_rate' must be in"),
@@ -282,7 +282,7 @@ def test_analysis_json_roundtrip(analysis3):
 
 def test_analyse_rejects_bad_settings(analysis3):
     sim, _ = analysis3
-    with pytest.raises(ConfigError, match="--mde"):
+    with pytest.raises(ConfigError, match="mde must be a nonzero"):
         analyse(sim, mde=0.0)
     with pytest.raises(ConfigError, match="alpha"):
         analyse(sim, alpha=0.7)

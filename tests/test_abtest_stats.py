@@ -429,3 +429,108 @@ def test_decision_small_messages():
     assert "too rarely" not in d.text
     d = decide([_comp(0.5, 0.0)], [], _plan(15_000), alpha=0.05, **KW)
     assert "Holm-adjusted p < 1e-300" in d.text and "p = 0)" not in d.text
+
+
+# ---------------------------------------------------------------------- audit 2
+
+
+def test_tied_arms_get_a_welch_test_of_revenue_per_visitor():
+    """Audit 2 #2: two arms tied on conversion are compared on revenue per visitor (Welch), money not in e-notation."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(3)
+    x, y = rng.exponential(1_230.0, 400), rng.exponential(1_250.0, 400)  # revenue per visitor of rules and cf
+    res = stats.ttest_ind(x, y, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    arms = [
+        _arm("A", 15_000, 1_620),
+        replace(_arm("rules", 7_500, 1_277, 0.25), revenue_per_visitor=float(x.mean())),
+        replace(_arm("cf", 7_500, 1_271, 0.25), revenue_per_visitor=float(y.mean())),
+    ]
+    comps = [_comp(0.577, 1e-39, "rules"), _comp(0.570, 1e-38, "cf")]
+    tests = {("cf", "rules"): (-res.statistic, res.pvalue, -ci.high, -ci.low)}  # the other order is looked up too
+    d = decide(comps, [], _plan(15_000), alpha=0.05, arms=arms, rpv_tests=tests, **KW)
+    assert d.tied_with == "cf" and d.head_to_head is not None
+    assert d.head_to_head["rpv_p_value"] == pytest.approx(res.pvalue)
+    assert (d.head_to_head["rpv_diff_low"], d.head_to_head["rpv_diff_high"]) == pytest.approx((ci.low, ci.high))
+    assert d.head_to_head["rpv_diff"] == pytest.approx(x.mean() - y.mean())
+    assert res.pvalue > 0.05 and "not significant either" in d.text
+    assert f"{x.mean() - y.mean():+,.2f} per visitor (95% CI {ci.low:+,.2f} to {ci.high:+,.2f}" in d.text
+    assert "e+0" not in d.text and f"rules {x.mean():,.2f}, cf {y.mean():,.2f} per visitor" in d.text
+    tests = {("rules", "cf"): (3.0, 0.003, 0.1, 0.5)}
+    arms[1] = replace(arms[1], revenue_per_visitor=1.2)
+    arms[2] = replace(arms[2], revenue_per_visitor=0.9)
+    d = decide(comps, [], _plan(15_000), alpha=0.05, arms=arms, rpv_tests=tests, **KW)
+    assert "rules earns significantly more per visitor than cf" in d.text and "+0.300 per visitor" in d.text
+
+
+def test_every_significant_revenue_result_is_reported_when_conversion_shows_nothing():
+    """Audit 2 #4: not only the smallest p; the one against the conversion estimate comes first."""
+    comps = [_comp(0.01, 0.5, "B", rpv_lift=0.2, rpv_p=0.001), _comp(0.01, 0.5, "C", rpv_lift=-0.2, rpv_p=0.002)]
+    d = decide(comps, [], _plan(15_000), alpha=0.05, **KW)
+    assert d.text.partition(": ")[0] == (
+        "no detectable difference in conversion, but C has significantly lower revenue per visitor (-20.0%) and "
+        "B has significantly higher revenue per visitor (+20.0%)"
+    )
+    for arm in ("B", "C"):
+        assert f"Revenue per visitor of {arm} vs A does differ" in d.text
+
+
+def test_fixed_only_blames_the_monitor_level_not_the_looks_when_the_final_look_fails_it_too():
+    """Audit 2 #5: the monitor runs each of m treatments at alpha/m (Bonferroni); Holm can be less strict."""
+    from dataclasses import replace
+
+    crit = stats.norm.isf(0.025 / 2)  # 2.24: a single look at alpha/2
+    c = _comp(0.12, 0.04, "C")  # the second of two treatments: Holm-adjusted p 0.04 (raw p 0.04 > alpha / 2)
+    s = replace(_seq("C", None, [0.5, 2.1], [4.0, 2.5]), alpha=0.025)  # the monitor at alpha / 2, never crossed
+    d = decide([c], [s], _plan(15_000), alpha=0.05, **KW)
+    assert d.sequential == "fixed-only" and "interim looks" not in d.text.partition(": ")[0]
+    assert d.text.startswith("ship C on conversion, by the fixed-horizon Holm test (the daily monitor's stricter")
+    assert "tests each of the 2 treatments at alpha / 2 = 0.025 (Bonferroni), which is stricter" in d.text
+    assert f"(|z| 2.10 < {crit:.2f})" in d.text and "not from the interim looks" in d.text
+    s = replace(s, z=[0.5, 2.4])  # significant at alpha / 2 on the last look alone: the looks are to blame
+    d = decide([c], [s], _plan(15_000), alpha=0.05, **KW)
+    assert d.text.startswith("ship C on conversion, if nobody acted on interim looks:")
+
+
+def test_aa_with_srm_and_simulated_srm_wording():
+    """Audit 2 #6: 'traffic split is off' said once; a simulated SRM is chance."""
+    arms = [_arm("A", 10_500, 500), _arm("B", 9_500, 600)]
+    for aa in (True, False):
+        d = decide([_comp(0.0, 0.9)], [], _plan(15_000), alpha=0.05, arms=arms, srm_p=1e-9, aa=aa, **KW)
+        assert d.text.count("traffic split is off") == 1
+        assert "in a live test this would point to an assignment or logging fault" in d.text.lower()
+        assert "in this simulation" in d.text and "it is chance — re-run with another seed" in d.text
+
+
+def test_p_values_near_alpha_print_on_the_right_side_of_it():
+    """Audit 2 #6: p = 0.04995 is significant and must not print as 0.05."""
+    from xsell_eval.abtest.report import _p
+    from xsell_eval.abtest.stats import format_p
+
+    assert p_text(0.04995, 0.05) == "= 0.04995" and p_text(0.0451, 0.05) == "= 0.0451"
+    assert p_text(0.0505, 0.05) == "= 0.0505" and p_text(0.3, 0.05) == "= 0.3" and p_text(0.0451) == "= 0.045"
+    assert format_p(0.0499999, 0.05) == "0.0499999" and format_p(0.05, 0.05) == "0.05"
+    assert _p(0.04995, 0.05) == "0.04995" and _p(0.0502, 0.05) == "0.0502" and _p(0.2, 0.05) == "0.200"
+    d = decide([_comp(0.12, 0.04995)], [], _plan(15_000), alpha=0.05, **KW)
+    assert d.kind == "ship" and "Holm-adjusted p = 0.04995)" in d.text
+
+
+def test_many_more_days_get_a_thousands_separator_and_years():
+    """Audit 2 #6: '≈ 14375 more day(s)' → '≈ 14,375 more days (about 39 years)'."""
+    d = decide([_comp(0.02, 0.4)], [], _plan(28_770), n_visitors=20_000, traffic_per_day=1, alpha=0.05)
+    assert d.more_days == 8_770 and "≈ 8,770 more days (about 24 years) at 1 visitors/day" in d.text
+    d = decide([_comp(0.02, 0.4)], [], _plan(28_770), n_visitors=20_000, traffic_per_day=3, alpha=0.05)
+    assert "≈ 2,924 more days (about 8.0 years) at 3 visitors/day" in d.text
+    d = decide([_comp(0.02, 0.4)], [], _plan(28_770), n_visitors=20_000, traffic_per_day=30, alpha=0.05)
+    assert "≈ 293 more day(s) at 30 visitors/day" in d.text
+
+
+def test_aa_verdict_covers_every_arm():
+    """Audit 2 #1: an A/A/A test (three identical arms) flags a difference in any arm, not only the first."""
+    comps = [_comp(0.01, 0.6, "A2", rpv_lift=0.0, rpv_p=0.9), _comp(0.2, 0.01, "A3", rpv_lift=0.0, rpv_p=0.9)]
+    d = decide(comps, [], _plan(15_000), alpha=0.05, srm_p=0.5, aa=True, **KW)
+    assert d.kind == "aa-flag" and "conversion A3 vs A +20.0%" in d.text and "every arm" in d.text
+    comps[1] = _comp(0.02, 0.6, "A3", rpv_lift=0.0, rpv_p=0.9)
+    d = decide(comps, [], _plan(15_000), alpha=0.05, srm_p=0.5, aa=True, **KW)
+    assert d.kind == "aa-pass" and "A2 vs A" in d.text and "A3 vs A" in d.text

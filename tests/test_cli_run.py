@@ -183,3 +183,50 @@ def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str
     line = decision_line(facts, failed=[], n_completed=1)
     assert line is not None and line.startswith(expected), line
     assert "keep the baseline" not in line or facts["verdict"] == "keep-baseline"
+
+
+def _abtest_experiment(tmp_path: Path, abtest: str) -> Path:
+    from xsell_eval.data.synthetic import generate_shop
+
+    shop = tmp_path / "shop"
+    if not shop.exists():
+        generate_shop(seed=0, n_users=200, n_items=40, n_days=40).save(shop)
+    text = (
+        'name = "t"\nbaseline = "popular"\n[data]\npath = "shop"\n[adapters.popular]\n'
+        "[adapters.random]\n[protocol]\nmax_queries = 40\n[metrics]\nbootstrap = 100\n[report]\nhtml = false\n"
+        f"[abtest]\nvisitors = 1000\nbootstrap = 100\n{abtest}\n"
+    )
+    exp = tmp_path / "t.toml"
+    exp.write_text(text, encoding="utf-8")
+    return exp
+
+
+def test_repeated_abtest_arms_run_as_an_aa_test(tmp_path: Path) -> None:
+    """Audit 2 #1: arms = ["popular", "popular"] used to fail after the comparison ("2 weight(s) for 1 arm(s))."""
+    exp = _abtest_experiment(tmp_path, 'arms = ["popular", "popular"]')
+    code, stdout, stderr = _run("run", str(exp), "--out", str(tmp_path / "ok"))
+    assert code == 0, stderr
+    assert "treating the simulated test as an A/A test" in " ".join(stderr.split())
+    assert "Simulated A/B test: A/A check" in " ".join(stdout.split())
+    ab = read_run(tmp_path / "ok").extra["abtest"]
+    assert [a["name"] for a in ab["analysis"]["arms"]] == ["popular (A)", "popular (B)"]
+    assert ab["settings"]["aa"] is True and ab["settings"]["adapters"] == ["popular", "popular"]
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("abtest.alpha=0.6", "[abtest] key 'alpha': must be less than 0.5, got 0.6"),
+        ("abtest.mde=0", "[abtest] mde must be a nonzero relative effect"),
+        ("abtest.visitors=5", "[abtest] visitors 5 gives the smallest arm"),
+        ("abtest.split=[150, -50]", "[abtest] split shares must be positive percentages"),
+    ],
+)
+def test_bad_abtest_values_fail_before_any_work(tmp_path: Path, override: str, needle: str) -> None:
+    """Audit 2 #3 and #6: every [abtest] value is checked first; the file is named once."""
+    exp = _abtest_experiment(tmp_path, "")
+    code, _, stderr = _run("run", str(exp), "--set", override, "--out", str(tmp_path / "bad"))
+    text = " ".join(stderr.split())
+    assert code == 1 and needle in text and "Traceback" not in text
+    assert text.count(str(exp)) == 1 and "--mde" not in text and "--alpha" not in text
+    assert not (tmp_path / "bad").exists()  # refused before the run directory, the data or the comparison

@@ -187,7 +187,7 @@ class AbtestSection(_Section):
     response: Literal["replay", "oracle", "truth"] = "replay"
     traffic_per_day: int = Field(default=5_000, ge=1)
     mde: float = 0.10
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
     curve: Literal["log", "geometric"] = "log"
     exam_top: float = Field(default=0.5, gt=0.0, le=1.0)
     exam_decay: float = Field(default=0.7, gt=0.0, le=1.0)

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats as sstats
 
 from xsell_eval.abtest.response import SOURCES, ResponseModel, option_name
-from xsell_eval.abtest.stats import Analysis, level_label
+from xsell_eval.abtest.stats import SRM_THRESHOLD, Analysis, duration_text, format_p, level_label
 from xsell_eval.errors import RunDirError
 
 ABTEST_FORMAT = 1
@@ -139,10 +139,18 @@ def _pct(x: Any, signed: bool = True) -> str:
     return f"{x:+.1%}" if signed else f"{x:.2%}"
 
 
-def _p(x: Any) -> str:
+def _p(x: Any, alpha: float | None = None) -> str:
+    """A p-value for the tables; near ``alpha``, enough digits to fall on the right side of it."""
     if x is None or not math.isfinite(float(x)):
         return "—"
-    return "< 1e-300" if x < 1e-300 else (f"{x:.2g}" if x < 0.001 else f"{x:.3f}")
+    if x < 1e-300:
+        return "< 1e-300"
+    if x < 0.001:
+        return f"{x:.2g}"
+    s = f"{x:.3f}"
+    if alpha is not None and (abs(x - alpha) <= 0.1 * alpha or (float(s) < alpha) != (x < alpha)):
+        return format_p(float(x), alpha, digits=3)
+    return s
 
 
 def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
@@ -168,7 +176,14 @@ def decision_text(report: ABTestReport) -> str:
 def _setup_paragraph(report: ABTestReport) -> str:
     a, s, dta = report.analysis, report.settings, report.data
     arms = ", ".join(f"{x.name} ({x.weight:.0%})" for x in a.arms)
-    aa = " (A/A test: the same adapter in both arms)" if s.get("aa") else ""
+    aa = (
+        " (A/A test: every arm is the same adapter, so the run is judged as an A/A test — an A/A verdict, no ship "
+        "/ keep decision — although it was not started with --aa)"
+        if s.get("aa_implied")
+        else " (A/A test: the same adapter in both arms)"
+        if s.get("aa")
+        else ""
+    )
     src = report.response.source
     return (
         f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {a.traffic_per_day:,} visitors/day, "
@@ -239,10 +254,10 @@ def results_table(report: ABTestReport) -> str:
                 f"{_pct(c.lift)} [{_pct(c.lift_low)}, {_pct(c.lift_high)}]",
                 f"{c.diff * 100:+.2f} pp [{c.diff_low * 100:+.2f}, {c.diff_high * 100:+.2f}]",
                 f"{c.z:.2f}" if math.isfinite(c.z) else "—",
-                _p(c.p_value),
-                _p(c.p_holm),
+                _p(c.p_value, a.alpha),
+                _p(c.p_holm, a.alpha),
                 f"{_pct(c.rpv_lift)} [{_pct(c.rpv_lift_low)}, {_pct(c.rpv_lift_high)}]",
-                _p(c.rpv_p_value),
+                _p(c.rpv_p_value, a.alpha),
                 _pct(c.expected_lift),
                 _pct(c.expected_rpv_lift),
             ]
@@ -264,9 +279,10 @@ def results_table(report: ABTestReport) -> str:
     )
     srm = (
         f"**Sample-ratio mismatch: WARNING** — the arms' visitor counts differ from the planned split "
-        f"(chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p)} < 0.001); do not trust the results before finding out why."
+        f"(chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p, SRM_THRESHOLD)} < 0.001). In a live test this would point to an "
+        "assignment or logging fault; in this simulation it is chance — re-run with another seed."
         if a.srm_flag
-        else f"Sample-ratio check: OK (chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p)}; "
+        else f"Sample-ratio check: OK (chi² = {a.srm_chi2:.2f}, p = {_p(a.srm_p, SRM_THRESHOLD)}; "
         "a mismatch is flagged below p = 0.001)."
     )
     return (
@@ -299,7 +315,7 @@ def plan_section(report: ABTestReport) -> str:
         [f"visitors per treatment arm ({p.method}, used)", _big(p.n_treatment)],
         [f"visitors per treatment arm ({p.other_method}, for reference)", _big(p.n_treatment_other_method)],
         ["visitors in total (all arms)", _big(p.total_visitors)],
-        ["days at the current traffic", "—" if days is None else f"{days:,} at {t:,} visitors/day"],
+        ["days at the current traffic", "—" if days is None else f"{duration_text(days)} at {t:,} visitors/day"],
     ]
     if impossible:
         rows.append(

@@ -23,6 +23,7 @@ not on hits the shopper would have made anyway. Padding (item -1) is never exami
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -100,23 +101,35 @@ class ResponseModel:
     oracle_smoothing: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            from xsell_eval.adapters.registry import unknown_name_message
-            from xsell_eval.errors import UnknownNameError
+        _check_fields({f.name: getattr(self, f.name) for f in fields(self)}, lambda f: f"response parameter '{f}'")
 
-            raise UnknownNameError(unknown_name_message("response source", str(self.source), list(SOURCES)))
-        if self.curve not in ("log", "geometric"):
-            raise ConfigError(f"response curve must be 'log' or 'geometric', got {self.curve!r}")
-        for name, low_open in (("exam_top", True), ("exam_decay", True)):
-            v = getattr(self, name)
-            if not _is_num(v) or not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
-                raise ConfigError(f"response parameter '{name}' must be in (0, 1], got {v!r}")
-        for name in ("p_accept_hit", "p_accept_other", "organic_rate"):
-            v = getattr(self, name)
-            if not _is_num(v) or not (0.0 <= v <= 1.0):
-                raise ConfigError(f"response parameter '{name}' must be in [0, 1], got {v!r}")
-        if not _is_num(self.oracle_smoothing) or self.oracle_smoothing < 0:
-            raise ConfigError(f"response parameter 'oracle_smoothing' must be >= 0, got {self.oracle_smoothing!r}")
+    @classmethod
+    def from_options(cls, *, label: Callable[[str], str] = option_name, **options: Any) -> ResponseModel:
+        """Build the model from ``xsell-eval abtest`` options / ``[abtest]`` keys, checked under those names.
+
+        Args:
+            label: how the caller names a key in messages, e.g. ``lambda k: "--" + k.replace("_", "-")``
+                for the CLI or ``lambda k: f"run.toml: [abtest] {k}"`` for an experiment file.
+            **options: ``response``, ``curve``, ``exam_top``, ``exam_decay``, ``p_hit``, ``p_other``,
+                ``organic_rate``, ``oracle_smoothing`` (missing ones keep their defaults).
+
+        Raises:
+            ConfigError: a value out of range or an unknown option (named by ``label``).
+            UnknownNameError: an unknown response source.
+
+        Example:
+            >>> ResponseModel.from_options(p_hit=1.5, label=lambda k: "--" + k.replace("_", "-"))
+            Traceback (most recent call last):
+            ...
+            xsell_eval.errors.ConfigError: --p-hit must be in [0, 1], got 1.5
+        """
+        by_key = {option_name(f.name): f.name for f in fields(cls)}
+        unknown = sorted(set(options) - set(by_key))
+        if unknown:
+            raise ConfigError(f"unknown response option(s) {unknown}; allowed: {sorted(by_key)}")
+        values = {by_key[k]: v for k, v in options.items()}
+        _check_fields(values, lambda f: label(option_name(f)))
+        return cls(**values)
 
     def examination(self, k: int) -> np.ndarray:
         """P(examine) for ranks 1..k."""
@@ -160,6 +173,28 @@ class ResponseModel:
         lines = [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
         lines.insert(1, f"{'-' * w0}  {'-' * w1}  {'-' * 7}")
         return "\n".join(lines)
+
+
+def _check_fields(values: dict[str, Any], label: Callable[[str], str]) -> None:
+    """Range checks of :class:`ResponseModel` fields present in ``values``, named by ``label(field)``."""
+    if "source" in values and values["source"] not in SOURCES:
+        from xsell_eval.adapters.registry import unknown_name_message
+        from xsell_eval.errors import UnknownNameError
+
+        raise UnknownNameError(unknown_name_message("response source", str(values["source"]), list(SOURCES)))
+    if "curve" in values and values["curve"] not in ("log", "geometric"):
+        raise ConfigError(f"{label('curve')} must be 'log' or 'geometric', got {values['curve']!r}")
+    for name in ("exam_top", "exam_decay"):
+        v = values.get(name, 0.5)
+        if not _is_num(v) or not (0.0 < v <= 1.0):
+            raise ConfigError(f"{label(name)} must be in (0, 1], got {v!r}")
+    for name in ("p_accept_hit", "p_accept_other", "organic_rate"):
+        v = values.get(name, 0.5)
+        if not _is_num(v) or not (0.0 <= v <= 1.0):
+            raise ConfigError(f"{label(name)} must be in [0, 1], got {v!r}")
+    v = values.get("oracle_smoothing", 0.0)
+    if not _is_num(v) or v < 0:
+        raise ConfigError(f"{label('oracle_smoothing')} must be >= 0, got {v!r}")
 
 
 def _is_num(v: Any) -> bool:

@@ -46,6 +46,27 @@ class SimulationRun:
     seconds: dict[str, float]
 
 
+def arm_labels(specs: Sequence[str]) -> list[str]:
+    """Unique arm labels; a repeated spec becomes ``spec (A)``, ``spec (B)``...
+
+    Example:
+        >>> arm_labels(["cf", "rules", "cf"])
+        ['cf (A)', 'rules', 'cf (B)']
+    """
+    labels = []
+    for i, s in enumerate(specs):
+        if specs.count(s) > 1:
+            labels.append(f"{s} ({chr(ord('A') + list(specs[: i + 1]).count(s) - 1)})")
+        else:
+            labels.append(s)
+    return labels
+
+
+def is_aa(specs: Sequence[str]) -> bool:
+    """Every arm is the same adapter spec (an A/A test, whether or not it was asked for)."""
+    return len(specs) > 1 and len(set(specs)) == 1
+
+
 def offline_means(per_query: Mapping[str, pd.DataFrame | None], k: int) -> dict[str, dict[str, float]]:
     """Arm → mean of each of :data:`OFFLINE_METRICS` at ``k`` present in its per-query table."""
     out: dict[str, dict[str, float]] = {}
@@ -73,6 +94,7 @@ def run_simulation(
     per_query: Mapping[str, pd.DataFrame | None] | None = None,
     adapters: Sequence[str] | None = None,
     aa: bool = False,
+    aa_implied: bool = False,
     data: str | None = None,
     loader: str = "auto",
     max_queries: int | None = None,
@@ -100,6 +122,8 @@ def run_simulation(
             the offline columns (arms absent here get none).
         adapters: adapter spec behind each arm, in arm order (default: the arm labels).
         aa: whether this is an A/A test (recorded; the decision is then an A/A verdict).
+        aa_implied: the A/A test was not asked for, but every arm is the same adapter spec
+            (recorded; the report says so).
         data: data path given by the user, ``None`` for the embedded data (recorded).
         loader: loader name (recorded).
         max_queries: query cap of the run (recorded).
@@ -139,6 +163,7 @@ def run_simulation(
         "alpha": alpha,
         "seed": seed,
         "aa": aa,
+        "aa_implied": aa_implied,
         "data": data,
         "loader": loader,
         "protocol": protocol,
@@ -162,4 +187,4 @@ def run_simulation(
     return SimulationRun(report=report, sim=sim, seconds=seconds)
 
 
-__all__ = ["OFFLINE_METRICS", "SimulationRun", "offline_means", "run_simulation"]
+__all__ = ["OFFLINE_METRICS", "SimulationRun", "arm_labels", "is_aa", "offline_means", "run_simulation"]

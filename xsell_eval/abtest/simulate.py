@@ -154,13 +154,15 @@ def parse_split(text: str, n_arms: int) -> np.ndarray:
 MIN_VISITORS_PER_ARM = 10
 
 
-def check_visitors_per_arm(n_visitors: int, weights: Any, *, option: str = "--visitors") -> None:
+def check_visitors_per_arm(n_visitors: int, weights: Any, *, option: str = "--visitors", where: str = "") -> None:
     """Refuse a plan whose smallest arm would expect fewer than :data:`MIN_VISITORS_PER_ARM` visitors.
 
     Args:
         n_visitors: planned visitors in total.
         weights: traffic share per arm (sum 1).
-        option: how the caller names the visitors setting in the message.
+        option: how the caller names the visitors setting in the message (``--visitors``,
+            ``[abtest] visitors``).
+        where: prefix of the message, said once (e.g. ``"run.toml: "``).
 
     Raises:
         ConfigError: too few visitors for the split (the message gives the minimum).
@@ -171,7 +173,7 @@ def check_visitors_per_arm(n_visitors: int, weights: Any, *, option: str = "--vi
     if n_visitors * smallest < MIN_VISITORS_PER_ARM:
         need = math.ceil(MIN_VISITORS_PER_ARM / smallest - 1e-9)
         raise ConfigError(
-            f"{option} {n_visitors:,} gives the smallest arm ({smallest:.0%} of the traffic) about "
+            f"{where}{option} {n_visitors:,} gives the smallest arm ({smallest:.0%} of the traffic) about "
             f"{n_visitors * smallest:.1f} visitor(s); every arm needs at least {MIN_VISITORS_PER_ARM} expected "
             f"visitors, so {option} must be at least {need:,} for this split"
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -286,7 +287,9 @@ class Decision:
         tied_with: multi-arm ``ship``: the runner-up when the head-to-head test does not
             separate it from ``arm``.
         head_to_head: the two best treatments tested against each other (``arm``, ``other``,
-            ``lift``, ``lift_low``, ``lift_high``, ``p_value``), when there are two.
+            ``lift``, ``lift_low``, ``lift_high``, ``p_value``), when there are two; when they are
+            tied on conversion also their revenue per visitor (Welch): ``rpv_diff`` (``arm`` −
+            ``other``), ``rpv_diff_low``, ``rpv_diff_high``, ``rpv_p_value``.
     """
 
     kind: str
@@ -367,6 +370,37 @@ def _unclean(d: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+# ---------------------------------------------------------------------- settings
+def _is_real(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v))
+
+
+def check_test_settings(*, alpha: Any, mde: Any, label: Callable[[str], str] = str) -> None:
+    """Refuse an ``alpha`` or ``mde`` the analysis cannot use, naming them by ``label(key)``.
+
+    Args:
+        alpha: two-sided significance level, in (0, 0.5).
+        mde: relative minimum detectable effect on conversion: nonzero, > -1 (0.10 = +10 %).
+        label: how the caller names a setting: ``"alpha"`` → ``"--alpha"`` (CLI) or
+            ``"run.toml: [abtest] alpha"`` (experiment file); default the bare key.
+
+    Raises:
+        ConfigError: a value out of range (the message names it by ``label``).
+
+    Example:
+        >>> check_test_settings(alpha=0.6, mde=0.1, label=lambda k: "--" + k)
+        Traceback (most recent call last):
+        ...
+        xsell_eval.errors.ConfigError: --alpha must be a two-sided level in (0, 0.5), got 0.6
+    """
+    if not _is_real(alpha) or not (0.0 < alpha < 0.5):
+        raise ConfigError(f"{label('alpha')} must be a two-sided level in (0, 0.5), got {alpha!r}")
+    if not _is_real(mde) or mde <= -1.0 or mde == 0:
+        raise ConfigError(
+            f"{label('mde')} must be a nonzero relative effect on conversion, above -1 (0.10 = +10 %), got {mde!r}"
+        )
 
 
 # ---------------------------------------------------------------------- analysis
@@ -468,12 +502,9 @@ def analyse(
     """
     if sim.n_arms < 2:
         raise ConfigError(f"an A/B test needs at least two arms, got {sim.n_arms}")
-    if not (0.0 < alpha < 0.5):
-        raise ConfigError(f"alpha must be in (0, 0.5), got {alpha!r}")
+    check_test_settings(alpha=alpha, mde=mde)
     if not (0.0 < power < 1.0):
         raise ConfigError(f"power must be in (0, 1), got {power!r}")
-    if not np.isfinite(mde) or mde <= -1.0 or mde == 0:
-        raise ConfigError(f"--mde must be a nonzero relative effect > -1 (0.10 = +10 %), got {mde!r}")
     if sample_size_method not in SAMPLE_SIZE_METHODS:
         raise ConfigError(f"sample-size method must be one of {list(SAMPLE_SIZE_METHODS)}, got {sample_size_method!r}")
     rng = np.random.default_rng([int(seed), 7])
@@ -571,6 +602,8 @@ def analyse(
     seq = [
         monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks, ci_alpha=alpha) for a in t_idx
     ]
+    # revenue per visitor between treatments (Welch), for two arms the decision finds tied on conversion
+    rpv_tests = {(sim.arms[i], sim.arms[j]): _welch(rev[i], rev[j], alpha) for i in t_idx for j in t_idx if i < j}
     decision = decide(
         comps,
         seq,
@@ -581,6 +614,7 @@ def analyse(
         arms=arms,
         srm_p=p_srm,
         aa=aa,
+        rpv_tests=rpv_tests,
     )
     return Analysis(
         arms=arms,
@@ -670,55 +704,129 @@ def level_label(alpha: float) -> str:
     return f"{round((1.0 - float(alpha)) * 100.0, 4):g}%"
 
 
-def p_text(p: float) -> str:
-    """``"= 0.045"`` / ``"< 1e-300"`` (a p-value that underflows is not 0) / ``"= n/a"``."""
+def format_p(p: float, alpha: float | None = None, *, digits: int = 2) -> str:
+    """A p-value with ``digits`` significant digits — more when it lies near ``alpha``.
+
+    Within 10 % of ``alpha`` at least 3 significant digits are shown, and digits are added
+    until the printed number falls on the same side of ``alpha`` as the exact one, so a
+    significant 0.04995 never prints as "0.05" (at alpha 0.05).
+
+    Example:
+        >>> format_p(0.04995, 0.05), format_p(0.0451, 0.05), format_p(0.0451)
+        ('0.04995', '0.0451', '0.045')
+    """
+    if not np.isfinite(p):
+        return "n/a"
+    if alpha is not None and np.isfinite(alpha) and alpha > 0:
+        if abs(p - alpha) <= 0.1 * alpha:
+            digits = max(digits, 3)
+        for d in range(digits, 18):
+            s = f"{p:.{d}g}"
+            if (float(s) < alpha) == (p < alpha):
+                return s
+    return f"{p:.{digits}g}"
+
+
+def p_text(p: float, alpha: float | None = None) -> str:
+    """``"= 0.045"`` / ``"< 1e-300"`` (a p-value that underflows is not 0) / ``"= n/a"``.
+
+    With ``alpha``, enough digits that the printed p and the verdict at ``alpha`` agree (:func:`format_p`).
+    """
     if not np.isfinite(p):
         return "= n/a"
-    return "< 1e-300" if p < 1e-300 else f"= {p:.2g}"
+    return "< 1e-300" if p < 1e-300 else f"= {format_p(p, alpha)}"
+
+
+def format_money(x: float, *, signed: bool = False) -> str:
+    """An amount without exponent notation: ``1,234.50``, ``1.78``, ``0.0123`` (3 significant digits below 1)."""
+    if not np.isfinite(x):
+        return "n/a"
+    sign = "+" if signed else ""
+    ax = abs(float(x))
+    if ax >= 1 or ax == 0:
+        return f"{x:{sign},.2f}"
+    decimals = min(12, 2 - math.floor(math.log10(ax)))
+    return f"{x:{sign}.{decimals}f}"
+
+
+def duration_text(days: int) -> str:
+    """``"43 day(s)"``, or ``"14,375 days (about 39 years)"`` beyond a year."""
+    if days <= 365:
+        return f"{days:,} day(s)"
+    years = days / 365.25
+    return f"{days:,} days (about {years:.1f} years)" if years < 10 else f"{days:,} days (about {years:,.0f} years)"
 
 
 def _ci(lo: float, hi: float, lvl: str) -> str:
     return f"{lvl} CI {_pct(lo)} to {_pct(hi)}"
 
 
-def _seq_sentence(c: Comparison, s: SequentialResult | None) -> tuple[str, str]:
-    """(agreement, sentence) of the day-by-day monitor about a fixed-horizon result ``c``."""
+def _seq_sentence(c: Comparison, s: SequentialResult | None, alpha: float) -> tuple[str, str, str]:
+    """(agreement, sentence, headline clause) of the day-by-day monitor about a fixed-horizon result ``c``.
+
+    ``alpha`` is the family level of the fixed-horizon test; the monitor runs at ``s.alpha``
+    (``alpha / m`` with ``m`` treatments). A fixed-only result is blamed on the interim looks
+    only when a single final look at the monitor's level would have been significant;
+    otherwise the monitor's stricter per-arm level (Bonferroni vs Holm) is the reason.
+    """
     if s is None:
-        return "", ""
+        return "", "", ""
     how = f"the day-by-day monitor ({s.spending} alpha spending, two-sided alpha {s.alpha:.3g})"
     if c.significant:
         if s.decision_day is not None:
-            return "agrees", f" {how[0].upper()}{how[1:]} agrees: it crossed its boundary on day {s.decision_day}."
+            return "agrees", f" {how[0].upper()}{how[1:]} agrees: it crossed its boundary on day {s.decision_day}.", ""
         final_z = abs(s.z[-1]) if s.z and np.isfinite(s.z[-1]) else math.nan
         final_b = s.bound[-1] if s.bound else math.nan
         numbers = (
             f" (final |z| {final_z:.2f} < boundary {final_b:.2f})"
-            if np.isfinite(final_z) and np.isfinite(final_b)
+            if np.isfinite(final_z) and np.isfinite(final_b) and final_z < final_b
             else ""
         )
-        return "fixed-only", (
+        crit = float(sstats.norm.isf(s.alpha / 2)) if 0 < s.alpha < 1 else math.nan
+        if s.alpha < alpha * (1 - 1e-9) and np.isfinite(final_z) and final_z < crit:
+            m = max(2, round(alpha / s.alpha))
+            return (
+                "fixed-only",
+                f" This is significant at the planned horizon after Holm correction, but {how} never crossed its "
+                f"boundary{numbers}. The monitor tests each of the {m} treatments at alpha / {m} = {s.alpha:.3g} "
+                "(Bonferroni), which is stricter for this arm than Holm: even a single look at the end would not be "
+                f"significant at that level (|z| {final_z:.2f} < {crit:.2f}), so the gap comes from the monitor's "
+                "per-treatment level, not from the interim looks. Both keep false positives at alpha; the team must "
+                "choose in advance which one it follows.",
+                ", by the fixed-horizon Holm test (the daily monitor's stricter per-treatment level does not "
+                "confirm it)",
+            )
+        return (
+            "fixed-only",
             f" This is significant at the planned horizon, but {how} never crossed its boundary{numbers}: "
-            "if the team looked at results daily, this is not yet conclusive."
+            "if the team looked at results daily, this is not yet conclusive.",
+            ", if nobody acted on interim looks",
         )
     if s.decision_day is not None:
         i = s.days.index(s.decision_day) if s.decision_day in s.days else -1
         z = s.z[i] if i >= 0 else math.nan
         way = "better" if z > 0 else "worse"
         action = f"shipped {c.arm}" if z > 0 else f"kept {c.control}"
-        return "sequential-only", (
+        return (
+            "sequential-only",
             f" The two readings disagree: {how} crossed its boundary on day {s.decision_day} with {c.arm} {way} "
             f"(a team following it would have stopped and {action} then), while the test at its planned horizon "
             "finds no significant difference. Both keep false positives at alpha; the team must choose in advance "
-            "which one it follows."
+            "which one it follows.",
+            "",
         )
-    return "", ""
+    return "", "", ""
+
+
+def _rev_sig(c: Comparison, alpha: float) -> bool:
+    return bool(np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha and np.isfinite(c.rpv_lift))
 
 
 def _rev_sentence(c: Comparison, lvl: str, alpha: float) -> tuple[str, str]:
     """(direction, sentence) about the revenue per visitor of ``c`` (Holm-adjusted Welch test)."""
-    est = f"{_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, Welch p {p_text(c.rpv_p_holm)})"
+    est = f"{_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, Welch p {p_text(c.rpv_p_holm, alpha)})"
     what = f" Revenue per visitor of {c.arm} vs {c.control}"
-    if not (np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha and np.isfinite(c.rpv_lift)):
+    if not _rev_sig(c, alpha):
         return "", f"{what}: {est}, not significant."
     same = (c.rpv_lift > 0) == (c.lift > 0) if c.significant else False
     if c.significant and same:
@@ -727,17 +835,18 @@ def _rev_sentence(c: Comparison, lvl: str, alpha: float) -> tuple[str, str]:
         return "opposite", (
             f"{what} moves the OTHER way: {est} — weigh the revenue against the conversion before acting."
         )
-    other = (
-        ", the opposite direction of the (not significant) conversion estimate"
-        if np.isfinite(c.lift) and c.lift != 0 and (c.rpv_lift > 0) != (c.lift > 0)
-        else ""
-    )
+    other = ", the opposite direction of the (not significant) conversion estimate" if _against_conversion(c) else ""
     return "significant", f"{what} does differ significantly: {est}{other}."
+
+
+def _against_conversion(c: Comparison) -> bool:
+    """Revenue per visitor moves the other way than the conversion estimate."""
+    return bool(np.isfinite(c.lift) and c.lift != 0 and np.isfinite(c.rpv_lift) and (c.rpv_lift > 0) != (c.lift > 0))
 
 
 def _rev_head(c: Comparison, alpha: float) -> str:
     """Headline clause flagging a significant revenue result of ``c`` ("" when not significant)."""
-    if not (np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha and np.isfinite(c.rpv_lift)):
+    if not _rev_sig(c, alpha):
         return ""
     way = "higher" if c.rpv_lift > 0 else "lower"
     return f"{c.arm} has significantly {way} revenue per visitor ({_pct(c.rpv_lift)})"
@@ -747,49 +856,115 @@ def _clean_h2h(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
 
+def _pair(
+    tests: Mapping[tuple[str, str], tuple[float, float, float, float]] | None, x: str, y: str
+) -> tuple[float, float, float, float] | None:
+    """Welch (t, p, CI low, CI high) of mean(x) − mean(y) from ``tests`` (either order), or None."""
+    if not tests:
+        return None
+    if (x, y) in tests:
+        return tests[(x, y)]
+    if (y, x) in tests:
+        t, p, lo, hi = tests[(y, x)]
+        return -t, p, -hi, -lo
+    return None
+
+
 def _srm_decision(arms: list[ArmStats], srm_p: float, aa: bool) -> Decision:
     counts = ", ".join(f"{a.name} {a.visitors:,}" for a in arms)
     planned = "/".join(f"{a.weight:.0%}" for a in arms)
-    head = "A/A check failed, the traffic split is off" if aa else "do not trust this result"
+    head = "A/A check failed" if aa else "do not trust this result"
     return Decision(
         "aa-flag" if aa else "srm",
         f"{head}: the traffic split is off — the arms got {counts} visitors for a planned {planned} split "
-        f"(sample-ratio mismatch, chi-square p {p_text(srm_p)}). "
-        "An assignment or logging fault makes every comparison unreliable: find the cause before reading the "
-        "outcomes.",
+        f"(sample-ratio mismatch, chi-square p {p_text(srm_p, SRM_THRESHOLD)}). In a live test this would point to "
+        "an assignment or logging fault that makes every comparison unreliable; in this simulation, where visitors "
+        "are assigned to arms at random by the split, it is chance — re-run with another seed.",
     )
 
 
 def _aa_decision(
     comps: list[Comparison], seq: list[SequentialResult], alpha: float, lvl: str, srm_p: float
 ) -> Decision:
-    c = comps[0]
-    s = seq[0] if seq else None
-    conv = f"conversion {_pct(c.lift)} ({_ci(c.lift_low, c.lift_high, lvl)}, p {p_text(c.p_holm)})"
-    rev_sig = bool(np.isfinite(c.rpv_p_holm) and c.rpv_p_holm < alpha)
-    rev = (
-        f"revenue per visitor {_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, "
-        f"Welch p {p_text(c.rpv_p_holm)})"
-    )
-    srm = f" Sample-ratio check OK (p {p_text(srm_p)})." if np.isfinite(srm_p) else ""
-    monitor = (
-        f" The day-by-day monitor crossed its boundary on day {s.decision_day}."
-        if s is not None and s.decision_day is not None
-        else ""
-    )
-    if c.significant or rev_sig:
-        what = " and ".join(x for x, flag in ((conv, c.significant), (rev, rev_sig)) if flag)
+    """A/A verdict over every comparison (all arms show the same recommendations)."""
+    several = len(comps) > 1
+
+    def conv(c: Comparison) -> str:
+        who = f" {c.arm} vs {c.control}" if several else ""
+        return f"conversion{who} {_pct(c.lift)} ({_ci(c.lift_low, c.lift_high, lvl)}, p {p_text(c.p_holm, alpha)})"
+
+    def rev(c: Comparison) -> str:
+        who = f" {c.arm} vs {c.control}" if several else ""
+        return (
+            f"revenue per visitor{who} {_pct(c.rpv_lift)} ({_ci(c.rpv_lift_low, c.rpv_lift_high, lvl)}, "
+            f"Welch p {p_text(c.rpv_p_holm, alpha)})"
+        )
+
+    srm = f" Sample-ratio check OK (p {p_text(srm_p, SRM_THRESHOLD)})." if np.isfinite(srm_p) else ""
+    crossed = [s for s in seq if s.decision_day is not None]
+    if crossed and not several:
+        monitor = f" The day-by-day monitor crossed its boundary on day {crossed[0].decision_day}."
+    elif crossed:
+        monitor = (
+            " The day-by-day monitor crossed its boundary: "
+            + ", ".join(f"{s.arm} on day {s.decision_day}" for s in crossed)
+            + "."
+        )
+    else:
+        monitor = ""
+    flags = [conv(c) for c in comps if c.significant] + [rev(c) for c in comps if _rev_sig(c, alpha)]
+    if flags:
+        same = "in every arm" if several else "in both arms"
+        any_conv = any(c.significant for c in comps)
         return Decision(
             "aa-flag",
-            f"A/A check flagged a difference: {what}, with the same recommendations in both arms. A flag is "
+            f"A/A check flagged a difference: {' and '.join(flags)}, with the same recommendations {same}. A flag is "
             f"expected in about {alpha * 100:g}% of runs by chance (per metric); re-run with another seed; if it "
             f"persists, the set-up (assignment, logging) is broken.{monitor}{srm}",
-            metric="conversion" if c.significant else "revenue per visitor",
+            metric="conversion" if any_conv else "revenue per visitor",
         )
+    details = "; ".join(f"{conv(c)}; {rev(c)}" for c in comps)
     return Decision(
         "aa-pass",
-        f"A/A check passed: no significant difference (as expected) — {conv}; {rev}.{monitor}{srm}",
+        f"A/A check passed: no significant difference (as expected) — {details}.{monitor}{srm}",
     )
+
+
+def _tie_revenue(
+    best: str,
+    other: str,
+    a: ArmStats,
+    b: ArmStats,
+    tests: Mapping[tuple[str, str], tuple[float, float, float, float]] | None,
+    lvl: str,
+    alpha: float,
+) -> tuple[str, dict[str, Any]]:
+    """Sentence and head-to-head fields about the revenue per visitor of two arms tied on conversion."""
+    means = f"{best} {format_money(a.revenue_per_visitor)}, {other} {format_money(b.revenue_per_visitor)} per visitor"
+    w = _pair(tests, best, other)
+    if w is None or not np.isfinite(w[1]):
+        return (
+            f" Revenue per visitor: {means} (no test between the two is available); choose on revenue per visitor, "
+            "cost or simplicity.",
+            {},
+        )
+    _t, p, lo, hi = w
+    diff = a.revenue_per_visitor - b.revenue_per_visitor
+    fields = {"rpv_diff": float(diff), "rpv_diff_low": float(lo), "rpv_diff_high": float(hi), "rpv_p_value": float(p)}
+    txt = (
+        f" Revenue per visitor head to head (Welch's t, also outside the Holm family), {best} vs {other}: "
+        f"{format_money(diff, signed=True)} per visitor ({lvl} CI {format_money(lo, signed=True)} to "
+        f"{format_money(hi, signed=True)}, p {p_text(p, alpha)}; {means})"
+    )
+    if p < alpha:
+        more, less = (best, other) if diff > 0 else (other, best)
+        txt += f": {more} earns significantly more per visitor than {less} — weigh that against cost and simplicity."
+    else:
+        txt += (
+            ": not significant either, so revenue per visitor does not separate them in this test; choose on cost "
+            "or simplicity."
+        )
+    return txt, fields
 
 
 def decide(
@@ -803,14 +978,16 @@ def decide(
     arms: list[ArmStats] | None = None,
     srm_p: float | None = None,
     aa: bool = False,
+    rpv_tests: Mapping[tuple[str, str], tuple[float, float, float, float]] | None = None,
 ) -> Decision:
     """Plain decision on conversion (the primary metric), with what revenue and the daily monitor say.
 
     * sample-ratio mismatch (``srm_p`` < 0.001) → ``srm``: do not trust the result;
-    * A/A mode → ``aa-pass`` / ``aa-flag`` (a flag on conversion or on revenue per visitor);
+    * A/A mode → ``aa-pass`` / ``aa-flag`` (a flag on conversion or on revenue per visitor, of any arm);
     * a treatment significantly better (Holm) → ``ship`` the best one; with two or more, the
       two best are tested against each other (pooled two-proportion test) and are called
-      "not separable in this test" unless that test is significant at ``alpha``;
+      "not separable in this test" unless that test is significant at ``alpha``; then their
+      revenue per visitor is compared (Welch, from ``rpv_tests``);
     * only significantly worse treatments → ``keep-control``;
     * nothing significant and the test had the planned sample for the MDE → ``no-difference``;
     * otherwise → ``needs-more`` with the missing visitors and days at the current traffic.
@@ -826,9 +1003,11 @@ def decide(
         n_visitors: visitors simulated.
         traffic_per_day: visitors per day.
         alpha: two-sided level (intervals are ``1 - alpha``).
-        arms: per-arm outcomes (needed for the SRM text and the head-to-head test).
+        arms: per-arm outcomes (needed for the SRM text and the head-to-head tests).
         srm_p: sample-ratio-mismatch p-value.
         aa: A/A mode.
+        rpv_tests: ``(x, y)`` → Welch ``(t, p, CI low, CI high)`` of the revenue per visitor of
+            treatment ``x`` minus treatment ``y`` (either order), for two arms tied on conversion.
     """
     lvl = level_label(alpha)
     seq_by_arm = {s.arm: s for s in seq}
@@ -840,14 +1019,14 @@ def decide(
     def conv_txt(c: Comparison) -> str:
         return (
             f"conversion {c.arm} vs {c.control} {_pct(c.lift)} ({_ci(c.lift_low, c.lift_high, lvl)}, "
-            f"Holm-adjusted p {p_text(c.p_holm)})"
+            f"Holm-adjusted p {p_text(c.p_holm, alpha)})"
         )
 
     better = [c for c in comps if c.significant and c.lift > 0]
     if better:
         ranked = sorted(better, key=lambda c: -c.lift)
         best = ranked[0]
-        agree, seq_txt = _seq_sentence(best, seq_by_arm.get(best.arm))
+        agree, seq_txt, seq_head = _seq_sentence(best, seq_by_arm.get(best.arm), alpha)
         rev_dir, rev_txt = _rev_sentence(best, lvl, alpha)
         tied: str | None = None
         h2h: dict[str, Any] | None = None
@@ -858,35 +1037,31 @@ def decide(
             a, b = by_name[best.arm], by_name[second.arm]
             r = conversion_test(a.conversions, a.visitors, b.conversions, b.visitors, alpha=alpha)
             p_h = float(r["p_value"])
-            h2h = _clean_h2h(
-                {
-                    "arm": best.arm,
-                    "other": second.arm,
-                    "lift": float(r["lift"]),
-                    "lift_low": float(r["lift_low"]),
-                    "lift_high": float(r["lift_high"]),
-                    "p_value": p_h,
-                }
-            )
+            h2h = {
+                "arm": best.arm,
+                "other": second.arm,
+                "lift": float(r["lift"]),
+                "lift_low": float(r["lift_low"]),
+                "lift_high": float(r["lift_high"]),
+                "p_value": p_h,
+            }
             vs = (
                 f"Head to head (pooled two-proportion test, one extra test outside the Holm family), {best.arm} vs "
                 f"{second.arm}: conversion {_pct(float(r['lift']))} "
-                f"({_ci(float(r['lift_low']), float(r['lift_high']), lvl)}, p {p_text(p_h)})"
+                f"({_ci(float(r['lift_low']), float(r['lift_high']), lvl)}, p {p_text(p_h, alpha)})"
             )
             h2h_txt = f"; {conv_txt(second)}. {vs}"
             if np.isfinite(p_h) and p_h < alpha:
                 h2h_txt += f": {best.arm} is ahead."
             else:
                 tied = second.arm
-                h2h_txt += (
-                    f": {best.arm} or {second.arm}: not separable in this test — choose on revenue per visitor "
-                    f"({best.arm} {a.revenue_per_visitor:.3g}, {second.arm} {b.revenue_per_visitor:.3g}), cost or "
-                    "simplicity."
-                )
+                tie_txt, tie_fields = _tie_revenue(best.arm, second.arm, a, b, rpv_tests, lvl, alpha)
+                h2h.update(tie_fields)
+                h2h_txt += f": {best.arm} or {second.arm}: not separable in this test on conversion.{tie_txt}"
+            h2h = _clean_h2h(h2h)
         name = f"{best.arm} or {tied}" if tied else best.arm
         head = f"ship {name} on conversion" + (" (not separable in this test)" if tied else "")
-        if agree == "fixed-only":
-            head += ", if nobody acted on interim looks"
+        head += seq_head
         flag = _rev_head(best, alpha)
         if tied:
             second = ranked[1]
@@ -919,11 +1094,9 @@ def decide(
     worse = [c for c in comps if c.significant and c.lift < 0]
     if worse:
         w = min(worse, key=lambda c: c.lift)
-        agree, seq_txt = _seq_sentence(w, seq_by_arm.get(w.arm))
+        agree, seq_txt, seq_head = _seq_sentence(w, seq_by_arm.get(w.arm), alpha)
         rev_dir, rev_txt = _rev_sentence(w, lvl, alpha)
-        head = f"keep {w.control}, {w.arm} converts significantly worse"
-        if agree == "fixed-only":
-            head += ", if nobody acted on interim looks"
+        head = f"keep {w.control}, {w.arm} converts significantly worse{seq_head}"
         flag = _rev_head(w, alpha)
         if flag:
             head += f", but {flag}" if rev_dir == "opposite" else f", and {flag}"
@@ -937,19 +1110,23 @@ def decide(
     # nothing significant on conversion
     seq_txt, agree = "", ""
     for c in comps:
-        a_, t_ = _seq_sentence(c, seq_by_arm.get(c.arm))
+        a_, t_, _h = _seq_sentence(c, seq_by_arm.get(c.arm), alpha)
         if t_:
             agree, seq_txt = a_, t_
             break
-    rev_flags = [(c, _rev_head(c, alpha)) for c in comps]
-    rev_flags = [(c, f) for c, f in rev_flags if f]
+    # every significant revenue result, those against the conversion estimate and the lower ones first
+    flagged = sorted(
+        (c for c in comps if _rev_sig(c, alpha)),
+        key=lambda c: (not _against_conversion(c), c.rpv_lift > 0, c.rpv_p_holm),
+    )
     rev_head = ""
     rev_txt = ""
     rev_dir = ""
-    if rev_flags:
-        c0, f0 = min(rev_flags, key=lambda cf: cf[0].rpv_p_holm)
-        rev_head = f", but {f0}"
-        rev_dir, rev_txt = _rev_sentence(c0, lvl, alpha)
+    if flagged:
+        heads = [_rev_head(c, alpha) for c in flagged]
+        rev_head = ", but " + (" and ".join(heads) if len(heads) == 2 else "; ".join(heads))
+        rev_dir = "significant"
+        rev_txt = "".join(_rev_sentence(c, lvl, alpha)[1] for c in flagged)
         rev_txt += " Decide whether conversion or revenue matters more before acting."
     obs = "; ".join(conv_txt(c) for c in comps)
     need = plan.total_visitors
@@ -987,7 +1164,7 @@ def decide(
     days = math.ceil(more / traffic_per_day)
     return Decision(
         "needs-more",
-        f"needs about {more:,} more visitors ≈ {days} more day(s) at {traffic_per_day:,} visitors/day to judge "
+        f"needs about {more:,} more visitors ≈ {_more_days(days)} at {traffic_per_day:,} visitors/day to judge "
         f"conversion{rev_head}: the plan to detect {mde_txt} needs {int(need):,} visitors in total; so far no "
         f"significant difference ({obs}).{seq_txt}{rev_txt}",
         more_visitors=more,
@@ -995,3 +1172,9 @@ def decide(
         sequential=agree,
         revenue=rev_dir,
     )
+
+
+def _more_days(days: int) -> str:
+    """``"43 more day(s)"`` / ``"14,375 more days (about 39 years)"``."""
+    head, _, rest = duration_text(days).partition(" ")
+    return f"{head} more {rest}"

@@ -12,17 +12,6 @@ import typer
 from xsell_eval.cli._app import DataOption, LoaderOption, app, console, err_console, handle_errors
 
 
-def _arm_labels(specs: list[str]) -> list[str]:
-    """Unique arm labels; a repeated spec (A/A) becomes ``spec (A)``, ``spec (B)``..."""
-    labels = []
-    for i, s in enumerate(specs):
-        if specs.count(s) > 1:
-            labels.append(f"{s} ({chr(ord('A') + specs[: i + 1].count(s) - 1)})")
-        else:
-            labels.append(s)
-    return labels
-
-
 def _drop_inapplicable(argv: dict[str, Any], model: Any) -> list[str]:
     """Remove from ``argv`` the response options given that have no effect on ``model``; return their flags."""
     from xsell_eval.abtest.response import OPTION_FIELDS
@@ -33,6 +22,11 @@ def _drop_inapplicable(argv: dict[str, Any], model: Any) -> list[str]:
             ignored.append("--" + opt.replace("_", "-"))
             argv[opt] = None
     return ignored
+
+
+def _flag(key: str) -> str:
+    """``p_hit`` → ``--p-hit``: the option that sets a key."""
+    return "--" + key.replace("_", "-")
 
 
 def _command(argv: dict[str, Any], arms: list[str]) -> str:
@@ -65,9 +59,15 @@ def abtest(
     ] = "replay",
     traffic_per_day: Annotated[int, typer.Option(help="Visitors per day (for the days of the test).")] = 5_000,
     mde: Annotated[float, typer.Option(help="Relative minimum detectable effect on conversion (0.1 = +10%).")] = 0.10,
-    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level, in (0, 0.5).")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed for the split of queries, adapters and the simulation.")] = 0,
-    aa: Annotated[bool, typer.Option("--aa", help="A/A test: the one given adapter in two arms.")] = False,
+    aa: Annotated[
+        bool,
+        typer.Option(
+            "--aa",
+            help="A/A test: the one given adapter in two arms (the same adapter given for every arm is one too).",
+        ),
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-abtest).")] = None,
     curve: Annotated[str, typer.Option(help="Examination curve by rank: log (1/log2(rank+1)) | geometric.")] = "log",
     exam_top: Annotated[float, typer.Option(help="P(the shopper examines the first slot).")] = 0.5,
@@ -91,11 +91,13 @@ def abtest(
     from dataclasses import replace
 
     import numpy as np
+    from rich.markup import escape
 
     from xsell_eval.abtest.report import write_abtest_run
     from xsell_eval.abtest.response import ResponseModel
-    from xsell_eval.abtest.runner import run_simulation
+    from xsell_eval.abtest.runner import arm_labels, is_aa, run_simulation
     from xsell_eval.abtest.simulate import check_visitors_per_arm, parse_split
+    from xsell_eval.abtest.stats import check_test_settings
     from xsell_eval.adapters.registry import get, parse_spec
     from xsell_eval.data.synthetic import find_truth, truth_dir
     from xsell_eval.errors import AdapterError, ConfigError, DataError
@@ -122,16 +124,20 @@ def abtest(
         raise ConfigError(f"--traffic-per-day must be >= 1, got {traffic_per_day}")
     if bootstrap < 100:
         raise ConfigError(f"--bootstrap must be >= 100, got {bootstrap}")
-    model = ResponseModel(
-        source=response,  # type: ignore[arg-type]  # validated by ResponseModel
-        curve=curve,  # type: ignore[arg-type]
+    check_test_settings(alpha=alpha, mde=mde, label=_flag)
+    model = ResponseModel.from_options(
+        label=_flag,
+        response=response,
+        curve=curve,
         exam_top=exam_top,
         exam_decay=exam_decay,
-        p_accept_hit=p_hit,
-        p_accept_other=p_other,
+        p_hit=p_hit,
+        p_other=p_other,
         organic_rate=organic_rate,
         oracle_smoothing=oracle_smoothing,
     )
+    # every arm the same adapter spec: whatever the flags say, this is an A/A test
+    aa_implied = not aa and is_aa(specs)
     if response == "truth" and truth_dir(data) is None:
         where = "the default data (UCI Online Retail)" if data is None else f"'{data}'"
         raise DataError(
@@ -170,7 +176,7 @@ def abtest(
             raise AdapterError(f"adapter '{s}' failed: {o.error}")
         outcomes[s] = o
 
-    labels = _arm_labels(specs)
+    labels = arm_labels(specs)
     recs = {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)}
     argv = {
         "data": data,
@@ -195,6 +201,12 @@ def abtest(
         "max_queries": max_queries,
         "bootstrap": None if bootstrap == 2000 else bootstrap,
     }
+    if aa_implied:
+        n = len(specs)
+        err_console.print(
+            f"[yellow]note:[/] all {n} arms are the same adapter ({escape(specs[0])}): treating this as an A/A test "
+            f"(A/A verdict, no ship / keep decision); `xsell-eval abtest {escape(specs[0])} --aa` does the same with two arms"
+        )
     ignored = _drop_inapplicable(argv, model)
     if ignored:
         why = f"--response {response}" + (f" and --curve {curve}" if "--exam-decay" in ignored else "")
@@ -218,7 +230,8 @@ def abtest(
             truth=truth,
             per_query={lab: outcomes[s].per_query for lab, s in zip(labels, specs, strict=True)},
             adapters=specs,
-            aa=aa,
+            aa=aa or aa_implied,
+            aa_implied=aa_implied,
             data=data,
             loader=loader,
             max_queries=max_queries,
@@ -253,7 +266,7 @@ def abtest(
 def _print_summary(report: Any) -> None:
     from rich.table import Table
 
-    from xsell_eval.abtest.stats import level_label, p_text
+    from xsell_eval.abtest.stats import SRM_THRESHOLD, level_label, p_text
 
     a = report.analysis
     lvl = level_label(a.alpha)
@@ -284,14 +297,17 @@ def _print_summary(report: Any) -> None:
             f"{x.visitors:,}",
             f"{x.conversion:.2%}",
             "control" if c is None else ci(c.lift, c.lift_low, c.lift_high),
-            "" if c is None else p_text(c.p_holm).removeprefix("= "),
+            "" if c is None else p_text(c.p_holm, a.alpha).removeprefix("= "),
             f"{x.revenue_per_visitor:.3f}",
             "control" if c is None else ci(c.rpv_lift, c.rpv_lift_low, c.rpv_lift_high),
-            "" if c is None else p_text(c.rpv_p_holm).removeprefix("= "),
+            "" if c is None else p_text(c.rpv_p_holm, a.alpha).removeprefix("= "),
         )
     console.print(table)
     if a.srm_flag:
-        err_console.print(f"[bold red]sample-ratio mismatch[/] (p {p_text(a.srm_p)}): do not trust these results")
+        err_console.print(
+            f"[bold red]sample-ratio mismatch[/] (p {p_text(a.srm_p, SRM_THRESHOLD)}): in a live test this would point "
+            "to an assignment or logging fault; in this simulation it is chance — re-run with another seed"
+        )
     color = {"ship": "green", "keep-control": "yellow", "aa-pass": "green", "aa-flag": "red", "srm": "red"}.get(
         a.decision.kind, "cyan"
     )

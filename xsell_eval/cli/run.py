@@ -82,28 +82,78 @@ def abtest_weights(exp: Any, n_arms: int) -> Any:
 
 
 def check_abtest(exp: Any, config: Any) -> None:
-    """Checks of the ``[abtest]`` section that need no data, run before any work.
+    """Checks of every ``[abtest]`` value, run before any work (the comparison can take minutes).
+
+    Messages name the file, ``[abtest]`` and the key. Repeated arms are allowed (labels
+    ``cf (A)``, ``cf (B)``); when every arm is the same adapter the run is an A/A test.
 
     Raises:
-        ConfigError: too few visitors for the split.
+        ConfigError: a value the simulation or its statistics cannot use (split, visitors,
+            k, traffic_per_day, bootstrap, alpha, mde, a response parameter).
+        UnknownNameError: an unknown response source.
         DataError: ``response = "truth"`` on data without a ground truth.
     """
+    import math
+
     from xsell_eval.abtest.simulate import check_visitors_per_arm
+    from xsell_eval.abtest.stats import check_test_settings
     from xsell_eval.data.synthetic import truth_dir
-    from xsell_eval.errors import DataError
+    from xsell_eval.errors import ConfigError, DataError
 
     ab = exp.abtest
     if ab is None:
         return
+    src = exp.source
+
+    def key(name: str) -> str:
+        return f"{src}: [abtest] {name}"
+
     arms = abtest_arms(exp, config)
-    check_visitors_per_arm(ab.visitors, abtest_weights(exp, len(arms)), option=f"{exp.source}: [abtest] visitors")
+    if len(arms) < 2:
+        raise ConfigError(f"{key('arms')}: an A/B test needs at least two arms, got {arms}")
+    if ab.split is not None:
+        shares = list(ab.split)
+        if len(shares) != len(arms):
+            raise ConfigError(
+                f"{key('split')} has {len(shares)} share(s) for {len(arms)} arm(s) ({', '.join(arms)}): "
+                "give one percentage per arm"
+            )
+        if any(not math.isfinite(x) or x <= 0 for x in shares):
+            raise ConfigError(f"{key('split')} shares must be positive percentages, got {shares}")
+        if abs(sum(shares) - 100.0) > 1e-6:
+            raise ConfigError(f"{key('split')} percentages must sum to 100, got {shares} (sum {sum(shares):g})")
+    for name, low in (("visitors", len(arms)), ("k", 1), ("traffic_per_day", 1), ("bootstrap", 100)):
+        v = getattr(ab, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ConfigError(f"{key(name)} must be an integer >= {low}, got {v!r}")
+    check_visitors_per_arm(ab.visitors, abtest_weights(exp, len(arms)), option="[abtest] visitors", where=f"{src}: ")
+    check_test_settings(alpha=ab.alpha, mde=ab.mde, label=key)
+    abtest_model(exp)
     if ab.response == "truth" and exp.data.generate is None and truth_dir(config.data) is None:
         where = f"[data] path = '{config.data}'" if config.data else "the default data (UCI Online Retail)"
         raise DataError(
-            f"{exp.source}: [abtest] response = 'truth' needs data with a ground truth, and {where} has none "
+            f"{src}: [abtest] response = 'truth' needs data with a ground truth, and {where} has none "
             "(no truth.npz + truth.json in it or its folder); only data written by `xsell-eval data generate` "
             "(or [data] generate = {...}) carries one. Use response = 'replay' or 'oracle'."
         )
+
+
+def abtest_model(exp: Any) -> Any:
+    """The ``[abtest]`` response model, its values checked under their ``[abtest]`` keys."""
+    from xsell_eval.abtest.response import ResponseModel
+
+    ab = exp.abtest
+    return ResponseModel.from_options(
+        label=lambda k: f"{exp.source}: [abtest] {k}",
+        response=ab.response,
+        curve=ab.curve,
+        exam_top=ab.exam_top,
+        exam_decay=ab.exam_decay,
+        p_hit=ab.p_hit,
+        p_other=ab.p_other,
+        organic_rate=ab.organic_rate,
+        oracle_smoothing=ab.oracle_smoothing,
+    )
 
 
 def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any], command: str) -> dict[str, Any]:
@@ -113,15 +163,15 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
     """
     from rich.markup import escape
 
-    from xsell_eval.abtest.response import OPTION_FIELDS, ResponseModel
-    from xsell_eval.abtest.runner import run_simulation
+    from xsell_eval.abtest.response import OPTION_FIELDS
+    from xsell_eval.abtest.runner import arm_labels, is_aa, run_simulation
     from xsell_eval.data.synthetic import find_truth
     from xsell_eval.errors import AdapterError, DataError
     from xsell_eval.report.plots import ABTEST_LIFT, ABTEST_SEQUENTIAL
 
     ab = exp.abtest
     arms = abtest_arms(exp, config)
-    for a in arms:
+    for a in dict.fromkeys(arms):
         o = outcomes.get(a)
         if o is None or o.status != "ok" or o.recs is None:
             raise AdapterError(
@@ -136,23 +186,24 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
                 f"{exp.source}: [abtest] response = 'truth' needs data with a ground truth (written by "
                 "`xsell-eval data generate`, or [data] generate = {...}); use 'replay' or 'oracle'"
             )
-    model = ResponseModel(
-        source=ab.response,
-        curve=ab.curve,
-        exam_top=ab.exam_top,
-        exam_decay=ab.exam_decay,
-        p_accept_hit=ab.p_hit,
-        p_accept_other=ab.p_other,
-        organic_rate=ab.organic_rate,
-        oracle_smoothing=ab.oracle_smoothing,
-    )
+    model = abtest_model(exp)
     ignored = [k for k, f in OPTION_FIELDS.items() if k in ab.model_fields_set and not model.applies(f)]
     if ignored:
         why = f"response = '{ab.response}'" + (f", curve = '{ab.curve}'" if "exam_decay" in ignored else "")
         keys = ", ".join(ignored)
         err_console.print(f"[yellow]note:[/] {escape(f'[abtest] {keys} ignored: no effect with {why}')}")
+    aa = is_aa(arms)
+    if aa:
+        err_console.print(
+            "[yellow]note:[/] "
+            + escape(
+                f"[abtest] arms are all the same adapter ({arms[0]}): treating the simulated test as an A/A test "
+                "(A/A verdict, no ship / keep decision)"
+            )
+        )
     weights = abtest_weights(exp, len(arms))
-    recs = {a: outcomes[a].recs.truncate(ab.k) for a in arms}
+    labels = arm_labels(arms)  # a repeated arm becomes 'cf (A)', 'cf (B)'
+    recs = {lab: outcomes[a].recs.truncate(ab.k) for lab, a in zip(labels, arms, strict=True)}
     with err_console.status(f"simulating an A/B test with {ab.visitors:,} visitors…"):
         done = run_simulation(
             prepared,
@@ -168,7 +219,10 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
             seed=config.seed,
             protocol=config.protocol,
             truth=truth,
-            per_query={a: outcomes[a].per_query for a in arms},
+            per_query={lab: outcomes[a].per_query for lab, a in zip(labels, arms, strict=True)},
+            adapters=arms,
+            aa=aa,
+            aa_implied=aa,
             data=config.data,
             loader=config.loader,
             max_queries=config.max_queries,

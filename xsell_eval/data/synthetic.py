@@ -40,6 +40,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -456,7 +457,17 @@ def generate_shop(
     """
     seed = _check_int("seed", seed, 0)
     n_users = _check_int("n_users", n_users, 1)
+    if isinstance(mean_seeds, bool) or not isinstance(mean_seeds, (int, float)) or float(mean_seeds) <= 0.0:
+        raise ConfigError(f"mean_seeds must be a positive number, got {mean_seeds!r}")
+    # more items than seed items per basket on average: with the default 2 seeds, at least 3 items
+    min_items = max(2, math.floor(float(mean_seeds)) + 1)
     n_items = _check_int("n_items", n_items, 2)
+    if n_items < min_items:
+        raise ConfigError(
+            f"n_items (`xsell-eval data generate --items`) must be at least {min_items}, got {n_items}: a basket "
+            f"draws {float(mean_seeds):g} seed item(s) on average (mean_seeds), so the catalog needs more items "
+            "than that"
+        )
     n_days = _check_int("n_days", n_days, 1)
     n_categories = _check_int("n_categories", min(10, n_items) if n_categories is None else n_categories, 1)
     n_segments = _check_int("n_segments", n_segments, 1)
@@ -466,8 +477,6 @@ def generate_shop(
     lo, hi = (float(x) for x in complement_prob)
     if not (0.0 <= lo <= hi < 1.0):
         raise ConfigError(f"complement_prob must be (low, high) with 0 <= low <= high < 1, got {complement_prob!r}")
-    if not (0.0 < float(mean_seeds) < n_items):
-        raise ConfigError(f"mean_seeds must be in (0, n_items), got {mean_seeds!r}")
     if not (0.0 < float(visits_per_user_day) <= 5.0):
         raise ConfigError(f"visits_per_user_day must be in (0, 5], got {visits_per_user_day!r}")
     new_user_share = _check_share("new_user_share", new_user_share)
