@@ -211,3 +211,18 @@ def test_compare_maps_columns_and_switches_cleaning(tmp_path: Path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["columns"] == {"user_id": "Customer", "item_id": "SKU"} and cfg["cleaning"] == "duplicates=keep"
     assert "--columns user_id=Customer,item_id=SKU --clean duplicates=keep" in (out / "report.md").read_text()
+
+
+def test_a_failed_new_run_never_passes_for_the_old_one(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert _run(*_quick_compare(shop, out, "random"), "--html")[0] == 0
+    notes = out / "notes.txt"
+    notes.write_text("mine")  # not a run output: kept
+    code, _, _ = _run(*_quick_compare(tmp_path / "typo", out, "rules"))
+    assert code == 1
+    assert not (out / "report.md").exists() and not (out / "report.html").exists()  # the old run's report is gone
+    assert notes.read_text() == "mine"
+    code, _, stderr = _run("report", str(out))
+    assert code == 1 and "incomplete" in stderr
+    code, _, stderr = _run("tune", "cf", "--data", str(shop), "--trials", "1", "--out", str(out))
+    assert code == 1 and "holds a compare run; a tune run would overwrite it" in " ".join(stderr.split())

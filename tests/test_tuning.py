@@ -748,7 +748,7 @@ def test_stored_best_params_apply_only_to_the_same_fixed_parameters(prepared: Pr
     out_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
     entries = {e["adapter"]: e for e in extra["adapters"]}
     assert entries[jac]["tuned"] and "similarity" not in entries[jac]["params"]
-    assert out_cfg.params[jac] == entries[jac]["params"] and "cf" not in out_cfg.params  # keyed by spec
+    assert out_cfg.tuned == {jac: entries[jac]["params"]} and out_cfg.params == {}  # by exact spec, apart from params
     assert not entries["cf"]["tuned"]  # a jaccard study says nothing about cosine cf
     assert 'studies of \'cf\' there fixed other parameters: {"similarity": "jaccard"}' in entries["cf"]["note"]
     assert not extra["fair"]
@@ -869,3 +869,20 @@ def test_stored_parameters_tuned_on_another_split_are_not_used(prepared: Prepare
     _, _, extra = apply_tuning(CFG, tuned=True, storage=storage, dataset=prepared.dataset)
     cf = next(e for e in extra["adapters"] if e["adapter"] == "cf")
     assert not cf["tuned"] and "used another split" in cf["note"] and "overlap" in cf["note"]
+
+
+def test_values_tuned_for_one_spec_never_reach_another_spec_of_the_same_adapter(prepared: Prepared) -> None:
+    from xsell_eval.pipeline import run_compare
+    from xsell_eval.tuning import apply_tuning
+
+    storage = optuna.storages.InMemoryStorage()
+    run_search("cf", CFG, prepared=prepared, n_trials=4, storage=storage)
+    cfg = CompareConfig(adapters=("cf", "cf:similarity=jaccard"), n_bootstrap=200, ks=(10,))
+    tuned_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    result = run_compare(tuned_cfg, dataset=prepared.dataset)
+    ran = {a["name"]: a["params"] for a in result.adapters}
+    defaults = ItemKNNAdapter(similarity="jaccard").get_params()
+    assert ran["cf:similarity=jaccard"] == defaults  # untuned: its own defaults, not cf's tuned values
+    cf_entry = next(e for e in extra["adapters"] if e["adapter"] == "cf")
+    assert {k: ran["cf"][k] for k in cf_entry["params"]} == cf_entry["params"]
+    assert any(ItemKNNAdapter().get_params()[k] != v for k, v in cf_entry["params"].items())  # a real tuning result

@@ -83,6 +83,11 @@ class CompareConfig:
     name: str = "compare"
     columns: dict[str, str] | None = None
     """Column mapping canonical -> source for csv/parquet data (``--columns``)."""
+    tuned: dict[str, dict[str, Any]] | None = None
+    """Tuned hyperparameters by exact spec (``compare --tuned`` / ``--tune N``), applied after ``params``.
+
+    Kept apart from ``params`` (whose adapter-name keys apply to every spec of that adapter) so
+    that the values tuned for ``cf`` never reach ``cf:similarity=jaccard``."""
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
@@ -142,7 +147,8 @@ class CompareConfig:
         for spec in adapters:
             name, _ = parse_spec(spec)
             try:
-                create(spec, seed=self.seed, params={**self.params.get(name, {}), **self.params.get(spec, {})})
+                given = {**self.params.get(name, {}), **self.params.get(spec, {}), **(self.tuned or {}).get(spec, {})}
+                create(spec, seed=self.seed, params=given)
             except ConfigError as exc:
                 msg = str(exc)
                 raise ConfigError(msg if msg.startswith(f"adapter '{name}'") else f"adapter '{spec}': {msg}") from None
@@ -157,10 +163,10 @@ class CompareConfig:
     def hash(self) -> str:
         """sha256 (first 12 hex) of the canonical JSON of the config.
 
-        ``columns`` and ``cleaning`` count only when set, so configs without them keep the
+        ``columns``, ``cleaning`` and ``tuned`` count only when set, so configs without them keep the
         hashes of earlier versions.
         """
-        d = {k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning") and v is None)}
+        d = {k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning", "tuned") and v is None)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -357,7 +363,13 @@ def run_adapter(
     queries = queries if queries is not None else prepared.queries
     name, spec_params = parse_spec(spec)
     label = spec
-    merged = {**config.params.get(name, {}), **config.params.get(spec, {}), **spec_params, **(params or {})}
+    merged = {
+        **config.params.get(name, {}),
+        **config.params.get(spec, {}),
+        **spec_params,
+        **(config.tuned or {}).get(spec, {}),
+        **(params or {}),
+    }
     adapter = None
     caught: list[warnings.WarningMessage] = []
     try:

@@ -73,10 +73,70 @@ RUN_MARKERS = ("config.json", "tuning.json", "summary.json", "abtest.json")
 """Files whose presence makes a folder one of our run directories (compare/run, tune, abtest)."""
 
 
-def check_out_dir(path: Path | None) -> None:
-    """Refuse ``--out`` pointing at a file, or at a non-empty folder that is not a run directory.
+def run_kind(path: Path) -> str | None:
+    """``"tune"``, ``"abtest"``, ``"compare"`` (also ``run`` and interrupted compare runs) or None."""
+    if (path / "tuning.json").exists():
+        return "tune"
+    if (path / "abtest.json").exists() and not (path / "summary.json").exists():
+        return "abtest"
+    if any((path / m).exists() for m in ("summary.json", "context.json", "config.json", "adapters")):
+        return "compare"
+    return None
 
-    A run directory may be written again (its results are replaced); any other folder with
+
+#: What a run writes (every kind): replaced wholesale when a new run reuses the folder.
+RUN_OUTPUTS = (
+    "adapters",
+    "tables",
+    "plots",
+    "figures",
+    "data",
+    "config.json",
+    "manifest.json",
+    "context.json",
+    "summary.json",
+    "experiment.json",
+    "experiment.toml",
+    "tuning.json",
+    "abtest.json",
+    "best_params.toml",
+    "report.md",
+    "report.html",
+    "queries.parquet",
+    "recommendations.parquet",
+    "metrics.parquet",
+    "visitors.parquet",
+    "daily.parquet",
+)
+
+
+def clear_run_dir(path: Path) -> list[str]:
+    """Remove an earlier run's outputs from ``path`` before a new run writes there; returns what went.
+
+    Done before any work, so a new run that fails or is interrupted leaves an incomplete folder
+    (which ``report`` and ``runs list`` call incomplete), never the old run's report under the new
+    run's config. Files a run does not write (a user's notes) are left alone.
+    """
+    import shutil
+
+    gone = []
+    for name in (*RUN_OUTPUTS, *(p.name for p in path.glob("trials_*.csv"))):
+        p = path / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+        else:
+            continue
+        gone.append(name)
+    return gone
+
+
+def check_out_dir(path: Path | None, kind: str | None = None) -> None:
+    """Refuse ``--out`` pointing at a file, at another kind of run, or at a folder that is not a run.
+
+    A run directory of the same kind may be written again (see :func:`clear_run_dir`); a run
+    directory of another kind (a compare run given to ``tune --out``) or any other folder with
     files in it (a data folder, a home directory) is not ours to write into.
 
     Raises:
@@ -93,8 +153,11 @@ def check_out_dir(path: Path | None) -> None:
         return
     if not path.is_dir():
         raise ConfigError(f"--out {path} is a file; give a folder for the run directory")
-    if any((path / m).exists() for m in RUN_MARKERS):
-        return
+    held = run_kind(path)
+    if held is not None:
+        if kind is None or kind == held:
+            return
+        raise ConfigError(f"--out {path} holds a {held} run; a {kind} run would overwrite it: give another folder")
     found = sorted(p.name for p in path.iterdir())
     if found:
         shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
@@ -102,6 +165,14 @@ def check_out_dir(path: Path | None) -> None:
             f"--out {path} is an existing folder that is not a run directory (it holds {shown}); "
             "give a new or empty folder"
         )
+
+
+def prepare_out_dir(path: Path | None, kind: str, *, resume: bool = False) -> list[str]:
+    """:func:`check_out_dir`, then (unless resuming) :func:`clear_run_dir`; returns what was removed."""
+    check_out_dir(path, kind)
+    if path is None or resume or not path.is_dir():
+        return []
+    return clear_run_dir(path)
 
 
 def new_run_dir(base: str | Path = "runs", name: str = "compare") -> Path:

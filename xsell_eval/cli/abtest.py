@@ -101,10 +101,10 @@ def abtest(
     from xsell_eval.adapters.registry import get, parse_spec
     from xsell_eval.data.synthetic import find_truth, truth_dir
     from xsell_eval.errors import AdapterError, ConfigError, DataError
-    from xsell_eval.results import check_out_dir
+    from xsell_eval.results import prepare_out_dir
 
     t_start = time.perf_counter()
-    check_out_dir(out)  # before any work: not a file, not somebody's data folder
+    prepare_out_dir(out, "abtest")  # before any work: not a file, another kind of run or a data folder
     specs = list(arms)
     if aa:
         if len(specs) != 1:

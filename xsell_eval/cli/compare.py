@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -161,7 +160,15 @@ def compare(
 
     from xsell_eval.errors import ConfigError
     from xsell_eval.pipeline import CompareConfig, run_compare
-    from xsell_eval.results import check_out_dir, dump_json, load_outcomes, new_run_dir, save_outcome, write_run
+    from xsell_eval.results import (
+        check_out_dir,
+        dump_json,
+        load_outcomes,
+        new_run_dir,
+        prepare_out_dir,
+        save_outcome,
+        write_run,
+    )
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
@@ -185,7 +192,7 @@ def compare(
         seed=seed,
         n_bootstrap=bootstrap,
     ).validate()
-    check_out_dir(out)  # before any work: not a file, not somebody's data folder
+    check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning_extra = None, None
     if tuned or tune_trials is not None:  # fill config.params with tuned parameters (xsell_eval.tuning)
         from xsell_eval.cli.tune import tuning_for_compare
@@ -201,9 +208,8 @@ def compare(
                 f"--resume: {out} was run with a different configuration (hash {prev.get('config_hash')})"
             )
         completed = load_outcomes(out)
-    elif out is not None and (out / "adapters").is_dir():
-        # an earlier run in --out: its saved adapter results must not outlive it (a later --resume would see them)
-        shutil.rmtree(out / "adapters")
+    elif prepare_out_dir(out, "compare"):
+        # the earlier run's files go now, so a failed or interrupted new run cannot pass for the old one
         err_console.print(f"[yellow]note:[/] replacing the earlier run in {escape(str(out))}")
     run_dir = out if out is not None else new_run_dir("runs", config.name)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -256,13 +256,13 @@ def run_experiment(
     from xsell_eval.config import load_experiment
     from xsell_eval.pipeline import run_compare
     from xsell_eval.report.markdown import with_decision
-    from xsell_eval.results import check_out_dir, dump_json, new_run_dir, save_outcome, write_run
+    from xsell_eval.results import dump_json, new_run_dir, prepare_out_dir, save_outcome, write_run
 
     exp = load_experiment(path, overrides)
     config = exp.to_compare_config().validate()
     check_abtest(exp, config)  # before any work: the comparison can take minutes
     command = command or shlex.join(["xsell-eval", "run", str(path), *[x for o in overrides for x in ("--set", o)]])
-    check_out_dir(run_dir)  # before any work: not a file, not somebody's data folder
+    prepare_out_dir(run_dir, "compare")  # before any work: not a file, another kind of run or a data folder
     run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")

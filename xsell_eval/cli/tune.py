@@ -178,7 +178,7 @@ def tune(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.errors import AdapterError, ConfigError
     from xsell_eval.pipeline import CompareConfig, prepare, prepare_validation
-    from xsell_eval.results import check_out_dir, new_run_dir
+    from xsell_eval.results import new_run_dir, prepare_out_dir
     from xsell_eval.tuning import (
         DEFAULT_METRIC,
         DEFAULT_STORAGE,
@@ -197,7 +197,8 @@ def tune(
         tune as run_tune,
     )
 
-    check_out_dir(out)  # before any work: not a file, not somebody's data folder
+    if prepare_out_dir(out, "tune"):  # before any work: not a file, another kind of run or a data folder
+        err_console.print(f"[yellow]note:[/] replacing the earlier tuning run in {escape(str(out))}")
     settings = read_tune_settings(config) if config is not None else TuneSettings()
     adapters = list(adapters or settings.adapters)
     if not adapters:

@@ -208,7 +208,7 @@ def apply_tuning(
     metrics, _ = parse_objectives(metric)
     settings = json.loads(json.dumps(eval_settings(config, metrics), default=str))
     entries: list[dict[str, Any]] = []
-    params = {k: dict(v) for k, v in config.params.items()}
+    tuned_by_spec: dict[str, dict[str, Any]] = {}
     prepared = None
     for spec in config.adapters:
         name, spec_params = parse_spec(spec)
@@ -262,7 +262,7 @@ def apply_tuning(
             entries.append(entry)
             continue
         tuned_params = {k: v for k, v in found.params.items() if k not in spec_params}
-        params[spec] = {**params.get(spec, {}), **tuned_params}  # by spec: `cf` and `cf:similarity=jaccard` differ
+        tuned_by_spec[spec] = tuned_params  # by exact spec: `cf` and `cf:similarity=jaccard` differ
         entry.update(
             {
                 "tuned": True,
@@ -290,7 +290,7 @@ def apply_tuning(
         "fair": fair,
         "adapters": entries,
     }
-    return replace(config, params=params), ds, extra
+    return replace(config, tuned=tuned_by_spec or None), ds, extra
 
 
 def tune_then_compare(
