@@ -849,6 +849,7 @@ def test_a_study_that_lost_its_default_trial_gets_it_back(prepared: Prepared, tm
     trials = optuna.load_study(study_name="s", storage=url).trials
     defaults = [t for t in trials if t.user_attrs.get("is_default")]
     assert len(defaults) == 1 and defaults[0].params["similarity"] == "cosine"
+    assert defaults[0].number == min(t.number for t in trials)  # first, so a fixed budget of N includes it
     assert r.best_values["ndcg@10"] >= r.default_validation["ndcg@10"] == pytest.approx(defaults[0].value)
 
 
@@ -886,3 +887,32 @@ def test_values_tuned_for_one_spec_never_reach_another_spec_of_the_same_adapter(
     cf_entry = next(e for e in extra["adapters"] if e["adapter"] == "cf")
     assert {k: ran["cf"][k] for k in cf_entry["params"]} == cf_entry["params"]
     assert any(ItemKNNAdapter().get_params()[k] != v for k, v in cf_entry["params"].items())  # a real tuning result
+
+
+def test_tuning_report_states_the_configured_confidence_level(prepared: Prepared) -> None:
+    cfg = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), confidence=0.8)
+    r = tune("cf", cfg, n_trials=2, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
+    md = render_tuning_report([r.to_dict()], context={"data": "toy"})
+    assert "mean [80% bootstrap CI]" in md and "95%" not in md
+
+
+def test_defaults_outside_the_space_are_kept_when_no_trial_beats_them(prepared: Prepared, tmp_path: Path) -> None:
+    url = _db(tmp_path)
+    narrow = {"shrink": {"low": 90.0, "high": 100.0}, "similarity": "lift", "interactions": "user"}
+    r = tune("cf", CFG, n_trials=3, storage=url, prepared=prepared, overrides=narrow)
+    assert r.default_validation["ndcg@10"] > max(t.value for t in r.study.trials)  # defaults (k=100) are better
+    assert r.best_params == {} and r.tuned_params == r.default_params and any("defaults are kept" in n for n in r.notes)
+    stored = best_params_from_storage(url, "cf", "ndcg@10", prepared.dataset.fingerprint)
+    assert stored is not None and stored.params == {} and stored.trial == -1
+    assert stored.value == pytest.approx(r.default_validation["ndcg@10"])
+
+
+def test_tune_reproduce_command_keeps_the_split_and_protocol_flags(shop: Path, tmp_path: Path) -> None:
+    url = _db(tmp_path)
+    args = ["tune", "cf", "--data", str(shop), "--trials", "2", "--storage", url, "--bootstrap", "100"]
+    args += ["--test-fraction", "0.3", "--valid-fraction", "0.2", "--hide", "1", "--out", str(tmp_path / "t")]
+    res = _invoke(*args)
+    assert res.exit_code == 0, res.stderr
+    cmd = json.loads((tmp_path / "t" / "tuning.json").read_text())["context"]["command"]
+    for flag in ("--test-fraction 0.3", "--valid-fraction 0.2", "--hide 1", "--bootstrap 100"):
+        assert flag in cmd, (flag, cmd)

@@ -64,10 +64,11 @@ def results_table(result: Any) -> Any:
     lvl = ci_label(cfg.confidence)
     table = Table(title=f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [{lvl} CI] vs {cfg.baseline}")
     cols = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "ndcg", "mrr", "revenue") if m in cfg.metrics]
-    table.add_column("adapter", style="bold", no_wrap=True)
+    table.add_column("adapter", style="bold", overflow="fold", max_width=24)  # long specs wrap, not the numbers
     for c in cols:
         name, _, at = c.partition("@")
-        table.add_column(f"{name}\n@{at}", justify="right")  # two header lines: whole names at 80 columns
+        # two header lines and a minimum width: whole names and whole numbers at 80 columns
+        table.add_column(f"{name}\n@{at}", justify="right", min_width=7)
     summ, comp = result.summary, result.comparisons
     if summ.empty:
         return table

@@ -64,7 +64,10 @@ def results_table(results: list[Any]) -> Any:
     """Rich table: adapter, trials, validation best, test tuned vs default with CIs."""
     from rich.table import Table
 
-    table = Table(title="Tuning: validation (search) and test (once, after the search) · mean [95% CI]")
+    from xsell_eval.report.plots import ci_label
+
+    levels = sorted({ci_label(r.confidence) for r in results}) or ["95%"]
+    table = Table(title=f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]")
     for col in ("adapter", "metric", "trials", "validation best", "test tuned", "test default", "tuned − default"):
         table.add_column(col, justify="left" if col in ("adapter", "metric") else "right")
     for r in results:
@@ -330,6 +333,11 @@ def tune(
         ("--split", split, "temporal"),
         ("--seed", seed, None),
         ("--max-queries", max_queries, None),
+        ("--test-fraction", test_fraction, 0.2),
+        ("--valid-fraction", valid_fraction, 0.1),
+        ("--reveal", reveal if hide is None else None, 1),
+        ("--hide", hide, None),
+        ("--bootstrap", bootstrap, 1000),
         ("--config", config, None),
     ):
         if val is not None and val != default:

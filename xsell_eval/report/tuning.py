@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xsell_eval.report.plots import ci_label
+
 if TYPE_CHECKING:
     import optuna
 
@@ -246,7 +248,8 @@ def tuning_section(r: Mapping[str, Any], *, level: int = 2) -> str:
         n = max((int(t.get("n") or 0) for t in test), default=0)
         parts += [
             f"**Tuned vs default on test** ({n:,} test queries; each configuration refitted on the full train and "
-            "evaluated once; mean [95% bootstrap CI]; difference = tuned − default, paired on the same queries, "
+            f"evaluated once; mean [{ci_label(float(r.get('confidence', 0.95)))} bootstrap CI]; difference = tuned − "
+            "default, paired on the same queries, "
             "Wilcoxon p):",
             "",
             _table(

@@ -128,13 +128,20 @@ def best_params_from_storage(
         fin = sorted((t for t in trials if t.state in _finished_states()), key=lambda t: t.number)
         used = fin[:first_n] if first_n is not None else fin
         secs = float(sum(t.duration.total_seconds() for t in used if t.duration is not None))
+        params, value, number = dict(best.params), float(best.values[0]) if best.values else None, best.number
+        # defaults outside the search space are no trial: `tune` stored their validation score beside it
+        outside = s.user_attrs.get("default_values")
+        if outside and len(dirs) == 1 and value is not None:
+            d = float(outside[0])
+            if (value < d) if dirs[0] == "maximize" else (value > d):
+                params, value, number = {}, d, -1
         return StoredBest(
             adapter=adapter,
             study_name=s.study_name,
             metrics=tuple(s.user_attrs.get("metrics", [])),
-            params=dict(best.params),
-            value=float(best.values[0]) if best.values else None,
-            trial=best.number,
+            params=params,
+            value=value,
+            trial=number,
             finished=len(fin),
             used_trials=len(used),
             trial_seconds=secs,
@@ -276,6 +283,8 @@ def apply_tuning(
                 "same_settings": found.same_settings,
             }
         )
+        if found.trial == -1:
+            entry["note"] = "no trial beat the defaults (outside the search space) on validation: defaults kept"
         if not found.same_settings:
             entry["note"] = "tuned with other evaluation settings (split/protocol/seed) than this comparison"
         entries.append(entry)

@@ -91,6 +91,7 @@ class TuneResult:
     pruning: str
     test_error: str = ""
     figures: dict[str, str] = field(default_factory=dict)
+    confidence: float = 0.95
     study: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +128,7 @@ class TuneResult:
             "pruning": self.pruning,
             "test_error": self.test_error,
             "figures": self.figures,
+            "confidence": self.confidence,
         }
 
     @classmethod
@@ -262,6 +264,17 @@ def tune(
         best_params = dict(best.params)
         best_number = best.number
         best_values = dict(zip(metrics, map(float, best.values), strict=True))
+        outside = not all(_in_space(plan.space[n], v) for n, v in default_searched.items())
+        if outside and default_validation:
+            study.set_user_attr("default_values", list(default_validation.values()))
+        if outside and len(metrics) == 1 and metrics[0] in default_validation:
+            b, d = best_values[metrics[0]], default_validation[metrics[0]]
+            if (b < d) if dirs[0] == "maximize" else (b > d):
+                notes.append(
+                    f"no trial beat the defaults on validation ({metrics[0]} {b:.4g} vs {d:.4g}; the defaults lie "
+                    "outside the search space, so they are not a trial): the defaults are kept as the tuned parameters"
+                )
+                best_params, best_values, best_number = {}, dict(default_validation), -1
     tuned_params = {**default_params, **best_params}
 
     # ---- refit on the full train, evaluate once on test (tuned and default)
@@ -338,6 +351,7 @@ def tune(
         study.set_user_attr("best_trial", best_number)
         study.set_user_attr("best_values", best_values)
     return TuneResult(
+        confidence=config.confidence,
         adapter=name,
         spec=spec,
         study_name=plan.study_name,

@@ -422,9 +422,18 @@ def run_search(
     )
     default_params = active_params({n: plan.defaults[n] for n in plan.space}, plan.conditions, plan.defaults)
     counts = _count(study)
-    # the study's creator scores the defaults first; a default trial lost to an interruption is added back by
-    # xsell_eval.tuning.run.tune, which scores the defaults anyway
-    add_default = created and plan.space and all(_in_space(plan.space[n], v) for n, v in default_params.items())
+    # the defaults are scored first, as a finished trial: by the study's creator, or by the next run when they are
+    # missing (the creator was interrupted while scoring them), so that a fixed budget of N trials includes them.
+    # A worker that joins a new study while its creator is still scoring the defaults scores them too: at most
+    # one duplicate default trial per such worker.
+    has_default = any(
+        t.user_attrs.get("is_default") and t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)
+    )
+    add_default = (
+        (created or not has_default)
+        and plan.space
+        and all(_in_space(plan.space[n], v) for n, v in default_params.items())
+    )
     remaining = max(0, n_trials - counts["finished"])
     emit(
         "study_start",
