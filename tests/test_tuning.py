@@ -896,15 +896,36 @@ def test_tuning_report_states_the_configured_confidence_level(prepared: Prepared
     assert "mean [80% bootstrap CI]" in md and "95%" not in md
 
 
-def test_defaults_outside_the_space_are_kept_when_no_trial_beats_them(prepared: Prepared, tmp_path: Path) -> None:
+def test_defaults_outside_the_declared_space_are_kept_when_no_trial_beats_them(
+    prepared: Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like LightFM's item_alpha = 0 against a log-scale range: the defaults cannot be a trial."""
+
+    class OffSpace(LeakGuard):
+        name = "off-space"
+        hyperparams = (  # noise added to popularity: 0 (the default) is best, and the tuning range excludes it
+            HyperParam("weight", "float", 0.0, low=0.0, high=1.0, tune_low=0.5, tune_high=1.0, help="noise"),
+        )
+
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda name: OffSpace if name == "off-space" else real_get(name))
+    monkeypatch.setattr(LeakGuard, "full_train_baskets", int(prepared.split.train.interactions[C.BASKET_IDX].nunique()))
     url = _db(tmp_path)
-    narrow = {"shrink": {"low": 90.0, "high": 100.0}, "similarity": "lift", "interactions": "user"}
-    r = tune("cf", CFG, n_trials=3, storage=url, prepared=prepared, overrides=narrow)
-    assert r.default_validation["ndcg@10"] > max(t.value for t in r.study.trials)  # defaults (k=100) are better
+    r = tune("off-space", CFG, n_trials=3, storage=url, prepared=prepared)
+    assert r.default_validation["ndcg@10"] > max(t.value for t in r.study.trials)  # no trial is the defaults
     assert r.best_params == {} and r.tuned_params == r.default_params and any("defaults are kept" in n for n in r.notes)
-    stored = best_params_from_storage(url, "cf", "ndcg@10", prepared.dataset.fingerprint)
+    stored = best_params_from_storage(url, "off-space", "ndcg@10", prepared.dataset.fingerprint)
     assert stored is not None and stored.params == {} and stored.trial == -1
-    assert stored.value == pytest.approx(r.default_validation["ndcg@10"])
+    # a space the user narrowed on purpose is respected: its best trial is used, even if the defaults were better
+    narrowed = tune(
+        "off-space",
+        CFG,
+        n_trials=3,
+        storage=optuna.storages.InMemoryStorage(),
+        prepared=prepared,
+        overrides={"weight": {"low": 0.5, "high": 1.0}},
+    )
+    assert narrowed.best_params and narrowed.best_params["weight"] >= 0.5
 
 
 def test_tune_reproduce_command_keeps_the_split_and_protocol_flags(shop: Path, tmp_path: Path) -> None:

@@ -264,7 +264,10 @@ def tune(
         best_params = dict(best.params)
         best_number = best.number
         best_values = dict(zip(metrics, map(float, best.values), strict=True))
-        outside = not all(_in_space(plan.space[n], v) for n, v in default_searched.items())
+        # defaults outside the *declared* space (LightFM's item_alpha = 0 vs a log range) are a candidate; a space
+        # the user narrowed on purpose with [tune.<adapter>] (similarity = ["jaccard"]) is respected
+        off = [n for n, v in default_searched.items() if not _in_space(plan.space[n], v)]
+        outside = bool(off) and not set(off) & set(overrides or {})
         if outside and default_validation:
             study.set_user_attr("default_values", list(default_validation.values()))
         if outside and len(metrics) == 1 and metrics[0] in default_validation:
@@ -272,7 +275,8 @@ def tune(
             if (b < d) if dirs[0] == "maximize" else (b > d):
                 notes.append(
                     f"no trial beat the defaults on validation ({metrics[0]} {b:.4g} vs {d:.4g}; the defaults lie "
-                    "outside the search space, so they are not a trial): the defaults are kept as the tuned parameters"
+                    f"outside the declared search space of {', '.join(off)}, so they are not a trial): the defaults "
+                    "are kept as the tuned parameters"
                 )
                 best_params, best_values, best_number = {}, dict(default_validation), -1
     tuned_params = {**default_params, **best_params}
