@@ -155,6 +155,11 @@ class CompareConfig:
             except Exception:  # anything else is reported by run_adapter for this adapter, the others still run
                 continue
 
+    @property
+    def bootstrap_options(self) -> dict[str, Any]:
+        """``seed``, ``n_resamples`` and ``confidence`` for every interval of a run (one place, so none is missed)."""
+        return {"seed": self.seed, "n_resamples": self.n_bootstrap, "confidence": self.confidence}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists)."""
         return json.loads(json.dumps(asdict(self), default=str))
@@ -501,9 +506,7 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
         s = summarize(
             df,
             [c for c in cols if c in df],
-            seed=config.seed,
-            n_resamples=config.n_bootstrap,
-            confidence=config.confidence,
+            **config.bootstrap_options,
         )
         rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
 
@@ -538,9 +541,7 @@ def assemble(
         s = summarize(
             pq,
             [c for c in metric_cols if c in pq],
-            seed=config.seed,
-            n_resamples=config.n_bootstrap,
-            confidence=config.confidence,
+            **config.bootstrap_options,
         )
         s.insert(0, "adapter", name)
         sums.append(s)
@@ -551,10 +552,8 @@ def assemble(
             per_query,
             baseline,
             [c for c in metric_cols if c in per_query[baseline]],
-            seed=config.seed,
             alpha=config.alpha,
-            confidence=config.confidence,
-            n_resamples=config.n_bootstrap,
+            **config.bootstrap_options,
         )
     else:
         comparisons = pd.DataFrame()

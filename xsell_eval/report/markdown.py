@@ -359,9 +359,7 @@ def _runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFra
     r = paired_comparison(
         j[f"{prim}_a"].to_numpy(dtype=float),
         j[f"{prim}_b"].to_numpy(dtype=float),
-        seed=result.config.seed,
-        n_resamples=result.config.n_bootstrap,
-        confidence=result.config.confidence,
+        **result.config.bootstrap_options,
     )
     return {
         "n": r.n,

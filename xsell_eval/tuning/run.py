@@ -302,9 +302,7 @@ def tune(
             s = summarize(
                 o.per_query,
                 per_query_metrics,
-                seed=config.seed,
-                n_resamples=config.n_bootstrap,
-                confidence=config.confidence,
+                **config.bootstrap_options,
             )
             for r in s.itertuples(index=False):
                 rows.append((variant, r.metric, r.mean, r.ci_low, r.ci_high, r.n, val.get(str(r.metric))))
@@ -318,9 +316,7 @@ def tune(
             pc = paired_comparison(
                 tuned_out.per_query[m].to_numpy(),
                 default_out.per_query[m].to_numpy(),
-                seed=config.seed,
-                n_resamples=config.n_bootstrap,
-                confidence=config.confidence,
+                **config.bootstrap_options,
             )
             comp_rows.append({"metric": m, **asdict(pc)})
     comparison = pd.DataFrame(comp_rows)
