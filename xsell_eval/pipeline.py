@@ -343,9 +343,7 @@ def evaluate_recs(
 def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
     """User and runtime warnings as ``Category: message`` lines, deduplicated, at most ``limit``."""
     texts = [
-        f"{w.category.__name__}: {w.message}"
-        for w in caught
-        if issubclass(w.category, (UserWarning, RuntimeWarning)) and not issubclass(w.category, DeprecationWarning)
+        f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, (UserWarning, RuntimeWarning))
     ]
     return tuple(dict.fromkeys(texts))[:limit]
 

@@ -69,9 +69,6 @@ def dump_json(obj: Any, path: Path) -> None:
 RUN_FILES = ("config.json", "manifest.json", "context.json", *(f"tables/{t}.parquet" for t in _TABLES))
 """The files :func:`read_run` needs: a compare/run directory without one of them is incomplete."""
 
-RUN_MARKERS = ("config.json", "tuning.json", "summary.json", "abtest.json")
-"""Files whose presence makes a folder one of our run directories (compare/run, tune, abtest)."""
-
 
 def run_kind(path: Path) -> str | None:
     """``"tune"``, ``"abtest"``, ``"compare"`` (also ``run`` and interrupted compare runs) or None."""
@@ -79,7 +76,7 @@ def run_kind(path: Path) -> str | None:
         return "tune"
     if (path / "abtest.json").exists() and not (path / "summary.json").exists():
         return "abtest"
-    if any((path / m).exists() for m in ("summary.json", "context.json", "config.json", "adapters")):
+    if any((path / m).exists() for m in ("summary.json", "context.json", "config.json", "manifest.json", "adapters")):
         return "compare"
     return None
 

@@ -49,10 +49,10 @@ def inspect_run_dir(d: Path) -> RunDirState | None:
     from xsell_eval.results import (  # pandas: imported when a command runs, not at start-up
         FORMAT_VERSION,
         RUN_FILES,
-        RUN_MARKERS,
+        run_kind,
     )
 
-    if not d.is_dir() or not any((d / m).exists() for m in (*RUN_MARKERS, "manifest.json", "context.json")):
+    if not d.is_dir() or run_kind(d) is None:
         return None
     if not (d / "context.json").exists() and (d / "abtest.json").exists():
         return RunDirState("abtest")
