@@ -28,8 +28,8 @@ from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, UnknownNameError
 from xsell_eval.pipeline import CompareConfig, Prepared, prepare
 from xsell_eval.queries import Queries
-from xsell_eval.result import TuningSummary
 from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
+from xsell_eval.result import TuningSummary
 from xsell_eval.testing import toy_dataset
 from xsell_eval.tuning import (
     REPORT_EPOCHS,
