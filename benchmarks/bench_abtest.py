@@ -32,9 +32,9 @@ def main() -> None:
     ap.add_argument("--adapters", default="popular,cf,rules")
     args = ap.parse_args()
 
+    from xsell_eval.abtest.analysis import analyse
     from xsell_eval.abtest.response import ResponseModel
     from xsell_eval.abtest.simulate import prepare_arms, simulate_prepared
-    from xsell_eval.abtest.stats import analyse
     from xsell_eval.adapters.registry import create
     from xsell_eval.data.synthetic import generate_shop, truth_of
     from xsell_eval.protocols import build_queries

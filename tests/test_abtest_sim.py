@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 from _abtest_fixtures import prepared, shop_case
 
+from xsell_eval.abtest.analysis import Analysis, analyse
 from xsell_eval.abtest.response import (
     ResponseModel,
     cooccurrence_conditional,
@@ -18,7 +19,6 @@ from xsell_eval.abtest.response import (
 )
 from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import parse_split, simulate, simulate_prepared
-from xsell_eval.abtest.stats import Analysis, analyse
 from xsell_eval.errors import ConfigError, DataError, UnknownNameError
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.report.abtest import render_section

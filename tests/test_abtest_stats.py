@@ -18,6 +18,7 @@ from statsmodels.stats.proportion import (
     samplesize_proportions_2indep_onetail,
 )
 
+from xsell_eval.abtest.analysis import ArmStats, Comparison, PowerPlan
 from xsell_eval.abtest.sequential import (
     SequentialResult,
     first_crossing,
@@ -26,18 +27,8 @@ from xsell_eval.abtest.sequential import (
     pocock_spending,
     spending_bounds,
 )
-from xsell_eval.abtest.stats import (
-    ArmStats,
-    Comparison,
-    PowerPlan,
-    bootstrap_means,
-    conversion_test,
-    decide,
-    level_label,
-    p_text,
-    required_sample_size,
-    srm_test,
-)
+from xsell_eval.abtest.stats import bootstrap_means, conversion_test, required_sample_size, srm_test
+from xsell_eval.abtest.wording import decide, level_label, p_text
 from xsell_eval.errors import ConfigError, UnknownNameError
 
 # ---------------------------------------------------------------------- sample size
@@ -505,7 +496,7 @@ def test_aa_with_srm_and_simulated_srm_wording():
 
 def test_p_values_near_alpha_print_on_the_right_side_of_it():
     """Audit 2 #6: p = 0.04995 is significant and must not print as 0.05."""
-    from xsell_eval.abtest.stats import format_p
+    from xsell_eval.abtest.wording import format_p
     from xsell_eval.report.abtest import _p
 
     assert p_text(0.04995, 0.05) == "= 0.04995" and p_text(0.0451, 0.05) == "= 0.0451"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from xsell_eval.abtest.analysis import Analysis
 from xsell_eval.abtest.response import ResponseModel
-from xsell_eval.abtest.stats import Analysis
 from xsell_eval.errors import RunDirError
 
 ABTEST_FORMAT = 1

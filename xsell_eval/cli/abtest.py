@@ -95,10 +95,10 @@ def abtest(
     import numpy as np
     from rich.markup import escape
 
+    from xsell_eval.abtest.analysis import check_test_settings
     from xsell_eval.abtest.response import ResponseModel
     from xsell_eval.abtest.runner import arm_labels, is_aa, run_simulation
     from xsell_eval.abtest.simulate import check_visitors_per_arm, parse_split
-    from xsell_eval.abtest.stats import check_test_settings
     from xsell_eval.adapters.registry import get, parse_spec
     from xsell_eval.data.synthetic import find_truth, truth_dir
     from xsell_eval.errors import AdapterError, ConfigError, DataError
@@ -264,7 +264,8 @@ def abtest(
 def _print_summary(report: Any) -> None:
     from rich.table import Table
 
-    from xsell_eval.abtest.stats import SRM_THRESHOLD, level_label, p_text
+    from xsell_eval.abtest.stats import SRM_THRESHOLD
+    from xsell_eval.abtest.wording import level_label, p_text
 
     a = report.analysis
     lvl = level_label(a.alpha)

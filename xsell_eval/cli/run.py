@@ -95,8 +95,8 @@ def check_abtest(exp: Any, config: Any) -> None:
     """
     import math
 
+    from xsell_eval.abtest.analysis import check_test_settings
     from xsell_eval.abtest.simulate import check_visitors_per_arm
-    from xsell_eval.abtest.stats import check_test_settings
     from xsell_eval.data.synthetic import truth_dir
     from xsell_eval.errors import ConfigError, DataError
 

@@ -28,7 +28,8 @@ from scipy import stats as sstats
 
 from xsell_eval.abtest.response import SOURCES, option_name
 from xsell_eval.abtest.result import ABTestReport
-from xsell_eval.abtest.stats import SRM_THRESHOLD, duration_text, format_p, level_label
+from xsell_eval.abtest.stats import SRM_THRESHOLD
+from xsell_eval.abtest.wording import duration_text, format_p, level_label
 
 __all__ = ["ABTestReport", "assumptions_table", "plot_lift", "plot_sequential", "render_report", "render_section"]
 LIFT_PNG = "figures/abtest_lift.png"
