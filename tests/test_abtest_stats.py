@@ -502,7 +502,7 @@ def test_p_values_near_alpha_print_on_the_right_side_of_it():
     assert p_text(0.04995, 0.05) == "= 0.04995" and p_text(0.0451, 0.05) == "= 0.0451"
     assert p_text(0.0505, 0.05) == "= 0.0505" and p_text(0.3, 0.05) == "= 0.3" and p_text(0.0451) == "= 0.045"
     assert format_p(0.0499999, 0.05) == "0.0499999" and format_p(0.05, 0.05) == "0.05"
-    assert _p(0.04995, 0.05) == "0.04995" and _p(0.0502, 0.05) == "0.0502" and _p(0.2, 0.05) == "0.200"
+    assert _p(0.04995, 0.05) == "0.04995" and _p(0.0502, 0.05) == "0.0502" and _p(0.2, 0.05) == "0.20"
     d = decide([_comp(0.12, 0.04995)], [], _plan(15_000), alpha=0.05, **KW)
     assert d.kind == "ship" and "Holm-adjusted p = 0.04995)" in d.text
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from xsell_eval.report.plots import CURRENCY_SYMBOL, metric_unit
 
 
@@ -38,8 +40,8 @@ def fmt(x: Any, digits: int = 4) -> str:
         return x
     if x is None or not ok(x):
         return "—"
-    if isinstance(x, int):
-        return f"{x:,}"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
     v = float(x)
     ax = abs(v)
     if ax >= 100:
@@ -74,16 +76,29 @@ def pp(x: Any) -> str:
     return f"{'+' if v > 0 else ''}{body} pp"
 
 
-def p_value(x: Any) -> str:
-    """A p-value: ``< 0.0001`` below that, 2 significant digits below 0.01, else 2 decimals."""
+def p_value(x: Any, alpha: float | None = None) -> str:
+    """A p-value: ``< 0.0001`` below that, 2 significant digits below 0.01, else 2 decimals.
+
+    With ``alpha``, a p-value near it (within 10 %) or one whose rounded text would fall on the
+    other side of it gets more significant digits (at least 3), until the printed number and
+    the exact one agree on significance: 0.04995 prints as ``0.04995``, never ``0.05``.
+    """
     if not ok(x):
         return "—"
     v = float(x)
     if v < 1e-4:
         return "< 0.0001"
-    if v < 0.01:
-        return f"{v:.2g}"
-    return f"{v:.2f}"
+    text = f"{v:.2g}" if v < 0.01 else f"{v:.2f}"
+    if alpha is None or not (ok(alpha) and float(alpha) > 0):
+        return text
+    a = float(alpha)
+    if abs(v - a) > 0.1 * a and (float(text) < a) == (v < a):
+        return text
+    for digits in range(3, 18):
+        text = f"{v:.{digits}g}"
+        if (float(text) < a) == (v < a):
+            break
+    return text
 
 
 def p_eq(x: Any) -> str:

@@ -29,7 +29,8 @@ from scipy import stats as sstats
 from xsell_eval.abtest.response import SOURCES, option_name
 from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.stats import SRM_THRESHOLD
-from xsell_eval.abtest.wording import duration_text, format_p, level_label
+from xsell_eval.abtest.wording import duration_text, level_label
+from xsell_eval.report import _format as F
 
 __all__ = ["ABTestReport", "assumptions_table", "plot_lift", "plot_sequential", "render_report", "render_section"]
 LIFT_PNG = "figures/abtest_lift.png"
@@ -53,50 +54,22 @@ GENERAL_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-# ---------------------------------------------------------------------- formatting
-def _num(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
-        return f"{int(x):,}"
-    ax = abs(float(x))
-    if ax >= 100:
-        return f"{x:,.1f}"
-    if ax >= 1:
-        return f"{x:.3f}"
-    return f"{x:.{digits}f}"
+# ---------------------------------------------------------------------- formatting (report/_format.py)
+_num = F.fmt
+_table = F.table
 
 
 def _pct(x: Any, signed: bool = True) -> str:
-    if x is None or not math.isfinite(float(x)):
-        return "—"
-    return f"{x:+.1%}" if signed else f"{x:.2%}"
+    return F.pct(x, signed=signed)
 
 
 def _p(x: Any, alpha: float | None = None) -> str:
     """A p-value for the tables; near ``alpha``, enough digits to fall on the right side of it."""
-    if x is None or not math.isfinite(float(x)):
-        return "—"
-    if x < 1e-300:
-        return "< 1e-300"
-    if x < 0.001:
-        return f"{x:.2g}"
-    s = f"{x:.3f}"
-    if alpha is not None and (abs(x - alpha) <= 0.1 * alpha or (float(s) < alpha) != (x < alpha)):
-        return format_p(float(x), alpha, digits=3)
-    return s
-
-
-def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
-    al = align or ("l" + "r" * (len(header) - 1))
-    sep = ["---:" if a == "r" else ":---" for a in al]
-    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(out)
+    return F.p_value(x, alpha)
 
 
 def _big(x: Any) -> str:
-    return "—" if x is None or not math.isfinite(float(x)) else f"{math.ceil(float(x)):,}"
+    return F.fmt(math.ceil(float(x))) if F.ok(x) else "—"
 
 
 # ---------------------------------------------------------------------- sections
