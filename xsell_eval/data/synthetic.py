@@ -397,7 +397,9 @@ class SyntheticShop:
             if stale not in (inter_path, cat_path) and stale.is_file():
                 stale.unlink()  # one shop per folder: the other format's files would be detected first
         if fmt == "parquet":
-            self.interactions.to_parquet(inter_path, index=False, engine="pyarrow", row_group_size=1 << 20)
+            # one row group: the dictionary of the basket ids is written once, not once per group
+            rows = max(1, len(self.interactions))
+            self.interactions.to_parquet(inter_path, index=False, engine="pyarrow", row_group_size=rows)
             self.catalog.to_parquet(cat_path, index=False, engine="pyarrow")
         else:
             inter = self.interactions.copy()
