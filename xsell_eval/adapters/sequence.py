@@ -73,7 +73,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 
 logger = logging.getLogger(__name__)
 
@@ -733,10 +733,10 @@ class SequenceAdapter(BaseAdapter):
                 out[r] = logits.numpy()
         return out
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         return self._score_rows(batch)[0]
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         """Top-k of the model's scores; rows the model cannot read are filled by popularity (if enabled)."""
         scores, served = self._score_rows(batch)
         if self.params["fallback"] == "popular":
@@ -746,7 +746,7 @@ class SequenceAdapter(BaseAdapter):
         items, top = top_k(scores, k, exclude=batch.context)
         return Recommendations(items, top, self.name)
 
-    def _score_rows(self, batch: Queries) -> tuple[np.ndarray, np.ndarray]:
+    def _score_rows(self, batch: Requests) -> tuple[np.ndarray, np.ndarray]:
         """Dense scores (n × n_items, -inf = not a candidate) and whether the model read anything per row."""
         n = len(batch)
         ctx = batch.context
