@@ -7,7 +7,7 @@ recorded as failed with its error; the others still run and are saved.
 Example:
     >>> from xsell_eval.pipeline import CompareConfig, run_compare
     >>> from xsell_eval.testing import toy_dataset
-    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=50), dataset=toy_dataset())
+    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=100), dataset=toy_dataset())
     >>> sorted(result.adapter_names)
     ['popular', 'random']
 """
