@@ -7,7 +7,7 @@ recorded as failed with its error; the others still run and are saved.
 Example:
     >>> from xsell_eval.pipeline import CompareConfig, run_compare
     >>> from xsell_eval.testing import toy_dataset
-    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=50), dataset=toy_dataset())
+    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=100), dataset=toy_dataset())
     >>> sorted(result.adapter_names)
     ['popular', 'random']
 """
@@ -21,10 +21,10 @@ import subprocess
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from xsell_eval.errors import ConfigError
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.split import Split, make_split
+
+if TYPE_CHECKING:
+    from xsell_eval.adapters.base import Adapter
 
 USER_BUCKETS = ("0", "1-2", "3-9", "10+")
 
@@ -91,8 +94,12 @@ class CompareConfig:
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
-    def validate(self) -> CompareConfig:
-        """Check values and return a normalised copy (baseline included in adapters)."""
+    def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
+        """Check values and return a normalised copy (baseline included in adapters).
+
+        ``instances``: labels in ``adapters`` that stand for adapter objects given to
+        :func:`run_compare`, not registry specs (not looked up, not constructed here).
+        """
         if not self.adapters:
             raise ConfigError("give at least one adapter to compare, e.g. `xsell-eval compare cf content rules`")
         if not self.ks or any((not isinstance(k, int)) or k < 1 for k in self.ks):
@@ -127,13 +134,14 @@ class CompareConfig:
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
-        for spec in adapters:
+        specs = tuple(a for a in adapters if a not in instances)
+        for spec in specs:
             name, _ = parse_spec(spec)
             if name not in known:
                 from xsell_eval.adapters.registry import get
 
                 get(name)  # raises UnknownNameError with did-you-mean
-        self._check_adapter_params(adapters)
+        self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
@@ -357,14 +365,20 @@ def run_adapter(
     queries: Queries | None = None,
     progress: ProgressFn | None = None,
     params: dict[str, Any] | None = None,
+    instance: Adapter | None = None,
 ) -> AdapterOutcome:
-    """Fit, recommend and evaluate one adapter; never raises for adapter failures."""
+    """Fit, recommend and evaluate one adapter; never raises for adapter failures.
+
+    The adapter is built from ``spec`` through the registry, or is ``instance`` (labelled
+    ``spec``; it is refitted here). It receives the test :class:`~xsell_eval.queries.Requests`
+    only; the targets stay here, with the evaluation.
+    """
     from xsell_eval.adapters.registry import create, parse_spec
 
     emit = progress or (lambda *a: None)
     train = train if train is not None else prepared.split.train
     queries = queries if queries is not None else prepared.queries
-    name, spec_params = parse_spec(spec)
+    name, spec_params = parse_spec(spec) if instance is None else (spec, {})
     label = spec
     merged = {
         **config.params.get(name, {}),
@@ -376,16 +390,20 @@ def run_adapter(
     adapter = None
     caught: list[warnings.WarningMessage] = []
     try:
-        adapter = create(name, seed=config.seed, params=merged)
+        adapter = create(name, seed=config.seed, params=merged) if instance is None else instance
         if hasattr(adapter, "on_epoch"):  # iterative adapters report each epoch (loss, validation metric)
             adapter.on_epoch = lambda info: emit("adapter_step", label, {"step": "fit", "epoch_info": info})
         with warnings.catch_warnings(record=True) as caught:  # kept with the outcome, shown in the report
             warnings.simplefilter("always", UserWarning)
             warnings.simplefilter("always", RuntimeWarning)
             emit("adapter_step", label, {"step": "fit"})
+            t0 = time.perf_counter()
             adapter.fit(train)
+            fit_s = time.perf_counter() - t0
             emit("adapter_step", label, {"step": "recommend"})
-            recs = adapter.recommend(queries.without_targets(), max(config.ks))
+            t0 = time.perf_counter()
+            recs = adapter.recommend(queries.requests, max(config.ks))
+            rec_s = time.perf_counter() - t0
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
@@ -406,10 +424,10 @@ def run_adapter(
         name=label,
         spec=spec,
         status="ok",
-        params=adapter.get_params(),
-        family=adapter.family,
-        fit_seconds=adapter.fit_seconds_,
-        recommend_seconds=adapter.recommend_seconds_,
+        params=adapter.get_params() if hasattr(adapter, "get_params") else merged,
+        family=getattr(adapter, "family", ""),
+        fit_seconds=getattr(adapter, "fit_seconds_", fit_s),  # a BaseAdapter times itself, without the checks
+        recommend_seconds=getattr(adapter, "recommend_seconds_", rec_s),
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -619,11 +637,14 @@ def run_compare(
     completed: dict[str, AdapterOutcome] | None = None,
     on_adapter_done: Callable[[AdapterOutcome], None] | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
+    instances: Mapping[str, Adapter] | None = None,
 ) -> CompareResult:
     """Run an offline comparison end to end.
 
     Args:
         config: the comparison; validated here.
+        instances: adapter objects by label; a label listed in ``config.adapters`` (or as
+            ``config.baseline``) runs that object instead of a registry spec.
         dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
         progress: optional callback for progress events.
         completed: outcomes restored from an interrupted run: reused when their ``evaluated_on``
@@ -633,7 +654,8 @@ def run_compare(
         on_prepared: called once the data, split and queries are ready.
     """
     started = time.perf_counter()
-    config = config.validate()
+    instances = dict(instances or {})
+    config = config.validate(instances=instances.keys())
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
     if on_prepared is not None:
@@ -651,7 +673,8 @@ def run_compare(
         if saved is not None:  # computed on other data, settings or queries: never mixed in
             resume["rerun_stale"].append(spec)
         emit("adapter_start", spec, {})
-        out = replace(run_adapter(spec, config, prepared, progress=progress), evaluated_on=identity)
+        out = run_adapter(spec, config, prepared, progress=progress, instance=instances.get(spec))
+        out = replace(out, evaluated_on=identity)
         outcomes.append(out)
         if on_adapter_done is not None:
             on_adapter_done(out)
