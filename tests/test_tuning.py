@@ -29,6 +29,7 @@ from xsell_eval.errors import ConfigError, UnknownNameError
 from xsell_eval.pipeline import CompareConfig, Prepared, prepare
 from xsell_eval.queries import Queries
 from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
+from xsell_eval.result import TuningSummary
 from xsell_eval.testing import toy_dataset
 from xsell_eval.tuning import (
     REPORT_EPOCHS,
@@ -513,12 +514,12 @@ def test_tuning_summary_markdown_states_budgets_and_fairness() -> None:
             },
         ],
     }
-    md = tuning_summary_markdown(extra)
+    md = tuning_summary_markdown(TuningSummary.from_dict(extra))
     assert "same budget of **20 finished trials**" in md
     assert "| `cf` | yes | 20 | 12.500 | hit_rate@10 | 0.2500 | k_neighbors=120 |" in md
     assert "Fair comparison" in md
-    assert "Not a like-for-like" in tuning_summary_markdown({**extra, "fair": False})
-    assert tuning_summary_markdown({}) == ""
+    assert "Not a like-for-like" in tuning_summary_markdown(TuningSummary.from_dict({**extra, "fair": False}))
+    assert tuning_summary_markdown(None) == ""
 
 
 # ============================================================================ CLI
@@ -632,8 +633,8 @@ def test_cli_compare_tuned_and_tune_n(shop: Path, tmp_path: Path) -> None:
     assert not entries["random"]["tuned"] and not entries["popular"]["tuned"]
     cf_info = next(a for a in summary["adapters"] if a["name"] == "cf")
     assert {k: cf_info["params"][k] for k in best} == best  # the comparison ran with the tuned parameters
-    assert f"--tuned --data {shop}" in (out / "report.md").read_text()  # the reproduce command names the storage
-    assert f"--storage {url}" in (out / "report.md").read_text()
+    # the reproduce line is the command as typed: --tuned and the storage
+    assert f"--tuned --storage {url}" in (out / "report.md").read_text()
     out2 = tmp_path / "c2"
     res = _invoke(
         "compare",
@@ -682,9 +683,10 @@ def test_tune_then_compare_library_call(prepared: Prepared) -> None:
     storage = optuna.storages.InMemoryStorage()
     cfg = CompareConfig(adapters=("cf",), ks=(10,), metrics=("hit_rate",), n_bootstrap=100)
     result = tune_then_compare(cfg, 2, storage=storage, dataset=prepared.dataset)
-    t = result.extra["tuning"]
+    assert result.tuning is not None
+    t = result.tuning.to_dict()
     assert t["budget"] == 2 and t["fair"] and result.ok_adapters == ["popular", "cf"]
-    cf = next(a for a in result.adapters if a["name"] == "cf")
+    cf = next(a.to_dict() for a in result.adapters if a.name == "cf")
     entry = next(e for e in t["adapters"] if e["adapter"] == "cf")
     assert {k: cf["params"][k] for k in entry["params"]} == entry["params"]
 
@@ -746,6 +748,7 @@ def test_stored_best_params_apply_only_to_the_same_fixed_parameters(prepared: Pr
     run_search(jac, CFG, prepared=prepared, n_trials=3, storage=storage)
     cfg = CompareConfig(adapters=("cf", jac), n_bootstrap=200, ks=(10,))
     out_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     entries = {e["adapter"]: e for e in extra["adapters"]}
     assert entries[jac]["tuned"] and "similarity" not in entries[jac]["params"]
     assert out_cfg.tuned == {jac: entries[jac]["params"]} and out_cfg.params == {}  # by exact spec, apart from params
@@ -868,6 +871,7 @@ def test_stored_parameters_tuned_on_another_split_are_not_used(prepared: Prepare
     other = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), test_fraction=0.1)
     run_search("cf", other, prepared=prepare(other, dataset=prepared.dataset), n_trials=2, storage=storage)
     _, _, extra = apply_tuning(CFG, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     cf = next(e for e in extra["adapters"] if e["adapter"] == "cf")
     assert not cf["tuned"] and "used another split" in cf["note"] and "overlap" in cf["note"]
 
@@ -880,8 +884,9 @@ def test_values_tuned_for_one_spec_never_reach_another_spec_of_the_same_adapter(
     run_search("cf", CFG, prepared=prepared, n_trials=4, storage=storage)
     cfg = CompareConfig(adapters=("cf", "cf:similarity=jaccard"), n_bootstrap=200, ks=(10,))
     tuned_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     result = run_compare(tuned_cfg, dataset=prepared.dataset)
-    ran = {a["name"]: a["params"] for a in result.adapters}
+    ran = {a.name: a.params for a in result.adapters}
     defaults = ItemKNNAdapter(similarity="jaccard").get_params()
     assert ran["cf:similarity=jaccard"] == defaults  # untuned: its own defaults, not cf's tuned values
     cf_entry = next(e for e in extra["adapters"] if e["adapter"] == "cf")
