@@ -33,10 +33,22 @@ from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
 from xsell_eval.split import Split, make_split
 
 if TYPE_CHECKING:
     from xsell_eval.adapters.base import Adapter
+
+__all__ = [
+    "AdapterOutcome",
+    "CompareConfig",
+    "CompareResult",
+    "Prepared",
+    "assemble",
+    "prepare",
+    "run_adapter",
+    "run_compare",
+]
 
 USER_BUCKETS = ("0", "1-2", "3-9", "10+")
 
@@ -208,52 +220,6 @@ class Prepared:
             "config_hash": config.hash,
             "data_fingerprint": self.dataset.fingerprint,
             "queries": h.hexdigest()[:16],
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class AdapterOutcome:
-    """What one adapter produced (or how it failed)."""
-
-    name: str
-    spec: str
-    status: str  # "ok" | "failed"
-    params: dict[str, Any]
-    family: str = ""
-    error: str = ""
-    traceback: str = ""
-    fit_seconds: float = float("nan")
-    recommend_seconds: float = float("nan")
-    evaluate_seconds: float = float("nan")
-    fallback_share: float | None = None
-    empty_share: float | None = None
-    """Share of the queries that got no recommendation at all (an empty list)."""
-    warnings: tuple[str, ...] = ()
-    """Warnings the adapter (or a library it uses) raised while fitting and recommending, deduplicated."""
-    recs: Recommendations | None = None
-    per_query: pd.DataFrame | None = None
-    per_query_items: dict[str, pd.DataFrame] | None = None
-    aggregates: dict[str, float] = field(default_factory=dict)
-    evaluated_on: dict[str, str] = field(default_factory=dict)
-    """:meth:`Prepared.identity` of the run that produced this outcome (checked by ``--resume``)."""
-
-    def info(self) -> dict[str, Any]:
-        """JSON-able description (no arrays)."""
-        return {
-            "name": self.name,
-            "spec": self.spec,
-            "status": self.status,
-            "family": self.family,
-            "params": self.params,
-            "error": self.error,
-            "fit_seconds": self.fit_seconds,
-            "recommend_seconds": self.recommend_seconds,
-            "evaluate_seconds": self.evaluate_seconds,
-            "fallback_share": self.fallback_share,
-            "empty_share": self.empty_share,
-            "warnings": list(self.warnings),
-            "aggregates": self.aggregates,
-            "evaluated_on": self.evaluated_on,
         }
 
 
@@ -439,38 +405,6 @@ def run_adapter(
     )
 
 
-@dataclass(frozen=True, eq=False)
-class CompareResult:
-    """Everything a report needs; written to and read from a run directory."""
-
-    config: CompareConfig
-    manifest: dict[str, Any]
-    data_card: dict[str, Any]
-    data_card_md: str
-    split: dict[str, Any]
-    audit: dict[str, Any]
-    n_queries: int
-    summary: pd.DataFrame  # adapter, metric, k, spec, mean, ci_low, ci_high, n
-    comparisons: pd.DataFrame  # adapter, metric, diff, ci..., p_value, p_holm, significant, mark, wins...
-    buckets: pd.DataFrame  # adapter, bucket_type, bucket, metric, mean, ci_low, ci_high, n
-    aggregates: pd.DataFrame  # adapter, metric, value
-    adapters: list[dict[str, Any]]
-    queries_frame: pd.DataFrame | None = None
-    recs_frame: pd.DataFrame | None = None
-    per_query_frame: pd.DataFrame | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def adapter_names(self) -> list[str]:
-        """Names of all adapters of the run (failed ones included)."""
-        return [a["name"] for a in self.adapters]
-
-    @property
-    def ok_adapters(self) -> list[str]:
-        """Names of the adapters that completed."""
-        return [a["name"] for a in self.adapters if a["status"] == "ok"]
-
-
 def git_revision() -> str | None:
     try:
         out = subprocess.run(
@@ -545,8 +479,14 @@ def assemble(
     *,
     started: float,
     hash_user_ids: bool = False,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Statistics over the outcomes, plus the manifest, as one CompareResult."""
+    """Statistics over the outcomes, plus the manifest and the decision, as one CompareResult.
+
+    The decision (:func:`xsell_eval.decision.decide`) is computed here, once, while the
+    per-query values are at hand (the paired test winner vs runner-up needs them).
+    """
     from xsell_eval.data.describe import data_card
     from xsell_eval.stats import compare_to_baseline, summarize
 
@@ -609,7 +549,9 @@ def assemble(
             "total": time.perf_counter() - started,
         },
     }
-    return CompareResult(
+    if command:
+        manifest["command"] = command
+    result = CompareResult(
         config=config,
         manifest=manifest,
         data_card=card.to_dict(),
@@ -617,15 +559,18 @@ def assemble(
         split=prepared.split.describe(),
         audit=prepared.split.audit.to_dict(),
         n_queries=len(q),
-        summary=summary,
+        estimates=summary,
         comparisons=comparisons,
         buckets=buckets,
         aggregates=aggregates,
-        adapters=[o.info() for o in outcomes],
+        adapters=tuple(o.light() for o in outcomes),
         queries_frame=queries_frame,
         recs_frame=recs_frame,
         per_query_frame=pq_frame,
+        settings=settings,
+        command=command,
     )
+    return result.with_decision()
 
 
 def run_compare(
@@ -638,8 +583,10 @@ def run_compare(
     on_adapter_done: Callable[[AdapterOutcome], None] | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
     instances: Mapping[str, Adapter] | None = None,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Run an offline comparison end to end.
+    """Run an offline comparison end to end; the result carries its decision.
 
     Args:
         config: the comparison; validated here.
@@ -648,8 +595,10 @@ def run_compare(
         dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
         progress: optional callback for progress events.
         completed: outcomes restored from an interrupted run: reused when their ``evaluated_on``
-            equals this run's :meth:`Prepared.identity`, re-run otherwise (``extra["resume"]``
+            equals this run's :meth:`Prepared.identity`, re-run otherwise (``result.resume``
             lists which).
+        settings: report settings the decision assumes (traffic per day, power, currency).
+        command: the command line as typed (the CLI passes it; the report prints it).
         on_adapter_done: called after each adapter (used to save results incrementally).
         on_prepared: called once the data, split and queries are ready.
     """
@@ -662,16 +611,17 @@ def run_compare(
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []
     identity = prepared.identity(config)
-    resume: dict[str, list[str]] = {"restored": [], "rerun_stale": []}
+    restored: list[str] = []
+    stale: list[str] = []
     for spec in config.adapters:
         saved = (completed or {}).get(spec)
         if saved is not None and saved.evaluated_on == identity:
             outcomes.append(saved)
-            resume["restored"].append(spec)
+            restored.append(spec)
             emit("adapter_end", spec, {"status": "restored"})
             continue
         if saved is not None:  # computed on other data, settings or queries: never mixed in
-            resume["rerun_stale"].append(spec)
+            stale.append(spec)
         emit("adapter_start", spec, {})
         out = run_adapter(spec, config, prepared, progress=progress, instance=instances.get(spec))
         out = replace(out, evaluated_on=identity)
@@ -680,8 +630,10 @@ def run_compare(
             on_adapter_done(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
-    result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
+    result = assemble(
+        config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
+    )
     emit("stage_end", "statistics", {})
     if completed is not None:
-        result = replace(result, extra={**result.extra, "resume": resume})
+        result = replace(result, resume=ResumeInfo(tuple(restored), tuple(stale)))
     return result
