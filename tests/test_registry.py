@@ -146,3 +146,13 @@ def test_a_plugin_installed_in_a_live_session_is_found(monkeypatch: pytest.Monke
 def test_unknown_names_still_suggest() -> None:
     with pytest.raises(UnknownNameError, match=r"unknown adapter 'popluar'. Did you mean 'popular'"):
         registry.get("popluar")
+
+
+def test_a_protocol_adapter_cannot_be_tuned_or_fused_and_says_why() -> None:
+    from xsell_eval.tuning.space import declared_by
+
+    xsell_eval.register_adapter("bestsellers", Bestsellers)
+    with pytest.raises(ConfigError, match=r"adapter 'bestsellers' declares no hyperparameters .* cannot be tuned"):
+        declared_by("bestsellers")
+    with pytest.raises(ConfigError, match=r"component 'bestsellers' must subclass BaseAdapter, got Bestsellers"):
+        registry.create("hybrid:bestsellers=0.5,popular=0.5")
