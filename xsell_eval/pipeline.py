@@ -31,6 +31,7 @@ import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
+from xsell_eval.latency import measure_latency
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.split import Split, make_split
@@ -228,6 +229,8 @@ class AdapterOutcome:
     aggregates: dict[str, float] = field(default_factory=dict)
     evaluated_on: dict[str, str] = field(default_factory=dict)
     """:meth:`Prepared.identity` of the run that produced this outcome (checked by ``--resume``)."""
+    latency: dict[str, Any] | None = None
+    """Serving latency (:class:`xsell_eval.latency.Latency` fields: p50/p95/p99 ms, throughput), or None."""
 
     def info(self) -> dict[str, Any]:
         """JSON-able description (no arrays)."""
@@ -246,6 +249,7 @@ class AdapterOutcome:
             "warnings": list(self.warnings),
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
+            "latency": self.latency,
         }
 
 
@@ -385,7 +389,14 @@ def run_adapter(
             emit("adapter_step", label, {"step": "fit"})
             adapter.fit(train)
             emit("adapter_step", label, {"step": "recommend"})
-            recs = adapter.recommend(queries.without_targets(), max(config.ks))
+            requests = queries.without_targets()
+            recs = adapter.recommend(requests, max(config.ks))
+            recommend_s = adapter.recommend_seconds_  # the batch call alone, before the latency probe
+            emit("adapter_step", label, {"step": "latency"})
+            fitted = adapter
+            latency = measure_latency(
+                lambda one: fitted.recommend(one, max(config.ks)), requests, batch_seconds=recommend_s, seed=config.seed
+            ).to_dict()
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
@@ -409,7 +420,7 @@ def run_adapter(
         params=adapter.get_params(),
         family=adapter.family,
         fit_seconds=adapter.fit_seconds_,
-        recommend_seconds=adapter.recommend_seconds_,
+        recommend_seconds=recommend_s,
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -418,6 +429,7 @@ def run_adapter(
         per_query=per_query,
         per_query_items=by_item,
         aggregates=agg,
+        latency=latency,
     )
 
 

@@ -270,6 +270,7 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
             per_query_items=items,
             aggregates=info.get("aggregates", {}),
             evaluated_on=info.get("evaluated_on") or {},  # none saved (older run): never matches, re-run
+            latency=info.get("latency"),
         )
     return out
 

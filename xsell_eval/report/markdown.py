@@ -1113,8 +1113,25 @@ def _cold_start_intro(result: CompareResult) -> str:
     )
 
 
+def _ms(v: float) -> str:
+    """Milliseconds with about three significant digits (0.0412, 1.25, 12.5, 1,250)."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 0.1 else f"{v:.3g}"
+
+
+def _latency_cells(a: dict[str, Any]) -> list[str]:
+    lat = a.get("latency") or {}
+    if not _ok(lat.get("p50_ms")):
+        return ["—", "—"]
+    qps = lat.get("throughput_qps")
+    return [
+        " / ".join(_ms(float(lat[key])) for key in ("p50_ms", "p95_ms", "p99_ms")),
+        f"{float(qps):,.0f}" if _ok(qps) else "—",
+    ]
+
+
 def adapters_table(result: CompareResult) -> str:
-    """Per-adapter parameters, timings, fallback share and errors."""
+    """Per-adapter parameters, timings (serving latency when measured), fallback share and errors."""
+    with_latency = any(a.get("latency") for a in result.adapters)
     rows = []
     for a in result.adapters:
         params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items())) or "—"
@@ -1127,6 +1144,7 @@ def adapters_table(result: CompareResult) -> str:
                 "ok" if a.get("status") == "ok" else f"**failed**: {a.get('error', '')}",
                 _fmt(a.get("fit_seconds"), 2),
                 _fmt(a.get("recommend_seconds"), 2),
+                *(_latency_cells(a) if with_latency else []),
                 "—" if not _ok(fb) else _pct(fb),
                 "—" if not _ok(empty) else _pct(empty),
                 params,
@@ -1139,13 +1157,20 @@ def adapters_table(result: CompareResult) -> str:
             "status",
             "fit (s)",
             "recommend (s)",
+            *(["one query p50 / p95 / p99 (ms)", "batch (queries/s)"] if with_latency else []),
             "served by fallback",
             "no recommendation",
             "hyperparameters",
         ],
         rows,
-        "lllrrrrl",
+        "lllrr" + ("rr" if with_latency else "") + "rrl",
     )
+    if with_latency:
+        table += (
+            "\n\nServing latency: wall time of answering one shopper at a time (a seeded sample of test queries, "
+            "after warm-up calls), and the rate of the batch evaluation. Machine- and load-dependent: compare "
+            "adapters within one run, not across machines."
+        )
     notes = [f"- `{a['name']}`: {w}" for a in result.adapters for w in a.get("warnings") or ()]
     return table + ("\n\nWarnings raised while fitting and recommending:\n\n" + "\n".join(notes) if notes else "")
 
