@@ -1119,10 +1119,10 @@ def _ms(v: float) -> str:
 
 
 def _latency_cells(a: dict[str, Any]) -> list[str]:
-    lat = a.get("latency") or {}
+    lat: dict[str, Any] = a.get("latency") or {}
     if not _ok(lat.get("p50_ms")):
         return ["—", "—"]
-    qps = lat.get("throughput_qps")
+    qps: Any = lat.get("throughput_qps")
     return [
         " / ".join(_ms(float(lat[key])) for key in ("p50_ms", "p95_ms", "p99_ms")),
         f"{float(qps):,.0f}" if _ok(qps) else "—",
