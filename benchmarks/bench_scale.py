@@ -139,6 +139,28 @@ def child_compare(data: str, out: str, max_queries: int | None) -> dict[str, Any
     }
 
 
+def child_load(data: str) -> dict[str, Any]:
+    """``load_dataset``'s steps one by one: read (pyarrow) + canonical lines, cleaning, indexing."""
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.data.cleaning import clean
+    from xsell_eval.data.dataset import Dataset
+    from xsell_eval.data.loaders import LOADERS, LoadOptions, detect_loader
+
+    rec = StageRecorder()
+    name, _ = detect_loader(data)
+    spec = LOADERS[name]
+    rec.start(f"read {name} + canonical lines")
+    raw = spec.read(Path(data), LoadOptions())
+    rec.start("clean")
+    lines, report = clean(raw.lines, spec.default_policy, source=raw.source, cancelled=raw.cancelled)
+    del raw
+    rec.start("index (Dataset.from_frames)")
+    keep = [c for c in (*C.INTERACTIONS, C.RATING) if c in lines.columns]
+    ds = Dataset.from_frames(lines[keep].reset_index(drop=True), None, cleaning=report)
+    rec.stop()
+    return {"lines": len(ds.interactions), "stages": rec.rows}
+
+
 def run_child(args: list[str]) -> dict[str, Any]:
     """Run one step in a fresh interpreter; returns its JSON plus wall time and whole-process peak RSS."""
     t0 = time.perf_counter()
@@ -173,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
         kind, *rest = ns.child
         if kind == "generate":
             res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3])
+        elif kind == "load":
+            res = child_load(rest[0])
         else:
             res = child_compare(rest[0], rest[1], int(rest[2]) if rest[2] != "none" else None)
         print(json.dumps(res))
@@ -208,6 +232,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"[{size}] generated {gen['lines']:,} lines / {gen['baskets']:,} baskets in {gen['wall']:.1f} s, "
                 f"peak {gen['peak_mib']:,.0f} MiB"
             )
+        load = run_child(["load", str(shop)])
+        if "error" not in load:
+            print(f"[{size}] load alone: {load['wall']:.1f} s wall, peak {load['peak_mib']:,.0f} MiB")
+            for s in load["stages"]:
+                print(f"      {s['stage']:<30} {s['seconds']:8.1f} s   peak {s['peak_mib']:8,.0f} MiB")
+            stages.extend(_fmt_stage_table(size, load))
         mq = str(ns.max_queries) if ns.max_queries else "none"
         cmp_ = run_child(["compare", str(shop), str(work / f"run-{size}"), mq])
         if "error" in cmp_:
