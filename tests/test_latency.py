@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from _report_fixtures import fixed_result
 
 from xsell_eval.latency import latency_from_times, measure_latency
-from xsell_eval.queries import Queries
-from xsell_eval.report.markdown import adapters_table
+from xsell_eval.queries import Requests
+from xsell_eval.report.sections import adapters_table
 
 
 def test_percentiles_hand_computed() -> None:
@@ -33,21 +33,9 @@ def test_empty_and_unknown_batch_time_are_nan() -> None:
     assert np.isnan(stats.p50_ms) and np.isnan(stats.throughput_qps) and stats.n_timed == 0
 
 
-def _queries(n: int) -> Queries:
+def _queries(n: int) -> Requests:
     ctx = sp.csr_matrix(np.eye(n, 5, dtype=np.float64))
-    return Queries(
-        query_id=np.arange(n),
-        user_idx=np.full(n, -1),
-        basket_idx=np.arange(n),
-        timestamp=np.zeros(n, dtype="datetime64[ns]"),
-        context=ctx,
-        targets=sp.csr_matrix(ctx.shape),
-        target_value=sp.csr_matrix(ctx.shape),
-        context_value=np.zeros(n),
-        user_history=sp.csr_matrix(ctx.shape),
-        protocol="basket-completion",
-        meta={},
-    )
+    return Requests(np.arange(n), np.full(n, -1), np.zeros(n, dtype="datetime64[ns]"), ctx, np.zeros(n), np.zeros(n))
 
 
 def test_probe_calls_one_query_at_a_time_seeded() -> None:
@@ -73,7 +61,7 @@ def test_report_table_shows_latency_only_when_measured() -> None:
     assert "p50" not in plain  # the golden fixture has no latency: its report is unchanged
     lat = {"p50_ms": 1.25, "p95_ms": 3.5, "p99_ms": 7.0, "mean_ms": 1.5, "n_timed": 200, "warmup": 10,
            "throughput_qps": 12345.6}  # fmt: skip
-    adapters = [dict(a, latency=lat) if a["status"] == "ok" else a for a in result.adapters]
+    adapters = [replace(a, latency=lat) if a.ok else a for a in result.adapters]
     table = adapters_table(replace(result, adapters=adapters))
     assert "one query p50 / p95 / p99 (ms)" in table and "batch (queries/s)" in table
     assert "| 1.25 / 3.50 / 7.00 | 12,346 |" in table

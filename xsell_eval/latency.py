@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 #: Single-query calls timed per adapter (a seeded sample of the test queries).
 LATENCY_SAMPLE = 200
@@ -74,8 +74,8 @@ def latency_from_times(seconds: np.ndarray, *, n_batch: int, batch_seconds: floa
 
 
 def measure_latency(
-    recommend: Callable[[Queries], Any],
-    queries: Queries,
+    recommend: Callable[[Requests], Any],
+    queries: Requests,
     *,
     batch_seconds: float,
     seed: int = 0,
@@ -85,8 +85,9 @@ def measure_latency(
     """Time ``recommend`` on single queries drawn from ``queries`` (seeded, without replacement).
 
     Args:
-        recommend: answers a :class:`Queries` of any length (e.g. ``lambda q: adapter.recommend(q, 10)``).
-        queries: the test queries (without targets).
+        recommend: answers :class:`~xsell_eval.queries.Requests` of any length
+            (e.g. ``lambda r: adapter.recommend(r, 10)``).
+        queries: the test requests (what adapters see: no targets).
         batch_seconds: wall time of the batch call over all of ``queries`` (for the throughput).
         seed: picks the sample.
         sample: single-query calls to time (at most ``len(queries)``).
