@@ -129,12 +129,12 @@ def child_compare(data: str, out: str, max_queries: int | None) -> dict[str, Any
     rec.start("report")
     write_run(result, Path(out))
     rec.stop()
-    outcomes = {a["name"]: a for a in result.adapters}
     return {
         "seconds": time.perf_counter() - t0,
         "queries": result.n_queries,
-        "status": {k: v["status"] for k, v in outcomes.items()},
-        "errors": {k: v.get("error") for k, v in outcomes.items() if v["status"] != "ok"},
+        "status": {a.name: a.status for a in result.adapters},
+        "errors": {a.name: a.error for a in result.adapters if not a.ok},
+        "latency": {a.name: a.latency for a in result.adapters},
         "stages": rec.rows,
     }
 
@@ -247,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
             f"[{size}] compare {' '.join(ADAPTERS)}: {cmp_['wall']:.1f} s wall, peak {cmp_['peak_mib']:,.0f} MiB, "
             f"{cmp_['queries']:,} queries, status {cmp_['status']}"
         )
+        for name, lat in (cmp_.get("latency") or {}).items():
+            if lat:
+                print(
+                    f"      {name:<10} one query p50 {lat['p50_ms']:.2f} / p95 {lat['p95_ms']:.2f} / "
+                    f"p99 {lat['p99_ms']:.2f} ms, batch {lat['throughput_qps']:,.0f} queries/s"
+                )
         for s in cmp_["stages"]:
             print(
                 f"      {s['stage']:<22} {s['seconds']:8.1f} s   peak {s['peak_mib']:8,.0f} MiB   "
