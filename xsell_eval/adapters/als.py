@@ -34,11 +34,13 @@ and fold-in, as ``implicit`` recommends.
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
 from xsell_eval._imports import require
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
+from xsell_eval.adapters.sar import user_rows
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.queries import Queries
 
@@ -95,7 +97,15 @@ class ALSAdapter(BaseAdapter):
     batch_size = 256
     hyperparams = (
         HyperParam(
-            "factors", "int", 64, low=1, high=4096, tune_low=8, tune_high=256, log=True, help="latent factors per vector"
+            "factors",
+            "int",
+            64,
+            low=1,
+            high=4096,
+            tune_low=8,
+            tune_high=256,
+            log=True,
+            help="latent factors per vector",
         ),
         HyperParam(
             "regularization",
@@ -177,10 +187,7 @@ class ALSAdapter(BaseAdapter):
     # ------------------------------------------------------------------ scoring
     def profiles(self, batch: Queries) -> sp.csr_matrix:
         """Per query: elementwise max of the user's train counts and the binary cart (see module docstring)."""
-        u = batch.user_idx
-        known = (u >= 0) & (u < self.counts_.shape[0])
-        hist = self.counts_[np.where(known, u, 0)]
-        hist = sp.csr_matrix(sp.diags(known.astype(np.float32)) @ hist)
+        hist = user_rows(self.counts_, batch.user_idx)
         cart = sp.csr_matrix(batch.context, dtype=np.float32)
         cart.data[:] = 1.0
         rows = hist.maximum(cart).tocsr()
@@ -213,4 +220,3 @@ class ALSAdapter(BaseAdapter):
         has = np.asarray((prof @ sp.diags(self.item_known_.astype(np.float32))).sum(axis=1)).ravel() > 0
         scores[~has] = -np.inf
         return scores
-

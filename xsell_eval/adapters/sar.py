@@ -61,7 +61,7 @@ _SECONDS_PER_DAY = 86_400.0
 
 
 def sar_affinity(
-    train: Dataset, *, half_life_days: float, weight: str = "one", t_now: np.datetime64 | None = None
+    train: Dataset, *, half_life_days: float, weight: str = "one", t_now: pd.Timestamp | None = None
 ) -> sp.csr_matrix:
     """Time-decayed user × item affinity (n_users × n_items, float64) of the training lines.
 
@@ -109,9 +109,9 @@ def sar_affinity(
     agg = {"one": "first", "quantity": "sum", "rating": "mean"}[weight]
     ev = ev.groupby(["u", "b", "i"], sort=False).agg(w=("w", agg), t=("t", "min")).reset_index()
     if decay:
-        t = ev["t"].to_numpy()
-        now = df[C.TIMESTAMP].to_numpy().max() if t_now is None else t_now
-        age_days = (now - t) / np.timedelta64(1, "s") / _SECONDS_PER_DAY
+        t = ev["t"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        now = pd.Timestamp(df[C.TIMESTAMP].max() if t_now is None else t_now).value
+        age_days = (now - t).astype(np.float64) / 1e9 / _SECONDS_PER_DAY
         ev["w"] = ev["w"].to_numpy() * np.minimum(1.0, np.power(0.5, age_days / half_life_days))
     m = sp.csr_matrix(
         (ev["w"].to_numpy(dtype=np.float64), (ev["u"].to_numpy(), ev["i"].to_numpy())),
@@ -183,6 +183,18 @@ def sar_similarity(co: sp.csr_matrix, similarity: str, *, n_items: int | None = 
             raise ValueError(f"unknown SAR similarity {similarity!r}")
     v[~np.isfinite(v)] = 0.0
     out = sp.csr_matrix((v, cols.copy(), co.indptr.copy()), shape=co.shape)
+    return out
+
+
+def user_rows(m: sp.csr_matrix, user_idx: np.ndarray) -> sp.csr_matrix:
+    """Rows of a user × item matrix for each query's user; an empty row for guests and unknown users."""
+    known = (user_idx >= 0) & (user_idx < m.shape[0])
+    out = sp.csr_matrix((len(user_idx), m.shape[1]), dtype=m.dtype)
+    if known.any():
+        picked = m[user_idx[known]].tocoo()
+        out = sp.csr_matrix(
+            (picked.data, (np.flatnonzero(known)[picked.row], picked.col)), shape=out.shape, dtype=m.dtype
+        )
     return out
 
 
@@ -272,11 +284,7 @@ class SARAdapter(BaseAdapter):
         cart.data[:] = 1.0
         if self.params["profile"] == "cart":
             return cart
-        u = batch.user_idx
-        known = (u >= 0) & (u < self.affinity_.shape[0])
-        hist = self.affinity_[np.where(known, u, 0)]
-        hist = sp.csr_matrix(sp.diags(known.astype(np.float64)) @ hist)
-        rows = hist.maximum(cart).tocsr()
+        rows = user_rows(self.affinity_, batch.user_idx).maximum(cart).tocsr()
         rows.eliminate_zeros()
         return rows
 
@@ -288,9 +296,6 @@ class SARAdapter(BaseAdapter):
         reach = np.asarray((binary @ self.pattern_).toarray()) > 0
         scores[~reach] = -np.inf
         if self.params["remove_seen"]:
-            u = batch.user_idx
-            known = (u >= 0) & (u < self.seen_.shape[0])
-            seen = sp.csr_matrix(sp.diags(known.astype(np.float32)) @ self.seen_[np.where(known, u, 0)])
-            r, c = seen.nonzero()
+            r, c = user_rows(self.seen_, batch.user_idx).nonzero()
             scores[r, c] = -np.inf
         return scores
