@@ -164,3 +164,17 @@ def test_rating_weight_needs_ratings(shop: Dataset) -> None:
         SARAdapter(similarity="pearson")
     with pytest.raises(ConfigError, match=r"'threshold' must be >= 1"):
         SARAdapter(threshold=0)
+
+
+@pytest.mark.parametrize("similarity", SAR_SIMILARITIES)
+def test_dense_and_sparse_scoring_paths_agree(monkeypatch: pytest.MonkeyPatch, similarity: str) -> None:
+    ds = toy_dataset()
+    q = toy_queries(ds)
+    dense = SARAdapter(similarity=similarity).fit(ds)
+    assert dense.dense_  # the toy catalog is small and dense enough
+    monkeypatch.setattr("xsell_eval.adapters.sar.DENSE_SIMILARITY_BYTES", 0)
+    sparse = SARAdapter(similarity=similarity).fit(ds)
+    assert not sparse.dense_ and sparse.similarity_dense_ is None
+    s1, s2 = dense._score(q), sparse._score(q)
+    np.testing.assert_array_equal(np.isfinite(s1), np.isfinite(s2))
+    np.testing.assert_allclose(s1[np.isfinite(s1)], s2[np.isfinite(s2)], rtol=1e-12)

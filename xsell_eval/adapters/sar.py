@@ -58,6 +58,8 @@ SAR_SIMILARITIES = (
     "lexicographers_mi",
 )
 _SECONDS_PER_DAY = 86_400.0
+DENSE_SIMILARITY_BYTES = 256 * 2**20
+"""Keep a dense copy of the similarity when items² float64 fit in this and >5% of pairs co-occur."""
 
 
 def sar_affinity(
@@ -276,6 +278,11 @@ class SARAdapter(BaseAdapter):
         self.pattern_ = sp.csr_matrix(
             (np.ones(co.nnz, dtype=np.float32), co.indices.copy(), co.indptr.copy()), shape=co.shape
         )
+        n = co.shape[0]
+        # a dense-ish similarity on a small catalog: sparse × dense products are many times faster
+        self.dense_ = n * n * 8 <= DENSE_SIMILARITY_BYTES and co.nnz > 0.05 * n * n
+        self.similarity_dense_ = self.similarity_.toarray() if self.dense_ else None
+        self.pattern_dense_ = self.pattern_.toarray() if self.dense_ and not self._positive else None
         self.seen_ = sp.csr_matrix(self.affinity_ > 0, dtype=np.float32)
 
     def affinity_rows(self, batch: Queries) -> sp.csr_matrix:
@@ -288,12 +295,24 @@ class SARAdapter(BaseAdapter):
         rows.eliminate_zeros()
         return rows
 
+    @property
+    def _positive(self) -> bool:
+        """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
+        return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
+
     def _score(self, batch: Queries) -> np.ndarray:
         a = self.affinity_rows(batch)
-        scores = np.asarray((a @ self.similarity_).toarray(), dtype=np.float64)
-        binary = sp.csr_matrix(a, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        reach = np.asarray((binary @ self.pattern_).toarray()) > 0
+        if self.similarity_dense_ is not None:
+            scores = np.asarray(a @ self.similarity_dense_, dtype=np.float64)
+        else:
+            scores = np.asarray((a @ self.similarity_).toarray(), dtype=np.float64)
+        if self._positive:
+            reach = scores > 0
+        else:
+            binary = sp.csr_matrix(a, dtype=np.float32, copy=True)
+            binary.data[:] = 1.0
+            product = binary @ (self.pattern_dense_ if self.pattern_dense_ is not None else self.pattern_)
+            reach = np.asarray(product.toarray() if sp.issparse(product) else product) > 0
         scores[~reach] = -np.inf
         if self.params["remove_seen"]:
             r, c = user_rows(self.seen_, batch.user_idx).nonzero()
