@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Queries, Recommendations, top_k_sparse
 
 
 class PopularAdapter(BaseAdapter):
@@ -32,6 +33,12 @@ class PopularAdapter(BaseAdapter):
 
     def _score(self, batch: Queries) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
+
+    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+        # one global ranking, skipping each cart's items: no (batch × items) block
+        empty = sp.csr_matrix((len(batch), len(self.scores_)))
+        items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)
+        return Recommendations(items, top, self.name)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
