@@ -7,25 +7,22 @@ then higher train popularity, then the lower item index).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import _legacy_scoring as legacy
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _legacy_scoring as legacy  # noqa: E402
-
-from xsell_eval.adapters.base import BaseAdapter  # noqa: E402
-from xsell_eval.adapters.baselines import PopularAdapter  # noqa: E402
-from xsell_eval.adapters.content import ContentAdapter  # noqa: E402
-from xsell_eval.adapters.knn import ItemKNNAdapter, UserKNNAdapter  # noqa: E402
-from xsell_eval.adapters.rules import AssociationRulesAdapter  # noqa: E402
-from xsell_eval.queries import Queries, Recommendations, row_top_entries, top_k, top_k_sparse  # noqa: E402
-from xsell_eval.similarity import aggregate_rows, aggregate_sparse, item_similarity, prune_rows  # noqa: E402
+from xsell_eval.adapters.base import BaseAdapter
+from xsell_eval.adapters.baselines import PopularAdapter
+from xsell_eval.adapters.content import ContentAdapter
+from xsell_eval.adapters.knn import ItemKNNAdapter, UserKNNAdapter
+from xsell_eval.adapters.rules import AssociationRulesAdapter
+from xsell_eval.queries import Queries, Recommendations, row_top_entries, top_k, top_k_sparse
+from xsell_eval.similarity import aggregate_rows, aggregate_sparse, item_similarity, prune_rows
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
 
