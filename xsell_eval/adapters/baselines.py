@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries, Recommendations, top_k_sparse
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
 
 
 class PopularAdapter(BaseAdapter):
@@ -31,10 +31,10 @@ class PopularAdapter(BaseAdapter):
         counts = train.item_basket_count.astype(np.float64)
         self.scores_ = np.where(counts > 0, counts, -np.inf)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         # one global ranking, skipping each cart's items: no (batch × items) block
         empty = sp.csr_matrix((len(batch), len(self.scores_)))
         items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)
@@ -73,7 +73,7 @@ class RandomAdapter(BaseAdapter):
         sold = train.item_basket_count > 0
         self.candidate_ = np.ones_like(sold) if self.params["include_unsold"] else sold
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         n_items = len(self.candidate_)
         with np.errstate(over="ignore"):
             key = (

@@ -39,7 +39,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k_sparse
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
 from xsell_eval.similarity import max_gather
 
 #: ``fields`` choices: catalog columns joined with ``+``.
@@ -312,7 +312,7 @@ class ContentAdapter(BaseAdapter):
         top = np.log1p(counts.max()) if counts.max() > 0 else 1.0
         self.popularity_ = np.log1p(counts) / top
 
-    def _candidates(self, batch: Queries) -> sp.csr_matrix:
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
         """Sparse (n_b × n_items) scores of the items the context's neighbour lists reach."""
         ctx = batch.context.astype(np.float32)
         ctx.data[:] = 1.0
@@ -331,13 +331,13 @@ class ContentAdapter(BaseAdapter):
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=sim.shape[0]))])
         return sp.csr_matrix((vals, cols, indptr), shape=sim.shape)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         cand = self._candidates(batch)
         dense = np.full(cand.shape, -np.inf)
         rows = np.repeat(np.arange(cand.shape[0]), np.diff(cand.indptr))
         dense[rows, cand.indices] = cand.data
         return dense
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         items, top, _ = top_k_sparse(self._candidates(batch), k, exclude=batch.context)
         return Recommendations(items, top, self.name)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k_sparse
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
 from xsell_eval.similarity import SIMILARITIES, aggregate_sparse, binarize, item_similarity, prune_rows
 
 _FALLBACK = HyperParam(
@@ -50,7 +50,7 @@ def _fallback_scores(train: Dataset) -> np.ndarray:
 
 
 def _recommend_with_fallback(
-    adapter: BaseAdapter, scores: sp.csr_matrix, batch: Queries, k: int, fallback: np.ndarray | None
+    adapter: BaseAdapter, scores: sp.csr_matrix, batch: Requests, k: int, fallback: np.ndarray | None
 ) -> Recommendations:
     """Top-k over each query's positive neighbourhood candidates, then (if ``fallback`` is given) popular items.
 
@@ -152,16 +152,16 @@ class ItemKNNAdapter(BaseAdapter):
         )
         self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
 
-    def _candidates(self, batch: Queries) -> sp.csr_matrix:
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
         """Sparse (n_b × n_items) positive scores of the items the context's neighbours reach."""
         return prune_rows(aggregate_sparse(batch.context, self.similarity_, self.params["aggregation"]), None)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         dense = self._candidates(batch).toarray()
         dense[dense <= 0] = -np.inf
         return dense
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         return _recommend_with_fallback(self, self._candidates(batch), batch, k, self.fallback_scores_)
 
 
@@ -216,14 +216,14 @@ class UserKNNAdapter(BaseAdapter):
         self.profile_size_ = np.diff(self.profiles_.indptr).astype(np.float64)
         self.fallback_scores_ = _fallback_scores(train) if self.params["fallback"] == "popular" else None
 
-    def _query_profiles(self, batch: Queries) -> sp.csr_matrix:
+    def _query_profiles(self, batch: Requests) -> sp.csr_matrix:
         """Binary (n_b × n_items): train history of known users ∪ cart."""
         known = batch.user_idx >= 0
         hist = self.profiles_[np.where(known, batch.user_idx, 0)]
         hist = sp.diags(known.astype(np.float64)) @ hist
         return binarize(hist + batch.context)
 
-    def _neighbour_similarity(self, batch: Queries) -> sp.csr_matrix:
+    def _neighbour_similarity(self, batch: Requests) -> sp.csr_matrix:
         """Sparse (n_b × n_users) similarity of each query profile to the train users it shares an item with.
 
         Only pairs with a common item are computed (the others have cosine 0 and a Pearson
@@ -246,15 +246,15 @@ class UserKNNAdapter(BaseAdapter):
         sim[dots.indices == batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
         return sp.csr_matrix((sim, dots.indices, dots.indptr), shape=dots.shape)
 
-    def _candidates(self, batch: Queries) -> sp.csr_matrix:
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
         """Sparse (n_b × n_items) votes of the ``k_neighbors`` most similar users."""
         w = prune_rows(self._neighbour_similarity(batch), self.params["k_neighbors"])
         return prune_rows(sp.csr_matrix(w @ self.profiles_), None)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         dense = self._candidates(batch).toarray()
         dense[dense <= 0] = -np.inf
         return dense
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         return _recommend_with_fallback(self, self._candidates(batch), batch, k, self.fallback_scores_)
