@@ -620,6 +620,9 @@ def run_compare(
     config = config.validate(instances=instances.keys())
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
+    from xsell_eval.memory import check_compare_memory
+
+    check_compare_memory(config, prepared, instances=instances)  # stop before the work, not by an OOM kill
     if on_prepared is not None:
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []

@@ -35,6 +35,8 @@ class PopularAdapter(BaseAdapter):
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
 
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        if type(self)._score is not PopularAdapter._score:  # a subclass scores its own way: dense top-k
+            return super()._recommend_batch(batch, k)
         # one global ranking, skipping each cart's items: no (batch × items) block
         empty = sp.csr_matrix((len(batch), len(self.scores_)))
         items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)

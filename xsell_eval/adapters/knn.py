@@ -143,6 +143,14 @@ class ItemKNNAdapter(BaseAdapter):
             x = train.user_item
         else:
             x = train.basket_item
+        from xsell_eval.memory import MemoryEstimate, check_memory
+        from xsell_eval.similarity import similarity_memory_bytes
+
+        check_memory(  # stop before the work rather than by an out-of-memory kill
+            MemoryEstimate({f"k_neighbors={p['k_neighbors']}": similarity_memory_bytes(x, p["k_neighbors"])}),
+            what=f"adapter '{self.name}': the item similarity of {x.shape[1]:,} items",
+            hints=[f"use a smaller k_neighbors (now {p['k_neighbors']}), e.g. {self.name}:k_neighbors=50"],
+        )
         self.similarity_ = item_similarity(
             x,
             similarity=p["similarity"],
