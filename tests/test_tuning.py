@@ -27,7 +27,7 @@ from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, UnknownNameError
 from xsell_eval.pipeline import CompareConfig, Prepared, prepare
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Queries, Requests
 from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
 from xsell_eval.result import TuningSummary
 from xsell_eval.testing import toy_dataset
@@ -291,20 +291,20 @@ class LeakGuard(BaseAdapter):
     name = "leak-guard"
     family = "test"
     hyperparams = (HyperParam("weight", "float", 0.5, low=0.0, high=1.0),)
-    test_baskets: ClassVar[np.ndarray] = np.empty(0, np.int64)
+    test_start: ClassVar[np.datetime64] = np.datetime64("NaT")
     full_train_baskets: ClassVar[int] = -1
     log: ClassVar[list[tuple[str, int, bool]]] = []
 
     def _fit(self, train: Dataset) -> None:
         seen = np.unique(train.interactions[C.BASKET_IDX].to_numpy())
-        if np.isin(seen, self.test_baskets).any():
+        if (train.interactions[C.TIMESTAMP] >= self.test_start).any():
             raise AssertionError("a test-period basket was passed to fit")
         self.full_ = len(seen) == self.full_train_baskets
         self.log.append(("fit", len(seen), self.full_))
         self.pop_ = np.log1p(train.item_basket_count.astype(float))
 
-    def _score(self, batch: Queries) -> np.ndarray:
-        from_test = bool(np.isin(batch.basket_idx, self.test_baskets).any())
+    def _score(self, batch: Requests) -> np.ndarray:
+        from_test = bool((batch.timestamp >= self.test_start).any())  # requests carry no basket index
         if from_test and not self.full_:
             raise AssertionError("test-period queries reached a model of the search")
         self.log.append(("recommend", int(from_test), self.full_))
@@ -316,7 +316,7 @@ def test_search_never_sees_the_test_period(prepared: Prepared, tmp_path: Path, m
     real_get = registry.get
     monkeypatch.setattr(registry, "get", lambda name: LeakGuard if name == "leak-guard" else real_get(name))
     split = prepared.split
-    monkeypatch.setattr(LeakGuard, "test_baskets", np.unique(split.test.interactions[C.BASKET_IDX].to_numpy()))
+    monkeypatch.setattr(LeakGuard, "test_start", split.test.interactions[C.TIMESTAMP].min().to_datetime64())
     monkeypatch.setattr(LeakGuard, "full_train_baskets", int(split.train.interactions[C.BASKET_IDX].nunique()))
     monkeypatch.setattr(LeakGuard, "log", [])
     r = tune("leak-guard", CFG, n_trials=5, storage=_db(tmp_path), prepared=prepared, study_name="leak")
