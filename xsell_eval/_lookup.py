@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
 """Currency of the loaders whose data has one known currency."""
+CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
+"""Symbols of the currencies the report writes as a prefix (others are written as a code suffix)."""
 
 _INDEX: dict[tuple[int, tuple[str, ...]], tuple[Any, dict[tuple[Any, ...], dict[str, Any]]]] = {}
 
@@ -61,3 +63,11 @@ def currency_of(result: CompareResult) -> str | None:
 def primary_k(result: CompareResult) -> int:
     """The cut-off of the primary metric (``hit_rate@10`` -> 10)."""
     return int(result.config.primary_metric.partition("@")[2])
+
+
+def metric_unit(metric: str) -> str:
+    """Unit of a metric name or spec (``"revenue@10"`` -> ``"currency"``)."""
+    from xsell_eval.metrics import METRICS
+
+    spec = METRICS.get(metric.partition("@")[0])
+    return spec.unit if spec is not None else ""

@@ -316,7 +316,7 @@ class Experiment(_Section):
         return {k: (str(self.resolve_path(v)) if _is_path_param(k, v) else v) for k, v in entry.params.items()}
 
     def report_settings(self) -> dict[str, Any]:
-        """What the report's decision needs: traffic, power, currency (``result.extra["report"]``)."""
+        """What the report's decision needs: traffic, power, currency (``CompareResult.settings``)."""
         traffic = self.report.traffic_per_day
         if traffic is None and self.abtest is not None:
             traffic = self.abtest.traffic_per_day

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from xsell_eval.report.plots import CURRENCY_SYMBOL, metric_unit
+from xsell_eval._lookup import CURRENCY_SYMBOL, metric_unit
 
 
 def num(x: Any) -> float:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from xsell_eval._lookup import adapter_order, currency_of, primary_k, row
+from xsell_eval._lookup import adapter_order, currency_of, metric_unit, primary_k, row
 from xsell_eval.decision import WIDGET_SHARE, Decision, VsBaseline, runner_up_money
 from xsell_eval.report import _format as F
 from xsell_eval.report.plots import ci_label as _lvl
-from xsell_eval.report.plots import metric_unit
 from xsell_eval.report.sections import GLOSSARY, query_unit
 from xsell_eval.result import CompareResult
 

@@ -32,15 +32,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from xsell_eval._lookup import CURRENCY_BY_LOADER, adapter_order, currency_of
+from xsell_eval._lookup import CURRENCY_BY_LOADER, CURRENCY_SYMBOL, adapter_order, currency_of, metric_unit
+from xsell_eval.report._format import num
 
 __all__ = [
     "CURRENCY_BY_LOADER",
+    "CURRENCY_SYMBOL",
     "adapter_order",
     "currency_of",
     "figure_cold_start",
     "figure_lift",
     "figure_metric_vs_k",
+    "metric_unit",
     "planned_plots",
     "write_plots",
 ]
@@ -70,7 +73,6 @@ UNIT_LABEL = {
     "ratio": "ratio",
     "bits": "bits",
 }
-CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
 
 
 def _unit_label(result: CompareResult, metric: str) -> str:
@@ -91,22 +93,6 @@ def ci_label(confidence: float) -> str:
 
 def _lvl(result: CompareResult) -> str:
     return ci_label(result.config.confidence)
-
-
-def metric_unit(metric: str) -> str:
-    """Unit of a metric name or spec (``"revenue@10"`` -> ``"currency"``)."""
-    from xsell_eval.metrics import METRICS
-
-    spec = METRICS.get(metric.partition("@")[0])
-    return spec.unit if spec is not None else ""
-
-
-def _num(x: Any) -> float:
-    """``float(x)``, NaN for None or anything that is not a number."""
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def planned_plots(result: CompareResult) -> dict[str, str]:
@@ -262,7 +248,7 @@ def _lift_panel(ax: Axes, result: CompareResult, metric: str, order: list[str]) 
     y = np.arange(len(names))[::-1].astype(float)
     for yi, a in zip(y, names, strict=True):
         r = sel.loc[a]
-        m, lo, hi = (100 * _num(r[c]) for c in ("rel_diff", "rel_ci_low", "rel_ci_high"))
+        m, lo, hi = (100 * num(r[c]) for c in ("rel_diff", "rel_ci_low", "rel_ci_high"))
         if not math.isfinite(m):
             continue
         sig = bool(r["significant"]) and math.isfinite(m)

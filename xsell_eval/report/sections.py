@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xsell_eval._lookup import adapter_order, currency_of, primary_k, row
+from xsell_eval._lookup import adapter_order, currency_of, metric_unit, primary_k, row
 from xsell_eval.report import _format as F
 from xsell_eval.report.plots import ci_label as _lvl
-from xsell_eval.report.plots import cold_start_metric, metric_unit
+from xsell_eval.report.plots import cold_start_metric
 from xsell_eval.result import CompareResult
 
 QUERY_UNIT = {

@@ -5,7 +5,7 @@
   backend), with titles and axis labels.
 - :func:`render_tuning_report` / :func:`tuning_section` are pure renderers of stored
   :class:`~xsell_eval.tuning.TuneResult` dicts (no clock, no working directory).
-- :func:`tuning_summary_markdown` renders ``CompareResult.extra["tuning"]`` for the
+- :func:`tuning_summary_markdown` renders ``CompareResult.tuning`` for the
   comparison report (``compare --tuned`` / ``compare --tune N``).
 """
 
