@@ -1,8 +1,14 @@
-"""Run directories: write a :class:`~xsell_eval.pipeline.CompareResult` and read it back.
+"""Run directories: the one module that writes them (compare, run, abtest, tune) and reads them back.
+
+A :class:`~xsell_eval.result.CompareResult` is written by :func:`write_run` (adapters as they
+finish by :func:`save_outcome`), an A/B test by :func:`write_abtest_run`, a tuning run by
+:func:`write_tune_run`, re-rendered reports by :func:`write_report`. New directories go under
+``reports/`` (:data:`DEFAULT_BASE`); directories under ``runs/`` from earlier versions are read alike.
+:func:`plain` is the one JSON sanitiser (NaN -> null, numpy -> Python).
 
 Layout (format version 1)::
 
-    runs/<YYYYmmdd-HHMMSS>-<name>/
+    reports/<YYYYmmdd-HHMMSS>-<name>/
       config.json            resolved config (+ its hash)
       manifest.json          dataset fingerprint, versions, seed, git revision, timings
       summary.json           machine-readable results (schema: docs/output.md)
