@@ -11,13 +11,12 @@ or, for the hybrid, ``"hybrid:cf=0.7,content=0.3"``.
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from xsell_eval.adapters.base import BaseAdapter
-from xsell_eval.errors import ConfigError, UnknownNameError
+from xsell_eval.errors import ConfigError, unknown_name
 
 GROUP = "xsell_eval.adapters"
 
@@ -29,13 +28,6 @@ def available() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in sorted(eps, key=lambda e: e.name)}
 
 
-def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
-    """``unknown adapter 'cff'. Did you mean 'cf'? Available: ...`` — shared by all registries."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {kind} '{name}'.{hint} Available: {', '.join(known)}"
-
-
 def get(name: str) -> type[BaseAdapter]:
     """The adapter class registered as ``name``.
 
@@ -45,7 +37,7 @@ def get(name: str) -> type[BaseAdapter]:
     """
     eps = available()
     if name not in eps:
-        raise UnknownNameError(unknown_name_message("adapter", name, list(eps)))
+        raise unknown_name("adapter", name, eps)
     cls = eps[name].load()
     if not isinstance(cls, type) or not issubclass(cls, BaseAdapter):
         raise ConfigError(f"entry point '{name}' in group {GROUP} does not point to a BaseAdapter subclass")

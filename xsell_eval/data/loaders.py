@@ -37,7 +37,7 @@ import pandas as pd
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.cleaning import CleaningPolicy, clean, item_in_mask
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.errors import ConfigError, DataError, UnknownNameError
+from xsell_eval.errors import ConfigError, DataError, unknown_name
 
 #: File name of the embedded default dataset inside the data directory.
 EMBEDDED_FILE = "online_retail.csv.gz"
@@ -1408,9 +1408,7 @@ def load_dataset(
     elif loader in LOADERS:
         chosen = loader
     else:
-        from xsell_eval.adapters.registry import unknown_name_message
-
-        raise UnknownNameError(unknown_name_message("loader", loader, [*LOADERS, "auto"]))
+        raise unknown_name("loader", loader, [*LOADERS, "auto"])
     spec = LOADERS[chosen]
     if columns and not spec.accepts_columns:
         raise ConfigError(
