@@ -55,7 +55,7 @@ def test_every_experiment_runs_and_its_report_renders(path: Path, shop: Path, tm
     assert code == 0, stderr
     assert "Decision:" in stdout
     # the console's decision line says what the report's decision says (finding 9)
-    from xsell_eval.cli.run import decision_line
+    from xsell_eval.cli._render import decision_line
 
     stored = read_run(out)
     line = decision_line(
@@ -178,7 +178,7 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
 )  # fmt: skip
 def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str) -> None:
     """Finding 9: the console line follows the decision facts (tie, no comparison, nothing completed)."""
-    from xsell_eval.cli.run import decision_line
+    from xsell_eval.cli._render import decision_line
 
     line = decision_line(facts, failed=[], n_completed=1)
     assert line is not None and line.startswith(expected), line
@@ -216,7 +216,7 @@ def test_repeated_abtest_arms_run_as_an_aa_test(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("abtest.alpha=0.6", "[abtest] key 'alpha': must be less than 0.5, got 0.6"),
+        ("abtest.alpha=0.6", "[abtest] alpha must be a two-sided level in (0, 0.5), got 0.6"),
         ("abtest.mde=0", "[abtest] mde must be a nonzero relative effect"),
         ("abtest.visitors=5", "[abtest] visitors 5 gives the smallest arm"),
         ("abtest.split=[150, -50]", "[abtest] split shares must be positive percentages"),

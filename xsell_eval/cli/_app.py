@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+class _RecordingGroup(TyperGroup):
+    """The root command group; it keeps the arguments it was called with (see :func:`typed_command`)."""
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        _state["argv"] = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
 
 app = typer.Typer(
+    cls=_RecordingGroup,
     name="xsell-eval",
     help="Evaluate cross-selling recommenders on the same data, splits and metrics, and report the decision.",
     no_args_is_help=True,
@@ -31,6 +44,15 @@ err_console = Console(stderr=True)
 _state: dict[str, Any] = {"debug": os.environ.get("XSELL_DEBUG", "") not in ("", "0")}
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def typed_command() -> str:
+    """The command line as typed: ``xsell-eval`` and the arguments given (quoted for a shell).
+
+    Recorded with a run so that its report says exactly what was run.
+    """
+    return shlex.join(["xsell-eval", *_state.get("argv", [])])
+
 
 # Options shared by every command that loads data (one definition, one help text).
 DataOption = Annotated[
