@@ -13,9 +13,10 @@ embed the report; nothing here prints.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from xsell_eval.abtest.response import ResponseModel
 from xsell_eval.abtest.simulate import SimulationResult, simulate
 from xsell_eval.abtest.stats import analyse
 from xsell_eval.queries import Recommendations
+
+if TYPE_CHECKING:
+    from xsell_eval.abtest.settings import ABTestSettings
 
 #: Offline metrics (``<metric>@k`` means over the test queries) shown next to each arm.
 OFFLINE_METRICS = ("hit_rate", "precision", "recall", "ndcg", "revenue")
@@ -187,4 +191,128 @@ def run_simulation(
     return SimulationRun(report=report, sim=sim, seconds=seconds)
 
 
-__all__ = ["OFFLINE_METRICS", "SimulationRun", "arm_labels", "is_aa", "offline_means", "run_simulation"]
+def run_abtest(
+    specs: Sequence[str],
+    settings: ABTestSettings,
+    *,
+    model: ResponseModel,
+    data: str | None = None,
+    loader: str = "auto",
+    protocol: str = "basket-completion",
+    seed: int = 0,
+    max_queries: int | None = None,
+    aa: bool = False,
+    aa_implied: bool = False,
+    out: Path | None = None,
+    command: str = "",
+    progress: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> tuple[ABTestReport, Path]:
+    """``xsell-eval abtest``: fit each arm's adapter, simulate the test, write the run directory.
+
+    The settings are checked by the caller (:meth:`ABTestSettings.check`, which returns ``model``)
+    before this runs.
+
+    Args:
+        specs: adapter spec per arm, control first (a repeated spec: the same recommendations).
+        settings: visitors, split, k, traffic, mde, alpha, bootstrap.
+        model: the shopper-response model.
+        data, loader, protocol, seed, max_queries: the data and test queries (as ``compare``).
+        aa: an A/A test (recorded; the decision is an A/A verdict).
+        aa_implied: every arm is the same adapter although ``aa`` was not asked for (recorded).
+        out: the run directory (default ``runs/<time>-abtest``).
+        command: the command line that reproduces the run (recorded).
+        progress: ``progress(event, who, info)``: ``stage_start`` / ``stage_end`` around each step.
+
+    Returns:
+        ``(report, run_dir)``.
+
+    Raises:
+        AdapterError: an arm's adapter failed.
+    """
+    from dataclasses import replace
+
+    from xsell_eval.abtest.report import write_abtest_run
+    from xsell_eval.data.synthetic import find_truth
+    from xsell_eval.errors import AdapterError
+    from xsell_eval.pipeline import git_revision, package_versions, prepare, run_adapter
+    from xsell_eval.results import dump_json, new_run_dir
+    from xsell_eval.settings import CompareConfig
+
+    emit = progress or (lambda *a: None)
+    t_start = time.perf_counter()
+    config = CompareConfig(
+        adapters=tuple(dict.fromkeys(specs)),
+        data=data,
+        loader=loader,
+        protocol=protocol,
+        ks=(settings.k,),
+        seed=seed,
+        max_queries=max_queries,
+        baseline="",
+        name="abtest",
+    )
+    timings: dict[str, float] = {}
+    emit("stage_start", "load data, split, build test queries", {})
+    t0 = time.perf_counter()
+    prepared = prepare(config)
+    timings["prepare"] = time.perf_counter() - t0
+    emit("stage_end", "load data, split, build test queries", {})
+    ds, queries = prepared.dataset, prepared.queries
+    truth = find_truth(data, ds) if settings.response == "truth" else None
+    outcomes: dict[str, Any] = {}
+    for s in dict.fromkeys(specs):
+        step = f"fit {s} and recommend for {len(queries):,} queries"
+        emit("stage_start", step, {})
+        t0 = time.perf_counter()
+        o = run_adapter(s, config, prepared)
+        timings[f"adapter:{s}"] = time.perf_counter() - t0
+        if o.status != "ok":
+            raise AdapterError(f"adapter '{s}' failed: {o.error}")
+        emit("stage_end", step, {})
+        outcomes[s] = o
+    labels = arm_labels(list(specs))
+    emit("stage_start", f"simulate {settings.visitors:,} visitors", {})
+    done = run_simulation(
+        prepared,
+        {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)},
+        response=model,
+        visitors=settings.visitors,
+        split=settings.weights(len(specs)),
+        k=settings.k,
+        traffic_per_day=settings.traffic_per_day,
+        mde=settings.mde,
+        alpha=settings.alpha,
+        bootstrap=settings.bootstrap,
+        seed=seed,
+        protocol=protocol,
+        truth=truth,
+        per_query={lab: outcomes[s].per_query for lab, s in zip(labels, specs, strict=True)},
+        adapters=list(specs),
+        aa=aa or aa_implied,
+        aa_implied=aa_implied,
+        data=data,
+        loader=loader,
+        max_queries=max_queries,
+        command=command,
+    )
+    emit("stage_end", f"simulate {settings.visitors:,} visitors", {})
+    timings.update(done.seconds)
+    timings["total"] = time.perf_counter() - t_start
+    manifest = {
+        "kind": "abtest",
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": data or "embedded:online_retail"},
+        "seed": seed,
+        "git_revision": git_revision(),
+        "packages": package_versions(),
+        "timings_seconds": timings,
+    }
+    report = replace(done.report, manifest=manifest)
+    run_dir = out if out is not None else new_run_dir("runs", "abtest")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_json(report.settings, run_dir / "config.json")
+    dump_json(manifest, run_dir / "manifest.json")
+    write_abtest_run(report, run_dir, sim=done.sim)
+    return report, run_dir
+
+
+__all__ = ["OFFLINE_METRICS", "SimulationRun", "arm_labels", "is_aa", "offline_means", "run_abtest", "run_simulation"]
