@@ -33,6 +33,10 @@ DEFAULT_METRICS = (
 )
 
 
+#: The study budget of ``xsell-eval tune`` when neither ``--trials`` nor ``[tune] trials`` gives one.
+DEFAULT_TRIALS = 50
+
+
 @dataclass(frozen=True)
 class CompareConfig:
     """Everything that defines an offline comparison (the resolved config of a run)."""
@@ -154,4 +158,4 @@ class CompareConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-__all__ = ["DEFAULT_METRICS", "CompareConfig"]
+__all__ = ["DEFAULT_METRICS", "DEFAULT_TRIALS", "CompareConfig"]
