@@ -18,6 +18,10 @@ EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
 runner = CliRunner()
 
 
+#: The fields of a paired test the decision facts of a run carry (only p_value matters to the console line).
+PAIRED = {"n": 100, "diff": 0.01, "ci_low": -0.01, "ci_high": 0.03, "wins": 5, "ties": 90, "losses": 5, "test": "t"}
+
+
 def experiment_files() -> list[Path]:
     """Experiment files (business-rules files in the same folder are not experiments)."""
     return sorted(p for p in EXPERIMENTS.glob("*.toml") if "[[rule]]" not in p.read_text(encoding="utf-8"))
@@ -55,14 +59,9 @@ def test_every_experiment_runs_and_its_report_renders(path: Path, shop: Path, tm
     assert code == 0, stderr
     assert "Decision:" in stdout
     # the console's decision line says what the report's decision says (finding 9)
-    from xsell_eval.cli._render import decision_line
-
     stored = read_run(out)
-    line = decision_line(
-        stored.extra["decision"],
-        failed=[a["name"] for a in stored.adapters if a["status"] != "ok"],
-        n_completed=len(stored.ok_adapters),
-    )
+    assert stored.decision is not None
+    line = stored.decision.headline(failed=stored.failed_adapters, n_completed=len(stored.ok_adapters))
     assert line and line in " ".join(stdout.split())
     report = (out / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Cross-sell decision") and "## Decision" in report
@@ -141,7 +140,7 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
     code, _, stderr = _run("run", str(exp), "--out", str(tmp_path / "ok"))
     assert code == 0, stderr
     assert "[abtest] p_hit ignored: no effect with response = 'truth'" in " ".join(stderr.split())
-    assert read_run(tmp_path / "ok").extra["abtest"]["data"]["has_truth"] is True
+    assert read_run(tmp_path / "ok").abtest.data["has_truth"] is True  # type: ignore[union-attr]
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "interactions.csv").write_bytes((shop / "interactions.csv").read_bytes())
@@ -156,17 +155,17 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
     [
         (
             {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
-             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.14}}},
+             "runner_up": {"adapter": "rules", "paired": {**PAIRED, "p_value": 0.14}}},
             "replace the baseline popular with cf or rules (both reliably better; not separable here)",
         ),
         (
             {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
-             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.001}}},
+             "runner_up": {"adapter": "rules", "paired": {**PAIRED, "p_value": 0.001}}},
             "use cf instead of the baseline popular",
         ),
         (
             {"verdict": "keep-baseline", "baseline": "popular", "primary_metric": "hit_rate@10",
-             "vs_baseline": {"adapter": "cf"}},
+             "vs_baseline": {"adapter": "cf", "metric": "hit_rate@10"}},
             "keep the baseline popular (no candidate is reliably better on hit_rate@10)",
         ),
         ({"verdict": "nothing-completed", "baseline": "popular"}, "none — no adapter completed"),
@@ -178,9 +177,9 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
 )  # fmt: skip
 def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str) -> None:
     """Finding 9: the console line follows the decision facts (tie, no comparison, nothing completed)."""
-    from xsell_eval.cli._render import decision_line
+    from xsell_eval.decision import Decision
 
-    line = decision_line(facts, failed=[], n_completed=1)
+    line = Decision.from_dict(facts).headline(failed=[], n_completed=1)
     assert line is not None and line.startswith(expected), line
     assert "keep the baseline" not in line or facts["verdict"] == "keep-baseline"
 
@@ -208,7 +207,7 @@ def test_repeated_abtest_arms_run_as_an_aa_test(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert "treating the simulated test as an A/A test" in " ".join(stderr.split())
     assert "Simulated A/B test: A/A check" in " ".join(stdout.split())
-    ab = read_run(tmp_path / "ok").extra["abtest"]
+    ab = read_run(tmp_path / "ok").abtest.to_dict()  # type: ignore[union-attr]
     assert [a["name"] for a in ab["analysis"]["arms"]] == ["popular (A)", "popular (B)"]
     assert ab["settings"]["aa"] is True and ab["settings"]["adapters"] == ["popular", "popular"]
 

@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 from xsell_eval.errors import AdapterError, ConfigError, DataError
 
 if TYPE_CHECKING:
+    from xsell_eval.abtest.report import ABTestReport
     from xsell_eval.config import Experiment
     from xsell_eval.data.dataset import Dataset
     from xsell_eval.pipeline import AdapterOutcome, CompareResult, Prepared, ProgressFn
+    from xsell_eval.result import TuningSummary
     from xsell_eval.settings import CompareConfig
 
 
@@ -84,7 +86,7 @@ def load_experiment_data(
 
 def tune_experiment(
     exp: Experiment, config: CompareConfig, dataset: Dataset, *, progress: ProgressFn | None = None
-) -> tuple[CompareConfig, Dataset, dict[str, Any]]:
+) -> tuple[CompareConfig, Dataset, TuningSummary]:
     """``[tune]``: tune every adapter first (``trials``) or read stored best parameters (``use_stored``)."""
     from xsell_eval.tuning import apply_tuning
 
@@ -112,11 +114,11 @@ def simulate_abtest(
     *,
     command: str,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> ABTestReport:
     """Simulate the ``[abtest]`` section on the comparison's queries and recommendations.
 
     Returns:
-        ``ABTestReport.to_dict()`` for ``result.extra["abtest"]`` (figures under ``plots/``).
+        The ``ABTestReport`` for ``result.abtest`` (figures under ``plots/``).
 
     Raises:
         AdapterError: an arm's adapter did not complete.
@@ -183,16 +185,10 @@ def simulate_abtest(
             command=command,
             figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
         )
-    return done.report.to_dict()
+    return done.report
 
 
 # ---------------------------------------------------------------------- whole runs
-def _write_html(run_dir: Path) -> None:
-    from xsell_eval.report.html import write_html
-
-    write_html(run_dir, (run_dir / "report.md").read_text(encoding="utf-8"))
-
-
 def _saver(run_dir: Path, outcomes: dict[str, AdapterOutcome] | None = None) -> Callable[[AdapterOutcome], None]:
     """Save each adapter's outcome as soon as it finishes (and keep it in ``outcomes``)."""
     from xsell_eval.results import save_outcome
@@ -219,7 +215,7 @@ def run_experiment(
     Args:
         path: the experiment TOML.
         overrides: ``--set`` strings.
-        run_dir: where to write (default ``runs/<time>-<name>``).
+        run_dir: where to write (default ``reports/<time>-<name>``).
         html: write ``report.html`` (default: the file's ``[report] html``).
         progress: pipeline progress callback (also gets ``note`` events).
         command: the command line as typed (default: ``xsell-eval run PATH --set ...``).
@@ -228,25 +224,22 @@ def run_experiment(
 
     from xsell_eval.config import load_experiment
     from xsell_eval.pipeline import run_compare
-    from xsell_eval.report.markdown import with_decision
-    from xsell_eval.results import dump_json, new_run_dir, prepare_out_dir, write_run
+    from xsell_eval.result import ExperimentInfo, ReportSettings
+    from xsell_eval.results import prepare_out_dir, start_run_dir, write_config, write_run
 
     exp = load_experiment(path, overrides)  # every [abtest] value is checked here, before any work
     config = exp.to_compare_config().validate()
     command = command or shlex.join(["xsell-eval", "run", str(path), *[x for o in overrides for x in ("--set", o)]])
     prepare_out_dir(run_dir, "compare")  # before any work: not a file, another kind of run or a data folder
-    run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    run_dir = start_run_dir(run_dir, exp.name)
     config, dataset = load_experiment_data(exp, config, run_dir, progress=progress)
-    tuning_extra = None
+    tuning = None
     if exp.tune is not None:
-        config, dataset, tuning_extra = tune_experiment(exp, config, dataset, progress=progress)
-    info = {"path": str(path), "hash": exp.hash, "overrides": list(overrides), "command": command}
-    dump_json(
-        {**info, "resolved": exp.resolved_dict(), "compare_config_hash": config.hash}, run_dir / "experiment.json"
-    )
-    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+        config, dataset, tuning = tune_experiment(exp, config, dataset, progress=progress)
+    info = ExperimentInfo(path=str(path), hash=exp.hash, overrides=tuple(overrides), command=command)
+    resolved = {**info.to_dict(), "resolved": exp.resolved_dict(), "compare_config_hash": config.hash}
+    start_run_dir(run_dir, exp.name, experiment=(Path(path), resolved))
+    write_config(run_dir, config)
     holder: dict[str, Any] = {}
     outcomes: dict[str, AdapterOutcome] = {}
     t0 = time.perf_counter()
@@ -257,20 +250,17 @@ def run_experiment(
         hash_user_ids=exp.report.hash_user_ids,
         on_adapter_done=_saver(run_dir, outcomes),
         on_prepared=lambda p: holder.__setitem__("prepared", p),
+        settings=ReportSettings.from_dict(exp.report_settings()),
         command=command,
     )
-    extra: dict[str, Any] = {**result.extra, "report": exp.report_settings(), "experiment": info}
-    if tuning_extra is not None:
-        extra["tuning"] = tuning_extra
+    abtest = None
     if exp.abtest is not None:
-        extra["abtest"] = simulate_abtest(exp, config, holder["prepared"], outcomes, command=command, progress=progress)
+        abtest = simulate_abtest(exp, config, holder["prepared"], outcomes, command=command, progress=progress)
     manifest = dict(result.manifest)
     manifest["timings_seconds"] = {**manifest.get("timings_seconds", {}), "run_total": time.perf_counter() - t0}
     manifest["experiment_hash"] = exp.hash
-    result = with_decision(replace(result, extra=extra, manifest=manifest))
-    write_run(result, run_dir)
-    if exp.report.html if html is None else html:
-        _write_html(run_dir)
+    result = replace(result, experiment=info, tuning=tuning, abtest=abtest, manifest=manifest)
+    write_run(result, run_dir, html=exp.report.html if html is None else html)
     return result, run_dir
 
 
@@ -282,7 +272,7 @@ def run_comparison(
     hash_user_ids: bool = False,
     html: bool = False,
     dataset: Dataset | None = None,
-    tuning: dict[str, Any] | None = None,
+    tuning: TuningSummary | None = None,
     progress: ProgressFn | None = None,
     command: str | None = None,
 ) -> tuple[CompareResult, Path]:
@@ -290,13 +280,13 @@ def run_comparison(
 
     Args:
         config: the comparison (validated here).
-        out: the run directory (default ``runs/<time>-<name>``); an earlier run there is replaced.
+        out: the run directory (default ``reports/<time>-<name>``); an earlier run there is replaced.
         resume: finish the interrupted run in ``out`` (reusing adapters completed on the same
             settings, data and test queries).
         hash_user_ids: write keyed pseudonyms instead of user ids in ``queries.parquet``.
         html: also write ``report.html``.
         dataset: already loaded data (e.g. by :func:`xsell_eval.tuning.apply_tuning`).
-        tuning: ``result.extra["tuning"]`` (from :func:`xsell_eval.tuning.apply_tuning`).
+        tuning: ``result.tuning`` (from :func:`xsell_eval.tuning.apply_tuning`).
         progress: pipeline progress callback (also gets ``note`` events).
         command: the command line as typed.
 
@@ -304,7 +294,7 @@ def run_comparison(
         ConfigError: ``--resume`` without a run directory, or on one run with other settings.
     """
     from xsell_eval.pipeline import run_compare
-    from xsell_eval.results import check_out_dir, dump_json, load_outcomes, new_run_dir, prepare_out_dir, write_run
+    from xsell_eval.results import check_out_dir, load_outcomes, prepare_out_dir, start_run_dir, write_run
 
     config = config.validate()
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
@@ -321,9 +311,7 @@ def run_comparison(
     elif prepare_out_dir(out, "compare"):
         # the earlier run's files go now, so a failed or interrupted new run cannot pass for the old one
         note(progress, f"replacing the earlier run in {out}")
-    run_dir = out if out is not None else new_run_dir("runs", config.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+    run_dir = start_run_dir(out, config.name, config=config)
     result = run_compare(
         config,
         dataset=dataset,
@@ -333,17 +321,15 @@ def run_comparison(
         on_adapter_done=_saver(run_dir),
         command=command,
     )
-    stale = (result.extra.get("resume") or {}).get("rerun_stale") or []
+    stale = result.resume.rerun_stale if result.resume is not None else ()
     if stale:
         note(
             progress,
             f"{', '.join(stale)}: the saved results were computed on other data or test queries; re-run",
         )
     if tuning is not None:
-        result = replace(result, extra={**result.extra, "tuning": tuning})
-    write_run(result, run_dir)
-    if html:
-        _write_html(run_dir)
+        result = replace(result, tuning=tuning)
+    write_run(result, run_dir, html=html)
     return result, run_dir
 
 

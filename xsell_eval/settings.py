@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -73,8 +74,12 @@ class CompareConfig:
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
-    def validate(self) -> CompareConfig:
-        """Check values and return a normalised copy (baseline included in adapters)."""
+    def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
+        """Check values and return a normalised copy (baseline included in adapters).
+
+        ``instances``: labels in ``adapters`` that stand for adapter objects given to
+        :func:`~xsell_eval.pipeline.run_compare`, not registry specs (not looked up, not constructed here).
+        """
         if not self.adapters:
             raise ConfigError("give at least one adapter to compare, e.g. `xsell-eval compare cf content rules`")
         if not self.ks or any((not isinstance(k, int)) or k < 1 for k in self.ks):
@@ -110,13 +115,14 @@ class CompareConfig:
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
-        for spec in adapters:
+        specs = tuple(a for a in adapters if a not in instances)
+        for spec in specs:
             name, _ = parse_spec(spec)
             if name not in known:
                 from xsell_eval.adapters.registry import get
 
                 get(name)  # raises UnknownNameError with did-you-mean
-        self._check_adapter_params(adapters)
+        self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:

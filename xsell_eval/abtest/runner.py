@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from xsell_eval.abtest.report import ABTestReport
 from xsell_eval.abtest.response import ResponseModel
+from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import SimulationResult, simulate
 from xsell_eval.abtest.stats import analyse
 from xsell_eval.queries import Recommendations
@@ -219,7 +219,7 @@ def run_abtest(
         data, loader, protocol, seed, max_queries: the data and test queries (as ``compare``).
         aa: an A/A test (recorded; the decision is an A/A verdict).
         aa_implied: every arm is the same adapter although ``aa`` was not asked for (recorded).
-        out: the run directory (default ``runs/<time>-abtest``).
+        out: the run directory (default ``reports/<time>-abtest``).
         command: the command line that reproduces the run (recorded).
         progress: ``progress(event, who, info)``: ``stage_start`` / ``stage_end`` around each step.
 
@@ -231,11 +231,10 @@ def run_abtest(
     """
     from dataclasses import replace
 
-    from xsell_eval.abtest.report import write_abtest_run
     from xsell_eval.data.synthetic import find_truth
     from xsell_eval.errors import AdapterError
     from xsell_eval.pipeline import git_revision, package_versions, prepare, run_adapter
-    from xsell_eval.results import dump_json, new_run_dir
+    from xsell_eval.results import new_run_dir, write_abtest_run
     from xsell_eval.settings import CompareConfig
 
     emit = progress or (lambda *a: None)
@@ -307,11 +306,8 @@ def run_abtest(
         "timings_seconds": timings,
     }
     report = replace(done.report, manifest=manifest)
-    run_dir = out if out is not None else new_run_dir("runs", "abtest")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_json(report.settings, run_dir / "config.json")
-    dump_json(manifest, run_dir / "manifest.json")
-    write_abtest_run(report, run_dir, sim=done.sim)
+    run_dir = out if out is not None else new_run_dir(name="abtest")
+    write_abtest_run(report, run_dir, sim=done.sim, settings=report.settings, manifest=manifest)
     return report, run_dir
 
 

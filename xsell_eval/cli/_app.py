@@ -46,12 +46,13 @@ _state: dict[str, Any] = {"debug": os.environ.get("XSELL_DEBUG", "") not in ("",
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def typed_command() -> str:
-    """The command line as typed: ``xsell-eval`` and the arguments given (quoted for a shell).
+def typed_command() -> str | None:
+    """The command line as typed (``xsell-eval compare cf rules --k 10``, quoted for a shell), or None outside the CLI.
 
     Recorded with a run so that its report says exactly what was run.
     """
-    return shlex.join(["xsell-eval", *_state.get("argv", [])])
+    argv = _state.get("argv")
+    return shlex.join(["xsell-eval", *argv]) if argv else None
 
 
 # Options shared by every command that loads data (one definition, one help text).

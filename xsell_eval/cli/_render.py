@@ -7,7 +7,7 @@ Heavy modules (pandas, the report's formatting) are imported inside the function
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.markup import escape
@@ -123,7 +123,7 @@ def compare_table(result: Any) -> Any:
         name, _, at = c.partition("@")
         # two header lines and a minimum width: whole names and whole numbers at 80 columns
         table.add_column(f"{name}\n@{at}", justify="right", min_width=7)
-    summ, comp = result.summary, result.comparisons
+    summ, comp = result.estimates, result.comparisons
     if summ.empty:
         return table
     order = summ[summ["metric"] == cfg.primary_metric].sort_values("mean", ascending=False)["adapter"].tolist()
@@ -146,27 +146,27 @@ def compare_table(result: Any) -> Any:
     return table
 
 
-def print_adapter_problems(adapters: Iterable[Mapping[str, Any]]) -> None:
+def print_adapter_problems(adapters: Iterable[Any]) -> None:
     """A red line per failed adapter, a yellow one per warning."""
     for a in adapters:
-        if a["status"] != "ok":
-            err_console.print(f"[red]adapter {escape(a['name'])} failed:[/] {escape(str(a['error']))}")
-        for w in a.get("warnings") or ():
-            err_console.print(f"[yellow]adapter {escape(a['name'])} warned:[/] {escape(w)}")
+        if not a.ok:
+            err_console.print(f"[red]adapter {escape(a.name)} failed:[/] {escape(a.error)}")
+        for w in a.warnings:
+            err_console.print(f"[yellow]adapter {escape(a.name)} warned:[/] {escape(w)}")
 
 
-def print_tuning_applied(extra: Mapping[str, Any]) -> None:
+def print_tuning_applied(summary: Any) -> None:
     """What ``compare --tuned`` / ``--tune N`` used for each adapter, and whether the budgets were fair."""
-    for e in extra["adapters"]:
-        if e.get("tuned"):
+    for e in summary.adapters:
+        if e.tuned:
             err_console.print(
-                f"[green]{e['adapter']}[/]: tuned parameters from study '{e['study']}' "
-                f"({e['trials']} trials, {e['metric']}): {escape(str(e['params']))}",
+                f"[green]{e.adapter}[/]: tuned parameters from study '{e.study}' "
+                f"({e.trials} trials, {e.metric}): {escape(str(e.params))}",
                 highlight=False,
             )
         else:
-            err_console.print(f"[yellow]{e['adapter']}[/]: defaults — {escape(e.get('note', ''))}", highlight=False)
-    if not extra["fair"]:
+            err_console.print(f"[yellow]{e.adapter}[/]: defaults — {escape(e.note)}", highlight=False)
+    if not summary.fair:
         print_note("not every tunable adapter was tuned with the same budget; the report says so.")
 
 
@@ -252,46 +252,6 @@ def print_abtest(report: Any) -> None:
         a.decision.kind, "cyan"
     )
     console.print(f"[bold {color}]decision:[/] {escape(a.decision.text)}")
-
-
-def decision_line(facts: Mapping[str, Any], *, failed: list[str] | None = None, n_completed: int = 0) -> str | None:
-    """The console's one-line decision, worded like the report's (from ``result.extra["decision"]``).
-
-    Verdicts: ``adopt`` (with a tie when the runner-up is also reliably better and not separable
-    from the winner), ``keep-baseline``, ``no-comparison``, ``nothing-completed``.
-
-    Args:
-        facts: the decision facts (:func:`xsell_eval.report.markdown.decision_facts`).
-        failed: adapters that did not complete (for the no-comparison reason).
-        n_completed: adapters that completed (for the no-comparison reason).
-    """
-    from xsell_eval.report.markdown import _tied  # the report's own tie rule, so both say the same
-
-    verdict = facts.get("verdict")
-    base = facts.get("baseline") or ""
-    prim = facts.get("primary_metric") or "the primary metric"
-    if not verdict:
-        return None
-    if verdict == "nothing-completed":
-        return "none — no adapter completed, so there is nothing to decide"
-    if verdict == "no-comparison":
-        best = facts.get("best")
-        why = (
-            f"the baseline {base} did not complete"
-            if base and base in (failed or [])
-            else "only one adapter completed"
-            if n_completed < 2
-            else "no baseline was set"
-        )
-        return f"no comparison ({why})" + (f"; best on {prim}: {best}" if best else "")
-    winner = facts.get("winner")
-    if verdict == "adopt" and winner:
-        if _tied(facts):
-            ru = facts["runner_up"]["adapter"]
-            return f"replace the baseline {base} with {winner} or {ru} (both reliably better; not separable here)"
-        return f"use {winner} instead of the baseline {base}"
-    other = "no candidate is reliably better" if facts.get("vs_baseline") else "there is no other candidate"
-    return f"keep the baseline {base} ({other} on {prim})"
 
 
 def print_report_path(run_dir: Any) -> None:

@@ -69,7 +69,9 @@ def abtest(
             help="A/A test: the one given adapter in two arms (the same adapter given for every arm is one too).",
         ),
     ] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-abtest).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-abtest).")
+    ] = None,
     curve: Annotated[str, typer.Option(help="Examination curve by rank: log (1/log2(rank+1)) | geometric.")] = _D(
         "curve"
     ),

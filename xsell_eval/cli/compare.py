@@ -62,7 +62,7 @@ def compare(
     test_fraction: Annotated[float, typer.Option(help="Share of baskets (by time) in test.")] = _D.test_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = _D.n_bootstrap,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-compare).")
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-compare).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Reuse adapters already completed in --out (same config).")] = False,
     fmt: Annotated[

@@ -25,7 +25,9 @@ def run(
             help="Override a key of the file: section.key=value (TOML value), e.g. --set protocol.max_queries=300 --set adapters.cf.k_neighbors=50. Repeatable.",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-<name>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-<name>).")
+    ] = None,
     html: Annotated[
         bool | None,
         typer.Option(
@@ -39,7 +41,6 @@ def run(
 
     from xsell_eval.cli._render import (
         compare_table,
-        decision_line,
         print_adapter_problems,
         print_report_path,
         progress_bar,
@@ -60,15 +61,10 @@ def run(
         )
     console.print(compare_table(result))
     print_adapter_problems(result.adapters)
-    text = decision_line(
-        result.extra.get("decision") or {},
-        failed=[a["name"] for a in result.adapters if a["status"] != "ok"],
-        n_completed=len(result.ok_adapters),
-    )
-    if text:
+    if result.decision is not None:
+        text = result.decision.headline(failed=result.failed_adapters, n_completed=len(result.ok_adapters))
         console.print(f"[bold]Decision:[/] {escape(text)} (details in the report)")
-    ab = (result.extra.get("abtest") or {}).get("analysis", {}).get("decision", {}).get("text")
-    if ab:
-        head = str(ab).partition(": ")[0]
+    if result.abtest is not None:
+        head = str(result.abtest.analysis.decision.text).partition(": ")[0]
         console.print(f"[bold]Simulated A/B test:[/] {escape(head)} (details in the report)")
     print_report_path(run_dir)

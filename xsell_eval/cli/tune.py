@@ -66,7 +66,7 @@ def tune(
         int, typer.Option(help="Seed of the sampler and of every random step of the evaluation.")
     ] = _D.seed,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-tune-<adapters>).")
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-tune-<adapters>).")
     ] = None,
     config: Annotated[
         Path | None,

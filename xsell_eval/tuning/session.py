@@ -106,7 +106,7 @@ def run_tuning(
         storage: Optuna storage URL (default the file's, else ``sqlite:///runs/optuna.db``).
         study: study name (``NAME-<adapter>`` with several adapters).
         n_jobs: parallel trials in this process.
-        out: the run directory (default ``runs/<time>-tune-<adapters>``).
+        out: the run directory (default ``reports/<time>-tune-<adapters>``).
         progress: ``progress(event, who, info)``.
 
     Raises:
@@ -117,7 +117,7 @@ def run_tuning(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.experiment import load_experiment_data, note
     from xsell_eval.pipeline import prepare, prepare_validation
-    from xsell_eval.results import new_run_dir, prepare_out_dir
+    from xsell_eval.results import new_run_dir, prepare_out_dir, write_tune_run
     from xsell_eval.tuning import (
         DEFAULT_METRIC,
         DEFAULT_STORAGE,
@@ -131,7 +131,6 @@ def run_tuning(
         redact,
         search_space,
         tune,
-        write_tune_run,
     )
 
     emit = progress or (lambda *a: None)
@@ -176,7 +175,7 @@ def run_tuning(
     dataset = None
     if settings.experiment is not None and cfg.data == settings.compare.data:
         exp = settings.experiment
-        target = out if out is not None else (new_run_dir("runs", cfg.name) if exp.data.generate else Path("."))
+        target = out if out is not None else (new_run_dir(name=cfg.name) if exp.data.generate else Path("."))
         dataset = load_experiment_data(exp, cfg, target)[1]
     store = open_storage(storage_url)
     url = storage_url or DEFAULT_STORAGE
@@ -227,7 +226,7 @@ def run_tuning(
             emit("study_failed", name, {"error": str(exc)})
     if not results:
         raise AdapterError("; ".join(failures) or "nothing was tuned")
-    run_dir = out if out is not None else new_run_dir("runs", cfg.name)
+    run_dir = out if out is not None else new_run_dir(name=cfg.name)
     split_info = prepared.split.describe()
     extra = [x for m in objectives for x in ("--metric", m)] + (["--study", study] if study is not None else [])
     if config_path is not None:
