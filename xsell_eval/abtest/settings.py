@@ -200,4 +200,32 @@ def parse_split(text: str | None) -> list[float] | None:
         raise ConfigError(f"--split must be comma-separated percentages like 50,50, got {text!r}") from None
 
 
-__all__ = ["ABTestSettings", "flag", "parse_split"]
+#: Options always written into the reproduce command; the others only when they differ from the default.
+_ALWAYS = ("visitors", "split", "k", "response", "traffic_per_day", "mde", "seed", "aa")
+
+
+def reproduce_command(arms: list[str], values: dict[str, Any], ignored: list[str], *, defaults: Any = None) -> str:
+    """``xsell-eval abtest ARMS --option value ...``: the options that matter (``ignored`` ones left out).
+
+    Args:
+        arms: the arms as given.
+        values: option key → value (``None`` / ``False``: not given).
+        ignored: keys with no effect on the response model.
+        defaults: an object with the defaults of the keys that are not A/B settings (a CompareConfig).
+
+    Example:
+        >>> reproduce_command(["rules", "cf"], {"visitors": 1000, "alpha": 0.05, "traffic_per_day": 100}, [])
+        'xsell-eval abtest rules cf --visitors 1000 --traffic 100'
+    """
+    import shlex
+
+    parts = ["xsell-eval", "abtest", *arms]
+    for key, value in values.items():
+        default = ABTestSettings.default(key) if key in ABTestSettings.model_fields else getattr(defaults, key, None)
+        if value is None or value is False or key in ignored or (key not in _ALWAYS and value == default):
+            continue
+        parts += [flag(key)] if value is True else [flag(key), str(value)]
+    return shlex.join(parts)
+
+
+__all__ = ["ABTestSettings", "flag", "parse_split", "reproduce_command"]

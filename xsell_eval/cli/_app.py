@@ -80,6 +80,16 @@ CleanOption = Annotated[
 ]
 
 
+# Evaluation options shared by compare and tune (defaults: xsell_eval.settings.CompareConfig).
+ProtocolOption = Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")]
+SplitOption = Annotated[str, typer.Option(help="temporal | last-basket | random-basket")]
+RevealOption = Annotated[int | None, typer.Option(help="basket-completion: items revealed as the cart.")]
+HideOption = Annotated[
+    int | None, typer.Option(help="basket-completion: hide this many items instead (reveal the rest).")
+]
+TestFractionOption = Annotated[float, typer.Option(help="Share of baskets (by time) in test.")]
+
+
 def parse_columns(text: str | None) -> dict[str, str] | None:
     """``"user_id=Customer,item_id=SKU"`` -> ``{"user_id": "Customer", "item_id": "SKU"}``."""
     from xsell_eval.errors import ConfigError

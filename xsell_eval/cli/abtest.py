@@ -6,31 +6,17 @@ Defaults and checks come from :class:`xsell_eval.abtest.settings.ABTestSettings`
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from xsell_eval.abtest.settings import ABTestSettings, flag
-from xsell_eval.cli._app import DataOption, LoaderOption, app, handle_errors
+from xsell_eval.cli._app import DataOption, LoaderOption, ProtocolOption, app, handle_errors
 from xsell_eval.settings import CompareConfig
 
 _D = ABTestSettings.default
 _C = CompareConfig()
-#: Options always written into the recorded command; the others only when they differ from the default.
-_ALWAYS = ("visitors", "split", "k", "response", "traffic_per_day", "mde", "seed", "aa")
-
-
-def _command(arms: list[str], values: dict[str, Any], ignored: list[str]) -> str:
-    """The command that reproduces the run: arms, then the options that matter (ignored ones left out)."""
-    parts = ["xsell-eval", "abtest", *arms]
-    for key, value in values.items():
-        default = _D(key) if key in ABTestSettings.model_fields else getattr(_C, key, None)
-        if value is None or value is False or key in ignored or (key not in _ALWAYS and value == default):
-            continue
-        parts += [flag(key)] if value is True else [flag(key), str(value)]
-    return shlex.join(parts)
 
 
 @app.command()
@@ -42,7 +28,7 @@ def abtest(
     ],
     data: DataOption = None,
     loader: LoaderOption = _C.loader,
-    protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = _C.protocol,
+    protocol: ProtocolOption = _C.protocol,
     visitors: Annotated[int, typer.Option("--visitors", "-n", help="Simulated visitors in total.")] = _D("visitors"),
     split: Annotated[
         str | None, typer.Option("--split", help="Traffic percentages per arm, summing to 100, e.g. 50,50.")
@@ -98,7 +84,7 @@ def abtest(
 ) -> None:
     """Simulate an A/B(/n) test: replayed test queries, a shopper-response model, honest statistics."""
     from xsell_eval.abtest.runner import is_aa, run_abtest
-    from xsell_eval.abtest.settings import RESPONSE_KEYS, parse_split
+    from xsell_eval.abtest.settings import RESPONSE_KEYS, parse_split, reproduce_command
     from xsell_eval.adapters.registry import get, parse_spec
     from xsell_eval.cli._render import print_abtest, print_note, print_report_path, progress_bar, progress_printer
     from xsell_eval.errors import ConfigError
@@ -149,7 +135,7 @@ def abtest(
         flags = ", ".join(flag(x) for x in ignored)
         print_note(f"{flags} ignored: no effect with {why} (left out of the report's command)")
     values = {"data": data, "loader": loader, "protocol": protocol, **given, "split": split, "seed": seed, "aa": aa}
-    command = _command(list(arms), values | {"max_queries": max_queries}, ignored)
+    command = reproduce_command(list(arms), values | {"max_queries": max_queries}, ignored, defaults=_C)
     with progress_bar() as bar:
         report, run_dir = run_abtest(
             specs,

@@ -13,7 +13,12 @@ from xsell_eval.cli._app import (
     CleanOption,
     ColumnsOption,
     DataOption,
+    HideOption,
     LoaderOption,
+    ProtocolOption,
+    RevealOption,
+    SplitOption,
+    TestFractionOption,
     app,
     console,
     handle_errors,
@@ -40,18 +45,16 @@ def compare(
     catalog: CatalogOption = None,
     columns: ColumnsOption = None,
     clean: CleanOption = None,
-    protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = _D.protocol,
-    split: Annotated[str, typer.Option(help="temporal | last-basket | random-basket")] = _D.split,
+    protocol: ProtocolOption = _D.protocol,
+    split: SplitOption = _D.split,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = ",".join(map(str, _D.ks)),
     metric: Annotated[
         str, typer.Option("--metric", help="Primary metric for the decision, e.g. hit_rate@10, ndcg@10, revenue@10.")
     ] = _D.primary_metric,
     baseline: Annotated[str, typer.Option(help="Adapter every other is compared to.")] = _D.baseline,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = _D.seed,
-    reveal: Annotated[int | None, typer.Option(help="basket-completion: items revealed as the cart.")] = _D.reveal,
-    hide: Annotated[
-        int | None, typer.Option(help="basket-completion: hide this many items instead (reveal the rest).")
-    ] = None,
+    reveal: RevealOption = _D.reveal,
+    hide: HideOption = None,
     max_queries: Annotated[
         int | None, typer.Option(help="Evaluate a seeded sample of at most this many queries.")
     ] = None,
@@ -59,7 +62,7 @@ def compare(
         str | None,
         typer.Option(help=f"temporal split: test starts at this date instead of the last {_D.test_fraction:.0%}."),
     ] = None,
-    test_fraction: Annotated[float, typer.Option(help="Share of baskets (by time) in test.")] = _D.test_fraction,
+    test_fraction: TestFractionOption = _D.test_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = _D.n_bootstrap,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-compare).")

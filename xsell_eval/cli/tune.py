@@ -8,7 +8,20 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from xsell_eval.cli._app import CatalogOption, DataOption, LoaderOption, app, console, err_console, handle_errors
+from xsell_eval.cli._app import (
+    CatalogOption,
+    DataOption,
+    HideOption,
+    LoaderOption,
+    ProtocolOption,
+    RevealOption,
+    SplitOption,
+    TestFractionOption,
+    app,
+    console,
+    err_console,
+    handle_errors,
+)
 from xsell_eval.settings import DEFAULT_TRIALS, CompareConfig
 
 _D = CompareConfig()  # every evaluation default comes from CompareConfig
@@ -76,14 +89,14 @@ def tune(
             help="Experiment TOML (the format of `xsell-eval run`): its data, split, protocol, seed, primary metric, adapters tables (fixed hyperparameters), tune table (trials, storage) and tune.<adapter> tables (search-space overrides). Flags given on the command line win.",
         ),
     ] = None,
-    protocol: Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")] = _D.protocol,
-    split: Annotated[str, typer.Option(help="temporal | last-basket | random-basket")] = _D.split,
-    reveal: Annotated[int | None, typer.Option(help="basket-completion: items revealed as the cart.")] = _D.reveal,
-    hide: Annotated[int | None, typer.Option(help="basket-completion: hide this many items instead.")] = None,
+    protocol: ProtocolOption = _D.protocol,
+    split: SplitOption = _D.split,
+    reveal: RevealOption = _D.reveal,
+    hide: HideOption = None,
     max_queries: Annotated[
         int | None, typer.Option(help="Use a seeded sample of at most this many queries (validation and test).")
     ] = None,
-    test_fraction: Annotated[float, typer.Option(help="Share of baskets (by time) in test.")] = _D.test_fraction,
+    test_fraction: TestFractionOption = _D.test_fraction,
     valid_fraction: Annotated[
         float, typer.Option(help="Share of the training baskets (the latest) in the validation window.")
     ] = _D.valid_fraction,
