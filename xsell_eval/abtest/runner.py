@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from xsell_eval.abtest.response import ResponseModel
@@ -29,6 +28,7 @@ from xsell_eval.queries import Recommendations
 
 if TYPE_CHECKING:
     from xsell_eval.abtest.settings import ABTestSettings
+    from xsell_eval.settings import CompareConfig
 
 #: Offline metrics (``<metric>@k`` means over the test queries) shown next to each arm.
 OFFLINE_METRICS = ("hit_rate", "precision", "recall", "ndcg", "revenue")
@@ -84,24 +84,14 @@ def run_simulation(
     prepared: Any,
     recs_by_arm: Mapping[str, Recommendations],
     *,
+    settings: ABTestSettings,
+    config: CompareConfig,
     response: ResponseModel,
-    visitors: int,
-    split: np.ndarray,
-    k: int,
-    traffic_per_day: int,
-    mde: float,
-    alpha: float,
-    bootstrap: int,
-    seed: int,
-    protocol: str,
     truth: Any = None,
     per_query: Mapping[str, pd.DataFrame | None] | None = None,
     adapters: Sequence[str] | None = None,
     aa: bool = False,
     aa_implied: bool = False,
-    data: str | None = None,
-    loader: str = "auto",
-    max_queries: int | None = None,
     command: str = "",
     figures: Mapping[str, str] | None = None,
 ) -> SimulationRun:
@@ -111,16 +101,11 @@ def run_simulation(
         prepared: the run's prepared data (``.dataset`` and ``.queries``, e.g.
             :class:`xsell_eval.pipeline.Prepared`); recommendations are rows of its queries.
         recs_by_arm: arm label → recommendations shown (the first arm is the control).
+        settings: visitors, traffic split, k, traffic per day, mde, alpha and bootstrap resamples
+            (checked by :meth:`ABTestSettings.check`).
+        config: the run's data, loader, protocol, query cap (recorded) and seed (of the
+            simulation and of the bootstrap).
         response: the shopper-response model.
-        visitors: simulated visitors in total.
-        split: planned traffic share per arm (see :func:`~xsell_eval.abtest.simulate.parse_split`).
-        k: slots shown per visitor.
-        traffic_per_day: visitors per day.
-        mde: relative minimum detectable effect on conversion.
-        alpha: two-sided significance level.
-        bootstrap: bootstrap resamples for the revenue intervals.
-        seed: seed of the simulation and of the bootstrap.
-        protocol: query protocol (recorded in the settings and the report's data facts).
         truth: the aligned ground truth, for ``response.source == "truth"``.
         per_query: arm label → per-query metric table of the same recommendations, for
             the offline columns (arms absent here get none).
@@ -128,9 +113,6 @@ def run_simulation(
         aa: whether this is an A/A test (recorded; the decision is then an A/A verdict).
         aa_implied: the A/A test was not asked for, but every arm is the same adapter spec
             (recorded; the report says so).
-        data: data path given by the user, ``None`` for the embedded data (recorded).
-        loader: loader name (recorded).
-        max_queries: query cap of the run (recorded).
         command: the command line that reproduces the run (recorded).
         figures: relative paths of the figures the caller will draw.
 
@@ -139,6 +121,9 @@ def run_simulation(
     """
     ds, queries = prepared.dataset, prepared.queries
     arms = list(recs_by_arm)
+    seed, protocol = config.seed, config.protocol
+    visitors, k, traffic_per_day = settings.visitors, settings.k, settings.traffic_per_day
+    split, mde, alpha = settings.weights(len(arms)), settings.mde, settings.alpha
     t0 = time.perf_counter()
     sim = simulate(
         queries,
@@ -153,9 +138,9 @@ def run_simulation(
         truth=truth,
     )
     t1 = time.perf_counter()
-    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed, aa=aa)
+    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=settings.bootstrap, seed=seed, aa=aa)
     seconds = {"simulate": t1 - t0, "statistics": time.perf_counter() - t1}
-    settings = {
+    recorded = {
         "arms": arms,
         "adapters": list(adapters) if adapters is not None else arms,
         "visitors": visitors,
@@ -168,16 +153,16 @@ def run_simulation(
         "seed": seed,
         "aa": aa,
         "aa_implied": aa_implied,
-        "data": data,
-        "loader": loader,
+        "data": config.data,
+        "loader": config.loader,
         "protocol": protocol,
-        "max_queries": max_queries,
+        "max_queries": config.max_queries,
         "command": command,
     }
     report = ABTestReport(
         analysis=analysis,
         response=response,
-        settings=settings,
+        settings=recorded,
         offline=offline_means(per_query or {}, k),
         data={
             "name": ds.name,
@@ -274,24 +259,14 @@ def run_abtest(
     done = run_simulation(
         prepared,
         {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)},
+        settings=settings,
+        config=config,
         response=model,
-        visitors=settings.visitors,
-        split=settings.weights(len(specs)),
-        k=settings.k,
-        traffic_per_day=settings.traffic_per_day,
-        mde=settings.mde,
-        alpha=settings.alpha,
-        bootstrap=settings.bootstrap,
-        seed=seed,
-        protocol=protocol,
         truth=truth,
         per_query={lab: outcomes[s].per_query for lab, s in zip(labels, specs, strict=True)},
         adapters=list(specs),
         aa=aa or aa_implied,
         aa_implied=aa_implied,
-        data=data,
-        loader=loader,
-        max_queries=max_queries,
         command=command,
     )
     emit("stage_end", f"simulate {settings.visitors:,} visitors", {})
