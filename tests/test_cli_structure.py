@@ -167,3 +167,17 @@ def test_library_comparison_keeps_the_command_and_reports_notes(tmp_path: Path) 
     again, run_dir = run_comparison(config, out=out, dataset=toy_dataset(), progress=lambda *e: events.append(e))
     assert run_dir == out and again.command is None
     assert ("note", "", {"text": f"replacing the earlier run in {out}"}) in events
+
+
+def test_generate_defaults_are_the_generator_s() -> None:
+    import inspect
+
+    from xsell_eval.config import GenerateSection
+    from xsell_eval.data.synthetic import generate_shop
+
+    sig = inspect.signature(generate_shop).parameters
+    g = GenerateSection()
+    opts = typer.main.get_command(app).commands["data"].commands["generate"].params  # type: ignore[attr-defined]
+    shown = {p.name: p.default for p in opts}
+    assert (g.seed, g.users, g.items, g.days) == tuple(sig[k].default for k in ("seed", "n_users", "n_items", "n_days"))
+    assert (shown["seed"], shown["users"], shown["items"], shown["days"]) == (g.seed, g.users, g.items, g.days)
