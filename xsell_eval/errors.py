@@ -45,6 +45,10 @@ class RunDirError(XsellError):
     """A run directory is missing, incomplete or of an unsupported format."""
 
 
+class MemoryBudgetError(XsellError, MemoryError):
+    """A run would need more memory than is available; raised before the work, with the options that reduce it."""
+
+
 def close_names(name: str, known: Iterable[str], *, n: int = 3, cutoff: float = 0.5) -> list[str]:
     """The names of ``known`` closest to ``name`` (best first), for a "did you mean".
 

@@ -34,7 +34,7 @@ def progress_bar(*, steps: bool = False, disable: bool = False) -> Any:
 
 def progress_printer(progress: Any, tasks: dict[str, Any]) -> Emit:
     """A pipeline progress callback driving a rich Progress (one bar per stage/adapter; notes printed)."""
-    steps = {"fit": 1, "recommend": 2, "evaluate": 3}
+    steps = {"fit": 1, "recommend": 2, "latency": 2, "evaluate": 3}
 
     def emit(event: str, who: str, info: dict[str, Any]) -> None:
         if event == "note":
