@@ -201,7 +201,9 @@ def _v(x: Any) -> str:
 def list_cmd(
     base: Annotated[
         Path | None,
-        typer.Option("--dir", help="Folder holding the run directories (default: reports/, and runs/ of older versions)."),
+        typer.Option(
+            "--dir", help="Folder holding the run directories (default: reports/, and runs/ of older versions)."
+        ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
