@@ -31,6 +31,7 @@ import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
+from xsell_eval.latency import measure_latency
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
@@ -379,8 +380,16 @@ def run_adapter(
             fit_s = time.perf_counter() - t0
             emit("adapter_step", label, {"step": "recommend"})
             t0 = time.perf_counter()
-            recs = adapter.recommend(queries.requests, max(config.ks))
+            requests = queries.requests
+            recs = adapter.recommend(requests, max(config.ks))
             rec_s = time.perf_counter() - t0
+            # a BaseAdapter times itself, without the checks; read before the latency probe adds to it
+            recommend_s = getattr(adapter, "recommend_seconds_", rec_s)
+            emit("adapter_step", label, {"step": "latency"})
+            fitted = adapter
+            latency = measure_latency(
+                lambda one: fitted.recommend(one, max(config.ks)), requests, batch_seconds=recommend_s, seed=config.seed
+            ).to_dict()
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(
@@ -406,7 +415,7 @@ def run_adapter(
         params=adapter.get_params() if hasattr(adapter, "get_params") else merged,
         family=getattr(adapter, "family", ""),
         fit_seconds=getattr(adapter, "fit_seconds_", fit_s),  # a BaseAdapter times itself, without the checks
-        recommend_seconds=getattr(adapter, "recommend_seconds_", rec_s),
+        recommend_seconds=recommend_s,
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -415,6 +424,7 @@ def run_adapter(
         per_query=per_query,
         per_query_items=by_item,
         aggregates=agg,
+        latency=latency,
     )
 
 

@@ -20,7 +20,7 @@ conformance suite hand it ``queries.requests``, which has no target attribute at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,11 @@ def pseudonymise(user_ids: np.ndarray) -> np.ndarray:
 def _rows(n: int, rows: np.ndarray | slice) -> np.ndarray:
     """Row selection as an index array (``take`` accepts an index array or a slice)."""
     return np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
+
+
+def _fields_of(obj: Any, cls: type) -> dict[str, Any]:
+    """``{field: obj.field}`` for the dataclass fields of ``cls`` (values shared, not copied)."""
+    return {f.name: getattr(obj, f.name) for f in fields(cls)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,20 +189,12 @@ class Queries:
     @property
     def requests(self) -> Requests:
         """What adapters receive: the same rows without any part of the truth (arrays shared, not copied)."""
-        return Requests(
-            query_id=self.query_id,
-            user_idx=self.user_idx,
-            timestamp=self.timestamp,
-            context=self.context,
-            context_value=self.context_value,
-            user_history=self.user_history,
-            protocol=self.protocol,
-        )
+        return Requests(**_fields_of(self, Requests))
 
     @property
     def truth(self) -> Truth:
         """The hidden answers (arrays shared, not copied)."""
-        return Truth(basket_idx=self.basket_idx, targets=self.targets, target_value=self.target_value)
+        return Truth(**_fields_of(self, Truth))
 
     @classmethod
     def combine(cls, requests: Requests, truth: Truth, *, meta: dict[str, Any] | None = None) -> Queries:
@@ -206,19 +203,7 @@ class Queries:
             raise DataError(
                 f"requests have {len(requests)} rows, the truth has {len(truth)}; they must match row by row"
             )
-        return cls(
-            query_id=requests.query_id,
-            user_idx=requests.user_idx,
-            basket_idx=truth.basket_idx,
-            timestamp=requests.timestamp,
-            context=requests.context,
-            targets=truth.targets,
-            target_value=truth.target_value,
-            context_value=requests.context_value,
-            user_history=requests.user_history,
-            protocol=requests.protocol,
-            meta=dict(meta or {}),
-        )
+        return cls(**_fields_of(requests, Requests), **_fields_of(truth, Truth), meta=dict(meta or {}))
 
     def take(self, rows: np.ndarray | slice) -> Queries:
         """A new Queries with the selected rows (index array or slice)."""

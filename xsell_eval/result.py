@@ -75,6 +75,8 @@ class AdapterOutcome:
     aggregates: dict[str, float] = field(default_factory=dict)
     evaluated_on: dict[str, str] = field(default_factory=dict)
     """:meth:`~xsell_eval.pipeline.Prepared.identity` of the run that produced this outcome (``--resume``)."""
+    latency: dict[str, Any] | None = None
+    """Serving latency (:class:`xsell_eval.latency.Latency` fields: p50/p95/p99 ms, throughput), or None."""
 
     @property
     def ok(self) -> bool:
@@ -102,6 +104,7 @@ class AdapterOutcome:
             "warnings": list(self.warnings),
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
+            "latency": self.latency,
         }
 
     @classmethod
@@ -123,6 +126,7 @@ class AdapterOutcome:
             warnings=tuple(d.get("warnings") or ()),
             aggregates=dict(d.get("aggregates") or {}),
             evaluated_on=dict(d.get("evaluated_on") or {}),
+            latency=d.get("latency"),
         )
 
 
