@@ -34,6 +34,7 @@ import resource
 import time
 import tracemalloc
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -128,6 +129,18 @@ def xsell_recommend(a: BaseAdapter, x: sp.csr_matrix, k: int) -> Recommendations
     return a.recommend(req, k)
 
 
+def _fit_and_recommend(label: str, fit: Any, recommend: Any) -> tuple[tuple[Any, Any], float, float]:
+    """Time ``fit()`` then ``recommend(model)``; print one line; return both results and times."""
+    t0 = time.perf_counter()
+    model = fit()
+    t1 = time.perf_counter()
+    out = recommend(model)
+    t2 = time.perf_counter()
+    f, r = t1 - t0, t2 - t1
+    print(f"{label:<16s} fit {f:6.1f}s  recommend {r:6.1f}s  total {f + r:6.1f}s", flush=True)
+    return (model, out), f, r
+
+
 def scale(args: argparse.Namespace) -> None:
     """Print the side-by-side timings on synthetic histories."""
     t0 = time.perf_counter()
@@ -139,22 +152,12 @@ def scale(args: argparse.Namespace) -> None:
         f"k_neighbors={args.k_neighbors}, top-{args.k}",
         flush=True,
     )
-    t0 = time.perf_counter()
-    s_ref = reference_fit(x, args.k_neighbors)
-    t1 = time.perf_counter()
-    top_ref = reference_recommend(x, s_ref, args.k)
-    t2 = time.perf_counter()
-    ref_fit, ref_rec = t1 - t0, t2 - t1
-    print(
-        f"scipy reference  fit {ref_fit:6.1f}s  recommend {ref_rec:6.1f}s  total {ref_fit + ref_rec:6.1f}s", flush=True
+    (s_ref, top_ref), ref_fit, ref_rec = _fit_and_recommend(
+        "scipy reference", lambda: reference_fit(x, args.k_neighbors), lambda s: reference_recommend(x, s, args.k)
     )
-    t0 = time.perf_counter()
-    a = xsell_fit(x, args.k_neighbors)
-    t1 = time.perf_counter()
-    recs = xsell_recommend(a, x, args.k)
-    t2 = time.perf_counter()
-    xs_fit, xs_rec = t1 - t0, t2 - t1
-    print(f"xsell-eval cf    fit {xs_fit:6.1f}s  recommend {xs_rec:6.1f}s  total {xs_fit + xs_rec:6.1f}s", flush=True)
+    (a, recs), xs_fit, xs_rec = _fit_and_recommend(
+        "xsell-eval cf", lambda: xsell_fit(x, args.k_neighbors), lambda m: xsell_recommend(m, x, args.k)
+    )
     sim = a.similarity_  # type: ignore[attr-defined]
     same_sim = sim.shape == s_ref.shape and abs(sim - s_ref).max() <= 1e-9
     same = bool((recs.items == top_ref).all())
