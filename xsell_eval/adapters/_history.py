@@ -126,6 +126,41 @@ def popularity_fallback(train: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return order, counts[order] / (top + 1.0) - 1.0
 
 
+def _prune_to_top_k(s: sp.csr_matrix, k: int, max_cells: int = 1 << 22) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row of a CSR with sorted indices (ties: lower column).
+
+    The k-th largest value of each long row comes from ``np.partition`` on the rows padded into
+    dense blocks of at most ``max_cells`` cells, so the cost follows the nonzeros, not a sort.
+    """
+    nnz_row = np.diff(s.indptr)
+    long_rows = np.flatnonzero(nnz_row > k)
+    if len(long_rows) == 0:
+        return s
+    kth = np.full(s.shape[0], -np.inf)
+    width = int(nnz_row[long_rows].max())
+    step = max(1, max_cells // width)
+    for lo in range(0, len(long_rows), step):
+        rows = long_rows[lo : lo + step]
+        counts = nnz_row[rows]
+        block = np.full((len(rows), width), -np.inf)
+        r = np.repeat(np.arange(len(rows)), counts)
+        c = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        block[r, c] = s.data[np.repeat(s.indptr[rows], counts) + c]
+        kth[rows] = -np.partition(-block, k - 1, axis=1)[:, k - 1]
+    row_of = np.repeat(np.arange(s.shape[0]), nnz_row)
+    v = s.data
+    greater = v > kth[row_of]
+    tied = v == kth[row_of]
+    n_greater = np.bincount(row_of[greater], minlength=s.shape[0])
+    cum = np.cumsum(tied)
+    tie_rank = cum - np.r_[0, cum][s.indptr[:-1]][row_of]  # 1, 2, ... among a row's tied entries, by column
+    keep = greater | (tied & (tie_rank <= (k - n_greater)[row_of]))
+    out = sp.csr_matrix(
+        (v[keep], s.indices[keep], np.r_[0, np.cumsum(np.bincount(row_of[keep], minlength=s.shape[0]))]), shape=s.shape
+    )
+    return out
+
+
 def sparse_top_k(
     name: str,
     scores: sp.csr_matrix,
@@ -156,7 +191,8 @@ def sparse_top_k(
         s = s - s.multiply(ctx).tocsr()
     s = sp.csr_matrix(s)
     s.eliminate_zeros()
-    coo = s.tocoo()
+    s.sort_indices()
+    coo = _prune_to_top_k(s, k).tocoo()
     order = np.lexsort((coo.col, -coo.data, coo.row))
     rows, cols, vals = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64), coo.data[order]
     per_row = np.bincount(rows, minlength=n)

@@ -86,7 +86,7 @@ class EASEAdapter(BaseAdapter):
         HyperParam(
             "max_items",
             "int",
-            5000,
+            4000,
             low=1,
             high=1_000_000,
             tunable=False,

@@ -114,7 +114,8 @@ class TIFUKNNAdapter(BaseAdapter):
         self.user_vectors_t_ = self.user_vectors_.T.tocsr()
         self.user_norm2_ = np.asarray(self.user_vectors_.multiply(self.user_vectors_).sum(axis=1)).ravel()
         self.has_vector_ = np.diff(self.user_vectors_.indptr) > 0
-        self.batch_size = max(16, min(512, (1 << 22) // max(train.n_users, 1)))  # dense block: batch × users
+        # the dense distance block is batch × users: keep it near 4M cells (32 MiB)
+        self.batch_size = max(16, min(512, (1 << 22) // max(train.n_users, 1)))  # type: ignore[misc]
         self.fallback_items_, self.fallback_scores_ = popularity_fallback(train)
 
     def query_vectors(self, batch: Queries) -> sp.csr_matrix:
