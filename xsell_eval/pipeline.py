@@ -7,7 +7,7 @@ recorded as failed with its error; the others still run and are saved.
 Example:
     >>> from xsell_eval.pipeline import CompareConfig, run_compare
     >>> from xsell_eval.testing import toy_dataset
-    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=50), dataset=toy_dataset())
+    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=100), dataset=toy_dataset())
     >>> sorted(result.adapter_names)
     ['popular', 'random']
 """
@@ -21,10 +21,10 @@ import subprocess
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,22 @@ from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
 from xsell_eval.split import Split, make_split
+
+if TYPE_CHECKING:
+    from xsell_eval.adapters.base import Adapter
+
+__all__ = [
+    "AdapterOutcome",
+    "CompareConfig",
+    "CompareResult",
+    "Prepared",
+    "assemble",
+    "prepare",
+    "run_adapter",
+    "run_compare",
+]
 
 USER_BUCKETS = ("0", "1-2", "3-9", "10+")
 
@@ -91,8 +106,12 @@ class CompareConfig:
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
-    def validate(self) -> CompareConfig:
-        """Check values and return a normalised copy (baseline included in adapters)."""
+    def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
+        """Check values and return a normalised copy (baseline included in adapters).
+
+        ``instances``: labels in ``adapters`` that stand for adapter objects given to
+        :func:`run_compare`, not registry specs (not looked up, not constructed here).
+        """
         if not self.adapters:
             raise ConfigError("give at least one adapter to compare, e.g. `xsell-eval compare cf content rules`")
         if not self.ks or any((not isinstance(k, int)) or k < 1 for k in self.ks):
@@ -127,13 +146,14 @@ class CompareConfig:
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
-        for spec in adapters:
+        specs = tuple(a for a in adapters if a not in instances)
+        for spec in specs:
             name, _ = parse_spec(spec)
             if name not in known:
                 from xsell_eval.adapters.registry import get
 
                 get(name)  # raises UnknownNameError with did-you-mean
-        self._check_adapter_params(adapters)
+        self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
@@ -200,52 +220,6 @@ class Prepared:
             "config_hash": config.hash,
             "data_fingerprint": self.dataset.fingerprint,
             "queries": h.hexdigest()[:16],
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class AdapterOutcome:
-    """What one adapter produced (or how it failed)."""
-
-    name: str
-    spec: str
-    status: str  # "ok" | "failed"
-    params: dict[str, Any]
-    family: str = ""
-    error: str = ""
-    traceback: str = ""
-    fit_seconds: float = float("nan")
-    recommend_seconds: float = float("nan")
-    evaluate_seconds: float = float("nan")
-    fallback_share: float | None = None
-    empty_share: float | None = None
-    """Share of the queries that got no recommendation at all (an empty list)."""
-    warnings: tuple[str, ...] = ()
-    """Warnings the adapter (or a library it uses) raised while fitting and recommending, deduplicated."""
-    recs: Recommendations | None = None
-    per_query: pd.DataFrame | None = None
-    per_query_items: dict[str, pd.DataFrame] | None = None
-    aggregates: dict[str, float] = field(default_factory=dict)
-    evaluated_on: dict[str, str] = field(default_factory=dict)
-    """:meth:`Prepared.identity` of the run that produced this outcome (checked by ``--resume``)."""
-
-    def info(self) -> dict[str, Any]:
-        """JSON-able description (no arrays)."""
-        return {
-            "name": self.name,
-            "spec": self.spec,
-            "status": self.status,
-            "family": self.family,
-            "params": self.params,
-            "error": self.error,
-            "fit_seconds": self.fit_seconds,
-            "recommend_seconds": self.recommend_seconds,
-            "evaluate_seconds": self.evaluate_seconds,
-            "fallback_share": self.fallback_share,
-            "empty_share": self.empty_share,
-            "warnings": list(self.warnings),
-            "aggregates": self.aggregates,
-            "evaluated_on": self.evaluated_on,
         }
 
 
@@ -357,14 +331,20 @@ def run_adapter(
     queries: Queries | None = None,
     progress: ProgressFn | None = None,
     params: dict[str, Any] | None = None,
+    instance: Adapter | None = None,
 ) -> AdapterOutcome:
-    """Fit, recommend and evaluate one adapter; never raises for adapter failures."""
+    """Fit, recommend and evaluate one adapter; never raises for adapter failures.
+
+    The adapter is built from ``spec`` through the registry, or is ``instance`` (labelled
+    ``spec``; it is refitted here). It receives the test :class:`~xsell_eval.queries.Requests`
+    only; the targets stay here, with the evaluation.
+    """
     from xsell_eval.adapters.registry import create, parse_spec
 
     emit = progress or (lambda *a: None)
     train = train if train is not None else prepared.split.train
     queries = queries if queries is not None else prepared.queries
-    name, spec_params = parse_spec(spec)
+    name, spec_params = parse_spec(spec) if instance is None else (spec, {})
     label = spec
     merged = {
         **config.params.get(name, {}),
@@ -376,16 +356,20 @@ def run_adapter(
     adapter = None
     caught: list[warnings.WarningMessage] = []
     try:
-        adapter = create(name, seed=config.seed, params=merged)
+        adapter = create(name, seed=config.seed, params=merged) if instance is None else instance
         if hasattr(adapter, "on_epoch"):  # iterative adapters report each epoch (loss, validation metric)
             adapter.on_epoch = lambda info: emit("adapter_step", label, {"step": "fit", "epoch_info": info})
         with warnings.catch_warnings(record=True) as caught:  # kept with the outcome, shown in the report
             warnings.simplefilter("always", UserWarning)
             warnings.simplefilter("always", RuntimeWarning)
             emit("adapter_step", label, {"step": "fit"})
+            t0 = time.perf_counter()
             adapter.fit(train)
+            fit_s = time.perf_counter() - t0
             emit("adapter_step", label, {"step": "recommend"})
-            recs = adapter.recommend(queries.without_targets(), max(config.ks))
+            t0 = time.perf_counter()
+            recs = adapter.recommend(queries.requests, max(config.ks))
+            rec_s = time.perf_counter() - t0
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
@@ -406,10 +390,10 @@ def run_adapter(
         name=label,
         spec=spec,
         status="ok",
-        params=adapter.get_params(),
-        family=adapter.family,
-        fit_seconds=adapter.fit_seconds_,
-        recommend_seconds=adapter.recommend_seconds_,
+        params=adapter.get_params() if hasattr(adapter, "get_params") else merged,
+        family=getattr(adapter, "family", ""),
+        fit_seconds=getattr(adapter, "fit_seconds_", fit_s),  # a BaseAdapter times itself, without the checks
+        recommend_seconds=getattr(adapter, "recommend_seconds_", rec_s),
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -419,38 +403,6 @@ def run_adapter(
         per_query_items=by_item,
         aggregates=agg,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class CompareResult:
-    """Everything a report needs; written to and read from a run directory."""
-
-    config: CompareConfig
-    manifest: dict[str, Any]
-    data_card: dict[str, Any]
-    data_card_md: str
-    split: dict[str, Any]
-    audit: dict[str, Any]
-    n_queries: int
-    summary: pd.DataFrame  # adapter, metric, k, spec, mean, ci_low, ci_high, n
-    comparisons: pd.DataFrame  # adapter, metric, diff, ci..., p_value, p_holm, significant, mark, wins...
-    buckets: pd.DataFrame  # adapter, bucket_type, bucket, metric, mean, ci_low, ci_high, n
-    aggregates: pd.DataFrame  # adapter, metric, value
-    adapters: list[dict[str, Any]]
-    queries_frame: pd.DataFrame | None = None
-    recs_frame: pd.DataFrame | None = None
-    per_query_frame: pd.DataFrame | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def adapter_names(self) -> list[str]:
-        """Names of all adapters of the run (failed ones included)."""
-        return [a["name"] for a in self.adapters]
-
-    @property
-    def ok_adapters(self) -> list[str]:
-        """Names of the adapters that completed."""
-        return [a["name"] for a in self.adapters if a["status"] == "ok"]
 
 
 def git_revision() -> str | None:
@@ -527,8 +479,14 @@ def assemble(
     *,
     started: float,
     hash_user_ids: bool = False,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Statistics over the outcomes, plus the manifest, as one CompareResult."""
+    """Statistics over the outcomes, plus the manifest and the decision, as one CompareResult.
+
+    The decision (:func:`xsell_eval.decision.decide`) is computed here, once, while the
+    per-query values are at hand (the paired test winner vs runner-up needs them).
+    """
     from xsell_eval.data.describe import data_card
     from xsell_eval.stats import compare_to_baseline, summarize
 
@@ -591,7 +549,9 @@ def assemble(
             "total": time.perf_counter() - started,
         },
     }
-    return CompareResult(
+    if command:
+        manifest["command"] = command
+    result = CompareResult(
         config=config,
         manifest=manifest,
         data_card=card.to_dict(),
@@ -599,15 +559,18 @@ def assemble(
         split=prepared.split.describe(),
         audit=prepared.split.audit.to_dict(),
         n_queries=len(q),
-        summary=summary,
+        estimates=summary,
         comparisons=comparisons,
         buckets=buckets,
         aggregates=aggregates,
-        adapters=[o.info() for o in outcomes],
+        adapters=tuple(o.light() for o in outcomes),
         queries_frame=queries_frame,
         recs_frame=recs_frame,
         per_query_frame=pq_frame,
+        settings=settings,
+        command=command,
     )
+    return result.with_decision()
 
 
 def run_compare(
@@ -619,46 +582,58 @@ def run_compare(
     completed: dict[str, AdapterOutcome] | None = None,
     on_adapter_done: Callable[[AdapterOutcome], None] | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
+    instances: Mapping[str, Adapter] | None = None,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Run an offline comparison end to end.
+    """Run an offline comparison end to end; the result carries its decision.
 
     Args:
         config: the comparison; validated here.
+        instances: adapter objects by label; a label listed in ``config.adapters`` (or as
+            ``config.baseline``) runs that object instead of a registry spec.
         dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
         progress: optional callback for progress events.
         completed: outcomes restored from an interrupted run: reused when their ``evaluated_on``
-            equals this run's :meth:`Prepared.identity`, re-run otherwise (``extra["resume"]``
+            equals this run's :meth:`Prepared.identity`, re-run otherwise (``result.resume``
             lists which).
+        settings: report settings the decision assumes (traffic per day, power, currency).
+        command: the command line as typed (the CLI passes it; the report prints it).
         on_adapter_done: called after each adapter (used to save results incrementally).
         on_prepared: called once the data, split and queries are ready.
     """
     started = time.perf_counter()
-    config = config.validate()
+    instances = dict(instances or {})
+    config = config.validate(instances=instances.keys())
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
     if on_prepared is not None:
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []
     identity = prepared.identity(config)
-    resume: dict[str, list[str]] = {"restored": [], "rerun_stale": []}
+    restored: list[str] = []
+    stale: list[str] = []
     for spec in config.adapters:
         saved = (completed or {}).get(spec)
         if saved is not None and saved.evaluated_on == identity:
             outcomes.append(saved)
-            resume["restored"].append(spec)
+            restored.append(spec)
             emit("adapter_end", spec, {"status": "restored"})
             continue
         if saved is not None:  # computed on other data, settings or queries: never mixed in
-            resume["rerun_stale"].append(spec)
+            stale.append(spec)
         emit("adapter_start", spec, {})
-        out = replace(run_adapter(spec, config, prepared, progress=progress), evaluated_on=identity)
+        out = run_adapter(spec, config, prepared, progress=progress, instance=instances.get(spec))
+        out = replace(out, evaluated_on=identity)
         outcomes.append(out)
         if on_adapter_done is not None:
             on_adapter_done(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
-    result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
+    result = assemble(
+        config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
+    )
     emit("stage_end", "statistics", {})
     if completed is not None:
-        result = replace(result, extra={**result.extra, "resume": resume})
+        result = replace(result, resume=ResumeInfo(tuple(restored), tuple(stale)))
     return result

@@ -1,15 +1,21 @@
-"""Queries (what the recommender is asked) and Recommendations (what it answers).
+"""Requests (what an adapter is asked), Truth (what the evaluator keeps) and Recommendations.
 
-Both are frozen, array-backed values. Row ``q`` of every array/matrix belongs to query
+All are frozen, array-backed values. Row ``q`` of every array/matrix belongs to query
 ``q``. Item columns use the :class:`~xsell_eval.data.Dataset` item index.
 
 ::
 
-    Queries                      Recommendations
-    ─────────────────────────    ──────────────────────────
-    context   CSR n_q × n_items  items   int64 n_q × k  (-1 = no item)
-    targets   CSR n_q × n_items  scores  float n_q × k  (NaN where item == -1)
-    target_value CSR (price×qty)
+    Queries = Requests + Truth            Recommendations
+    ──────────────────────────────────    ──────────────────────────
+    Requests  (handed to adapters)        items   int64 n_q × k  (-1 = no item)
+      query_id, user_idx, timestamp       scores  float n_q × k  (NaN where item == -1)
+      context CSR n_q × n_items
+      context_value, user_history, protocol
+    Truth     (stays with the evaluator)
+      basket_idx, targets CSR, target_value CSR (price×qty)
+
+An adapter never sees a :class:`Truth`: the pipeline, tuning, the A/B simulator and the
+conformance suite hand it ``queries.requests``, which has no target attribute at all.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
+from xsell_eval.errors import DataError
 
 HASH_KEY_ENV = "XSELL_HASH_KEY"
 """Environment variable holding the secret key of :func:`pseudonymise` (stable pseudonyms across runs)."""
@@ -46,9 +53,99 @@ def pseudonymise(user_ids: np.ndarray) -> np.ndarray:
     return np.array([hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest()[:16] for u in user_ids], dtype=object)
 
 
+def _rows(n: int, rows: np.ndarray | slice) -> np.ndarray:
+    """Row selection as an index array (``take`` accepts an index array or a slice)."""
+    return np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
+
+
+@dataclass(frozen=True, eq=False)
+class Requests:
+    """A batch of recommendation requests: everything an adapter may see, and nothing else.
+
+    Attributes:
+        query_id: int64, unique within a run.
+        user_idx: int64 user index, -1 for guests / unknown users.
+        timestamp: datetime64[ns] moment of the query (NaT if the data has no time).
+        context: binary CSR (n_queries × n_items), the items already in the cart, the
+            product viewed, or the user history for next-basket.
+        context_value: float value of the revealed context (price × quantity), NaN if unknown.
+        user_history: number of the user's baskets in the training period (0 for guests).
+        protocol: name of the protocol that built the requests.
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> r = Requests(np.arange(2), np.array([3, -1]), np.full(2, "NaT", dtype="datetime64[ns]"),
+        ...              sp.csr_matrix(np.array([[1.0, 0, 0], [0, 1.0, 0]])), np.full(2, np.nan), np.array([4, 0]))
+        >>> len(r), r.n_items, r.take([1]).user_idx.tolist()
+        (2, 3, [-1])
+        >>> hasattr(r, "targets")
+        False
+    """
+
+    query_id: np.ndarray
+    user_idx: np.ndarray
+    timestamp: np.ndarray
+    context: sp.csr_matrix
+    context_value: np.ndarray
+    user_history: np.ndarray
+    protocol: str = "basket-completion"
+
+    def __len__(self) -> int:
+        return len(self.query_id)
+
+    @property
+    def n_items(self) -> int:
+        """Width of the item index."""
+        return int(self.context.shape[1])
+
+    def take(self, rows: np.ndarray | slice) -> Requests:
+        """A new Requests with the selected rows (index array or slice)."""
+        idx = _rows(len(self), rows)
+        return Requests(
+            query_id=self.query_id[idx],
+            user_idx=self.user_idx[idx],
+            timestamp=self.timestamp[idx],
+            context=self.context[idx],
+            context_value=self.context_value[idx],
+            user_history=self.user_history[idx],
+            protocol=self.protocol,
+        )
+
+    def batches(self, size: int) -> list[Requests]:
+        """Consecutive slices of at most ``size`` requests."""
+        return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
+
+
+@dataclass(frozen=True, eq=False)
+class Truth:
+    """The hidden answers to a batch of requests; only the evaluator reads them.
+
+    Attributes:
+        basket_idx: int64 index of the basket each query was built from (-1 if none).
+        targets: CSR of quantities bought (n_queries × n_items).
+        target_value: CSR of price × quantity of each target line (NaN-free; 0 if unknown).
+    """
+
+    basket_idx: np.ndarray
+    targets: sp.csr_matrix
+    target_value: sp.csr_matrix
+
+    def __len__(self) -> int:
+        return len(self.basket_idx)
+
+    def take(self, rows: np.ndarray | slice) -> Truth:
+        """A new Truth with the selected rows (index array or slice)."""
+        idx = _rows(len(self), rows)
+        return Truth(basket_idx=self.basket_idx[idx], targets=self.targets[idx], target_value=self.target_value[idx])
+
+
 @dataclass(frozen=True, eq=False)
 class Queries:
-    """A batch of recommendation requests with hidden targets.
+    """Requests plus their Truth, row by row: what the pipeline and the metrics work on.
+
+    The fields are those of :class:`Requests` and :class:`Truth` side by side (plus
+    ``meta``); :attr:`requests` and :attr:`truth` split them again, and
+    :meth:`combine` joins them. Adapters receive :attr:`requests` only.
 
     Attributes:
         query_id: int64, unique within a run.
@@ -84,43 +181,57 @@ class Queries:
         """Width of the item index."""
         return int(self.context.shape[1])
 
+    @property
+    def requests(self) -> Requests:
+        """What adapters receive: the same rows without any part of the truth (arrays shared, not copied)."""
+        return Requests(
+            query_id=self.query_id,
+            user_idx=self.user_idx,
+            timestamp=self.timestamp,
+            context=self.context,
+            context_value=self.context_value,
+            user_history=self.user_history,
+            protocol=self.protocol,
+        )
+
+    @property
+    def truth(self) -> Truth:
+        """The hidden answers (arrays shared, not copied)."""
+        return Truth(basket_idx=self.basket_idx, targets=self.targets, target_value=self.target_value)
+
+    @classmethod
+    def combine(cls, requests: Requests, truth: Truth, *, meta: dict[str, Any] | None = None) -> Queries:
+        """Join requests and their truth (same rows, same order) into Queries."""
+        if len(requests) != len(truth):
+            raise DataError(
+                f"requests have {len(requests)} rows, the truth has {len(truth)}; they must match row by row"
+            )
+        return cls(
+            query_id=requests.query_id,
+            user_idx=requests.user_idx,
+            basket_idx=truth.basket_idx,
+            timestamp=requests.timestamp,
+            context=requests.context,
+            targets=truth.targets,
+            target_value=truth.target_value,
+            context_value=requests.context_value,
+            user_history=requests.user_history,
+            protocol=requests.protocol,
+            meta=dict(meta or {}),
+        )
+
     def take(self, rows: np.ndarray | slice) -> Queries:
         """A new Queries with the selected rows (index array or slice)."""
-        idx = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
-        return Queries(
-            query_id=self.query_id[idx],
-            user_idx=self.user_idx[idx],
-            basket_idx=self.basket_idx[idx],
-            timestamp=self.timestamp[idx],
-            context=self.context[idx],
-            targets=self.targets[idx],
-            target_value=self.target_value[idx],
-            context_value=self.context_value[idx],
-            user_history=self.user_history[idx],
-            protocol=self.protocol,
-            meta=self.meta,
-        )
+        idx = _rows(len(self), rows)
+        return Queries.combine(self.requests.take(idx), self.truth.take(idx), meta=self.meta)
 
     def batches(self, size: int) -> list[Queries]:
         """Consecutive slices of at most ``size`` queries."""
         return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
 
-    def without_targets(self) -> Queries:
-        """The same queries with the hidden targets removed (what adapters receive)."""
-        empty = sp.csr_matrix(self.targets.shape, dtype=np.float64)
-        return Queries(
-            query_id=self.query_id,
-            user_idx=self.user_idx,
-            basket_idx=self.basket_idx,
-            timestamp=self.timestamp,
-            context=self.context,
-            targets=empty,
-            target_value=empty,
-            context_value=self.context_value,
-            user_history=self.user_history,
-            protocol=self.protocol,
-            meta=self.meta,
-        )
+    def without_targets(self) -> Requests:
+        """Same as :attr:`requests` (kept for callers written before the Requests/Truth split)."""
+        return self.requests
 
     def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
         """One row per query with list columns of context and target item ids (for Parquet).

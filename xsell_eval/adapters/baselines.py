@@ -6,7 +6,7 @@ import numpy as np
 
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 
 class PopularAdapter(BaseAdapter):
@@ -30,7 +30,7 @@ class PopularAdapter(BaseAdapter):
         counts = train.item_basket_count.astype(np.float64)
         self.scores_ = np.where(counts > 0, counts, -np.inf)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
 
 
@@ -66,7 +66,7 @@ class RandomAdapter(BaseAdapter):
         sold = train.item_basket_count > 0
         self.candidate_ = np.ones_like(sold) if self.params["include_unsold"] else sold
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         n_items = len(self.candidate_)
         with np.errstate(over="ignore"):
             key = (

@@ -39,7 +39,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 #: ``fields`` choices: catalog columns joined with ``+``.
 FIELD_CHOICES: tuple[str, ...] = (
@@ -311,7 +311,7 @@ class ContentAdapter(BaseAdapter):
         top = np.log1p(counts.max()) if counts.max() > 0 else 1.0
         self.popularity_ = np.log1p(counts) / top
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         ctx = batch.context.astype(np.float32)
         ctx.data[:] = 1.0
         if self.params["aggregation"] == "sum":

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 from xsell_eval.similarity import SIMILARITIES, aggregate_rows, binarize, item_similarity, top_k_per_row
 
 _FALLBACK = HyperParam(
@@ -50,7 +50,7 @@ def _fallback_scores(train: Dataset) -> np.ndarray:
 
 
 def _recommend_with_fallback(
-    adapter: BaseAdapter, scores: np.ndarray, batch: Queries, k: int, fallback: np.ndarray | None
+    adapter: BaseAdapter, scores: np.ndarray, batch: Requests, k: int, fallback: np.ndarray | None
 ) -> Recommendations:
     """Top-k of positive neighbourhood scores, then (if ``fallback`` is given) popular items.
 
@@ -153,12 +153,12 @@ class ItemKNNAdapter(BaseAdapter):
         )
         self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         scores = aggregate_rows(batch.context, self.similarity_, self.params["aggregation"])
         scores[scores <= 0] = -np.inf
         return scores
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
 
 
@@ -213,14 +213,14 @@ class UserKNNAdapter(BaseAdapter):
         self.profile_size_ = np.diff(self.profiles_.indptr).astype(np.float64)
         self.fallback_scores_ = _fallback_scores(train) if self.params["fallback"] == "popular" else None
 
-    def _query_profiles(self, batch: Queries) -> sp.csr_matrix:
+    def _query_profiles(self, batch: Requests) -> sp.csr_matrix:
         """Binary (n_b × n_items): train history of known users ∪ cart."""
         known = batch.user_idx >= 0
         hist = self.profiles_[np.where(known, batch.user_idx, 0)]
         hist = sp.diags(known.astype(np.float64)) @ hist
         return binarize(hist + batch.context)
 
-    def _neighbour_similarity(self, batch: Queries) -> np.ndarray:
+    def _neighbour_similarity(self, batch: Requests) -> np.ndarray:
         """Dense (n_b × n_users) similarity of each query profile to every train user; self = 0."""
         q = self._query_profiles(batch)
         dots = np.asarray((q @ self.profiles_t_).toarray())
@@ -237,7 +237,7 @@ class UserKNNAdapter(BaseAdapter):
         sim[rows, batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
         return sim
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         sim = self._neighbour_similarity(batch)
         r, c, v = top_k_per_row(sim, self.params["k_neighbors"])
         w = sp.csr_matrix((v, (r, c)), shape=sim.shape)
@@ -245,5 +245,5 @@ class UserKNNAdapter(BaseAdapter):
         scores[scores <= 0] = -np.inf
         return scores
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)

@@ -49,7 +49,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 LOSSES = ("warp", "bpr", "warp-kos")
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
@@ -282,7 +282,7 @@ class LightFMAdapter(BaseAdapter):
         _, self.user_emb_ = self.model_.get_user_representations()
 
     # ------------------------------------------------------------------ scoring
-    def query_vectors(self, batch: Queries) -> tuple[np.ndarray, np.ndarray]:
+    def query_vectors(self, batch: Requests) -> tuple[np.ndarray, np.ndarray]:
         """Per query: user embedding (if the user bought in train) + mean cart item embedding.
 
         Returns:
@@ -303,7 +303,7 @@ class LightFMAdapter(BaseAdapter):
         q += np.asarray(sp.diags(inv) @ ctx @ self.item_emb_, dtype=np.float32)
         return q, known | (count > 0)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         q, has = self.query_vectors(batch)
         scores = (q @ self.item_emb_.T + self.item_bias_[None, :]).astype(np.float64)
         scores[:, ~self.scorable_] = -np.inf

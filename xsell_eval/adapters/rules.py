@@ -46,7 +46,7 @@ from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
 from xsell_eval.mining import RuleSet, mine_rules
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 
 METRICS = ("confidence", "lift", "conviction", "leverage")
 AGGREGATIONS = ("max", "sum")
@@ -154,7 +154,7 @@ class AssociationRulesAdapter(BaseAdapter):
         self.popular_share_ = counts / max(len(rows), 1)
 
     # ------------------------------------------------------------------ recommend
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         n, n_items = len(batch), batch.n_items
         ctx = sp.csr_matrix(batch.context, dtype=np.float32, copy=True)
         ctx.eliminate_zeros()
