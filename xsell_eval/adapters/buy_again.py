@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from xsell_eval.adapters._history import BasketHistory, popularity_fallback, sparse_top_k
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 
 
 class BuyAgainAdapter(BaseAdapter):
@@ -81,14 +81,14 @@ class BuyAgainAdapter(BaseAdapter):
         self.global_share_ = train.item_basket_count.astype(np.float64) / n_baskets
         self.fallback_items_, self.fallback_scores_ = popularity_fallback(train)
 
-    def personal_scores(self, batch: Queries) -> tuple[sp.csr_matrix, np.ndarray]:
+    def personal_scores(self, batch: Requests) -> tuple[sp.csr_matrix, np.ndarray]:
         """(Decayed item counts ``Σ_b w_b [i ∈ b]`` as CSR, decayed basket mass ``Σ_b w_b``) per query."""
         sel = self.history_.select(batch.user_idx, batch.timestamp)
         w = np.power(0.5, sel.age_days / self.params["half_life_days"])
         mass = np.bincount(sel.query, weights=w, minlength=len(batch))
         return self.history_.weighted_sum(sel, w, len(batch)), mass
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         counts, mass = self.personal_scores(batch)
         n = len(batch)
         beta = self.params["prior_weight"]

@@ -21,7 +21,7 @@ from xsell_eval.adapters._history import popularity_fallback, sparse_top_k
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 from xsell_eval.similarity import binarize
 
 BYTES_PER_CELL = 8 * 3
@@ -137,7 +137,7 @@ class EASEAdapter(BaseAdapter):
         self.model_items_ = model_items
         self.weights_ = ease_weights(x[:, model_items], p["lam"])
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         ctx = batch.context[:, self.model_items_]
         dense = np.asarray(ctx @ self.weights_)
         dense[dense <= 0] = 0.0

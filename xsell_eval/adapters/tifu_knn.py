@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from xsell_eval.adapters._history import BasketHistory, Selection, popularity_fallback, sparse_top_k
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 from xsell_eval.similarity import top_k_per_row
 
 
@@ -118,7 +118,7 @@ class TIFUKNNAdapter(BaseAdapter):
         self.batch_size = max(16, min(512, (1 << 22) // max(train.n_users, 1)))  # type: ignore[misc]
         self.fallback_items_, self.fallback_scores_ = popularity_fallback(train)
 
-    def query_vectors(self, batch: Queries) -> sp.csr_matrix:
+    def query_vectors(self, batch: Requests) -> sp.csr_matrix:
         """The TIFU vector of each query: history before the query time (+ the cart as latest basket)."""
         sel: Selection = self.history_.select(batch.user_idx, batch.timestamp)
         n_q = len(batch)
@@ -136,7 +136,7 @@ class TIFUKNNAdapter(BaseAdapter):
         vec.eliminate_zeros()
         return sp.csr_matrix(vec)
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         alpha = self.params["alpha"]
         q = self.query_vectors(batch)
         n_q = len(batch)
