@@ -295,3 +295,30 @@ def test_sparse_top_k_equals_dense_top_k(seed: int, k: int) -> None:
     items, scores = top_k(np.where(d > 0, d, -np.inf), k, exclude=ctx)
     np.testing.assert_array_equal(got.items, items)
     np.testing.assert_array_equal(got.scores, scores)
+
+
+# ----------------------------------------------------------------------------- not applicable
+def test_history_adapters_are_not_applicable_without_user_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Baskets without users: buy-again and tifu-knn are recorded as not applicable; the run succeeds."""
+    from typer.testing import CliRunner
+
+    from xsell_eval.cli import app
+
+    rng = np.random.default_rng(0)
+    lines = [",".join(sorted(set(rng.choice(list("abcdefghij"), size=int(rng.integers(2, 5)))))) for _ in range(300)]
+    data = tmp_path / "groceries.csv"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    args = ["compare", "buy-again", "tifu-knn", "popular", "--data", str(data), "--loader", "baskets"]
+    args += ["--split", "random-basket", "--k", "5", "--metric", "hit_rate@5", "--bootstrap", "100", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "adapter buy-again not applicable: adapter 'buy-again' needs user ids" in " ".join(res.stderr.split())
+    import json
+
+    status = {a["name"]: a["status"] for a in json.loads((out / "summary.json").read_text())["adapters"]}
+    assert status == {"buy-again": "not applicable", "tifu-knn": "not applicable", "popular": "ok"}
+    report = (out / "report.md").read_text()
+    assert "| `tifu-knn` | neighbourhood | not applicable: adapter 'tifu-knn' needs user ids" in report
+    assert "**Not applicable** to this data (not compared): `buy-again`, `tifu-knn`" in report
+    assert "**Failed**" not in report

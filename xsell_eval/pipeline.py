@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.errors import ConfigError
+from xsell_eval.errors import ConfigError, NotApplicableError
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
-from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
+from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
 from xsell_eval.split import Split, make_split
 
 if TYPE_CHECKING:
@@ -374,6 +374,15 @@ def run_adapter(
         t0 = time.perf_counter()
         per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
         eval_s = time.perf_counter() - t0
+    except NotApplicableError as exc:  # e.g. a history adapter on baskets without user ids
+        return AdapterOutcome(
+            name=label,
+            spec=spec,
+            status=NOT_APPLICABLE,
+            params=merged,
+            family=getattr(adapter, "family", ""),
+            error=str(exc),
+        )
     except Exception as exc:  # a crashing adapter (ours or a plugin) must not sink the run
         return AdapterOutcome(
             name=label,

@@ -47,7 +47,7 @@ def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
             if who not in tasks:
                 tasks[who] = progress.add_task(who, total=4)
             status = info.get("status")
-            color = {"ok": "green", "restored": "blue"}.get(str(status), "red")
+            color = {"ok": "green", "restored": "blue", "not applicable": "yellow"}.get(str(status), "red")
             progress.update(tasks[who], completed=4, description=f"[{color}]{who}: {status}")
 
     return emit
@@ -243,7 +243,9 @@ def compare(
         return
     console.print(results_table(result))
     for a in result.adapters:
-        if not a.ok:
+        if a.not_applicable:
+            err_console.print(f"[yellow]adapter {escape(a.name)} not applicable:[/] {escape(a.error)}")
+        elif not a.ok:
             err_console.print(f"[red]adapter {escape(a.name)} failed:[/] {escape(a.error)}")
         for w in a.warnings:
             err_console.print(f"[yellow]adapter {escape(a.name)} warned:[/] {escape(w)}")
