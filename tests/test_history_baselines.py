@@ -322,3 +322,48 @@ def test_history_adapters_are_not_applicable_without_user_ids(tmp_path) -> None:
     assert "| `tifu-knn` | neighbourhood | not applicable: adapter 'tifu-knn' needs user ids" in report
     assert "**Not applicable** to this data (not compared): `buy-again`, `tifu-knn`" in report
     assert "**Failed**" not in report
+
+
+# ----------------------------------------------------------------------------- cf options
+def test_cf_history_weight_adds_the_users_own_items_before_the_query() -> None:
+    from xsell_eval.adapters.knn import ItemKNNAdapter
+
+    # u1 bought {a, b} on day 0 and {e} on day 30 (after the query); the cart is {c}
+    ds = shop(
+        [
+            ("u1", 0, ["a", "b"]),
+            ("u2", 1, ["a", "d"]),
+            ("u2", 2, ["c", "d"]),
+            ("u3", 3, ["b", "c"]),
+            ("u1", 30, ["e", "d"]),
+        ]
+    )
+    a = ItemKNNAdapter(shrink=0.0, history_weight=0.5, fallback="none").fit(ds)
+    s = a.similarity_.toarray()
+    recs = a.recommend(queries(ds, ["u1"], [10], [["c"]]), 5)
+    expected = s[2] + 0.5 * (s[0] + s[1])  # cart c + 0.5 × history {a, b}; the day-30 basket is later
+    expected[2] = -np.inf
+    got = dict(
+        zip(recs.items[0][recs.items[0] >= 0].tolist(), recs.scores[0][recs.items[0] >= 0].tolist(), strict=True)
+    )
+    assert got == pytest.approx({i: v for i, v in enumerate(expected) if np.isfinite(v) and v > 0})
+    # the default (0) ignores the history: only the cart's neighbours
+    base = ItemKNNAdapter(shrink=0.0, fallback="none").fit(ds).recommend(queries(ds, ["u1"], [10], [["c"]]), 5)
+    assert set(base.items[0][base.items[0] >= 0].tolist()) == set(np.flatnonzero(s[2] > 0).tolist())
+
+
+def test_cf_popularity_prior_by_hand() -> None:
+    from xsell_eval.adapters.knn import ItemKNNAdapter
+
+    ds = shop(
+        [("u1", 0, ["a", "b"]), ("u2", 1, ["a", "c"]), ("u3", 2, ["a", "d"]), ("u3", 3, ["d", "e"]), ("u4", 4, ["d"])]
+    )
+    # baskets with: a 3/5, b 1/5, c 1/5, d 3/5, e 1/5; cosine(b, a) = 1/sqrt(3), cosine(b, others) = 0
+    a = ItemKNNAdapter(shrink=0.0, popularity_prior=1.0).fit(ds)
+    recs = a.recommend(queries(ds, [None], [None], [["b"]]), 4)
+    # a: 1/sqrt(3) + 0.6; d: 0.6; c, e: 0.2 (tie -> lower index c)
+    assert ids(ds, recs.items[0]) == "adce"
+    np.testing.assert_allclose(recs.scores[0], [1 / np.sqrt(3) + 0.6, 0.6, 0.2, 0.2])
+    assert not recs.fallback[0]
+    cold = a.recommend(queries(ds, [None], [None], [["e"]]), 2)  # e's only neighbour is d
+    assert ids(ds, cold.items[0]) == "da"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from xsell_eval.adapters._history import BasketHistory
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
@@ -131,10 +132,33 @@ class ItemKNNAdapter(BaseAdapter):
             help="co-occurrence within baskets or within users' whole histories",
         ),
         _FALLBACK,
+        HyperParam(
+            "history_weight",
+            "float",
+            0.0,
+            low=0.0,
+            high=1e6,
+            tune_low=0.0,
+            tune_high=2.0,
+            help="add this × the scores of the user's own train items (bought before the query); 0: cart only",
+        ),
+        HyperParam(
+            "popularity_prior",
+            "float",
+            0.0,
+            low=0.0,
+            high=1e6,
+            tune_low=0.0,
+            tune_high=1.0,
+            help="add this × each item's share of train baskets to its score (popular over sparse neighbours)",
+        ),
     )
 
     def _fit(self, train: Dataset) -> None:
         p = self.params
+        self.history_ = BasketHistory.from_dataset(train) if p["history_weight"] > 0 else None
+        n_baskets = max(int((train.basket_item.getnnz(axis=1) > 0).sum()), 1)
+        self.popularity_share_ = train.item_basket_count.astype(np.float64) / n_baskets
         if p["interactions"] == "user":
             if not train.has_users:
                 raise DataError(
@@ -155,11 +179,30 @@ class ItemKNNAdapter(BaseAdapter):
 
     def _score(self, batch: Requests) -> np.ndarray:
         scores = aggregate_rows(batch.context, self.similarity_, self.params["aggregation"])
+        if self.history_ is not None:  # history_weight > 0: the user's own items as extra, weaker context
+            sel = self.history_.select(batch.user_idx, batch.timestamp)
+            own = binarize(self.history_.weighted_sum(sel, np.ones(len(sel.query)), len(batch)))
+            scores += self.params["history_weight"] * aggregate_rows(own, self.similarity_, self.params["aggregation"])
         scores[scores <= 0] = -np.inf
         return scores
 
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
-        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
+        scores = self._score(batch)
+        prior = self.params["popularity_prior"]
+        if prior <= 0:
+            return _recommend_with_fallback(self, scores, batch, k, self.fallback_scores_)
+        # every sold item gets prior × its basket share on top of its neighbourhood score (0 if none)
+        found = np.isfinite(scores)
+        if batch.context.nnz:
+            r, c = batch.context.nonzero()
+            found[r, c] = False
+        sold = self.popularity_share_ > 0
+        fused = np.where(found, scores, 0.0) + prior * self.popularity_share_[None, :]
+        fused[:, ~sold] = np.where(found[:, ~sold], fused[:, ~sold], -np.inf)
+        if self.fallback_scores_ is None:
+            fused[~found] = -np.inf
+        items, top = top_k(fused, k, exclude=batch.context)
+        return Recommendations(items, top, self.name, ~found.any(axis=1))
 
 
 class UserKNNAdapter(BaseAdapter):
