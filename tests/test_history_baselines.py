@@ -15,7 +15,7 @@ from xsell_eval.adapters.tifu_knn import TIFUKNNAdapter, tifu_weights
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 from xsell_eval.testing import check_adapter, check_hyperparams, toy_dataset, toy_queries
 
 DAY0 = pd.Timestamp("2024-01-01")
@@ -37,7 +37,8 @@ def queries(
     days: list[float | None],
     carts: list[list[str]],
     protocol: str = "basket-completion",
-) -> Queries:
+) -> Requests:
+    """Requests of the given users at the given days (None: no time) with the given carts."""
     n = len(users)
     pos = {it: i for i, it in enumerate(ds.item_ids)}
     upos = {u: i for i, u in enumerate(ds.user_ids)}
@@ -48,19 +49,8 @@ def queries(
         [np.datetime64("NaT") if d is None else np.datetime64(DAY0 + pd.Timedelta(days=d)) for d in days],
         dtype="datetime64[ns]",
     )
-    empty = sp.csr_matrix((n, ds.n_items))
-    return Queries(
-        query_id=np.arange(n, dtype=np.int64),
-        user_idx=np.array([-1 if u is None else upos[u] for u in users], dtype=np.int64),
-        basket_idx=np.full(n, -1, dtype=np.int64),
-        timestamp=t,
-        context=ctx,
-        targets=empty,
-        target_value=empty,
-        context_value=np.full(n, np.nan),
-        user_history=np.zeros(n, dtype=np.int64),
-        protocol=protocol,
-    )
+    users_idx = np.array([-1 if u is None else upos[u] for u in users], dtype=np.int64)
+    return Requests(np.arange(n), users_idx, t, ctx, np.full(n, np.nan), np.zeros(n, np.int64), protocol)
 
 
 def ids(ds: Dataset, row: np.ndarray) -> str:
