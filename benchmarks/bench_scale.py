@@ -129,14 +129,36 @@ def child_compare(data: str, out: str, max_queries: int | None) -> dict[str, Any
     rec.start("report")
     write_run(result, Path(out))
     rec.stop()
-    outcomes = {a["name"]: a for a in result.adapters}
     return {
         "seconds": time.perf_counter() - t0,
         "queries": result.n_queries,
-        "status": {k: v["status"] for k, v in outcomes.items()},
-        "errors": {k: v.get("error") for k, v in outcomes.items() if v["status"] != "ok"},
+        "status": {a.name: a.status for a in result.adapters},
+        "errors": {a.name: a.error for a in result.adapters if not a.ok},
+        "latency": {a.name: a.latency for a in result.adapters},
         "stages": rec.rows,
     }
+
+
+def child_load(data: str) -> dict[str, Any]:
+    """``load_dataset``'s steps one by one: read (pyarrow) + canonical lines, cleaning, indexing."""
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.data.cleaning import clean
+    from xsell_eval.data.dataset import Dataset
+    from xsell_eval.data.loaders import LOADERS, LoadOptions, detect_loader
+
+    rec = StageRecorder()
+    name, _ = detect_loader(data)
+    spec = LOADERS[name]
+    rec.start(f"read {name} + canonical lines")
+    raw = spec.read(Path(data), LoadOptions())
+    rec.start("clean")
+    lines, report = clean(raw.lines, spec.default_policy, source=raw.source, cancelled=raw.cancelled)
+    del raw
+    rec.start("index (Dataset.from_frames)")
+    keep = [c for c in (*C.INTERACTIONS, C.RATING) if c in lines.columns]
+    ds = Dataset.from_frames(lines[keep].reset_index(drop=True), None, cleaning=report)
+    rec.stop()
+    return {"lines": len(ds.interactions), "stages": rec.rows}
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
@@ -173,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
         kind, *rest = ns.child
         if kind == "generate":
             res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3])
+        elif kind == "load":
+            res = child_load(rest[0])
         else:
             res = child_compare(rest[0], rest[1], int(rest[2]) if rest[2] != "none" else None)
         print(json.dumps(res))
@@ -208,6 +232,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"[{size}] generated {gen['lines']:,} lines / {gen['baskets']:,} baskets in {gen['wall']:.1f} s, "
                 f"peak {gen['peak_mib']:,.0f} MiB"
             )
+        load = run_child(["load", str(shop)])
+        if "error" not in load:
+            print(f"[{size}] load alone: {load['wall']:.1f} s wall, peak {load['peak_mib']:,.0f} MiB")
+            for s in load["stages"]:
+                print(f"      {s['stage']:<30} {s['seconds']:8.1f} s   peak {s['peak_mib']:8,.0f} MiB")
+            stages.extend(_fmt_stage_table(size, load))
         mq = str(ns.max_queries) if ns.max_queries else "none"
         cmp_ = run_child(["compare", str(shop), str(work / f"run-{size}"), mq])
         if "error" in cmp_:
@@ -217,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
             f"[{size}] compare {' '.join(ADAPTERS)}: {cmp_['wall']:.1f} s wall, peak {cmp_['peak_mib']:,.0f} MiB, "
             f"{cmp_['queries']:,} queries, status {cmp_['status']}"
         )
+        for name, lat in (cmp_.get("latency") or {}).items():
+            if lat:
+                print(
+                    f"      {name:<10} one query p50 {lat['p50_ms']:.2f} / p95 {lat['p95_ms']:.2f} / "
+                    f"p99 {lat['p99_ms']:.2f} ms, batch {lat['throughput_qps']:,.0f} queries/s"
+                )
         for s in cmp_["stages"]:
             print(
                 f"      {s['stage']:<22} {s['seconds']:8.1f} s   peak {s['peak_mib']:8,.0f} MiB   "

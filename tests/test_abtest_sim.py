@@ -10,19 +10,19 @@ import pytest
 import scipy.sparse as sp
 from _abtest_fixtures import prepared, shop_case
 
-from xsell_eval.abtest.result import ABTestReport
-from xsell_eval.report.abtest import render_section
-from xsell_eval.results import read_abtest_run, write_abtest_run
 from xsell_eval.abtest.response import (
     ResponseModel,
     cooccurrence_conditional,
     make_acceptance,
     slot_probabilities,
 )
+from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import parse_split, simulate, simulate_prepared
 from xsell_eval.abtest.stats import Analysis, analyse
 from xsell_eval.errors import ConfigError, DataError, UnknownNameError
 from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.report.abtest import render_section
+from xsell_eval.results import read_abtest_run, write_abtest_run
 
 
 def _queries(context: list[list[int]], targets: list[list[int]], n_items: int, value: float = 2.0) -> Queries:

@@ -173,9 +173,9 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
 )  # fmt: skip
 def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str) -> None:
     """Finding 9: the console line follows the decision facts (tie, no comparison, nothing completed)."""
-    from xsell_eval.cli.run import decision_line
+    from xsell_eval.decision import Decision
 
-    line = decision_line(facts, failed=[], n_completed=1)
+    line = Decision.from_dict(facts).headline(failed=[], n_completed=1)
     assert line is not None and line.startswith(expected), line
     assert "keep the baseline" not in line or facts["verdict"] == "keep-baseline"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_business_rules import TOY_TOML
 
 from xsell_eval.adapters import registry
 from xsell_eval.adapters.baselines import PopularAdapter
@@ -24,24 +25,12 @@ FAST: dict[str, dict[str, Any]] = {
     "surprise-svd": {"n_factors": 8, "n_epochs": 10},
 }
 
-TOY_RULES = """
-[[rule]]
-if_item = "i001"
-then_items = ["i005", "i007"]
-weight = 1.0
-
-[[rule]]
-if_category = "mugs"
-then_categories = ["cards"]
-weight = 0.5
-"""
-
 
 @pytest.mark.parametrize("name", registry.names())
 def test_every_registered_adapter_passes_the_conformance_suite(name: str, tmp_path: Path) -> None:
     params = dict(FAST.get(name, {}))
     if name == "business-rules":  # the rules file must be given
-        (tmp_path / "rules.toml").write_text(TOY_RULES)
+        (tmp_path / "rules.toml").write_text(TOY_TOML)
         params["path"] = str(tmp_path / "rules.toml")
     try:
         registry.get(name)

@@ -270,23 +270,6 @@ def test_ease_refuses_a_catalog_above_the_memory_limit() -> None:
         EASEAdapter(lam=0.0)
 
 
-# ----------------------------------------------------------------------------- sparse top-k
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), k=st.integers(1, 12))
-def test_sparse_top_k_equals_dense_top_k(seed: int, k: int) -> None:
-    """Pruned sparse top-k == the harness's dense top_k (ties to the lower index, cart excluded)."""
-    from xsell_eval.adapters._history import sparse_top_k
-    from xsell_eval.queries import top_k
-
-    rng = np.random.default_rng(seed)
-    d = rng.integers(0, 4, (7, 30)).astype(float) * (rng.random((7, 30)) < 0.5)
-    ctx = sp.csr_matrix((rng.random((7, 30)) < 0.1).astype(float))
-    got = sparse_top_k("x", sp.csr_matrix(d), ctx, k, None, None)
-    items, scores = top_k(np.where(d > 0, d, -np.inf), k, exclude=ctx)
-    np.testing.assert_array_equal(got.items, items)
-    np.testing.assert_array_equal(got.scores, scores)
-
-
 # ----------------------------------------------------------------------------- not applicable
 def test_history_adapters_are_not_applicable_without_user_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Baskets without users: buy-again and tifu-knn are recorded as not applicable; the run succeeds."""

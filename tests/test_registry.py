@@ -50,7 +50,7 @@ def test_a_protocol_class_registers_and_runs_in_compare() -> None:
         ["bestsellers"], toy_dataset(), ks=(5,), n_bootstrap=100, metrics=("hit_rate",), baseline="popular"
     )
     assert set(result.ok_adapters) == {"popular", "bestsellers"}
-    summary = result.summary[result.summary["metric"] == "hit_rate@5"].set_index("adapter")
+    summary = result.summary.query("metric == 'hit_rate' and k == 5").set_index("adapter")
     # the same ranking as the popularity baseline, by construction
     assert summary.loc["bestsellers", "mean"] == pytest.approx(summary.loc["popular", "mean"])
     rows = {r["name"]: r for r in registry.describe()}
@@ -146,3 +146,13 @@ def test_a_plugin_installed_in_a_live_session_is_found(monkeypatch: pytest.Monke
 def test_unknown_names_still_suggest() -> None:
     with pytest.raises(UnknownNameError, match=r"unknown adapter 'popluar'. Did you mean 'popular'"):
         registry.get("popluar")
+
+
+def test_a_protocol_adapter_cannot_be_tuned_or_fused_and_says_why() -> None:
+    from xsell_eval.tuning.space import declared_by
+
+    xsell_eval.register_adapter("bestsellers", Bestsellers)
+    with pytest.raises(ConfigError, match=r"adapter 'bestsellers' declares no hyperparameters .* cannot be tuned"):
+        declared_by("bestsellers")
+    with pytest.raises(ConfigError, match=r"component 'bestsellers' must subclass BaseAdapter, got Bestsellers"):
+        registry.create("hybrid:bestsellers=0.5,popular=0.5")

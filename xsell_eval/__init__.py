@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "register_adapter": "xsell_eval.adapters.registry",
     # running a comparison
     "CompareConfig": "xsell_eval.pipeline",
-    "CompareResult": "xsell_eval.pipeline",
+    "CompareResult": "xsell_eval.result",
     "run_compare": "xsell_eval.pipeline",
     "compare": "xsell_eval.api",
     "evaluate": "xsell_eval.api",
@@ -93,9 +93,10 @@ if TYPE_CHECKING:
         UnknownNameError,
         XsellError,
     )
-    from xsell_eval.pipeline import CompareConfig, CompareResult, run_compare
+    from xsell_eval.pipeline import CompareConfig, run_compare
     from xsell_eval.protocols import build_queries
     from xsell_eval.queries import Queries, Recommendations, Requests, Truth
+    from xsell_eval.result import CompareResult
     from xsell_eval.split import Split, make_split
 
 

@@ -18,7 +18,8 @@ from xsell_eval.errors import ConfigError, UnknownNameError
 if TYPE_CHECKING:
     from xsell_eval.adapters.base import Adapter
     from xsell_eval.data.dataset import Dataset
-    from xsell_eval.pipeline import CompareConfig, CompareResult, ProgressFn
+    from xsell_eval.pipeline import CompareConfig, ProgressFn
+    from xsell_eval.result import CompareResult
 
 _TUPLE_FIELDS = ("adapters", "ks", "metrics")
 
@@ -86,7 +87,7 @@ def compare(
             ``baseline="popular"``, ``seed=1``.
 
     Returns:
-        The :class:`~xsell_eval.pipeline.CompareResult` (``.summary``: adapter, metric, mean, CI).
+        The :class:`~xsell_eval.result.CompareResult` (``.summary``, ``.decision``, ``.plot_*()``).
 
     Raises:
         ConfigError: an unknown setting, a duplicate label, an object that is not an adapter.
@@ -124,8 +125,8 @@ def evaluate(
         >>> from xsell_eval import evaluate, generate_shop
         >>> shop = generate_shop(seed=0, n_users=150, n_items=40, n_days=60).to_dataset()
         >>> result = evaluate("popular", shop, ks=(5,), n_bootstrap=100, metrics=("hit_rate",))
-        >>> result.summary[["adapter", "metric"]].values.tolist()  # k=10 comes with the primary metric
-        [['popular', 'hit_rate@5'], ['popular', 'hit_rate@10']]
+        >>> result.summary[["adapter", "metric", "k"]].values.tolist()  # k=10 comes with the primary metric
+        [['popular', 'hit_rate', 5], ['popular', 'hit_rate', 10]]
     """
     settings.setdefault("baseline", "")
     return compare([adapter], data, config=config, progress=progress, **settings)

@@ -68,7 +68,7 @@ class VsBaseline:
     """The paired comparison of the focus adapter with the baseline on the primary metric (a comparisons row)."""
 
     adapter: str
-    metric: str
+    metric: str = ""
     n: int | None = None
     n_joined: int | None = None
     mean_a: float | None = None
@@ -92,15 +92,15 @@ class VsBaseline:
 class PairedTest:
     """Winner − runner-up on the primary metric, paired on the same queries."""
 
-    n: int
-    diff: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    wins: int
-    ties: int
-    losses: int
-    test: str
+    n: int = 0
+    diff: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    test: str = ""
 
     @property
     def separates(self) -> bool:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, NotApplicableError
+from xsell_eval.latency import measure_latency
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
@@ -281,6 +282,10 @@ def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Datas
     return sp_.fit_train, q
 
 
+#: per-query metrics the bucket tables of the report read (``_bucket_tables``), always computed
+BUCKET_TABLE_METRICS: tuple[str, ...] = ("hit_rate", "recall", "ndcg", "revenue")
+
+
 def evaluate_recs(
     recs: Recommendations,
     queries: Queries,
@@ -288,17 +293,22 @@ def evaluate_recs(
     ks: tuple[int, ...],
     *,
     item_price: np.ndarray | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, float]]:
     """Per-query metrics, per-item-bucket per-query metrics, and aggregate metrics.
 
-    ``item_price`` (whole-dataset unit prices, NaN where unknown) lets revenue be NaN
-    rather than 0 when a target's price is unknown. Coverage is over the items sold in
-    ``train`` (the items a collaborative method could know about).
+    One ranking pass (:func:`~xsell_eval.metrics.evaluate_ranking`) gives the per-query
+    metrics and the per-item-bucket breakdown. ``metrics`` limits the per-query metrics to
+    those named (plus :data:`BUCKET_TABLE_METRICS`, which the report's bucket tables use);
+    ``None`` computes all. ``item_price`` (whole-dataset unit prices, NaN where unknown) lets
+    revenue be NaN rather than 0 when a target's price is unknown. Coverage is over the items
+    sold in ``train`` (the items a collaborative method could know about).
     """
     from xsell_eval import metrics as M
 
     pop = train.item_basket_count
-    per_query = M.per_query_metrics(
+    wanted = None if metrics is None else (*metrics, *BUCKET_TABLE_METRICS)
+    res = M.evaluate_ranking(
         recs,
         queries,
         list(ks),
@@ -306,12 +316,14 @@ def evaluate_recs(
         n_train_baskets=len(train.baskets),
         item_category=train.item_category,
         item_price=item_price,
+        metrics=wanted,
+        item_buckets_of=True,
     )
+    per_query = res.per_query
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
-    by_item = M.per_query_metrics_by_item_bucket(recs, queries, list(ks), item_popularity=pop, item_price=item_price)
     agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
-    return per_query, by_item, {k: float(v) for k, v in agg.items()}
+    return per_query, res.by_item_bucket, {k: float(v) for k, v in agg.items()}
 
 
 def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
@@ -368,11 +380,21 @@ def run_adapter(
             fit_s = time.perf_counter() - t0
             emit("adapter_step", label, {"step": "recommend"})
             t0 = time.perf_counter()
-            recs = adapter.recommend(queries.requests, max(config.ks))
+            requests = queries.requests
+            recs = adapter.recommend(requests, max(config.ks))
             rec_s = time.perf_counter() - t0
+            # a BaseAdapter times itself, without the checks; read before the latency probe adds to it
+            recommend_s = getattr(adapter, "recommend_seconds_", rec_s)
+            emit("adapter_step", label, {"step": "latency"})
+            fitted = adapter
+            latency = measure_latency(
+                lambda one: fitted.recommend(one, max(config.ks)), requests, batch_seconds=recommend_s, seed=config.seed
+            ).to_dict()
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
-        per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
+        per_query, by_item, agg = evaluate_recs(
+            recs, queries, train, config.ks, item_price=prepared.dataset.item_price, metrics=config.metrics
+        )
         eval_s = time.perf_counter() - t0
     except NotApplicableError as exc:  # e.g. a history adapter on baskets without user ids
         return AdapterOutcome(
@@ -402,7 +424,7 @@ def run_adapter(
         params=adapter.get_params() if hasattr(adapter, "get_params") else merged,
         family=getattr(adapter, "family", ""),
         fit_seconds=getattr(adapter, "fit_seconds_", fit_s),  # a BaseAdapter times itself, without the checks
-        recommend_seconds=getattr(adapter, "recommend_seconds_", rec_s),
+        recommend_seconds=recommend_s,
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -411,6 +433,7 @@ def run_adapter(
         per_query=per_query,
         per_query_items=by_item,
         aggregates=agg,
+        latency=latency,
     )
 
 
@@ -616,6 +639,9 @@ def run_compare(
     config = config.validate(instances=instances.keys())
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
+    from xsell_eval.memory import check_compare_memory
+
+    check_compare_memory(config, prepared, instances=instances)  # stop before the work, not by an OOM kill
     if on_prepared is not None:
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []

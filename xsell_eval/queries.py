@@ -20,7 +20,7 @@ conformance suite hand it ``queries.requests``, which has no target attribute at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,11 @@ def pseudonymise(user_ids: np.ndarray) -> np.ndarray:
 def _rows(n: int, rows: np.ndarray | slice) -> np.ndarray:
     """Row selection as an index array (``take`` accepts an index array or a slice)."""
     return np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
+
+
+def _fields_of(obj: Any, cls: type) -> dict[str, Any]:
+    """``{field: obj.field}`` for the dataclass fields of ``cls`` (values shared, not copied)."""
+    return {f.name: getattr(obj, f.name) for f in fields(cls)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,20 +189,12 @@ class Queries:
     @property
     def requests(self) -> Requests:
         """What adapters receive: the same rows without any part of the truth (arrays shared, not copied)."""
-        return Requests(
-            query_id=self.query_id,
-            user_idx=self.user_idx,
-            timestamp=self.timestamp,
-            context=self.context,
-            context_value=self.context_value,
-            user_history=self.user_history,
-            protocol=self.protocol,
-        )
+        return Requests(**_fields_of(self, Requests))
 
     @property
     def truth(self) -> Truth:
         """The hidden answers (arrays shared, not copied)."""
-        return Truth(basket_idx=self.basket_idx, targets=self.targets, target_value=self.target_value)
+        return Truth(**_fields_of(self, Truth))
 
     @classmethod
     def combine(cls, requests: Requests, truth: Truth, *, meta: dict[str, Any] | None = None) -> Queries:
@@ -206,19 +203,7 @@ class Queries:
             raise DataError(
                 f"requests have {len(requests)} rows, the truth has {len(truth)}; they must match row by row"
             )
-        return cls(
-            query_id=requests.query_id,
-            user_idx=requests.user_idx,
-            basket_idx=truth.basket_idx,
-            timestamp=requests.timestamp,
-            context=requests.context,
-            targets=truth.targets,
-            target_value=truth.target_value,
-            context_value=requests.context_value,
-            user_history=requests.user_history,
-            protocol=requests.protocol,
-            meta=dict(meta or {}),
-        )
+        return cls(**_fields_of(requests, Requests), **_fields_of(truth, Truth), meta=dict(meta or {}))
 
     def take(self, rows: np.ndarray | slice) -> Queries:
         """A new Queries with the selected rows (index array or slice)."""
@@ -371,3 +356,181 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> t
         items = np.hstack([items, np.full((n, k - kk), -1, dtype=np.int64)])
         top = np.hstack([top, np.full((n, k - kk), np.nan)])
     return items, top
+
+
+#: cells of the padded block used to find each long row's k-th largest score
+_KTH_BLOCK_CELLS = 1 << 22
+
+
+def row_top_entries(indptr: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored entries of each CSR row that can be in its top ``k``, ordered (row, score desc, column asc).
+
+    Rows longer than ``k`` are first cut at their k-th largest score (``np.partition`` on
+    length-sorted row blocks of at most ``2**22`` padded cells); the entries left — the top
+    ``k`` plus any tied with the k-th — are sorted with one stable ``np.lexsort``. The cost
+    follows the stored entries, never ``rows × columns``.
+
+    Args:
+        indptr: CSR row pointer (``n_rows + 1``) of a matrix in canonical format (column
+            indices sorted within each row: the column tie-break relies on it).
+        data: score of each stored entry (finite).
+        k: entries wanted per row (>= 1).
+
+    Returns:
+        ``(pos, rank)``: positions into ``data`` in (row, -score, column) order, and each one's
+        0-based rank within its row (entries with ``rank >= k`` are ties past the k-th).
+
+    Example:
+        >>> pos, rank = row_top_entries(np.array([0, 3]), np.array([0.5, 0.9, 0.9]), 2)
+        >>> pos.tolist(), rank.tolist()
+        ([1, 2], [0, 1])
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    data = np.asarray(data, dtype=np.float64)
+    lengths = np.diff(indptr)
+    n = len(lengths)
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    long_rows = np.flatnonzero(lengths > k)
+    if len(long_rows):
+        kth = np.full(n, -np.inf)
+        long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
+        i = 0
+        while i < len(long_rows):
+            cnt = max(1, _KTH_BLOCK_CELLS // int(lengths[long_rows[i]]))
+            j = min(i + cnt, len(long_rows))
+            while j > i + 1 and (j - i) * int(lengths[long_rows[j - 1]]) > _KTH_BLOCK_CELLS:
+                j = i + max(1, _KTH_BLOCK_CELLS // int(lengths[long_rows[j - 1]]))
+            blk = long_rows[i:j]
+            lens = lengths[blk]
+            total = int(lens.sum())
+            rr = np.repeat(np.arange(len(blk)), lens)
+            offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+            pad = np.full((len(blk), int(lens.max())), np.inf)
+            pad[rr, offs] = -data[np.repeat(indptr[blk], lens) + offs]
+            kth[blk] = -np.partition(pad, k - 1, axis=1)[:, k - 1]
+            i = j
+        pos = np.flatnonzero(data >= kth[rows])
+    else:
+        pos = np.arange(len(data), dtype=np.int64)
+    # lexsort is stable: within equal (row, score) the canonical column order is kept
+    pos = pos[np.lexsort((-data[pos], rows[pos]))]
+    r = rows[pos]
+    counts = np.bincount(r, minlength=n)
+    rank = np.arange(len(pos), dtype=np.int64) - (np.cumsum(counts) - counts)[r]
+    return pos, rank
+
+
+def top_k_sparse(
+    scores: sp.csr_matrix | sp.csr_array,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    *,
+    fill: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-k of each row over its stored candidates only: the sparse twin of :func:`top_k`.
+
+    A stored entry with a finite score is a candidate; an item not stored is not (the
+    dense equivalent is a row that is ``-inf`` outside the stored entries). Items in
+    ``exclude`` are removed. Ties go to the lower item index, as in :func:`top_k`, so
+    ``top_k_sparse(S, k, E)`` equals ``top_k(S_dense, k, E)`` with ``S_dense`` ``-inf``
+    where ``S`` stores nothing. Cost: one sort of the nonzeros, never ``rows × items``.
+
+    Rows with fewer than ``k`` candidates are filled from ``fill`` when given: a per-item
+    score vector (``-inf``/NaN = never filled) whose every finite value is below every
+    candidate score; the fill items are taken best first (ties: lower index), skipping
+    excluded items and the row's candidates. This equals the dense ``top_k`` of the fused
+    row ``where(candidate, score, fill)``. Remaining slots hold item -1, score NaN.
+
+    Args:
+        scores: CSR (n_rows × n_items) candidate scores.
+        k: slots per row (>= 1).
+        exclude: optional CSR (n_rows × n_items); stored entries are never returned.
+        fill: optional (n_items,) fallback scores, all below every candidate score.
+
+    Returns:
+        ``(items, top, n_candidates)``: int64 (n_rows × k), float64 (n_rows × k) and, per
+        row, the number of candidates left after ``exclude`` (0 = served by ``fill`` alone).
+
+    Raises:
+        ValueError: a finite ``fill`` score is not below the lowest candidate score.
+
+    Example:
+        >>> s = sp.csr_matrix(np.array([[0.0, 0.9, 0.9, 0.2]]))
+        >>> items, top, n = top_k_sparse(s, 4, fill=np.array([-0.5, -0.1, -0.2, -0.3]))
+        >>> items.tolist(), top.tolist(), n.tolist()
+        ([[1, 2, 3, 0]], [[0.9, 0.9, 0.2, -0.5]], [3])
+    """
+    m = sp.csr_matrix(scores, dtype=np.float64)
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    n, n_items = m.shape
+    data = m.data
+    keep = np.isfinite(data)
+    rows_all = np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr))
+    ex = None
+    if exclude is not None and exclude.nnz:
+        ex = sp.csr_matrix(exclude)
+        ex_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr)) * n_items + ex.indices
+        ex_keys = np.unique(ex_keys)
+        keys = rows_all * n_items + m.indices
+        pos = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
+        keep &= ex_keys[pos] != keys
+    if not keep.all():
+        lengths = np.bincount(rows_all[keep], minlength=n)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices, data, rows_all = m.indices[keep], data[keep], rows_all[keep]
+    else:
+        indptr, indices = m.indptr, m.indices
+    n_cand = np.diff(indptr).astype(np.int64)
+    pos, rank = row_top_entries(indptr, data, k)
+    sel = rank < k
+    pos, rank = pos[sel], rank[sel]
+    items = np.full((n, k), -1, dtype=np.int64)
+    top = np.full((n, k), np.nan)
+    items[rows_all[pos], rank] = indices[pos]
+    top[rows_all[pos], rank] = data[pos]
+    if fill is not None:
+        _fill_rows(items, top, n_cand, np.asarray(fill, dtype=np.float64), ex)
+    return items, top, n_cand
+
+
+def _fill_rows(
+    items: np.ndarray, top: np.ndarray, n_cand: np.ndarray, fill: np.ndarray, exclude: sp.csr_matrix | None
+) -> None:
+    """Fill the free slots of rows with fewer than k candidates from the global ``fill`` order, in place."""
+    k = items.shape[1]
+    short = np.flatnonzero(n_cand < k)
+    finite = np.isfinite(fill)
+    if not len(short) or not finite.any():
+        return
+    lowest = np.nanmin(np.where(items[short] >= 0, top[short], np.inf), initial=np.inf)
+    if fill[finite].max() >= lowest:
+        raise ValueError("top_k_sparse: every fill score must be below every candidate score")
+    cand = np.flatnonzero(finite)
+    order = cand[np.lexsort((cand, -fill[cand]))]  # global fill order: score desc, item asc
+    pos_in_order = np.full(len(fill), -1, dtype=np.int64)
+    pos_in_order[order] = np.arange(len(order))
+    # items a short row must skip: its excluded items and its (fewer than k) candidates
+    chosen = items[short]
+    r_blk = [np.repeat(np.arange(len(short)), k)[chosen.ravel() >= 0]]
+    i_blk = [chosen.ravel()[chosen.ravel() >= 0]]
+    if exclude is not None:
+        sub = exclude[short]
+        r_blk.append(np.repeat(np.arange(len(short)), np.diff(sub.indptr)))
+        i_blk.append(sub.indices.astype(np.int64))
+    r_b = np.concatenate(r_blk)
+    p_b = pos_in_order[np.concatenate(i_blk)]
+    skip = np.bincount(r_b[p_b >= 0], minlength=len(short))
+    width = min(len(order), k + int(skip.max(initial=0)))
+    blocked = np.zeros((len(short), width), dtype=bool)
+    inside = (p_b >= 0) & (p_b < width)
+    blocked[r_b[inside], p_b[inside]] = True
+    free = ~blocked
+    rank = np.cumsum(free, axis=1)
+    need = k - n_cand[short]
+    take = free & (rank <= need[:, None])
+    r, c = np.nonzero(take)
+    slot = n_cand[short][r] + rank[r, c] - 1
+    items[short[r], slot] = order[c]
+    top[short[r], slot] = fill[order[c]]

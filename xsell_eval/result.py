@@ -78,6 +78,8 @@ class AdapterOutcome:
     aggregates: dict[str, float] = field(default_factory=dict)
     evaluated_on: dict[str, str] = field(default_factory=dict)
     """:meth:`~xsell_eval.pipeline.Prepared.identity` of the run that produced this outcome (``--resume``)."""
+    latency: dict[str, Any] | None = None
+    """Serving latency (:class:`xsell_eval.latency.Latency` fields: p50/p95/p99 ms, throughput), or None."""
 
     @property
     def ok(self) -> bool:
@@ -110,6 +112,7 @@ class AdapterOutcome:
             "warnings": list(self.warnings),
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
+            "latency": self.latency,
         }
 
     @classmethod
@@ -131,6 +134,7 @@ class AdapterOutcome:
             warnings=tuple(d.get("warnings") or ()),
             aggregates=dict(d.get("aggregates") or {}),
             evaluated_on=dict(d.get("evaluated_on") or {}),
+            latency=d.get("latency"),
         )
 
 

@@ -22,7 +22,8 @@ import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Recommendations
+from xsell_eval.queries import Recommendations, top_k_sparse
+from xsell_eval.similarity import prune_rows
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -126,41 +127,6 @@ def popularity_fallback(train: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return order, counts[order] / (top + 1.0) - 1.0
 
 
-def _prune_to_top_k(s: sp.csr_matrix, k: int, max_cells: int = 1 << 22) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row of a CSR with sorted indices (ties: lower column).
-
-    The k-th largest value of each long row comes from ``np.partition`` on the rows padded into
-    dense blocks of at most ``max_cells`` cells, so the cost follows the nonzeros, not a sort.
-    """
-    nnz_row = np.diff(s.indptr)
-    long_rows = np.flatnonzero(nnz_row > k)
-    if len(long_rows) == 0:
-        return s
-    kth = np.full(s.shape[0], -np.inf)
-    width = int(nnz_row[long_rows].max())
-    step = max(1, max_cells // width)
-    for lo in range(0, len(long_rows), step):
-        rows = long_rows[lo : lo + step]
-        counts = nnz_row[rows]
-        block = np.full((len(rows), width), -np.inf)
-        r = np.repeat(np.arange(len(rows)), counts)
-        c = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        block[r, c] = s.data[np.repeat(s.indptr[rows], counts) + c]
-        kth[rows] = -np.partition(-block, k - 1, axis=1)[:, k - 1]
-    row_of = np.repeat(np.arange(s.shape[0]), nnz_row)
-    v = s.data
-    greater = v > kth[row_of]
-    tied = v == kth[row_of]
-    n_greater = np.bincount(row_of[greater], minlength=s.shape[0])
-    cum = np.cumsum(tied)
-    tie_rank = cum - np.r_[0, cum][s.indptr[:-1]][row_of]  # 1, 2, ... among a row's tied entries, by column
-    keep = greater | (tied & (tie_rank <= (k - n_greater)[row_of]))
-    out = sp.csr_matrix(
-        (v[keep], s.indices[keep], np.r_[0, np.cumsum(np.bincount(row_of[keep], minlength=s.shape[0]))]), shape=s.shape
-    )
-    return out
-
-
 def sparse_top_k(
     name: str,
     scores: sp.csr_matrix,
@@ -171,8 +137,9 @@ def sparse_top_k(
 ) -> Recommendations:
     """Top-``k`` positive sparse scores per row (no context item), then popular items.
 
-    Ties go to the lower item index. ``fallback`` of the result is True for the rows where no
-    positive model score survived the cart exclusion (the list came from popularity alone).
+    A thin wrapper of :func:`~xsell_eval.queries.top_k_sparse` (ties go to the lower item index).
+    ``fallback`` of the result is True for the rows where no positive model score survived the
+    cart exclusion (the list came from popularity alone).
 
     Args:
         name: adapter name for the Recommendations.
@@ -182,42 +149,9 @@ def sparse_top_k(
         fallback_items: item indices in popularity order (None: no fallback, pad with -1).
         fallback_scores: their scores, all below every model score.
     """
-    n = scores.shape[0]
-    s = scores.tocsr().copy()
-    s.data[~(s.data > 0)] = 0.0
-    if context.nnz:
-        ctx = context.tocsr().copy()
-        ctx.data[:] = 1.0
-        s = s - s.multiply(ctx).tocsr()
-    s = sp.csr_matrix(s)
-    s.eliminate_zeros()
-    s.sort_indices()
-    coo = _prune_to_top_k(s, k).tocoo()
-    order = np.lexsort((coo.col, -coo.data, coo.row))
-    rows, cols, vals = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64), coo.data[order]
-    per_row = np.bincount(rows, minlength=n)
-    rank = np.arange(len(rows)) - (np.cumsum(per_row) - per_row)[rows]
-    keep = rank < k
-    items = np.full((n, k), -1, dtype=np.int64)
-    top = np.full((n, k), np.nan)
-    items[rows[keep], rank[keep]] = cols[keep]
-    top[rows[keep], rank[keep]] = vals[keep]
-    n_model = np.minimum(per_row, k)
-    if fallback_items is not None and fallback_scores is not None and n:
-        need = k - n_model
-        max_ctx = int(np.diff(context.indptr).max(initial=0))
-        cand = fallback_items[: k + max_ctx + k]
-        cand_scores = np.asarray(fallback_scores)[: len(cand)]
-        if len(cand):
-            chosen = sp.csr_matrix(
-                (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=scores.shape, dtype=np.float64
-            )
-            taken = np.asarray((chosen + context)[:, cand].todense()) > 0
-            avail = ~taken
-            slot = np.cumsum(avail, axis=1)
-            pick = avail & (slot <= need[:, None])
-            r, c = np.nonzero(pick)
-            pos = n_model[r] + slot[r, c] - 1
-            items[r, pos] = cand[c]
-            top[r, pos] = cand_scores[c]
-    return Recommendations(items, top, name, n_model == 0)
+    fill = None
+    if fallback_items is not None and fallback_scores is not None:
+        fill = np.full(scores.shape[1], -np.inf)
+        fill[fallback_items] = fallback_scores
+    items, top, n_cand = top_k_sparse(prune_rows(sp.csr_matrix(scores), None), k, exclude=context, fill=fill)
+    return Recommendations(items, top, name, n_cand == 0)

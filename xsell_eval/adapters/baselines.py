@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Requests
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
 
 
 class PopularAdapter(BaseAdapter):
@@ -32,6 +33,14 @@ class PopularAdapter(BaseAdapter):
 
     def _score(self, batch: Requests) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        if type(self)._score is not PopularAdapter._score:  # a subclass scores its own way: dense top-k
+            return super()._recommend_batch(batch, k)
+        # one global ranking, skipping each cart's items: no (batch × items) block
+        empty = sp.csr_matrix((len(batch), len(self.scores_)))
+        items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)
+        return Recommendations(items, top, self.name)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:

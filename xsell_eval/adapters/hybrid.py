@@ -151,11 +151,14 @@ def _component_class(name: str) -> type[BaseAdapter]:
     if name == HybridAdapter.name:
         raise ConfigError("adapter 'hybrid': a hybrid cannot contain another 'hybrid' component")
     try:
-        return registry.get(name)
+        cls = registry.get(name)
     except (ConfigError, MissingExtraError):
         raise
     except ImportError as exc:
         raise AdapterError(f"adapter 'hybrid': component '{name}' is registered but cannot be imported: {exc}") from exc
+    if not issubclass(cls, BaseAdapter):  # the fusion reads declared hyperparameters and per-batch scores
+        raise ConfigError(f"adapter 'hybrid': component '{name}' must subclass BaseAdapter, got {cls.__name__}")
+    return cls
 
 
 def _weight(name: str, value: Any) -> float:

@@ -25,12 +25,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from xsell_eval.adapters._history import BasketHistory
+from xsell_eval.adapters._history import BasketHistory, popularity_fallback
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Recommendations, Requests, top_k
-from xsell_eval.similarity import SIMILARITIES, aggregate_rows, binarize, item_similarity, top_k_per_row
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
+from xsell_eval.similarity import SIMILARITIES, aggregate_sparse, binarize, item_similarity, prune_rows
 
 _FALLBACK = HyperParam(
     "fallback",
@@ -51,20 +51,19 @@ def _fallback_scores(train: Dataset) -> np.ndarray:
 
 
 def _recommend_with_fallback(
-    adapter: BaseAdapter, scores: np.ndarray, batch: Requests, k: int, fallback: np.ndarray | None
+    adapter: BaseAdapter, scores: sp.csr_matrix, batch: Requests, k: int, fallback: np.ndarray | None
 ) -> Recommendations:
-    """Top-k of positive neighbourhood scores, then (if ``fallback`` is given) popular items.
+    """Top-k over each query's positive neighbourhood candidates, then (if ``fallback`` is given) popular items.
 
-    Neighbourhood scores are > 0 and fallback scores are in (-1, 0), so one deterministic
-    top-k over the fused row gives neighbourhood items first, then popular ones.
+    ``scores`` is sparse: its stored positive entries are the candidates. Neighbourhood scores
+    are > 0 and fallback scores are in (-1, 0), so the sparse top-k followed by the fill gives
+    the same list as one dense top-k over the fused row (neighbourhood items first, then popular
+    ones; ties to the lower item index).
     """
+    items, top, n_cand = top_k_sparse(scores, k, exclude=batch.context, fill=fallback)
     if fallback is None:
-        items, top = top_k(scores, k, exclude=batch.context)
         return Recommendations(items, top, adapter.name)
-    fused = np.where(np.isfinite(scores), scores, fallback[None, :])
-    items, top = top_k(fused, k, exclude=batch.context)
-    served_by_fallback = ~(top[:, 0] > 0)  # NaN (no item at all) also counts as served by fallback
-    return Recommendations(items, top, adapter.name, served_by_fallback)
+    return Recommendations(items, top, adapter.name, n_cand == 0)
 
 
 class ItemKNNAdapter(BaseAdapter):
@@ -159,6 +158,7 @@ class ItemKNNAdapter(BaseAdapter):
         self.history_ = BasketHistory.from_dataset(train) if p["history_weight"] > 0 else None
         n_baskets = max(int((train.basket_item.getnnz(axis=1) > 0).sum()), 1)
         self.popularity_share_ = train.item_basket_count.astype(np.float64) / n_baskets
+        self.popular_order_, _ = popularity_fallback(train)
         if p["interactions"] == "user":
             if not train.has_users:
                 raise DataError(
@@ -168,6 +168,14 @@ class ItemKNNAdapter(BaseAdapter):
             x = train.user_item
         else:
             x = train.basket_item
+        from xsell_eval.memory import MemoryEstimate, check_memory
+        from xsell_eval.similarity import similarity_memory_bytes
+
+        check_memory(  # stop before the work rather than by an out-of-memory kill
+            MemoryEstimate({f"k_neighbors={p['k_neighbors']}": similarity_memory_bytes(x, p["k_neighbors"])}),
+            what=f"adapter '{self.name}': the item similarity of {x.shape[1]:,} items",
+            hints=[f"use a smaller k_neighbors (now {p['k_neighbors']}), e.g. {self.name}:k_neighbors=50"],
+        )
         self.similarity_ = item_similarity(
             x,
             similarity=p["similarity"],
@@ -177,32 +185,48 @@ class ItemKNNAdapter(BaseAdapter):
         )
         self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
 
-    def _score(self, batch: Requests) -> np.ndarray:
-        scores = aggregate_rows(batch.context, self.similarity_, self.params["aggregation"])
-        if self.history_ is not None:  # history_weight > 0: the user's own items as extra, weaker context
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_items) positive scores of the items the context's neighbours reach.
+
+        With ``history_weight > 0`` the neighbours of the user's own train items (bought before the
+        query time) add ``history_weight ×`` their scores.
+        """
+        how = self.params["aggregation"]
+        cand = aggregate_sparse(batch.context, self.similarity_, how)
+        if self.history_ is not None:
             sel = self.history_.select(batch.user_idx, batch.timestamp)
             own = binarize(self.history_.weighted_sum(sel, np.ones(len(sel.query)), len(batch)))
-            scores += self.params["history_weight"] * aggregate_rows(own, self.similarity_, self.params["aggregation"])
-        scores[scores <= 0] = -np.inf
-        return scores
+            cand = sp.csr_matrix(cand + self.params["history_weight"] * aggregate_sparse(own, self.similarity_, how))
+        return prune_rows(cand, None)
+
+    def _score(self, batch: Requests) -> np.ndarray:
+        dense = self._candidates(batch).toarray()
+        dense[dense <= 0] = -np.inf
+        return dense
 
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
-        scores = self._score(batch)
+        cand = self._candidates(batch)
         prior = self.params["popularity_prior"]
         if prior <= 0:
-            return _recommend_with_fallback(self, scores, batch, k, self.fallback_scores_)
-        # every sold item gets prior × its basket share on top of its neighbourhood score (0 if none)
-        found = np.isfinite(scores)
+            return _recommend_with_fallback(self, cand, batch, k, self.fallback_scores_)
+        # every sold item gets prior × its basket share on top of its neighbourhood score (0 if none);
+        # outside the neighbourhood that is popularity order, so the 2k + cart-size best-sellers suffice
+        n = len(batch)
+        reach = self.popular_order_[: 2 * k + int(np.diff(batch.context.indptr).max(initial=0))]
+        pattern = abs(cand)
+        if self.fallback_scores_ is not None:
+            rows, cols = np.repeat(np.arange(n), len(reach)), np.tile(reach, n)
+            pattern = pattern + sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=cand.shape)
+        pat = sp.csr_matrix(pattern).tocoo()
+        prior_m = sp.csr_matrix((prior * self.popularity_share_[pat.col], (pat.row, pat.col)), shape=cand.shape)
+        items, top, _ = top_k_sparse(sp.csr_matrix(cand + prior_m), k, exclude=batch.context)
+        own = cand.copy()
+        own.data[:] = 1.0
         if batch.context.nnz:
-            r, c = batch.context.nonzero()
-            found[r, c] = False
-        sold = self.popularity_share_ > 0
-        fused = np.where(found, scores, 0.0) + prior * self.popularity_share_[None, :]
-        fused[:, ~sold] = np.where(found[:, ~sold], fused[:, ~sold], -np.inf)
-        if self.fallback_scores_ is None:
-            fused[~found] = -np.inf
-        items, top = top_k(fused, k, exclude=batch.context)
-        return Recommendations(items, top, self.name, ~found.any(axis=1))
+            own = sp.csr_matrix(own - own.multiply(batch.context > 0))
+            own.eliminate_zeros()
+        served = np.diff(own.indptr) == 0
+        return Recommendations(items, top, self.name, served if self.fallback_scores_ is not None else None)
 
 
 class UserKNNAdapter(BaseAdapter):
@@ -233,7 +257,7 @@ class UserKNNAdapter(BaseAdapter):
     serves_cold_users = True
     serves_cold_items = False
     needs_users = True
-    batch_size = 256  # dense similarity block is batch × n_users
+    batch_size = 256  # sparse similarity block: batch × the users sharing an item with each query
     hyperparams = (
         HyperParam("similarity", "categorical", "cosine", choices=("cosine", "pearson"), help="user-user similarity"),
         HyperParam(
@@ -263,30 +287,38 @@ class UserKNNAdapter(BaseAdapter):
         hist = sp.diags(known.astype(np.float64)) @ hist
         return binarize(hist + batch.context)
 
-    def _neighbour_similarity(self, batch: Requests) -> np.ndarray:
-        """Dense (n_b × n_users) similarity of each query profile to every train user; self = 0."""
+    def _neighbour_similarity(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_users) similarity of each query profile to the train users it shares an item with.
+
+        Only pairs with a common item are computed (the others have cosine 0 and a Pearson
+        correlation <= 0, and only positive similarities vote); self-similarity is removed.
+        """
         q = self._query_profiles(batch)
-        dots = np.asarray((q @ self.profiles_t_).toarray())
-        q_size = np.diff(q.indptr).astype(np.float64)[:, None]
-        u_size = self.profile_size_[None, :]
+        dots = sp.csr_matrix(q @ self.profiles_t_)
+        dots.sum_duplicates()
+        rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(dots.indptr))
+        q_size = np.diff(q.indptr).astype(np.float64)[rows]
+        u_size = self.profile_size_[dots.indices]
+        d = dots.data
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.params["similarity"] == "cosine":
-                sim = dots / np.sqrt(q_size * u_size)
+                sim = d / np.sqrt(q_size * u_size)
             else:
                 n = float(self.n_items_)
-                sim = (dots - q_size * u_size / n) / np.sqrt((q_size - q_size**2 / n) * (u_size - u_size**2 / n))
+                sim = (d - q_size * u_size / n) / np.sqrt((q_size - q_size**2 / n) * (u_size - u_size**2 / n))
         sim[~np.isfinite(sim)] = 0.0
-        rows = np.flatnonzero(batch.user_idx >= 0)
-        sim[rows, batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
-        return sim
+        sim[dots.indices == batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
+        return sp.csr_matrix((sim, dots.indices, dots.indptr), shape=dots.shape)
+
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_items) votes of the ``k_neighbors`` most similar users."""
+        w = prune_rows(self._neighbour_similarity(batch), self.params["k_neighbors"])
+        return prune_rows(sp.csr_matrix(w @ self.profiles_), None)
 
     def _score(self, batch: Requests) -> np.ndarray:
-        sim = self._neighbour_similarity(batch)
-        r, c, v = top_k_per_row(sim, self.params["k_neighbors"])
-        w = sp.csr_matrix((v, (r, c)), shape=sim.shape)
-        scores = np.asarray((w @ self.profiles_).toarray())
-        scores[scores <= 0] = -np.inf
-        return scores
+        dense = self._candidates(batch).toarray()
+        dense[dense <= 0] = -np.inf
+        return dense
 
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
-        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
+        return _recommend_with_fallback(self, self._candidates(batch), batch, k, self.fallback_scores_)

@@ -26,7 +26,7 @@ from xsell_eval.cli._app import (
 
 def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
     """A pipeline progress callback driving a rich Progress (one bar per stage/adapter)."""
-    steps = {"fit": 1, "recommend": 2, "evaluate": 3}
+    steps = {"fit": 1, "recommend": 2, "latency": 2, "evaluate": 3}
 
     def emit(event: str, who: str, info: dict[str, Any]) -> None:
         if event == "stage_start":

@@ -6,6 +6,8 @@ formatters of :mod:`xsell_eval.report._format`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from xsell_eval._lookup import adapter_order, currency_of, primary_k, row
 from xsell_eval.report import _format as F
 from xsell_eval.report.plots import ci_label as _lvl
@@ -282,8 +284,25 @@ def _cold_start_intro(result: CompareResult) -> str:
     )
 
 
+def _ms(v: float) -> str:
+    """Milliseconds with about three significant digits (0.0412, 1.25, 12.5, 1,250)."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 0.1 else f"{v:.3g}"
+
+
+def _latency_cells(latency: dict[str, Any] | None) -> list[str]:
+    lat: dict[str, Any] = latency or {}
+    if not F.ok(lat.get("p50_ms")):
+        return ["—", "—"]
+    qps: Any = lat.get("throughput_qps")
+    return [
+        " / ".join(_ms(float(lat[key])) for key in ("p50_ms", "p95_ms", "p99_ms")),
+        f"{float(qps):,.0f}" if F.ok(qps) else "—",
+    ]
+
+
 def adapters_table(result: CompareResult) -> str:
-    """Per-adapter parameters, timings, fallback share and errors."""
+    """Per-adapter parameters, timings (serving latency when measured), fallback share and errors."""
+    with_latency = any(a.latency for a in result.adapters)
     rows = []
     for a in result.adapters:
         params = ", ".join(f"{k}={v}" for k, v in sorted(a.params.items())) or "—"
@@ -296,6 +315,7 @@ def adapters_table(result: CompareResult) -> str:
                 "ok" if a.ok else f"not applicable: {a.error}" if a.not_applicable else f"**failed**: {a.error}",
                 F.fmt(a.fit_seconds, 2),
                 F.fmt(a.recommend_seconds, 2),
+                *(_latency_cells(a.latency) if with_latency else []),
                 "—" if not F.ok(fb) else F.pct(fb),
                 "—" if not F.ok(empty) else F.pct(empty),
                 params,
@@ -308,13 +328,20 @@ def adapters_table(result: CompareResult) -> str:
             "status",
             "fit (s)",
             "recommend (s)",
+            *(["one query p50 / p95 / p99 (ms)", "batch (queries/s)"] if with_latency else []),
             "served by fallback",
             "no recommendation",
             "hyperparameters",
         ],
         rows,
-        "lllrrrrl",
+        "lllrr" + ("rr" if with_latency else "") + "rrl",
     )
+    if with_latency:
+        table += (
+            "\n\nServing latency: wall time of answering one shopper at a time (a seeded sample of test queries, "
+            "after warm-up calls), and the rate of the batch evaluation. Machine- and load-dependent: compare "
+            "adapters within one run, not across machines."
+        )
     notes = [f"- `{a.name}`: {w}" for a in result.adapters for w in a.warnings]
     return table + ("\n\nWarnings raised while fitting and recommending:\n\n" + "\n".join(notes) if notes else "")
 

@@ -87,6 +87,7 @@ def _objective_values(
                 n_train_baskets=len(train.baskets),
                 item_category=train.item_category,
                 item_price=item_price,
+                metrics=[n for n, _ in parsed],  # only the tuned metrics are computed
             )
         v = per_query[col].to_numpy(dtype=np.float64)
         v = v[np.isfinite(v)]
