@@ -153,5 +153,8 @@ def sparse_top_k(
     if fallback_items is not None and fallback_scores is not None:
         fill = np.full(scores.shape[1], -np.inf)
         fill[fallback_items] = fallback_scores
-    items, top, n_cand = top_k_sparse(prune_rows(sp.csr_matrix(scores), None), k, exclude=context, fill=fill)
+    # the top k after the cart exclusion lie among each row's k + cart-size best entries (same tie order):
+    # pruning first keeps the sort to about rows × (k + cart) entries, not every stored score
+    keep = k + int(np.diff(context.indptr).max(initial=0))
+    items, top, n_cand = top_k_sparse(prune_rows(sp.csr_matrix(scores), keep), k, exclude=context, fill=fill)
     return Recommendations(items, top, name, n_cand == 0)
