@@ -194,7 +194,7 @@ def search_space(
 
     Example:
         >>> from xsell_eval.adapters.knn import ItemKNNAdapter
-        >>> sorted(search_space(ItemKNNAdapter, {"similarity": ["cosine", "jaccard"]}))  # doctest: +NORMALIZE_WHITESPACE
+        >>> sorted(search_space(ItemKNNAdapter, {"similarity": ["cosine"]}))  # doctest: +NORMALIZE_WHITESPACE
         ['aggregation', 'alpha', 'history_weight', 'interactions', 'k_neighbors',
          'popularity_prior', 'shrink', 'similarity']
     """
