@@ -29,6 +29,11 @@ class UnknownNameError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class NotApplicableError(DataError):
+    """The data lacks what an adapter needs (user ids, timestamps): a compare records the adapter as
+    "not applicable" instead of failed."""
+
+
 class NotFittedError(XsellError, RuntimeError):
     """``recommend`` was called before ``fit``."""
 

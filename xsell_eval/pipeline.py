@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
+from xsell_eval.errors import NotApplicableError
 from xsell_eval.latency import measure_latency
 from xsell_eval.protocols import build_queries
 from xsell_eval.queries import Queries, Recommendations
-from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
+from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
 from xsell_eval.settings import DEFAULT_METRICS, CompareConfig  # noqa: F401  (re-exported for existing imports)
 from xsell_eval.split import Split, make_split
 
@@ -257,6 +258,15 @@ def run_adapter(
             recs, queries, train, config.ks, item_price=prepared.dataset.item_price, metrics=config.metrics
         )
         eval_s = time.perf_counter() - t0
+    except NotApplicableError as exc:  # e.g. a history adapter on baskets without user ids
+        return AdapterOutcome(
+            name=label,
+            spec=spec,
+            status=NOT_APPLICABLE,
+            params=merged,
+            family=getattr(adapter, "family", ""),
+            error=str(exc),
+        )
     except Exception as exc:  # a crashing adapter (ours or a plugin) must not sink the run
         return AdapterOutcome(
             name=label,

@@ -22,6 +22,9 @@ import pandas as pd
 
 from xsell_eval.decision import Decision
 
+NOT_APPLICABLE = "not applicable"
+"""Outcome status of an adapter the data does not suit (it needs user ids or timestamps the data lacks)."""
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -56,7 +59,7 @@ class AdapterOutcome:
 
     name: str
     spec: str
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | NOT_APPLICABLE
     params: dict[str, Any]
     family: str = ""
     error: str = ""
@@ -82,6 +85,11 @@ class AdapterOutcome:
     def ok(self) -> bool:
         """True when the adapter completed."""
         return self.status == "ok"
+
+    @property
+    def not_applicable(self) -> bool:
+        """True when the data lacks what the adapter needs (e.g. user ids): not run, not a failure."""
+        return self.status == NOT_APPLICABLE
 
     def light(self) -> AdapterOutcome:
         """This outcome without recommendations and per-query values (what a result keeps)."""
@@ -334,8 +342,13 @@ class CompareResult:
 
     @property
     def failed_adapters(self) -> list[str]:
-        """Names of the adapters that failed."""
-        return [a.name for a in self.adapters if not a.ok]
+        """Names of the adapters that failed (not those that were not applicable to the data)."""
+        return [a.name for a in self.adapters if not a.ok and not a.not_applicable]
+
+    @property
+    def not_applicable_adapters(self) -> list[str]:
+        """Names of the adapters the data did not suit (e.g. history adapters without user ids)."""
+        return [a.name for a in self.adapters if a.not_applicable]
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -393,6 +406,7 @@ class CompareResult:
             for r in sel.itertuples():
                 rows.append((str(r.adapter), _short(r.mean), f"[{_short(r.ci_low)}, {_short(r.ci_high)}]"))
         rows += [(name, "failed", "") for name in self.failed_adapters]
+        rows += [(name, NOT_APPLICABLE, "") for name in self.not_applicable_adapters]
         d = self.decided()
         return f"{d.headline()}", rows
 

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.errors import ConfigError, DataError, NotFittedError
+from xsell_eval.errors import ConfigError, DataError, NotApplicableError, NotFittedError
 from xsell_eval.queries import Queries, Recommendations, Requests, top_k
 
 ParamKind = Literal["int", "float", "categorical", "bool", "str"]
@@ -164,9 +164,11 @@ class BaseAdapter:
         if len(train.interactions) == 0:
             raise DataError(f"adapter '{self.name}': the training data is empty")
         if self.needs_users and not train.has_users:
-            raise DataError(f"adapter '{self.name}' needs user ids, but the training data has none (all guests)")
+            raise NotApplicableError(
+                f"adapter '{self.name}' needs user ids, but the training data has none (all guests)"
+            )
         if self.needs_timestamps and not train.has_timestamps:
-            raise DataError(f"adapter '{self.name}' needs timestamps, but the training data has none")
+            raise NotApplicableError(f"adapter '{self.name}' needs timestamps, but the training data has none")
         self.fitted_ = False
         self.n_items_ = train.n_items
         t0 = time.perf_counter()

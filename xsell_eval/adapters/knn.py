@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from xsell_eval.adapters._history import BasketHistory, popularity_fallback
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
@@ -155,10 +156,34 @@ class ItemKNNAdapter(BaseAdapter):
             help="co-occurrence within baskets or within users' whole histories",
         ),
         _FALLBACK,
+        HyperParam(
+            "history_weight",
+            "float",
+            0.0,
+            low=0.0,
+            high=1e6,
+            tune_low=0.0,
+            tune_high=2.0,
+            help="add this × the scores of the user's own train items (bought before the query); 0: cart only",
+        ),
+        HyperParam(
+            "popularity_prior",
+            "float",
+            0.0,
+            low=0.0,
+            high=1e6,
+            tune_low=0.0,
+            tune_high=1.0,
+            help="add this × each item's share of train baskets to its score (popular over sparse neighbours)",
+        ),
     )
 
     def _fit(self, train: Dataset) -> None:
         p = self.params
+        self.history_ = BasketHistory.from_dataset(train) if p["history_weight"] > 0 else None
+        n_baskets = max(int((train.basket_item.getnnz(axis=1) > 0).sum()), 1)
+        self.popularity_share_ = train.item_basket_count.astype(np.float64) / n_baskets
+        self.popular_order_, _ = popularity_fallback(train)
         if p["interactions"] == "user":
             if not train.has_users:
                 raise DataError(
@@ -186,8 +211,18 @@ class ItemKNNAdapter(BaseAdapter):
         self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
 
     def _candidates(self, batch: Requests) -> sp.csr_matrix:
-        """Sparse (n_b × n_items) positive scores of the items the context's neighbours reach."""
-        return prune_rows(aggregate_sparse(batch.context, self.similarity_, self.params["aggregation"]), None)
+        """Sparse (n_b × n_items) positive scores of the items the context's neighbours reach.
+
+        With ``history_weight > 0`` the neighbours of the user's own train items (bought before the
+        query time) add ``history_weight ×`` their scores.
+        """
+        how = self.params["aggregation"]
+        cand = aggregate_sparse(batch.context, self.similarity_, how)
+        if self.history_ is not None:
+            sel = self.history_.select(batch.user_idx, batch.timestamp)
+            own = binarize(self.history_.weighted_sum(sel, np.ones(len(sel.query)), len(batch)))
+            cand = sp.csr_matrix(cand + self.params["history_weight"] * aggregate_sparse(own, self.similarity_, how))
+        return prune_rows(cand, None)
 
     def _score(self, batch: Requests) -> np.ndarray:
         dense = self._candidates(batch).toarray()
@@ -195,9 +230,32 @@ class ItemKNNAdapter(BaseAdapter):
         return dense
 
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
-        return _in_halves(
-            batch, lambda b: _recommend_with_fallback(self, self._candidates(b), b, k, self.fallback_scores_)
-        )
+        return _in_halves(batch, lambda b: self._recommend_one(b, k))
+
+    def _recommend_one(self, batch: Requests, k: int) -> Recommendations:
+        """Neighbourhood candidates (+ the popularity prior when set), then the popularity fallback."""
+        cand = self._candidates(batch)
+        prior = self.params["popularity_prior"]
+        if prior <= 0:
+            return _recommend_with_fallback(self, cand, batch, k, self.fallback_scores_)
+        # every sold item gets prior × its basket share on top of its neighbourhood score (0 if none);
+        # outside the neighbourhood that is popularity order, so the 2k + cart-size best-sellers suffice
+        n = len(batch)
+        reach = self.popular_order_[: 2 * k + int(np.diff(batch.context.indptr).max(initial=0))]
+        pattern = abs(cand)
+        if self.fallback_scores_ is not None:
+            rows, cols = np.repeat(np.arange(n), len(reach)), np.tile(reach, n)
+            pattern = pattern + sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=cand.shape)
+        pat = sp.csr_matrix(pattern).tocoo()
+        prior_m = sp.csr_matrix((prior * self.popularity_share_[pat.col], (pat.row, pat.col)), shape=cand.shape)
+        items, top, _ = top_k_sparse(sp.csr_matrix(cand + prior_m), k, exclude=batch.context)
+        own = cand.copy()
+        own.data[:] = 1.0
+        if batch.context.nnz:
+            own = sp.csr_matrix(own - own.multiply(batch.context > 0))
+            own.eliminate_zeros()
+        served = np.diff(own.indptr) == 0
+        return Recommendations(items, top, self.name, served if self.fallback_scores_ is not None else None)
 
 
 class UserKNNAdapter(BaseAdapter):

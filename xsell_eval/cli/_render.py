@@ -57,7 +57,7 @@ def progress_printer(progress: Any, tasks: dict[str, Any]) -> Emit:
             if who not in tasks:
                 tasks[who] = progress.add_task(who, total=4)
             status = info.get("status")
-            color = {"ok": "green", "restored": "blue"}.get(str(status), "red")
+            color = {"ok": "green", "restored": "blue", "not applicable": "yellow"}.get(str(status), "red")
             progress.update(tasks[who], completed=4, description=f"[{color}]{who}: {status}")
 
     return emit
@@ -147,9 +147,11 @@ def compare_table(result: Any) -> Any:
 
 
 def print_adapter_problems(adapters: Iterable[Any]) -> None:
-    """A red line per failed adapter, a yellow one per warning."""
+    """A red line per failed adapter, a yellow one per adapter not applicable to the data and per warning."""
     for a in adapters:
-        if not a.ok:
+        if getattr(a, "not_applicable", False):
+            err_console.print(f"[yellow]adapter {escape(a.name)} not applicable:[/] {escape(a.error)}")
+        elif not a.ok:
             err_console.print(f"[red]adapter {escape(a.name)} failed:[/] {escape(a.error)}")
         for w in a.warnings:
             err_console.print(f"[yellow]adapter {escape(a.name)} warned:[/] {escape(w)}")

@@ -64,7 +64,8 @@ def decision_section(result: CompareResult) -> str:
             f"{result.n_queries:,} test {many})."
         )
         leak = _leak_line(result)
-        return "\n".join([*lines, *(["", *leak] if leak else []), "", scoreboard(result)])
+        rest = [*leak, *_not_run_lines(result)]
+        return "\n".join([*lines, *(["", *rest] if rest else []), "", scoreboard(result)])
     vs = facts.vs_baseline
     focus = vs.adapter if vs is not None else None
     brow_base = row(summ, adapter=base, metric=prim) or {}
@@ -107,8 +108,7 @@ def decision_section(result: CompareResult) -> str:
         lines += _ab_line(result, facts, focus)
     else:
         lines += _leak_line(result)
-    if failed:
-        lines.append(f"- **Failed** (not compared): {', '.join(f'`{f}`' for f in failed)} — see *Adapters*.")
+    lines += _not_run_lines(result)
     lines += ["", scoreboard(result)]
     return "\n".join(lines)
 
@@ -120,6 +120,18 @@ LEAK_EFFECT = {
     "co-purchases leak in",
 }
 """What leaks in each leaky split (one clause); the split's own ``leakage`` text is used for other kinds."""
+
+
+def _not_run_lines(result: CompareResult) -> list[str]:
+    """Bullets naming the adapters that failed and those the data did not suit (not compared)."""
+    lines = []
+    if result.failed_adapters:
+        names = ", ".join(f"`{f}`" for f in result.failed_adapters)
+        lines.append(f"- **Failed** (not compared): {names} — see *Adapters*.")
+    if result.not_applicable_adapters:
+        names = ", ".join(f"`{f}`" for f in result.not_applicable_adapters)
+        lines.append(f"- **Not applicable** to this data (not compared): {names} — see *Adapters*.")
+    return lines
 
 
 def _leak_line(result: CompareResult) -> list[str]:

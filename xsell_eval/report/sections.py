@@ -312,7 +312,7 @@ def adapters_table(result: CompareResult) -> str:
             [
                 f"`{a.name}`",
                 a.family or "—",
-                "ok" if a.ok else f"**failed**: {a.error}",
+                "ok" if a.ok else f"not applicable: {a.error}" if a.not_applicable else f"**failed**: {a.error}",
                 F.fmt(a.fit_seconds, 2),
                 F.fmt(a.recommend_seconds, 2),
                 *(_latency_cells(a.latency) if with_latency else []),

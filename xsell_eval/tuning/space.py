@@ -194,8 +194,9 @@ def search_space(
 
     Example:
         >>> from xsell_eval.adapters.knn import ItemKNNAdapter
-        >>> sorted(search_space(ItemKNNAdapter, {"similarity": ["cosine", "jaccard"]}))
-        ['aggregation', 'alpha', 'interactions', 'k_neighbors', 'shrink', 'similarity']
+        >>> sorted(search_space(ItemKNNAdapter, {"similarity": ["cosine"]}))  # doctest: +NORMALIZE_WHITESPACE
+        ['aggregation', 'alpha', 'history_weight', 'interactions', 'k_neighbors',
+         'popularity_prior', 'shrink', 'similarity']
     """
     adapter = adapter_cls.name or (adapter_cls if isinstance(adapter_cls, type) else type(adapter_cls)).__name__
     declared = {p.name: p for p in adapter_cls.hyperparams}
