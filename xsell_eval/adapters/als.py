@@ -39,10 +39,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell_eval._imports import require
+from xsell_eval.adapters._rows import top_k_columns, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
-from xsell_eval.adapters.sar import user_rows
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Queries, Recommendations
 
 CONFIDENCE = ("linear", "log", "binary")
 
@@ -183,6 +183,8 @@ class ALSAdapter(BaseAdapter):
         self.model_ = model
         self.item_factors_ = np.asarray(self.model_.item_factors, dtype=np.float32)
         self.user_factors_ = np.asarray(self.model_.user_factors, dtype=np.float32)
+        self.known_items_ = np.flatnonzero(self.item_known_)
+        self.known_factors_ = self.item_factors_[self.known_items_].astype(np.float64)
 
     # ------------------------------------------------------------------ scoring
     def profiles(self, batch: Queries) -> sp.csr_matrix:
@@ -212,11 +214,20 @@ class ALSAdapter(BaseAdapter):
             x = self.model_.recalculate_user(np.arange(cq.shape[0]), cq)
         return np.asarray(x, dtype=np.float32).reshape(cq.shape[0], -1)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _known_scores(self, batch: Queries) -> np.ndarray:
+        """Scores over the items bought in train (``known_items_``) only; -inf rows for empty profiles."""
         prof = self.profiles(batch)
-        x = self.fold_in(prof)
-        scores = (x.astype(np.float64) @ self.item_factors_.T.astype(np.float64)).astype(np.float64)
-        scores[:, ~self.item_known_] = -np.inf
-        has = np.asarray((prof @ sp.diags(self.item_known_.astype(np.float32))).sum(axis=1)).ravel() > 0
+        x = self.fold_in(prof).astype(np.float64)
+        scores = x @ self.known_factors_.T
+        has = np.diff(sp.csr_matrix(prof[:, self.known_items_]).indptr) > 0
         scores[~has] = -np.inf
         return scores
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        scores = np.full((len(batch), self.n_items_), -np.inf)
+        scores[:, self.known_items_] = self._known_scores(batch)
+        return scores
+
+    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+        items, top = top_k_columns(self._known_scores(batch), self.known_items_, k, batch.context)
+        return Recommendations(items, top, self.name)

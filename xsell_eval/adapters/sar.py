@@ -42,11 +42,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell_eval.adapters._rows import top_k_columns, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Queries, Recommendations
 
 SAR_SIMILARITIES = (
     "jaccard",
@@ -188,18 +189,6 @@ def sar_similarity(co: sp.csr_matrix, similarity: str, *, n_items: int | None = 
     return out
 
 
-def user_rows(m: sp.csr_matrix, user_idx: np.ndarray) -> sp.csr_matrix:
-    """Rows of a user × item matrix for each query's user; an empty row for guests and unknown users."""
-    known = (user_idx >= 0) & (user_idx < m.shape[0])
-    out = sp.csr_matrix((len(user_idx), m.shape[1]), dtype=m.dtype)
-    if known.any():
-        picked = m[user_idx[known]].tocoo()
-        out = sp.csr_matrix(
-            (picked.data, (np.flatnonzero(known)[picked.row], picked.col)), shape=out.shape, dtype=m.dtype
-        )
-    return out
-
-
 class SARAdapter(BaseAdapter):
     """SAR: time-decayed affinity × item similarity (Jaccard, lift, …) from co-occurrence.
 
@@ -275,13 +264,18 @@ class SARAdapter(BaseAdapter):
         co = cooccurrence(train, threshold=p["threshold"])
         self.item_frequencies_ = co.diagonal()
         self.similarity_ = sar_similarity(co, p["similarity"])
+        # SAR indexes the items with a (thresholded) train frequency; only they can score
+        cols = np.flatnonzero(np.diff(co.indptr) > 0)
+        self.columns_ = cols
+        sim = sp.csr_matrix(self.similarity_[cols][:, cols])
+        self.similarity_sub_ = sim
         self.pattern_ = sp.csr_matrix(
-            (np.ones(co.nnz, dtype=np.float32), co.indices.copy(), co.indptr.copy()), shape=co.shape
+            (np.ones(sim.nnz, dtype=np.float32), sim.indices.copy(), sim.indptr.copy()), shape=sim.shape
         )
-        n = co.shape[0]
+        m = len(cols)
         # a dense-ish similarity on a small catalog: sparse × dense products are many times faster
-        self.dense_ = n * n * 8 <= DENSE_SIMILARITY_BYTES and co.nnz > 0.05 * n * n
-        self.similarity_dense_ = self.similarity_.toarray() if self.dense_ else None
+        self.dense_ = m * m * 8 <= DENSE_SIMILARITY_BYTES and co.nnz > 0.05 * m * m
+        self.similarity_dense_ = sim.toarray() if self.dense_ else None
         self.pattern_dense_ = self.pattern_.toarray() if self.dense_ and not self._positive else None
         self.seen_ = sp.csr_matrix(self.affinity_ > 0, dtype=np.float32)
 
@@ -300,12 +294,13 @@ class SARAdapter(BaseAdapter):
         """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
         return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
 
-    def _score(self, batch: Queries) -> np.ndarray:
-        a = self.affinity_rows(batch)
+    def _indexed_scores(self, batch: Queries) -> np.ndarray:
+        """Scores over the indexed items ``columns_`` only (n × len(columns_)); -inf = not a candidate."""
+        a = sp.csr_matrix(self.affinity_rows(batch)[:, self.columns_])
         if self.similarity_dense_ is not None:
             scores = np.asarray(a @ self.similarity_dense_, dtype=np.float64)
         else:
-            scores = np.asarray((a @ self.similarity_).toarray(), dtype=np.float64)
+            scores = np.asarray((a @ self.similarity_sub_).toarray(), dtype=np.float64)
         if self._positive:
             reach = scores > 0
         else:
@@ -315,6 +310,15 @@ class SARAdapter(BaseAdapter):
             reach = np.asarray(product.toarray() if sp.issparse(product) else product) > 0
         scores[~reach] = -np.inf
         if self.params["remove_seen"]:
-            r, c = user_rows(self.seen_, batch.user_idx).nonzero()
+            r, c = user_rows(self.seen_, batch.user_idx)[:, self.columns_].nonzero()
             scores[r, c] = -np.inf
         return scores
+
+    def _score(self, batch: Queries) -> np.ndarray:
+        scores = np.full((len(batch), self.n_items_), -np.inf)
+        scores[:, self.columns_] = self._indexed_scores(batch)
+        return scores
+
+    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+        items, top = top_k_columns(self._indexed_scores(batch), self.columns_, k, batch.context)
+        return Recommendations(items, top, self.name)
