@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from xsell_eval.pipeline import CompareConfig, CompareResult
+from xsell_eval.pipeline import AdapterOutcome, CompareConfig, CompareResult
 from xsell_eval.stats import compare_to_baseline, summarize
 
 
@@ -140,10 +140,10 @@ def fixed_result() -> CompareResult:
             "test_lines_on_cold_items": 9,
         },
         n_queries=400,
-        summary=summary,
+        estimates=summary,
         comparisons=comparisons,
         buckets=buckets,
         aggregates=aggregates,
-        adapters=adapters,
+        adapters=tuple(AdapterOutcome.from_dict(a) for a in adapters),
         per_query_frame=per_query_frame,
     )

@@ -60,7 +60,7 @@ def test_abtest_end_to_end_with_truth(shop_dir, tmp_path):
     assert (out / "figures" / "abtest_lift.png").exists() and (out / "figures" / "abtest_sequential.png").exists()
     assert data["settings"]["command"].startswith("xsell-eval abtest popular random --data")
 
-    from xsell_eval.abtest.report import rerender_abtest_run
+    from xsell_eval.results import rerender_abtest_run
 
     assert rerender_abtest_run(out) == report
 

@@ -10,17 +10,19 @@ import pytest
 import scipy.sparse as sp
 from _abtest_fixtures import prepared, shop_case
 
-from xsell_eval.abtest.report import ABTestReport, read_abtest_run, render_section, write_abtest_run
 from xsell_eval.abtest.response import (
     ResponseModel,
     cooccurrence_conditional,
     make_acceptance,
     slot_probabilities,
 )
+from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import parse_split, simulate, simulate_prepared
 from xsell_eval.abtest.stats import Analysis, analyse
 from xsell_eval.errors import ConfigError, DataError, UnknownNameError
 from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.report.abtest import render_section
+from xsell_eval.results import read_abtest_run, write_abtest_run
 
 
 def _queries(context: list[list[int]], targets: list[list[int]], n_items: int, value: float = 2.0) -> Queries:
@@ -401,7 +403,7 @@ def test_check_visitors_per_arm():
 
 def test_assumptions_use_the_option_names(analysis3):
     """Finding 6: the report names response parameters by their flag and [abtest] key."""
-    from xsell_eval.abtest.report import assumptions_table
+    from xsell_eval.report.abtest import assumptions_table
 
     rm = ResponseModel(source="oracle", oracle_smoothing=2.0)
     assert rm.applies("oracle_smoothing") and not rm.applies("p_accept_hit") and not rm.applies("exam_decay")

@@ -505,8 +505,8 @@ def test_aa_with_srm_and_simulated_srm_wording():
 
 def test_p_values_near_alpha_print_on_the_right_side_of_it():
     """Audit 2 #6: p = 0.04995 is significant and must not print as 0.05."""
-    from xsell_eval.abtest.report import _p
     from xsell_eval.abtest.stats import format_p
+    from xsell_eval.report.abtest import _p
 
     assert p_text(0.04995, 0.05) == "= 0.04995" and p_text(0.0451, 0.05) == "= 0.0451"
     assert p_text(0.0505, 0.05) == "= 0.0505" and p_text(0.3, 0.05) == "= 0.3" and p_text(0.0451) == "= 0.045"

@@ -57,7 +57,10 @@ def test_compare_writes_run_directory_and_report(shop: Path, tmp_path: Path) -> 
         assert (out / f).exists(), f
     report = (out / "report.md").read_text()
     assert "## Decision" in report and "## Split, protocol and leakage audit" in report
-    assert "xsell-eval compare popular random" in report  # reproduce command, baseline first
+    # the command as typed (not one rebuilt from the config), recorded in the manifest too
+    typed = f"xsell-eval compare random --data {shop} --k 5,10 --bootstrap 200 --out {out}"
+    assert f"- Reproduce (the command as typed):\n\n```\n{typed}\n```" in report
+    assert json.loads((out / "manifest.json").read_text())["command"] == typed
     recs = pd.read_parquet(out / "recommendations.parquet")
     assert set(recs["adapter"]) == {"popular", "random"}
     assert recs.groupby(["adapter", "query_id"]).size().max() == 10

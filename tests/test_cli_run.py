@@ -55,14 +55,9 @@ def test_every_experiment_runs_and_its_report_renders(path: Path, shop: Path, tm
     assert code == 0, stderr
     assert "Decision:" in stdout
     # the console's decision line says what the report's decision says (finding 9)
-    from xsell_eval.cli.run import decision_line
-
     stored = read_run(out)
-    line = decision_line(
-        stored.extra["decision"],
-        failed=[a["name"] for a in stored.adapters if a["status"] != "ok"],
-        n_completed=len(stored.ok_adapters),
-    )
+    assert stored.decision is not None
+    line = stored.decision.headline(failed=stored.failed_adapters, n_completed=len(stored.ok_adapters))
     assert line and line in " ".join(stdout.split())
     report = (out / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# Cross-sell decision") and "## Decision" in report
@@ -141,7 +136,7 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
     code, _, stderr = _run("run", str(exp), "--out", str(tmp_path / "ok"))
     assert code == 0, stderr
     assert "[abtest] p_hit ignored: no effect with response = 'truth'" in " ".join(stderr.split())
-    assert read_run(tmp_path / "ok").extra["abtest"]["data"]["has_truth"] is True
+    assert read_run(tmp_path / "ok").abtest.data["has_truth"] is True  # type: ignore[union-attr]
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "interactions.csv").write_bytes((shop / "interactions.csv").read_bytes())
@@ -178,9 +173,9 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
 )  # fmt: skip
 def test_console_decision_line_agrees_with_the_report(facts: dict, expected: str) -> None:
     """Finding 9: the console line follows the decision facts (tie, no comparison, nothing completed)."""
-    from xsell_eval.cli.run import decision_line
+    from xsell_eval.decision import Decision
 
-    line = decision_line(facts, failed=[], n_completed=1)
+    line = Decision.from_dict(facts).headline(failed=[], n_completed=1)
     assert line is not None and line.startswith(expected), line
     assert "keep the baseline" not in line or facts["verdict"] == "keep-baseline"
 
@@ -208,7 +203,7 @@ def test_repeated_abtest_arms_run_as_an_aa_test(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert "treating the simulated test as an A/A test" in " ".join(stderr.split())
     assert "Simulated A/B test: A/A check" in " ".join(stdout.split())
-    ab = read_run(tmp_path / "ok").extra["abtest"]
+    ab = read_run(tmp_path / "ok").abtest.to_dict()  # type: ignore[union-attr]
     assert [a["name"] for a in ab["analysis"]["arms"]] == ["popular (A)", "popular (B)"]
     assert ab["settings"]["aa"] is True and ab["settings"]["adapters"] == ["popular", "popular"]
 

@@ -24,11 +24,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     a = fixed_result()
     write_run(a, base / "20240101-120000-golden", report="(report)\n")
     # B: another seed and a changed data fingerprint; cf a little better
-    summ = a.summary.copy()
+    summ = a.estimates.copy()
     sel = (summ["adapter"] == "cf") & (summ["metric"] == "hit_rate@10")
     summ.loc[sel, ["mean", "ci_low", "ci_high"]] += 0.2
     manifest = {**a.manifest, "dataset": {**a.manifest["dataset"], "fingerprint": "fedcba9876543210"}}
-    b = replace(a, config=replace(a.config, seed=1), summary=summ, manifest=manifest)
+    b = replace(a, config=replace(a.config, seed=1), estimates=summ, manifest=manifest)
     write_run(b, base / "20240102-090000-golden", report="(report)\n")
     (base / "not-a-run").mkdir()
     (base / "20240103-000000-broken").mkdir()
@@ -37,7 +37,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     c = write_run(a, base / "20240104-000000-notables", report="(report)\n")
     shutil.rmtree(c / "tables")
     # complete, but no adapter finished
-    failed = [{**ad, "status": "failed", "error": "boom"} for ad in a.adapters]
+    failed = tuple(replace(ad, status="failed", error="boom") for ad in a.adapters)
     write_run(replace(a, adapters=failed), base / "20240105-000000-allfailed", report="(report)\n")
     return base
 

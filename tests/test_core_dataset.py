@@ -99,3 +99,21 @@ def test_top_k_matches_a_full_stable_sort(n: int, m: int, k: int, seed: int) -> 
         order = [i for i in np.argsort(-scores[r], kind="stable") if np.isfinite(scores[r, i])][:k]
         assert items[r, : len(order)].tolist() == order
         assert (items[r, len(order) :] == -1).all()
+
+
+def test_categorical_ids_index_like_plain_strings() -> None:
+    """The loaders hand categoricals over; indexing them works on the categories only, same result."""
+    plain = pd.DataFrame(
+        {
+            "basket_id": ["b2", "b1", "b1", "b3", "b2"],
+            "item_id": [" x", "y", "x", "z", "17.0"],
+            "user_id": ["u1", None, None, "u2", "u1"],
+        }
+    )
+    cat = plain.astype("category")
+    cat["item_id"] = cat["item_id"].cat.add_categories(["never-used"])  # unused categories get no index
+    a, b = Dataset.from_frames(plain), Dataset.from_frames(cat)
+    pd.testing.assert_frame_equal(a.interactions, b.interactions)
+    assert list(b.item_ids) == ["17.0", "x", "y", "z"] and list(b.user_ids) == ["u1", "u2"]
+    assert b.interactions["user_idx"].tolist() == [0, -1, -1, 1, 0]
+    assert b.interactions["basket_idx"].tolist() == [1, 0, 0, 2, 1]

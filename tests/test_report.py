@@ -21,8 +21,11 @@ import pytest
 from _report_fixtures import _per_query, fixed_result
 from typer.testing import CliRunner
 
+from xsell_eval import decision as D
 from xsell_eval.cli import app
+from xsell_eval.decision import Decision, decide
 from xsell_eval.pipeline import CompareConfig, CompareResult, run_compare
+from xsell_eval.report import _format as F
 from xsell_eval.report import markdown as M
 from xsell_eval.report.html import image_refs, render_html
 from xsell_eval.report.plots import planned_plots, write_plots
@@ -34,7 +37,7 @@ runner = CliRunner()
 
 
 def test_golden_report() -> None:
-    result = M.with_decision(fixed_result())
+    result = fixed_result()
     text = M.render_markdown(result)
     assert text == M.render_markdown(result)  # pure: same input, same bytes
     if os.environ.get("XSELL_UPDATE_GOLDEN"):
@@ -46,7 +49,7 @@ def test_golden_report() -> None:
 
 
 def test_first_screen_answers_the_decision() -> None:
-    text = M.render_markdown(M.with_decision(fixed_result()))
+    text = M.render_markdown(fixed_result())
     first = text.split("## Terms used")[0]
     assert "**Recommendation: use `cf`**" in first
     for needle in (
@@ -71,7 +74,7 @@ def test_decision_numbers_match_independent_computation() -> None:
     from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
     result = fixed_result()
-    facts = M.decision_facts(result, per_query=result.per_query_frame)
+    facts = decide(result, per_query=result.per_query_frame).to_dict()
     assert facts["verdict"] == "adopt" and facts["winner"] == "cf"
     pq = _per_query()
     # winner vs baseline: the comparison row
@@ -91,26 +94,26 @@ def test_decision_numbers_match_independent_computation() -> None:
     n = samplesize_proportions_2indep_onetail(p1 - p0, p0, 0.8, alpha=0.05, alternative="two-sided")
     plan = facts["ab_plan"]
     assert plan["n_per_arm"] == math.ceil(n)
-    assert plan["days"] == math.ceil(2 * math.ceil(n) / M.DEFAULT_TRAFFIC_PER_DAY)
+    assert plan["days"] == math.ceil(2 * math.ceil(n) / D.DEFAULT_TRAFFIC_PER_DAY)
     assert plan["n_per_arm_low"] > plan["n_per_arm"]  # the cautious end of the CI needs more visitors
     assert plan["n_per_arm_widget"] > plan["n_per_arm"]
 
 
 def test_textbook_sample_size() -> None:
     # baseline 5%, +10% relative, alpha 0.05 two-sided, power 0.8: 31,234 per arm (R power.prop.test)
-    assert math.ceil(M._sample_size(0.05, 0.10, 0.05, 0.8)) == 31_234
-    assert M._sample_size(0.05, -0.1, 0.05, 0.8) is None
+    assert math.ceil(D.sample_size(0.05, 0.10, 0.05, 0.8)) == 31_234
+    assert D.sample_size(0.05, -0.1, 0.05, 0.8) is None
 
 
 def test_keep_baseline_and_degenerate_results() -> None:
     result = fixed_result()
     comp = result.comparisons.assign(significant=False, mark="")
-    facts = M.decision_facts(replace(result, comparisons=comp))
+    facts = decide(replace(result, comparisons=comp)).to_dict()
     assert facts["verdict"] == "keep-baseline" and facts["winner"] is None
     text = M.render_markdown(replace(result, comparisons=comp))
     assert "**Recommendation: keep the baseline `popular`**" in text
     empty = replace(
-        result, summary=result.summary.iloc[0:0], comparisons=comp.iloc[0:0], buckets=result.buckets.iloc[0:0]
+        result, estimates=result.estimates.iloc[0:0], comparisons=comp.iloc[0:0], buckets=result.buckets.iloc[0:0]
     )
     assert "No adapter completed" in M.render_markdown(empty)
     single = replace(result, comparisons=comp.iloc[0:0])
@@ -122,15 +125,15 @@ def test_keep_baseline_and_degenerate_results() -> None:
     [(0.6327, "63.3%"), (0.0031, "0.31%"), (0.0, "0.0%"), (None, "—"), (float("nan"), "—")],
 )
 def test_percent_format(x: float | None, expected: str) -> None:
-    assert M._pct(x) == expected
+    assert F.pct(x) == expected
 
 
 def test_money_and_p_formats() -> None:
-    assert M._money(18623.7, "GBP", signed=True) == "+£18,624"
-    assert M._money(-871.3, None) == "-871"
-    assert M._money(12.5, "CHF", decimals=2) == "12.50 CHF"
-    assert M._p_eq(1e-9) == "p < 0.0001" and M._p_eq(0.1312) == "p = 0.13" and M._p_eq(0.0042) == "p = 0.0042"
-    assert M._pp(0.2756) == "+27.6 pp" and M._pp(-0.0045) == "-0.45 pp"
+    assert F.money(18623.7, "GBP", signed=True) == "+£18,624"
+    assert F.money(-871.3, None) == "-871"
+    assert F.money(12.5, "CHF", decimals=2) == "12.50 CHF"
+    assert F.p_eq(1e-9) == "p < 0.0001" and F.p_eq(0.1312) == "p = 0.13" and F.p_eq(0.0042) == "p = 0.0042"
+    assert F.pp(0.2756) == "+27.6 pp" and F.pp(-0.0045) == "-0.45 pp"
 
 
 # ---------------------------------------------------------------------- a real (small) run
@@ -237,11 +240,11 @@ def test_confidence_level_is_used_and_stated_everywhere() -> None:
     from xsell_eval.testing import toy_dataset
 
     cfg = CompareConfig(adapters=("cf",), ks=(10,), n_bootstrap=300, confidence=0.8, name="toy80")
-    result = M.with_decision(run_compare(cfg, dataset=toy_dataset()))
+    result = run_compare(cfg, dataset=toy_dataset())
     assert result.per_query_frame is not None
     wide = result.per_query_frame.pivot(index="query_id", columns="adapter", values="hit_rate@10")
     cf, base = wide["cf"].to_numpy(dtype=float), wide["popular"].to_numpy(dtype=float)
-    row = result.summary.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
+    row = result.estimates.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
     ref = bootstrap_mean_ci(cf, seed=0, n_resamples=300, confidence=0.8)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high))
     comp = result.comparisons.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
@@ -253,7 +256,7 @@ def test_confidence_level_is_used_and_stated_everywhere() -> None:
 
 # ---------------------------------------------------------------------- audit fixes (first screen, units, CLI)
 def _decision(result: CompareResult) -> str:
-    return M.render_markdown(M.with_decision(result)).split("## Terms used")[0]
+    return M.render_markdown(result).split("## Terms used")[0]
 
 
 @pytest.mark.parametrize("kind", ["last-basket", "random-basket"])
@@ -271,7 +274,7 @@ def test_leaky_split_is_stated_on_the_first_screen(kind: str) -> None:
 
 def test_tied_runner_up_money_carries_its_ci() -> None:
     result = fixed_result()
-    facts = M.decision_facts(result, per_query=result.per_query_frame)
+    facts = decide(result, per_query=result.per_query_frame).to_dict()
     ru = facts["runner_up"]
     row = result.comparisons.query("adapter == 'rules' and metric == 'revenue@10'").iloc[0]
     assert (ru["revenue_per_1000"], ru["revenue_per_1000_ci_low"], ru["revenue_per_1000_ci_high"]) == pytest.approx(
@@ -279,23 +282,23 @@ def test_tied_runner_up_money_carries_its_ci() -> None:
     )
     # the paired test cannot separate winner and runner-up: the money figures of both are shown, each with a CI
     tied = {**facts, "runner_up": {**ru, "paired": {**ru["paired"], "p_value": 0.3}}}
-    first = _decision(replace(result, per_query_frame=None, extra={**result.extra, "decision": tied}))
-    gbp = [M._money(1000 * row[c], "GBP", signed=True) for c in ("diff", "ci_low", "ci_high")]
+    first = _decision(replace(result, per_query_frame=None, decision=Decision.from_dict(tied)))
+    gbp = [F.money(1000 * row[c], "GBP", signed=True) for c in ("diff", "ci_low", "ci_high")]
     expected = f"`rules` is at {gbp[0]} per 1,000 baskets (95% CI {gbp[1]} to {gbp[2]})"
     assert expected in first
     money = facts["money"]
     assert (
-        f"`cf` at {M._money(money['per_1000'], 'GBP', signed=True)} (95% CI "
-        f"{M._money(money['ci_low'], 'GBP', signed=True)} to" in first
+        f"`cf` at {F.money(money['per_1000'], 'GBP', signed=True)} (95% CI "
+        f"{F.money(money['ci_low'], 'GBP', signed=True)} to" in first
     )
     # facts stored before the CI existed (an older run directory) get it from the comparisons table
     old = {**tied, "runner_up": {k: v for k, v in tied["runner_up"].items() if "_ci_" not in k}}
-    assert expected in _decision(replace(result, per_query_frame=None, extra={**result.extra, "decision": old}))
+    assert expected in _decision(replace(result, per_query_frame=None, decision=Decision.from_dict(old)))
 
 
 def test_money_units_use_the_run_currency() -> None:
     result = fixed_result()
-    text = M.render_markdown(M.with_decision(result))
+    text = M.render_markdown(result)
     assert "currency/query" not in text
     assert "| revenue@10 (£/basket) |" in text and "| revenue@5 (£/basket) |" in text
     usd = replace(result, data_card={**result.data_card, "loader": "completejourney"})
@@ -332,14 +335,14 @@ def test_queries_without_any_recommendation_are_reported() -> None:
     from xsell_eval.testing import toy_dataset
 
     cfg = CompareConfig(adapters=("rules:fallback=none,min_support=0.05",), ks=(10,), n_bootstrap=100)
-    result = M.with_decision(run_compare(cfg, dataset=toy_dataset()))
-    info = next(a for a in result.adapters if a["name"].startswith("rules"))
+    result = run_compare(cfg, dataset=toy_dataset())
+    info = next(a.to_dict() for a in result.adapters if a.name.startswith("rules"))
     assert result.recs_frame is not None
     answered = result.recs_frame.loc[result.recs_frame["adapter"] == info["name"], "query_id"].nunique()
     assert info["empty_share"] == pytest.approx(1 - answered / result.n_queries) and info["empty_share"] > 0.05
     text = M.render_markdown(result)
     assert "| served by fallback | no recommendation |" in text
-    assert f"recommended nothing at all for {M._pct(info['empty_share'])}" in text
+    assert f"recommended nothing at all for {F.pct(info['empty_share'])}" in text
 
 
 def test_adapter_warnings_reach_the_report(tmp_path: Path) -> None:
@@ -350,7 +353,7 @@ def test_adapter_warnings_reach_the_report(tmp_path: Path) -> None:
     rules.write_text('[[rule]]\nif_item = "NOPE"\nthen_items = ["ALSO_NOPE"]\n')
     spec = f"business-rules:path={rules},on_unknown=warn"
     result = run_compare(CompareConfig(adapters=(spec,), ks=(10,), n_bootstrap=100), dataset=toy_dataset())
-    info = next(a for a in result.adapters if a["name"] == spec)
+    info = next(a.to_dict() for a in result.adapters if a.name == spec)
     assert info["status"] == "ok" and any("unknown item 'NOPE'" in w for w in info["warnings"])
-    text = M.render_markdown(M.with_decision(result))
+    text = M.render_markdown(result)
     assert "Warnings raised while fitting and recommending:" in text and "BusinessRulesWarning" in text

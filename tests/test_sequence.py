@@ -17,15 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xsell_eval.adapters._sequence_data import assemble, order_lines, runs, training_windows, with_separators
 from xsell_eval.adapters.baselines import PopularAdapter
-from xsell_eval.adapters.sequence import (
-    SequenceAdapter,
-    assemble,
-    order_lines,
-    runs,
-    training_windows,
-    with_separators,
-)
+from xsell_eval.adapters.sequence import SequenceAdapter
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError

@@ -27,8 +27,9 @@ from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, UnknownNameError
 from xsell_eval.pipeline import CompareConfig, Prepared, prepare
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Queries, Requests
 from xsell_eval.report.tuning import render_tuning_report, tuning_summary_markdown
+from xsell_eval.result import TuningSummary
 from xsell_eval.testing import toy_dataset
 from xsell_eval.tuning import (
     REPORT_EPOCHS,
@@ -290,20 +291,20 @@ class LeakGuard(BaseAdapter):
     name = "leak-guard"
     family = "test"
     hyperparams = (HyperParam("weight", "float", 0.5, low=0.0, high=1.0),)
-    test_baskets: ClassVar[np.ndarray] = np.empty(0, np.int64)
+    test_start: ClassVar[np.datetime64] = np.datetime64("NaT")
     full_train_baskets: ClassVar[int] = -1
     log: ClassVar[list[tuple[str, int, bool]]] = []
 
     def _fit(self, train: Dataset) -> None:
         seen = np.unique(train.interactions[C.BASKET_IDX].to_numpy())
-        if np.isin(seen, self.test_baskets).any():
+        if (train.interactions[C.TIMESTAMP] >= self.test_start).any():
             raise AssertionError("a test-period basket was passed to fit")
         self.full_ = len(seen) == self.full_train_baskets
         self.log.append(("fit", len(seen), self.full_))
         self.pop_ = np.log1p(train.item_basket_count.astype(float))
 
-    def _score(self, batch: Queries) -> np.ndarray:
-        from_test = bool(np.isin(batch.basket_idx, self.test_baskets).any())
+    def _score(self, batch: Requests) -> np.ndarray:
+        from_test = bool((batch.timestamp >= self.test_start).any())  # requests carry no basket index
         if from_test and not self.full_:
             raise AssertionError("test-period queries reached a model of the search")
         self.log.append(("recommend", int(from_test), self.full_))
@@ -315,7 +316,7 @@ def test_search_never_sees_the_test_period(prepared: Prepared, tmp_path: Path, m
     real_get = registry.get
     monkeypatch.setattr(registry, "get", lambda name: LeakGuard if name == "leak-guard" else real_get(name))
     split = prepared.split
-    monkeypatch.setattr(LeakGuard, "test_baskets", np.unique(split.test.interactions[C.BASKET_IDX].to_numpy()))
+    monkeypatch.setattr(LeakGuard, "test_start", split.test.interactions[C.TIMESTAMP].min().to_datetime64())
     monkeypatch.setattr(LeakGuard, "full_train_baskets", int(split.train.interactions[C.BASKET_IDX].nunique()))
     monkeypatch.setattr(LeakGuard, "log", [])
     r = tune("leak-guard", CFG, n_trials=5, storage=_db(tmp_path), prepared=prepared, study_name="leak")
@@ -513,12 +514,12 @@ def test_tuning_summary_markdown_states_budgets_and_fairness() -> None:
             },
         ],
     }
-    md = tuning_summary_markdown(extra)
+    md = tuning_summary_markdown(TuningSummary.from_dict(extra))
     assert "same budget of **20 finished trials**" in md
     assert "| `cf` | yes | 20 | 12.500 | hit_rate@10 | 0.2500 | k_neighbors=120 |" in md
     assert "Fair comparison" in md
-    assert "Not a like-for-like" in tuning_summary_markdown({**extra, "fair": False})
-    assert tuning_summary_markdown({}) == ""
+    assert "Not a like-for-like" in tuning_summary_markdown(TuningSummary.from_dict({**extra, "fair": False}))
+    assert tuning_summary_markdown(None) == ""
 
 
 # ============================================================================ CLI
@@ -632,8 +633,8 @@ def test_cli_compare_tuned_and_tune_n(shop: Path, tmp_path: Path) -> None:
     assert not entries["random"]["tuned"] and not entries["popular"]["tuned"]
     cf_info = next(a for a in summary["adapters"] if a["name"] == "cf")
     assert {k: cf_info["params"][k] for k in best} == best  # the comparison ran with the tuned parameters
-    assert f"--tuned --data {shop}" in (out / "report.md").read_text()  # the reproduce command names the storage
-    assert f"--storage {url}" in (out / "report.md").read_text()
+    # the reproduce line is the command as typed: --tuned and the storage
+    assert f"--tuned --storage {url}" in (out / "report.md").read_text()
     out2 = tmp_path / "c2"
     res = _invoke(
         "compare",
@@ -682,9 +683,10 @@ def test_tune_then_compare_library_call(prepared: Prepared) -> None:
     storage = optuna.storages.InMemoryStorage()
     cfg = CompareConfig(adapters=("cf",), ks=(10,), metrics=("hit_rate",), n_bootstrap=100)
     result = tune_then_compare(cfg, 2, storage=storage, dataset=prepared.dataset)
-    t = result.extra["tuning"]
+    assert result.tuning is not None
+    t = result.tuning.to_dict()
     assert t["budget"] == 2 and t["fair"] and result.ok_adapters == ["popular", "cf"]
-    cf = next(a for a in result.adapters if a["name"] == "cf")
+    cf = next(a.to_dict() for a in result.adapters if a.name == "cf")
     entry = next(e for e in t["adapters"] if e["adapter"] == "cf")
     assert {k: cf["params"][k] for k in entry["params"]} == entry["params"]
 
@@ -746,6 +748,7 @@ def test_stored_best_params_apply_only_to_the_same_fixed_parameters(prepared: Pr
     run_search(jac, CFG, prepared=prepared, n_trials=3, storage=storage)
     cfg = CompareConfig(adapters=("cf", jac), n_bootstrap=200, ks=(10,))
     out_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     entries = {e["adapter"]: e for e in extra["adapters"]}
     assert entries[jac]["tuned"] and "similarity" not in entries[jac]["params"]
     assert out_cfg.tuned == {jac: entries[jac]["params"]} and out_cfg.params == {}  # by exact spec, apart from params
@@ -868,6 +871,7 @@ def test_stored_parameters_tuned_on_another_split_are_not_used(prepared: Prepare
     other = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), test_fraction=0.1)
     run_search("cf", other, prepared=prepare(other, dataset=prepared.dataset), n_trials=2, storage=storage)
     _, _, extra = apply_tuning(CFG, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     cf = next(e for e in extra["adapters"] if e["adapter"] == "cf")
     assert not cf["tuned"] and "used another split" in cf["note"] and "overlap" in cf["note"]
 
@@ -880,8 +884,9 @@ def test_values_tuned_for_one_spec_never_reach_another_spec_of_the_same_adapter(
     run_search("cf", CFG, prepared=prepared, n_trials=4, storage=storage)
     cfg = CompareConfig(adapters=("cf", "cf:similarity=jaccard"), n_bootstrap=200, ks=(10,))
     tuned_cfg, _, extra = apply_tuning(cfg, tuned=True, storage=storage, dataset=prepared.dataset)
+    extra = extra.to_dict()
     result = run_compare(tuned_cfg, dataset=prepared.dataset)
-    ran = {a["name"]: a["params"] for a in result.adapters}
+    ran = {a.name: a.params for a in result.adapters}
     defaults = ItemKNNAdapter(similarity="jaccard").get_params()
     assert ran["cf:similarity=jaccard"] == defaults  # untuned: its own defaults, not cf's tuned values
     cf_entry = next(e for e in extra["adapters"] if e["adapter"] == "cf")

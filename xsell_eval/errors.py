@@ -40,3 +40,7 @@ class MissingExtraError(XsellError, ImportError):
 
 class RunDirError(XsellError):
     """A run directory is missing, incomplete or of an unsupported format."""
+
+
+class MemoryBudgetError(XsellError, MemoryError):
+    """A run would need more memory than is available; raised before the work, with the options that reduce it."""

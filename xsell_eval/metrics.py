@@ -263,6 +263,9 @@ class _Ranked:
     hit_value: np.ndarray  # n × K float: value of the hit target (0 for misses)
     n_targets: np.ndarray  # n int: distinct target items
     value_unknown: np.ndarray  # n bool: some target has an unknown price
+    t_rows: np.ndarray  # per target entry: its query (row)
+    t_items: np.ndarray  # per target entry: its item
+    t_unknown: np.ndarray  # per target entry: its value is unknown
 
 
 def _canonical(m: sp.spmatrix, name: str, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -299,8 +302,12 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
     else:
         items = np.hstack([items, np.full((n, k_max - items.shape[1]), -1, dtype=np.int64)])
     valid = items >= 0
-    if k_max > 1:
-        # a repeated item counts once, at its first (best) rank
+    if 1 < k_max <= 32:
+        # a repeated item counts once, at its first (best) rank: compare each slot with the earlier ones
+        for j in range(1, k_max):
+            dup = (items[:, :j] == items[:, j : j + 1]).any(axis=1) & valid[:, j]
+            valid[:, j] &= ~dup
+    elif k_max > 1:
         order = np.argsort(items, axis=1, kind="stable")
         s = np.take_along_axis(items, order, axis=1)
         dup_sorted = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
@@ -318,13 +325,19 @@ def _ranked(
     *,
     targets: sp.csr_matrix | None = None,
     item_price: np.ndarray | None = None,
+    values: bool = True,
 ) -> _Ranked:
+    """Hits of the top ``k_max`` against the targets; ``values=False`` skips the value lookup (all 0, known)."""
     n, n_items = len(queries), queries.n_items
     items, valid = _pad_items(recs, n, k_max, n_items)
     t = _canonical(queries.targets if targets is None else targets, "targets", (n, n_items))
     t.data = (t.data > 0).astype(np.float64)
     t.eliminate_zeros()
-    v = _canonical(queries.target_value, "target_value", (n, n_items))
+    if values:
+        v = _canonical(queries.target_value, "target_value", (n, n_items))
+    else:
+        v = sp.csr_matrix((n, n_items))
+        item_price = None
 
     t_rows = _rows(t)
     t_keys = t_rows * n_items + t.indices.astype(np.int64)  # sorted: CSR canonical order
@@ -353,7 +366,7 @@ def _ranked(
         hits[valid] = h
         hit_value[valid] = np.where(h, t_value[p_c], 0.0)
     n_targets = np.diff(t.indptr).astype(np.int64)
-    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown)
+    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t.indices.astype(np.int64), unknown)
 
 
 def _validate_stats(
@@ -388,6 +401,198 @@ def _same_category_pairs(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs, same
 
 
+def _metric_names(metrics: Sequence[str] | None) -> list[str]:
+    """Requested per-query metric names in :data:`PER_QUERY_METRICS` order (None = all)."""
+    if metrics is None:
+        return list(PER_QUERY_METRICS)
+    wanted = set()
+    for m in metrics:
+        name = str(m).split("@")[0].strip().lower()
+        if name not in METRICS:
+            raise UnknownNameError(unknown_name_message("metric", name, list(METRICS)))
+        wanted.add(name)
+    return [m for m in PER_QUERY_METRICS if m in wanted]
+
+
+@dataclass(frozen=True)
+class RankingMetrics:
+    """Everything measured on one ranking, from one hit matrix per batch.
+
+    Attributes:
+        per_query: ``query_id`` and ``"<metric>@<k>"`` columns (see :func:`per_query_metrics`).
+        by_item_bucket: ``{"unseen"|"tail"|"head": frame}`` (see
+            :func:`per_query_metrics_by_item_bucket`); empty when not asked for.
+    """
+
+    per_query: pd.DataFrame
+    by_item_bucket: dict[str, pd.DataFrame]
+
+
+def evaluate_ranking(
+    recs: Recommendations,
+    queries: Queries,
+    ks: Sequence[int],
+    *,
+    item_popularity: np.ndarray,
+    n_train_baskets: int,
+    item_category: np.ndarray,
+    item_price: np.ndarray | None = None,
+    metrics: Sequence[str] | None = None,
+    item_buckets_of: bool = False,
+    head_share: float = DEFAULT_HEAD_SHARE,
+    batch_size: int = 100_000,
+) -> RankingMetrics:
+    """Per-query metrics and (optionally) their per-item-bucket breakdown, ranking each batch once.
+
+    The hit matrix of the largest k is built once per batch of queries; every requested
+    metric, every cut-off and every item bucket is read from it. Results are written into
+    preallocated columns (no concatenation of per-batch frames).
+
+    Args:
+        recs, queries, ks, item_popularity, n_train_baskets, item_category, item_price, batch_size:
+            as in :func:`per_query_metrics`.
+        metrics: per-query metric names to compute (``"ndcg"`` or ``"ndcg@10"``; the cut-offs
+            come from ``ks``); ``None`` = all of :data:`PER_QUERY_METRICS`. Aggregate metrics
+            (coverage) are ignored here.
+        item_buckets_of: also compute :data:`ITEM_BUCKET_METRICS` per item popularity bucket.
+        head_share: head/tail cut of :func:`item_buckets`.
+
+    Raises:
+        UnknownNameError: an unknown metric name.
+        ConfigError: a k < 1.
+        DataError: shapes of recommendations, queries or item statistics disagree.
+    """
+    ks = _check_ks(ks)
+    batch_size = _check_k(batch_size, "batch_size")
+    names = _metric_names(metrics)
+    n, n_items = len(queries), queries.n_items
+    _check_rows(recs, n)
+    pop, cat = _validate_stats(n_items, item_popularity, n_train_baskets, item_category)
+    bucket_codes = None
+    if item_buckets_of:
+        labels = item_buckets(pop, head_share=head_share)
+        bucket_codes = np.zeros(n_items, dtype=np.int64)
+        for code, b in enumerate(ITEM_BUCKETS):
+            bucket_codes[labels == b] = code
+    cols = {metric_column(m, k): np.empty(n) for m in names for k in ks}
+    parts: list[dict[str, list[np.ndarray]]] = [{} for _ in ITEM_BUCKETS]
+    need_values = bool({"revenue", "uplift"} & set(names)) or item_buckets_of
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        rq = queries if (start == 0 and stop == n) else queries.take(slice(start, stop))
+        rr = recs if (start == 0 and stop == n) else _take_recs(recs, start, stop)
+        rk = _ranked(rr, rq, ks[-1], item_price=item_price, values=need_values)
+        _fill_per_query(cols, rk, rq, ks, names, pop, cat, n_train_baskets, start)
+        if bucket_codes is not None:
+            _bucket_batch(parts, rk, rq, ks, bucket_codes)
+    data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)}
+    data.update(cols)
+    by_item: dict[str, pd.DataFrame] = {}
+    if bucket_codes is not None:
+        for code, b in enumerate(ITEM_BUCKETS):
+            frame = {key: np.concatenate(v) for key, v in parts[code].items()}
+            if not frame:
+                frame = {C.QUERY: np.zeros(0, dtype=np.asarray(queries.query_id).dtype)}
+                frame.update({metric_column(m, k): np.zeros(0) for m in ITEM_BUCKET_METRICS for k in ks})
+            by_item[b] = pd.DataFrame(frame)
+    return RankingMetrics(pd.DataFrame(data), by_item)
+
+
+def _fill_per_query(
+    cols: dict[str, np.ndarray],
+    rk: _Ranked,
+    queries: Queries,
+    ks: list[int],
+    names: list[str],
+    pop: np.ndarray,
+    cat: np.ndarray,
+    n_train_baskets: int,
+    offset: int,
+) -> None:
+    """Write the requested metrics of one batch into ``cols[...][offset:offset + len(queries)]``."""
+    k_max = ks[-1]
+    want = set(names)
+    hits = rk.hits.astype(np.float64)
+    ranks = np.arange(1, k_max + 1, dtype=np.float64)
+    disc = 1.0 / np.log2(ranks + 1.0)
+    cum_hits = np.cumsum(hits, axis=1)
+    nt = rk.n_targets.astype(np.float64)
+    no_targets = rk.n_targets == 0
+    sl = slice(offset, offset + len(nt))
+    if "ndcg" in want:
+        cum_dcg = np.cumsum(hits * disc, axis=1)
+        ideal = np.concatenate([[0.0], np.cumsum(disc)])
+    if "map" in want:
+        cum_ap = np.cumsum(hits * cum_hits / ranks, axis=1)
+    if "mrr" in want:
+        first = np.where(rk.hits.any(axis=1), rk.hits.argmax(axis=1) + 1, k_max + 1)
+    if want & {"revenue", "uplift"}:
+        cum_rev = np.cumsum(rk.hit_value, axis=1)
+        ctx = np.asarray(queries.context_value, dtype=np.float64)
+        ctx_ok = np.isfinite(ctx) & (ctx > 0)
+    if want & {"novelty", "diversity"}:
+        cum_valid = np.cumsum(rk.valid, axis=1)
+        info = -np.log2(np.maximum(pop, 1.0) / float(n_train_baskets))
+        cum_info = np.cumsum(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), axis=1)
+        slot_cat = np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for k in ks:
+            h = cum_hits[:, k - 1]
+            out: dict[str, np.ndarray] = {}
+            if "precision" in want:
+                out["precision"] = h / k
+            if "recall" in want:
+                out["recall"] = h / nt
+            if "hit_rate" in want:
+                out["hit_rate"] = (h > 0).astype(np.float64)
+            if "ndcg" in want:
+                out["ndcg"] = cum_dcg[:, k - 1] / ideal[np.minimum(rk.n_targets, k)]
+            if "mrr" in want:
+                out["mrr"] = np.where(first <= k, 1.0 / first, 0.0)
+            if "map" in want:
+                out["map"] = cum_ap[:, k - 1] / np.minimum(nt, k)
+            if want & {"revenue", "uplift"}:
+                rev = np.where(rk.value_unknown, np.nan, cum_rev[:, k - 1])
+                out["revenue"] = rev
+                out["uplift"] = np.where(ctx_ok, rev / np.where(ctx_ok, ctx, 1.0), np.nan)
+            if "novelty" in want:
+                cnt = cum_valid[:, k - 1]
+                out["novelty"] = np.where(cnt > 0, cum_info[:, k - 1] / np.maximum(cnt, 1), np.nan)
+            if "diversity" in want:
+                pairs, same = _same_category_pairs(slot_cat[:, :k])
+                out["diversity"] = np.where(pairs > 0, 1.0 - same / np.maximum(pairs, 1.0), np.nan)
+            for name in names:
+                v = out[name]
+                v[no_targets] = np.nan
+                cols[metric_column(name, k)][sl] = v
+
+
+def _bucket_batch(
+    parts: list[dict[str, list[np.ndarray]]], rk: _Ranked, queries: Queries, ks: list[int], codes: np.ndarray
+) -> None:
+    """Append one batch's per-bucket recall/hit_rate/revenue (queries with a target in the bucket) to ``parts``."""
+    n = len(rk.n_targets)
+    slot_code = codes[np.maximum(rk.items, 0)]
+    qid = np.asarray(queries.query_id)
+    for code in range(len(ITEM_BUCKETS)):
+        in_b = codes[rk.t_items] == code
+        nt = np.bincount(rk.t_rows[in_b], minlength=n)
+        keep = nt > 0
+        unk = (np.bincount(rk.t_rows[in_b & rk.t_unknown], minlength=n) > 0)[keep]
+        hits_b = rk.hits & (slot_code == code)
+        cum_hits = np.cumsum(hits_b, axis=1)[keep]
+        cum_rev = np.cumsum(np.where(hits_b, rk.hit_value, 0.0), axis=1)[keep]
+        ntk = nt[keep].astype(np.float64)
+        d = parts[code]
+        d.setdefault(C.QUERY, []).append(qid[keep])
+        for k in ks:
+            d.setdefault(metric_column("recall", k), []).append(cum_hits[:, k - 1] / ntk)
+        for k in ks:
+            d.setdefault(metric_column("hit_rate", k), []).append((cum_hits[:, k - 1] > 0).astype(np.float64))
+        for k in ks:
+            d.setdefault(metric_column("revenue", k), []).append(np.where(unk, np.nan, cum_rev[:, k - 1]))
+
+
 def per_query_metrics(
     recs: Recommendations,
     queries: Queries,
@@ -397,9 +602,10 @@ def per_query_metrics(
     n_train_baskets: int,
     item_category: np.ndarray,
     item_price: np.ndarray | None = None,
+    metrics: Sequence[str] | None = None,
     batch_size: int = 100_000,
 ) -> pd.DataFrame:
-    """Every per-query metric at every cut-off, one row per query.
+    """Every requested per-query metric at every cut-off, one row per query.
 
     Args:
         recs: the adapter's answers, row ``q`` for query ``q``; ``-1`` pads short lists
@@ -414,11 +620,13 @@ def per_query_metrics(
             (``dataset.item_price``); a query with a target whose price is NaN gets
             revenue and uplift NaN. Independently, NaN stored in
             ``queries.target_value`` has the same effect.
+        metrics: names of the metrics to compute (default: all of :data:`PER_QUERY_METRICS`);
+            the others are not computed at all.
         batch_size: queries processed at a time (memory ~ batch_size × max(ks) × 100 bytes).
 
     Returns:
         DataFrame with ``query_id`` and ``"<metric>@<k>"`` float columns for every
-        metric of :data:`PER_QUERY_METRICS` (metric-major, ascending k).
+        requested metric (metric-major in :data:`PER_QUERY_METRICS` order, ascending k).
 
     Edge cases:
         - a query without targets: every metric NaN (excluded from means);
@@ -430,80 +638,20 @@ def per_query_metrics(
 
     Raises:
         ConfigError: a k < 1.
+        UnknownNameError: an unknown metric name.
         DataError: shapes of recommendations, queries or item statistics disagree.
     """
-    ks = _check_ks(ks)
-    batch_size = _check_k(batch_size, "batch_size")
-    if len(queries) > batch_size:
-        _check_rows(recs, len(queries))
-        return pd.concat(
-            [
-                per_query_metrics(
-                    _take_recs(recs, s, s + batch_size),
-                    queries.take(slice(s, s + batch_size)),
-                    ks,
-                    item_popularity=item_popularity,
-                    n_train_baskets=n_train_baskets,
-                    item_category=item_category,
-                    item_price=item_price,
-                    batch_size=batch_size,
-                )
-                for s in range(0, len(queries), batch_size)
-            ],
-            ignore_index=True,
-        )
-    k_max = ks[-1]
-    n_items = queries.n_items
-    pop, cat = _validate_stats(n_items, item_popularity, n_train_baskets, item_category)
-    rk = _ranked(recs, queries, k_max, item_price=item_price)
-
-    hits = rk.hits.astype(np.float64)
-    ranks = np.arange(1, k_max + 1, dtype=np.float64)
-    disc = 1.0 / np.log2(ranks + 1.0)
-    cum_hits = np.cumsum(hits, axis=1)
-    cum_dcg = np.cumsum(hits * disc, axis=1)
-    cum_ap = np.cumsum(hits * cum_hits / ranks, axis=1)
-    cum_rev = np.cumsum(rk.hit_value, axis=1)
-    ideal = np.concatenate([[0.0], np.cumsum(disc)])
-    first = np.where(rk.hits.any(axis=1), rk.hits.argmax(axis=1) + 1, k_max + 1)
-
-    info = -np.log2(np.maximum(pop, 1.0) / float(n_train_baskets))
-    slot_info = np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0)
-    cum_info = np.cumsum(slot_info, axis=1)
-    cum_valid = np.cumsum(rk.valid, axis=1)
-    slot_cat = np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1)
-
-    nt = rk.n_targets.astype(np.float64)
-    no_targets = rk.n_targets == 0
-    ctx = np.asarray(queries.context_value, dtype=np.float64)
-    ctx_ok = np.isfinite(ctx) & (ctx > 0)
-
-    cols: dict[str, dict[int, np.ndarray]] = {name: {} for name in PER_QUERY_METRICS}
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k in ks:
-            h = cum_hits[:, k - 1]
-            m = np.minimum(nt, k)
-            cols["precision"][k] = h / k
-            cols["recall"][k] = h / nt
-            cols["hit_rate"][k] = (h > 0).astype(np.float64)
-            cols["ndcg"][k] = cum_dcg[:, k - 1] / ideal[np.minimum(rk.n_targets, k)]
-            cols["mrr"][k] = np.where(first <= k, 1.0 / first, 0.0)
-            cols["map"][k] = cum_ap[:, k - 1] / m
-            rev = np.where(rk.value_unknown, np.nan, cum_rev[:, k - 1])
-            cols["revenue"][k] = rev
-            cols["uplift"][k] = np.where(ctx_ok, rev / np.where(ctx_ok, ctx, 1.0), np.nan)
-            cnt = cum_valid[:, k - 1]
-            cols["novelty"][k] = np.where(cnt > 0, cum_info[:, k - 1] / np.maximum(cnt, 1), np.nan)
-            pairs, same = _same_category_pairs(slot_cat[:, :k])
-            cols["diversity"][k] = np.where(pairs > 0, 1.0 - same / np.maximum(pairs, 1.0), np.nan)
-
-    data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)}
-    for name in PER_QUERY_METRICS:
-        for k in ks:
-            v = cols[name][k]
-            v[no_targets] = np.nan
-            data[metric_column(name, k)] = v
-    return pd.DataFrame(data)
+    return evaluate_ranking(
+        recs,
+        queries,
+        ks,
+        item_popularity=item_popularity,
+        n_train_baskets=n_train_baskets,
+        item_category=item_category,
+        item_price=item_price,
+        metrics=metrics,
+        batch_size=batch_size,
+    ).per_query
 
 
 def aggregate_metrics(
@@ -582,51 +730,27 @@ def per_query_metrics_by_item_bucket(
 
     For bucket B the targets of a query are replaced by those in B (see
     :func:`item_buckets`); recommended items outside B are plain misses. Queries with
-    no target in B are left out of B's table, so ``len(result[B])`` is B's n.
+    no target in B are left out of B's table, so ``len(result[B])`` is B's n. All three
+    buckets are read from the same hit matrix (:func:`evaluate_ranking`).
 
     Returns:
         ``{"unseen": df, "tail": df, "head": df}``, each with ``query_id`` and the
         ``"<metric>@<k>"`` columns of :data:`ITEM_BUCKET_METRICS`.
     """
-    ks = _check_ks(ks)
-    batch_size = _check_k(batch_size, "batch_size")
-    if len(queries) > batch_size:
-        _check_rows(recs, len(queries))
-        parts = [
-            per_query_metrics_by_item_bucket(
-                _take_recs(recs, s, s + batch_size),
-                queries.take(slice(s, s + batch_size)),
-                ks,
-                item_popularity=item_popularity,
-                head_share=head_share,
-                item_price=item_price,
-                batch_size=batch_size,
-            )
-            for s in range(0, len(queries), batch_size)
-        ]
-        return {b: pd.concat([p[b] for p in parts], ignore_index=True) for b in ITEM_BUCKETS}
-    n, n_items = len(queries), queries.n_items
     pop = np.asarray(item_popularity, dtype=np.float64)
-    if pop.shape != (n_items,):
-        raise DataError(f"item_popularity has shape {pop.shape}, expected ({n_items},) — one count per item")
-    bucket = item_buckets(pop, head_share=head_share)
-    t_all = _canonical(queries.targets, "targets", (n, n_items))
-    out: dict[str, pd.DataFrame] = {}
-    for b in ITEM_BUCKETS:
-        t = t_all @ sp.diags((bucket == b).astype(np.float64), format="csr")
-        t.eliminate_zeros()
-        rk = _ranked(recs, queries, ks[-1], targets=t, item_price=item_price)
-        keep = rk.n_targets > 0
-        cum_hits = np.cumsum(rk.hits, axis=1)[keep]
-        cum_rev = np.cumsum(rk.hit_value, axis=1)[keep]
-        nt = rk.n_targets[keep].astype(np.float64)
-        unk = rk.value_unknown[keep]
-        data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)[keep]}
-        for k in ks:
-            data[metric_column("recall", k)] = cum_hits[:, k - 1] / nt
-        for k in ks:
-            data[metric_column("hit_rate", k)] = (cum_hits[:, k - 1] > 0).astype(np.float64)
-        for k in ks:
-            data[metric_column("revenue", k)] = np.where(unk, np.nan, cum_rev[:, k - 1])
-        out[b] = pd.DataFrame(data)
-    return out
+    if pop.shape != (queries.n_items,):
+        raise DataError(f"item_popularity has shape {pop.shape}, expected ({queries.n_items},) — one count per item")
+    n_baskets = max(int(pop.max(initial=0)), 1)
+    return evaluate_ranking(
+        recs,
+        queries,
+        ks,
+        item_popularity=pop,
+        n_train_baskets=n_baskets,
+        item_category=np.full(queries.n_items, -1),
+        item_price=item_price,
+        metrics=(),
+        item_buckets_of=True,
+        head_share=head_share,
+        batch_size=batch_size,
+    ).by_item_bucket

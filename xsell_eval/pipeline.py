@@ -7,7 +7,7 @@ recorded as failed with its error; the others still run and are saved.
 Example:
     >>> from xsell_eval.pipeline import CompareConfig, run_compare
     >>> from xsell_eval.testing import toy_dataset
-    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=50), dataset=toy_dataset())
+    >>> result = run_compare(CompareConfig(adapters=("random",), ks=(5,), n_bootstrap=100), dataset=toy_dataset())
     >>> sorted(result.adapter_names)
     ['popular', 'random']
 """
@@ -21,19 +21,35 @@ import subprocess
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
+from xsell_eval.latency import measure_latency
 from xsell_eval.protocols import PROTOCOLS, build_queries
 from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.result import AdapterOutcome, CompareResult, ReportSettings, ResumeInfo
 from xsell_eval.split import Split, make_split
+
+if TYPE_CHECKING:
+    from xsell_eval.adapters.base import Adapter
+
+__all__ = [
+    "AdapterOutcome",
+    "CompareConfig",
+    "CompareResult",
+    "Prepared",
+    "assemble",
+    "prepare",
+    "run_adapter",
+    "run_compare",
+]
 
 USER_BUCKETS = ("0", "1-2", "3-9", "10+")
 
@@ -91,8 +107,12 @@ class CompareConfig:
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
 
-    def validate(self) -> CompareConfig:
-        """Check values and return a normalised copy (baseline included in adapters)."""
+    def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
+        """Check values and return a normalised copy (baseline included in adapters).
+
+        ``instances``: labels in ``adapters`` that stand for adapter objects given to
+        :func:`run_compare`, not registry specs (not looked up, not constructed here).
+        """
         if not self.adapters:
             raise ConfigError("give at least one adapter to compare, e.g. `xsell-eval compare cf content rules`")
         if not self.ks or any((not isinstance(k, int)) or k < 1 for k in self.ks):
@@ -127,13 +147,14 @@ class CompareConfig:
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
-        for spec in adapters:
+        specs = tuple(a for a in adapters if a not in instances)
+        for spec in specs:
             name, _ = parse_spec(spec)
             if name not in known:
                 from xsell_eval.adapters.registry import get
 
                 get(name)  # raises UnknownNameError with did-you-mean
-        self._check_adapter_params(adapters)
+        self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
@@ -203,52 +224,6 @@ class Prepared:
         }
 
 
-@dataclass(frozen=True, eq=False)
-class AdapterOutcome:
-    """What one adapter produced (or how it failed)."""
-
-    name: str
-    spec: str
-    status: str  # "ok" | "failed"
-    params: dict[str, Any]
-    family: str = ""
-    error: str = ""
-    traceback: str = ""
-    fit_seconds: float = float("nan")
-    recommend_seconds: float = float("nan")
-    evaluate_seconds: float = float("nan")
-    fallback_share: float | None = None
-    empty_share: float | None = None
-    """Share of the queries that got no recommendation at all (an empty list)."""
-    warnings: tuple[str, ...] = ()
-    """Warnings the adapter (or a library it uses) raised while fitting and recommending, deduplicated."""
-    recs: Recommendations | None = None
-    per_query: pd.DataFrame | None = None
-    per_query_items: dict[str, pd.DataFrame] | None = None
-    aggregates: dict[str, float] = field(default_factory=dict)
-    evaluated_on: dict[str, str] = field(default_factory=dict)
-    """:meth:`Prepared.identity` of the run that produced this outcome (checked by ``--resume``)."""
-
-    def info(self) -> dict[str, Any]:
-        """JSON-able description (no arrays)."""
-        return {
-            "name": self.name,
-            "spec": self.spec,
-            "status": self.status,
-            "family": self.family,
-            "params": self.params,
-            "error": self.error,
-            "fit_seconds": self.fit_seconds,
-            "recommend_seconds": self.recommend_seconds,
-            "evaluate_seconds": self.evaluate_seconds,
-            "fallback_share": self.fallback_share,
-            "empty_share": self.empty_share,
-            "warnings": list(self.warnings),
-            "aggregates": self.aggregates,
-            "evaluated_on": self.evaluated_on,
-        }
-
-
 def load_data(config: CompareConfig) -> Dataset:
     """Load the configured dataset (the embedded Online Retail when ``data`` is None)."""
     from xsell_eval.data.loaders import load_dataset
@@ -307,6 +282,10 @@ def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Datas
     return sp_.fit_train, q
 
 
+#: per-query metrics the bucket tables of the report read (``_bucket_tables``), always computed
+BUCKET_TABLE_METRICS: tuple[str, ...] = ("hit_rate", "recall", "ndcg", "revenue")
+
+
 def evaluate_recs(
     recs: Recommendations,
     queries: Queries,
@@ -314,17 +293,22 @@ def evaluate_recs(
     ks: tuple[int, ...],
     *,
     item_price: np.ndarray | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, float]]:
     """Per-query metrics, per-item-bucket per-query metrics, and aggregate metrics.
 
-    ``item_price`` (whole-dataset unit prices, NaN where unknown) lets revenue be NaN
-    rather than 0 when a target's price is unknown. Coverage is over the items sold in
-    ``train`` (the items a collaborative method could know about).
+    One ranking pass (:func:`~xsell_eval.metrics.evaluate_ranking`) gives the per-query
+    metrics and the per-item-bucket breakdown. ``metrics`` limits the per-query metrics to
+    those named (plus :data:`BUCKET_TABLE_METRICS`, which the report's bucket tables use);
+    ``None`` computes all. ``item_price`` (whole-dataset unit prices, NaN where unknown) lets
+    revenue be NaN rather than 0 when a target's price is unknown. Coverage is over the items
+    sold in ``train`` (the items a collaborative method could know about).
     """
     from xsell_eval import metrics as M
 
     pop = train.item_basket_count
-    per_query = M.per_query_metrics(
+    wanted = None if metrics is None else (*metrics, *BUCKET_TABLE_METRICS)
+    res = M.evaluate_ranking(
         recs,
         queries,
         list(ks),
@@ -332,12 +316,14 @@ def evaluate_recs(
         n_train_baskets=len(train.baskets),
         item_category=train.item_category,
         item_price=item_price,
+        metrics=wanted,
+        item_buckets_of=True,
     )
+    per_query = res.per_query
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
-    by_item = M.per_query_metrics_by_item_bucket(recs, queries, list(ks), item_popularity=pop, item_price=item_price)
     agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
-    return per_query, by_item, {k: float(v) for k, v in agg.items()}
+    return per_query, res.by_item_bucket, {k: float(v) for k, v in agg.items()}
 
 
 def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
@@ -357,14 +343,20 @@ def run_adapter(
     queries: Queries | None = None,
     progress: ProgressFn | None = None,
     params: dict[str, Any] | None = None,
+    instance: Adapter | None = None,
 ) -> AdapterOutcome:
-    """Fit, recommend and evaluate one adapter; never raises for adapter failures."""
+    """Fit, recommend and evaluate one adapter; never raises for adapter failures.
+
+    The adapter is built from ``spec`` through the registry, or is ``instance`` (labelled
+    ``spec``; it is refitted here). It receives the test :class:`~xsell_eval.queries.Requests`
+    only; the targets stay here, with the evaluation.
+    """
     from xsell_eval.adapters.registry import create, parse_spec
 
     emit = progress or (lambda *a: None)
     train = train if train is not None else prepared.split.train
     queries = queries if queries is not None else prepared.queries
-    name, spec_params = parse_spec(spec)
+    name, spec_params = parse_spec(spec) if instance is None else (spec, {})
     label = spec
     merged = {
         **config.params.get(name, {}),
@@ -376,19 +368,33 @@ def run_adapter(
     adapter = None
     caught: list[warnings.WarningMessage] = []
     try:
-        adapter = create(name, seed=config.seed, params=merged)
+        adapter = create(name, seed=config.seed, params=merged) if instance is None else instance
         if hasattr(adapter, "on_epoch"):  # iterative adapters report each epoch (loss, validation metric)
             adapter.on_epoch = lambda info: emit("adapter_step", label, {"step": "fit", "epoch_info": info})
         with warnings.catch_warnings(record=True) as caught:  # kept with the outcome, shown in the report
             warnings.simplefilter("always", UserWarning)
             warnings.simplefilter("always", RuntimeWarning)
             emit("adapter_step", label, {"step": "fit"})
+            t0 = time.perf_counter()
             adapter.fit(train)
+            fit_s = time.perf_counter() - t0
             emit("adapter_step", label, {"step": "recommend"})
-            recs = adapter.recommend(queries.without_targets(), max(config.ks))
+            t0 = time.perf_counter()
+            requests = queries.requests
+            recs = adapter.recommend(requests, max(config.ks))
+            rec_s = time.perf_counter() - t0
+            # a BaseAdapter times itself, without the checks; read before the latency probe adds to it
+            recommend_s = getattr(adapter, "recommend_seconds_", rec_s)
+            emit("adapter_step", label, {"step": "latency"})
+            fitted = adapter
+            latency = measure_latency(
+                lambda one: fitted.recommend(one, max(config.ks)), requests, batch_seconds=recommend_s, seed=config.seed
+            ).to_dict()
         emit("adapter_step", label, {"step": "evaluate"})
         t0 = time.perf_counter()
-        per_query, by_item, agg = evaluate_recs(recs, queries, train, config.ks, item_price=prepared.dataset.item_price)
+        per_query, by_item, agg = evaluate_recs(
+            recs, queries, train, config.ks, item_price=prepared.dataset.item_price, metrics=config.metrics
+        )
         eval_s = time.perf_counter() - t0
     except Exception as exc:  # a crashing adapter (ours or a plugin) must not sink the run
         return AdapterOutcome(
@@ -406,10 +412,10 @@ def run_adapter(
         name=label,
         spec=spec,
         status="ok",
-        params=adapter.get_params(),
-        family=adapter.family,
-        fit_seconds=adapter.fit_seconds_,
-        recommend_seconds=adapter.recommend_seconds_,
+        params=adapter.get_params() if hasattr(adapter, "get_params") else merged,
+        family=getattr(adapter, "family", ""),
+        fit_seconds=getattr(adapter, "fit_seconds_", fit_s),  # a BaseAdapter times itself, without the checks
+        recommend_seconds=recommend_s,
         evaluate_seconds=eval_s,
         fallback_share=fb,
         empty_share=empty,
@@ -418,39 +424,8 @@ def run_adapter(
         per_query=per_query,
         per_query_items=by_item,
         aggregates=agg,
+        latency=latency,
     )
-
-
-@dataclass(frozen=True, eq=False)
-class CompareResult:
-    """Everything a report needs; written to and read from a run directory."""
-
-    config: CompareConfig
-    manifest: dict[str, Any]
-    data_card: dict[str, Any]
-    data_card_md: str
-    split: dict[str, Any]
-    audit: dict[str, Any]
-    n_queries: int
-    summary: pd.DataFrame  # adapter, metric, k, spec, mean, ci_low, ci_high, n
-    comparisons: pd.DataFrame  # adapter, metric, diff, ci..., p_value, p_holm, significant, mark, wins...
-    buckets: pd.DataFrame  # adapter, bucket_type, bucket, metric, mean, ci_low, ci_high, n
-    aggregates: pd.DataFrame  # adapter, metric, value
-    adapters: list[dict[str, Any]]
-    queries_frame: pd.DataFrame | None = None
-    recs_frame: pd.DataFrame | None = None
-    per_query_frame: pd.DataFrame | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def adapter_names(self) -> list[str]:
-        """Names of all adapters of the run (failed ones included)."""
-        return [a["name"] for a in self.adapters]
-
-    @property
-    def ok_adapters(self) -> list[str]:
-        """Names of the adapters that completed."""
-        return [a["name"] for a in self.adapters if a["status"] == "ok"]
 
 
 def git_revision() -> str | None:
@@ -527,8 +502,14 @@ def assemble(
     *,
     started: float,
     hash_user_ids: bool = False,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Statistics over the outcomes, plus the manifest, as one CompareResult."""
+    """Statistics over the outcomes, plus the manifest and the decision, as one CompareResult.
+
+    The decision (:func:`xsell_eval.decision.decide`) is computed here, once, while the
+    per-query values are at hand (the paired test winner vs runner-up needs them).
+    """
     from xsell_eval.data.describe import data_card
     from xsell_eval.stats import compare_to_baseline, summarize
 
@@ -591,7 +572,9 @@ def assemble(
             "total": time.perf_counter() - started,
         },
     }
-    return CompareResult(
+    if command:
+        manifest["command"] = command
+    result = CompareResult(
         config=config,
         manifest=manifest,
         data_card=card.to_dict(),
@@ -599,15 +582,18 @@ def assemble(
         split=prepared.split.describe(),
         audit=prepared.split.audit.to_dict(),
         n_queries=len(q),
-        summary=summary,
+        estimates=summary,
         comparisons=comparisons,
         buckets=buckets,
         aggregates=aggregates,
-        adapters=[o.info() for o in outcomes],
+        adapters=tuple(o.light() for o in outcomes),
         queries_frame=queries_frame,
         recs_frame=recs_frame,
         per_query_frame=pq_frame,
+        settings=settings,
+        command=command,
     )
+    return result.with_decision()
 
 
 def run_compare(
@@ -619,46 +605,61 @@ def run_compare(
     completed: dict[str, AdapterOutcome] | None = None,
     on_adapter_done: Callable[[AdapterOutcome], None] | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
+    instances: Mapping[str, Adapter] | None = None,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
 ) -> CompareResult:
-    """Run an offline comparison end to end.
+    """Run an offline comparison end to end; the result carries its decision.
 
     Args:
         config: the comparison; validated here.
+        instances: adapter objects by label; a label listed in ``config.adapters`` (or as
+            ``config.baseline``) runs that object instead of a registry spec.
         dataset: an already loaded dataset (otherwise ``config.data`` is loaded).
         progress: optional callback for progress events.
         completed: outcomes restored from an interrupted run: reused when their ``evaluated_on``
-            equals this run's :meth:`Prepared.identity`, re-run otherwise (``extra["resume"]``
+            equals this run's :meth:`Prepared.identity`, re-run otherwise (``result.resume``
             lists which).
+        settings: report settings the decision assumes (traffic per day, power, currency).
+        command: the command line as typed (the CLI passes it; the report prints it).
         on_adapter_done: called after each adapter (used to save results incrementally).
         on_prepared: called once the data, split and queries are ready.
     """
     started = time.perf_counter()
-    config = config.validate()
+    instances = dict(instances or {})
+    config = config.validate(instances=instances.keys())
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
+    from xsell_eval.memory import check_compare_memory
+
+    check_compare_memory(config, prepared, instances=instances)  # stop before the work, not by an OOM kill
     if on_prepared is not None:
         on_prepared(prepared)
     outcomes: list[AdapterOutcome] = []
     identity = prepared.identity(config)
-    resume: dict[str, list[str]] = {"restored": [], "rerun_stale": []}
+    restored: list[str] = []
+    stale: list[str] = []
     for spec in config.adapters:
         saved = (completed or {}).get(spec)
         if saved is not None and saved.evaluated_on == identity:
             outcomes.append(saved)
-            resume["restored"].append(spec)
+            restored.append(spec)
             emit("adapter_end", spec, {"status": "restored"})
             continue
         if saved is not None:  # computed on other data, settings or queries: never mixed in
-            resume["rerun_stale"].append(spec)
+            stale.append(spec)
         emit("adapter_start", spec, {})
-        out = replace(run_adapter(spec, config, prepared, progress=progress), evaluated_on=identity)
+        out = run_adapter(spec, config, prepared, progress=progress, instance=instances.get(spec))
+        out = replace(out, evaluated_on=identity)
         outcomes.append(out)
         if on_adapter_done is not None:
             on_adapter_done(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
-    result = assemble(config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids)
+    result = assemble(
+        config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
+    )
     emit("stage_end", "statistics", {})
     if completed is not None:
-        result = replace(result, extra={**result.extra, "resume": resume})
+        result = replace(result, resume=ResumeInfo(tuple(restored), tuple(stale)))
     return result

@@ -1,20 +1,26 @@
-"""Queries (what the recommender is asked) and Recommendations (what it answers).
+"""Requests (what an adapter is asked), Truth (what the evaluator keeps) and Recommendations.
 
-Both are frozen, array-backed values. Row ``q`` of every array/matrix belongs to query
+All are frozen, array-backed values. Row ``q`` of every array/matrix belongs to query
 ``q``. Item columns use the :class:`~xsell_eval.data.Dataset` item index.
 
 ::
 
-    Queries                      Recommendations
-    ─────────────────────────    ──────────────────────────
-    context   CSR n_q × n_items  items   int64 n_q × k  (-1 = no item)
-    targets   CSR n_q × n_items  scores  float n_q × k  (NaN where item == -1)
-    target_value CSR (price×qty)
+    Queries = Requests + Truth            Recommendations
+    ──────────────────────────────────    ──────────────────────────
+    Requests  (handed to adapters)        items   int64 n_q × k  (-1 = no item)
+      query_id, user_idx, timestamp       scores  float n_q × k  (NaN where item == -1)
+      context CSR n_q × n_items
+      context_value, user_history, protocol
+    Truth     (stays with the evaluator)
+      basket_idx, targets CSR, target_value CSR (price×qty)
+
+An adapter never sees a :class:`Truth`: the pipeline, tuning, the A/B simulator and the
+conformance suite hand it ``queries.requests``, which has no target attribute at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -22,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
+from xsell_eval.errors import DataError
 
 HASH_KEY_ENV = "XSELL_HASH_KEY"
 """Environment variable holding the secret key of :func:`pseudonymise` (stable pseudonyms across runs)."""
@@ -46,9 +53,104 @@ def pseudonymise(user_ids: np.ndarray) -> np.ndarray:
     return np.array([hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest()[:16] for u in user_ids], dtype=object)
 
 
+def _rows(n: int, rows: np.ndarray | slice) -> np.ndarray:
+    """Row selection as an index array (``take`` accepts an index array or a slice)."""
+    return np.arange(n)[rows] if isinstance(rows, slice) else np.asarray(rows)
+
+
+def _fields_of(obj: Any, cls: type) -> dict[str, Any]:
+    """``{field: obj.field}`` for the dataclass fields of ``cls`` (values shared, not copied)."""
+    return {f.name: getattr(obj, f.name) for f in fields(cls)}
+
+
+@dataclass(frozen=True, eq=False)
+class Requests:
+    """A batch of recommendation requests: everything an adapter may see, and nothing else.
+
+    Attributes:
+        query_id: int64, unique within a run.
+        user_idx: int64 user index, -1 for guests / unknown users.
+        timestamp: datetime64[ns] moment of the query (NaT if the data has no time).
+        context: binary CSR (n_queries × n_items), the items already in the cart, the
+            product viewed, or the user history for next-basket.
+        context_value: float value of the revealed context (price × quantity), NaN if unknown.
+        user_history: number of the user's baskets in the training period (0 for guests).
+        protocol: name of the protocol that built the requests.
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> r = Requests(np.arange(2), np.array([3, -1]), np.full(2, "NaT", dtype="datetime64[ns]"),
+        ...              sp.csr_matrix(np.array([[1.0, 0, 0], [0, 1.0, 0]])), np.full(2, np.nan), np.array([4, 0]))
+        >>> len(r), r.n_items, r.take([1]).user_idx.tolist()
+        (2, 3, [-1])
+        >>> hasattr(r, "targets")
+        False
+    """
+
+    query_id: np.ndarray
+    user_idx: np.ndarray
+    timestamp: np.ndarray
+    context: sp.csr_matrix
+    context_value: np.ndarray
+    user_history: np.ndarray
+    protocol: str = "basket-completion"
+
+    def __len__(self) -> int:
+        return len(self.query_id)
+
+    @property
+    def n_items(self) -> int:
+        """Width of the item index."""
+        return int(self.context.shape[1])
+
+    def take(self, rows: np.ndarray | slice) -> Requests:
+        """A new Requests with the selected rows (index array or slice)."""
+        idx = _rows(len(self), rows)
+        return Requests(
+            query_id=self.query_id[idx],
+            user_idx=self.user_idx[idx],
+            timestamp=self.timestamp[idx],
+            context=self.context[idx],
+            context_value=self.context_value[idx],
+            user_history=self.user_history[idx],
+            protocol=self.protocol,
+        )
+
+    def batches(self, size: int) -> list[Requests]:
+        """Consecutive slices of at most ``size`` requests."""
+        return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
+
+
+@dataclass(frozen=True, eq=False)
+class Truth:
+    """The hidden answers to a batch of requests; only the evaluator reads them.
+
+    Attributes:
+        basket_idx: int64 index of the basket each query was built from (-1 if none).
+        targets: CSR of quantities bought (n_queries × n_items).
+        target_value: CSR of price × quantity of each target line (NaN-free; 0 if unknown).
+    """
+
+    basket_idx: np.ndarray
+    targets: sp.csr_matrix
+    target_value: sp.csr_matrix
+
+    def __len__(self) -> int:
+        return len(self.basket_idx)
+
+    def take(self, rows: np.ndarray | slice) -> Truth:
+        """A new Truth with the selected rows (index array or slice)."""
+        idx = _rows(len(self), rows)
+        return Truth(basket_idx=self.basket_idx[idx], targets=self.targets[idx], target_value=self.target_value[idx])
+
+
 @dataclass(frozen=True, eq=False)
 class Queries:
-    """A batch of recommendation requests with hidden targets.
+    """Requests plus their Truth, row by row: what the pipeline and the metrics work on.
+
+    The fields are those of :class:`Requests` and :class:`Truth` side by side (plus
+    ``meta``); :attr:`requests` and :attr:`truth` split them again, and
+    :meth:`combine` joins them. Adapters receive :attr:`requests` only.
 
     Attributes:
         query_id: int64, unique within a run.
@@ -84,43 +186,37 @@ class Queries:
         """Width of the item index."""
         return int(self.context.shape[1])
 
+    @property
+    def requests(self) -> Requests:
+        """What adapters receive: the same rows without any part of the truth (arrays shared, not copied)."""
+        return Requests(**_fields_of(self, Requests))
+
+    @property
+    def truth(self) -> Truth:
+        """The hidden answers (arrays shared, not copied)."""
+        return Truth(**_fields_of(self, Truth))
+
+    @classmethod
+    def combine(cls, requests: Requests, truth: Truth, *, meta: dict[str, Any] | None = None) -> Queries:
+        """Join requests and their truth (same rows, same order) into Queries."""
+        if len(requests) != len(truth):
+            raise DataError(
+                f"requests have {len(requests)} rows, the truth has {len(truth)}; they must match row by row"
+            )
+        return cls(**_fields_of(requests, Requests), **_fields_of(truth, Truth), meta=dict(meta or {}))
+
     def take(self, rows: np.ndarray | slice) -> Queries:
         """A new Queries with the selected rows (index array or slice)."""
-        idx = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
-        return Queries(
-            query_id=self.query_id[idx],
-            user_idx=self.user_idx[idx],
-            basket_idx=self.basket_idx[idx],
-            timestamp=self.timestamp[idx],
-            context=self.context[idx],
-            targets=self.targets[idx],
-            target_value=self.target_value[idx],
-            context_value=self.context_value[idx],
-            user_history=self.user_history[idx],
-            protocol=self.protocol,
-            meta=self.meta,
-        )
+        idx = _rows(len(self), rows)
+        return Queries.combine(self.requests.take(idx), self.truth.take(idx), meta=self.meta)
 
     def batches(self, size: int) -> list[Queries]:
         """Consecutive slices of at most ``size`` queries."""
         return [self.take(slice(s, s + size)) for s in range(0, len(self), size)]
 
-    def without_targets(self) -> Queries:
-        """The same queries with the hidden targets removed (what adapters receive)."""
-        empty = sp.csr_matrix(self.targets.shape, dtype=np.float64)
-        return Queries(
-            query_id=self.query_id,
-            user_idx=self.user_idx,
-            basket_idx=self.basket_idx,
-            timestamp=self.timestamp,
-            context=self.context,
-            targets=empty,
-            target_value=empty,
-            context_value=self.context_value,
-            user_history=self.user_history,
-            protocol=self.protocol,
-            meta=self.meta,
-        )
+    def without_targets(self) -> Requests:
+        """Same as :attr:`requests` (kept for callers written before the Requests/Truth split)."""
+        return self.requests
 
     def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
         """One row per query with list columns of context and target item ids (for Parquet).
@@ -260,3 +356,181 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> t
         items = np.hstack([items, np.full((n, k - kk), -1, dtype=np.int64)])
         top = np.hstack([top, np.full((n, k - kk), np.nan)])
     return items, top
+
+
+#: cells of the padded block used to find each long row's k-th largest score
+_KTH_BLOCK_CELLS = 1 << 22
+
+
+def row_top_entries(indptr: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored entries of each CSR row that can be in its top ``k``, ordered (row, score desc, column asc).
+
+    Rows longer than ``k`` are first cut at their k-th largest score (``np.partition`` on
+    length-sorted row blocks of at most ``2**22`` padded cells); the entries left — the top
+    ``k`` plus any tied with the k-th — are sorted with one stable ``np.lexsort``. The cost
+    follows the stored entries, never ``rows × columns``.
+
+    Args:
+        indptr: CSR row pointer (``n_rows + 1``) of a matrix in canonical format (column
+            indices sorted within each row: the column tie-break relies on it).
+        data: score of each stored entry (finite).
+        k: entries wanted per row (>= 1).
+
+    Returns:
+        ``(pos, rank)``: positions into ``data`` in (row, -score, column) order, and each one's
+        0-based rank within its row (entries with ``rank >= k`` are ties past the k-th).
+
+    Example:
+        >>> pos, rank = row_top_entries(np.array([0, 3]), np.array([0.5, 0.9, 0.9]), 2)
+        >>> pos.tolist(), rank.tolist()
+        ([1, 2], [0, 1])
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    data = np.asarray(data, dtype=np.float64)
+    lengths = np.diff(indptr)
+    n = len(lengths)
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    long_rows = np.flatnonzero(lengths > k)
+    if len(long_rows):
+        kth = np.full(n, -np.inf)
+        long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
+        i = 0
+        while i < len(long_rows):
+            cnt = max(1, _KTH_BLOCK_CELLS // int(lengths[long_rows[i]]))
+            j = min(i + cnt, len(long_rows))
+            while j > i + 1 and (j - i) * int(lengths[long_rows[j - 1]]) > _KTH_BLOCK_CELLS:
+                j = i + max(1, _KTH_BLOCK_CELLS // int(lengths[long_rows[j - 1]]))
+            blk = long_rows[i:j]
+            lens = lengths[blk]
+            total = int(lens.sum())
+            rr = np.repeat(np.arange(len(blk)), lens)
+            offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+            pad = np.full((len(blk), int(lens.max())), np.inf)
+            pad[rr, offs] = -data[np.repeat(indptr[blk], lens) + offs]
+            kth[blk] = -np.partition(pad, k - 1, axis=1)[:, k - 1]
+            i = j
+        pos = np.flatnonzero(data >= kth[rows])
+    else:
+        pos = np.arange(len(data), dtype=np.int64)
+    # lexsort is stable: within equal (row, score) the canonical column order is kept
+    pos = pos[np.lexsort((-data[pos], rows[pos]))]
+    r = rows[pos]
+    counts = np.bincount(r, minlength=n)
+    rank = np.arange(len(pos), dtype=np.int64) - (np.cumsum(counts) - counts)[r]
+    return pos, rank
+
+
+def top_k_sparse(
+    scores: sp.csr_matrix | sp.csr_array,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    *,
+    fill: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-k of each row over its stored candidates only: the sparse twin of :func:`top_k`.
+
+    A stored entry with a finite score is a candidate; an item not stored is not (the
+    dense equivalent is a row that is ``-inf`` outside the stored entries). Items in
+    ``exclude`` are removed. Ties go to the lower item index, as in :func:`top_k`, so
+    ``top_k_sparse(S, k, E)`` equals ``top_k(S_dense, k, E)`` with ``S_dense`` ``-inf``
+    where ``S`` stores nothing. Cost: one sort of the nonzeros, never ``rows × items``.
+
+    Rows with fewer than ``k`` candidates are filled from ``fill`` when given: a per-item
+    score vector (``-inf``/NaN = never filled) whose every finite value is below every
+    candidate score; the fill items are taken best first (ties: lower index), skipping
+    excluded items and the row's candidates. This equals the dense ``top_k`` of the fused
+    row ``where(candidate, score, fill)``. Remaining slots hold item -1, score NaN.
+
+    Args:
+        scores: CSR (n_rows × n_items) candidate scores.
+        k: slots per row (>= 1).
+        exclude: optional CSR (n_rows × n_items); stored entries are never returned.
+        fill: optional (n_items,) fallback scores, all below every candidate score.
+
+    Returns:
+        ``(items, top, n_candidates)``: int64 (n_rows × k), float64 (n_rows × k) and, per
+        row, the number of candidates left after ``exclude`` (0 = served by ``fill`` alone).
+
+    Raises:
+        ValueError: a finite ``fill`` score is not below the lowest candidate score.
+
+    Example:
+        >>> s = sp.csr_matrix(np.array([[0.0, 0.9, 0.9, 0.2]]))
+        >>> items, top, n = top_k_sparse(s, 4, fill=np.array([-0.5, -0.1, -0.2, -0.3]))
+        >>> items.tolist(), top.tolist(), n.tolist()
+        ([[1, 2, 3, 0]], [[0.9, 0.9, 0.2, -0.5]], [3])
+    """
+    m = sp.csr_matrix(scores, dtype=np.float64)
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    n, n_items = m.shape
+    data = m.data
+    keep = np.isfinite(data)
+    rows_all = np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr))
+    ex = None
+    if exclude is not None and exclude.nnz:
+        ex = sp.csr_matrix(exclude)
+        ex_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr)) * n_items + ex.indices
+        ex_keys = np.unique(ex_keys)
+        keys = rows_all * n_items + m.indices
+        pos = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
+        keep &= ex_keys[pos] != keys
+    if not keep.all():
+        lengths = np.bincount(rows_all[keep], minlength=n)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices, data, rows_all = m.indices[keep], data[keep], rows_all[keep]
+    else:
+        indptr, indices = m.indptr, m.indices
+    n_cand = np.diff(indptr).astype(np.int64)
+    pos, rank = row_top_entries(indptr, data, k)
+    sel = rank < k
+    pos, rank = pos[sel], rank[sel]
+    items = np.full((n, k), -1, dtype=np.int64)
+    top = np.full((n, k), np.nan)
+    items[rows_all[pos], rank] = indices[pos]
+    top[rows_all[pos], rank] = data[pos]
+    if fill is not None:
+        _fill_rows(items, top, n_cand, np.asarray(fill, dtype=np.float64), ex)
+    return items, top, n_cand
+
+
+def _fill_rows(
+    items: np.ndarray, top: np.ndarray, n_cand: np.ndarray, fill: np.ndarray, exclude: sp.csr_matrix | None
+) -> None:
+    """Fill the free slots of rows with fewer than k candidates from the global ``fill`` order, in place."""
+    k = items.shape[1]
+    short = np.flatnonzero(n_cand < k)
+    finite = np.isfinite(fill)
+    if not len(short) or not finite.any():
+        return
+    lowest = np.nanmin(np.where(items[short] >= 0, top[short], np.inf), initial=np.inf)
+    if fill[finite].max() >= lowest:
+        raise ValueError("top_k_sparse: every fill score must be below every candidate score")
+    cand = np.flatnonzero(finite)
+    order = cand[np.lexsort((cand, -fill[cand]))]  # global fill order: score desc, item asc
+    pos_in_order = np.full(len(fill), -1, dtype=np.int64)
+    pos_in_order[order] = np.arange(len(order))
+    # items a short row must skip: its excluded items and its (fewer than k) candidates
+    chosen = items[short]
+    r_blk = [np.repeat(np.arange(len(short)), k)[chosen.ravel() >= 0]]
+    i_blk = [chosen.ravel()[chosen.ravel() >= 0]]
+    if exclude is not None:
+        sub = exclude[short]
+        r_blk.append(np.repeat(np.arange(len(short)), np.diff(sub.indptr)))
+        i_blk.append(sub.indices.astype(np.int64))
+    r_b = np.concatenate(r_blk)
+    p_b = pos_in_order[np.concatenate(i_blk)]
+    skip = np.bincount(r_b[p_b >= 0], minlength=len(short))
+    width = min(len(order), k + int(skip.max(initial=0)))
+    blocked = np.zeros((len(short), width), dtype=bool)
+    inside = (p_b >= 0) & (p_b < width)
+    blocked[r_b[inside], p_b[inside]] = True
+    free = ~blocked
+    rank = np.cumsum(free, axis=1)
+    need = k - n_cand[short]
+    take = free & (rank <= need[:, None])
+    r, c = np.nonzero(take)
+    slot = n_cand[short][r] + rank[r, c] - 1
+    items[short[r], slot] = order[c]
+    top[short[r], slot] = fill[order[c]]

@@ -22,26 +22,49 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xsell_eval.errors import ConfigError, RunDirError
-from xsell_eval.pipeline import AdapterOutcome, CompareConfig, CompareResult
+from xsell_eval.result import (
+    AdapterOutcome,
+    CompareResult,
+    ExperimentInfo,
+    ReportSettings,
+    ResumeInfo,
+    TuningSummary,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from xsell_eval.abtest.result import ABTestReport
+    from xsell_eval.tuning.run import TuneResult
 
 FORMAT_VERSION = 1
 _TABLES = ("summary", "comparisons", "buckets", "aggregates")
+_FIELD = {"summary": "estimates"}
+"""Result field of a stored table (``tables/summary.parquet`` holds ``CompareResult.estimates``)."""
+
+
+DEFAULT_BASE = "reports"
+"""Folder of new run directories (``reports/<time>-<name>``)."""
+LEGACY_BASE = "runs"
+"""Where earlier versions wrote them; ``runs list`` still lists it, ``report``/``--resume`` still read it."""
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
         return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, (pd.Timestamp, datetime)):
@@ -49,21 +72,28 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def _clean(obj: Any) -> Any:
-    """Replace NaN/inf by None recursively (strict JSON)."""
+def _finite(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
     return obj
+
+
+def plain(obj: Any) -> Any:
+    """The JSON sanitiser: numpy scalars and arrays to Python, NaN/inf to None, tuples to lists.
+
+    The one place that decides how a value looks in a run directory; applying it in memory
+    (the report renders a result through it) makes memory and disk render alike.
+    """
+    return _finite(json.loads(json.dumps(obj, default=_json_default)))
 
 
 def dump_json(obj: Any, path: Path) -> None:
     """Strict, sorted, indented JSON (NaN -> null)."""
-    text = json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2, sort_keys=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(json.dumps(plain(obj), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 RUN_FILES = ("config.json", "manifest.json", "context.json", *(f"tables/{t}.parquet" for t in _TABLES))
@@ -172,8 +202,8 @@ def prepare_out_dir(path: Path | None, kind: str, *, resume: bool = False) -> li
     return clear_run_dir(path)
 
 
-def new_run_dir(base: str | Path = "runs", name: str = "compare") -> Path:
-    """A fresh ``runs/<timestamp>-<name>`` directory (suffix added if it exists)."""
+def new_run_dir(base: str | Path = DEFAULT_BASE, name: str = "compare") -> Path:
+    """A fresh ``reports/<timestamp>-<name>`` directory (suffix added if it exists)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
     path = Path(base) / f"{stamp}-{slug}"
@@ -202,20 +232,60 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "n_queries": result.n_queries,
         "baseline": result.config.baseline,
         "primary_metric": result.config.primary_metric,
-        "adapters": result.adapters,
-        "metrics": records(result.summary),
+        "adapters": [a.to_dict() for a in result.adapters],
+        "metrics": records(result.estimates),
         "comparisons": records(result.comparisons),
         "buckets": records(result.buckets),
         "aggregates": records(result.aggregates),
-        **({"extra": result.extra} if result.extra else {}),
+        **({"extra": extra_dict(result)} if extra_dict(result) else {}),
     }
+
+
+def extra_dict(result: CompareResult) -> dict[str, Any]:
+    """The optional parts of a result as stored under ``extra`` (``decision``, ``abtest``, ``tuning``, ...)."""
+    parts: dict[str, Any] = {
+        "decision": result.decision,
+        "abtest": result.abtest,
+        "tuning": result.tuning,
+        "resume": result.resume,
+        "experiment": result.experiment,
+        "report": result.settings,
+    }
+    out = {k: v.to_dict() for k, v in parts.items() if v is not None}
+    if result.command:
+        out["command"] = result.command
+    return out
+
+
+def parts_from_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`extra_dict`: the keyword arguments of :class:`CompareResult` for the optional parts."""
+    from xsell_eval.decision import Decision
+
+    out: dict[str, Any] = {}
+    if extra.get("decision"):
+        out["decision"] = Decision.from_dict(extra["decision"])
+    if extra.get("abtest"):
+        from xsell_eval.abtest.result import ABTestReport
+
+        out["abtest"] = ABTestReport.from_dict(extra["abtest"])
+    if extra.get("tuning"):
+        out["tuning"] = TuningSummary.from_dict(extra["tuning"])
+    if extra.get("resume"):
+        out["resume"] = ResumeInfo.from_dict(extra["resume"])
+    if extra.get("experiment"):
+        out["experiment"] = ExperimentInfo.from_dict(extra["experiment"])
+    if extra.get("report"):
+        out["settings"] = ReportSettings.from_dict(extra["report"])
+    if extra.get("command"):
+        out["command"] = str(extra["command"])
+    return out
 
 
 def save_outcome(run_dir: Path, outcome: AdapterOutcome) -> None:
     """Persist one adapter's outcome as soon as it finishes (for resume)."""
     d = run_dir / "adapters" / re.sub(r"[^A-Za-z0-9_.=,-]+", "_", outcome.name)
     d.mkdir(parents=True, exist_ok=True)
-    dump_json(outcome.info() | {"traceback": outcome.traceback}, d / "info.json")
+    dump_json(outcome.to_dict() | {"traceback": outcome.traceback}, d / "info.json")
     if outcome.recs is not None:
         np.savez_compressed(
             d / "recs.npz",
@@ -252,35 +322,27 @@ def load_outcomes(run_dir: Path) -> dict[str, AdapterOutcome]:
         items = {
             p.stem.removeprefix("per_query_items_"): pd.read_parquet(p) for p in d.glob("per_query_items_*.parquet")
         }
-        nan = float("nan")
-        out[info["spec"]] = AdapterOutcome(
-            name=info["name"],
-            spec=info["spec"],
-            status="ok",
-            params=info["params"],
-            family=info.get("family", ""),
-            fit_seconds=info["fit_seconds"] if info["fit_seconds"] is not None else nan,
-            recommend_seconds=info["recommend_seconds"] if info["recommend_seconds"] is not None else nan,
-            evaluate_seconds=info.get("evaluate_seconds") or nan,
-            fallback_share=info.get("fallback_share"),
-            empty_share=info.get("empty_share"),
-            warnings=tuple(info.get("warnings") or ()),
+        out[info["spec"]] = replace(  # evaluated_on none saved (older run): never matches, re-run
+            AdapterOutcome.from_dict(info),
+            traceback="",
             recs=recs,
             per_query=pd.read_parquet(d / "per_query.parquet"),
             per_query_items=items,
-            aggregates=info.get("aggregates", {}),
-            evaluated_on=info.get("evaluated_on") or {},  # none saved (older run): never matches, re-run
         )
     return out
 
 
-def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None) -> Path:
-    """Write every file of the run directory; ``report`` defaults to the Markdown render (+ plots/)."""
-    from xsell_eval.report.markdown import render_run_report, with_decision
+def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None, html: bool = False) -> Path:
+    """Write every file of the run directory; ``report`` defaults to the Markdown render (+ plots/).
 
-    result = with_decision(result)  # extra["decision"]: needs the per-query values, so before they are dropped
+    ``html`` also writes a standalone ``report.html`` (figures embedded).
+    """
+    from xsell_eval.report.markdown import render_run_report
+
+    if result.decision is None:  # a result assembled by hand: decide while the per-query values are here
+        result = result.with_decision()
     run_dir.mkdir(parents=True, exist_ok=True)
-    dump_json(result.config.to_dict() | {"config_hash": result.config.hash}, run_dir / "config.json")
+    write_config(run_dir, result.config)
     dump_json(result.manifest, run_dir / "manifest.json")
     dump_json(
         {
@@ -289,8 +351,8 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
             "split": result.split,
             "audit": result.audit,
             "n_queries": result.n_queries,
-            "adapters": result.adapters,
-            "extra": result.extra,
+            "adapters": [a.to_dict() for a in result.adapters],
+            "extra": extra_dict(result),
         },
         run_dir / "context.json",
     )
@@ -298,7 +360,7 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
     tables = run_dir / "tables"
     tables.mkdir(exist_ok=True)
     for t in _TABLES:
-        df: pd.DataFrame = getattr(result, t)
+        df: pd.DataFrame = getattr(result, _FIELD.get(t, t))
         df.to_parquet(tables / f"{t}.parquet", index=False)
     if result.queries_frame is not None:
         result.queries_frame.to_parquet(run_dir / "queries.parquet", index=False)
@@ -308,7 +370,7 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
         result.per_query_frame.to_parquet(run_dir / "metrics.parquet", index=False)
     if report is None:
         report = render_run_report(result, run_dir)
-    (run_dir / "report.md").write_text(report, encoding="utf-8")
+    write_report(run_dir, report, html=html)
     return run_dir
 
 
@@ -333,6 +395,8 @@ def read_run(run_dir: str | Path) -> CompareResult:
         raise RunDirError(
             f"run directory '{d}' has format version {version!r}; this xsell-eval reads version {FORMAT_VERSION}"
         )
+    from xsell_eval.pipeline import CompareConfig
+
     cfg_raw = json.loads((d / "config.json").read_text())
     cfg_raw.pop("config_hash", None)
     known = {f.name for f in fields(CompareConfig)}
@@ -348,10 +412,162 @@ def read_run(run_dir: str | Path) -> CompareResult:
         split=ctx["split"],
         audit=ctx["audit"],
         n_queries=ctx["n_queries"],
-        summary=tables["summary"],
+        estimates=tables["summary"],
         comparisons=tables["comparisons"],
         buckets=tables["buckets"],
         aggregates=tables["aggregates"],
-        adapters=ctx["adapters"],
-        extra=ctx.get("extra") or {},
+        adapters=tuple(AdapterOutcome.from_dict(a) for a in ctx["adapters"]),
+        **parts_from_extra(ctx.get("extra") or {}),
     )
+
+
+# ---------------------------------------------------------------------- abtest and tune run directories
+def write_abtest_run(
+    report: ABTestReport,
+    run_dir: str | Path,
+    *,
+    sim: Any = None,
+    settings: dict[str, Any] | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> ABTestReport:
+    """Write an ``abtest`` run directory: figures, ``abtest.json``, visitors (if ``sim``), ``report.md``.
+
+    ``settings`` and ``manifest`` (the command's settings; versions and timings) go to
+    ``config.json`` and ``manifest.json`` when given.
+
+    Layout::
+
+        reports/<time>-abtest/
+          abtest.json                  the ABTestReport (everything the report shows)
+          config.json, manifest.json   the command's settings; data fingerprint, versions, seed, timings
+          visitors.parquet             one row per simulated visitor
+          daily.parquet                per (day, arm) visitors, conversions, revenue
+          figures/abtest_lift.png      lift with CI per treatment arm
+          figures/abtest_sequential.png cumulative lift and p-value by day with the sequential boundary
+          report.md
+
+    Returns the report with its ``figures`` filled in.
+    """
+    from xsell_eval.report.abtest import LIFT_PNG, SEQ_PNG, plot_lift, plot_sequential, render_report
+
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    plot_lift(report, d / LIFT_PNG)
+    plot_sequential(report, d / SEQ_PNG)
+    report = replace(report, figures={"lift": LIFT_PNG, "sequential": SEQ_PNG})
+    if settings is not None:
+        dump_json(settings, d / "config.json")
+    if manifest is not None:
+        dump_json(manifest, d / "manifest.json")
+    (d / "abtest.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if sim is not None:
+        sim.to_frame().to_parquet(d / "visitors.parquet", index=False)
+        daily = sim.daily()
+        daily["arm"] = np.asarray(sim.arms, dtype=object)[daily["arm"].to_numpy()]
+        daily.to_parquet(d / "daily.parquet", index=False)
+    (d / "report.md").write_text(render_report(report), encoding="utf-8")
+    return report
+
+
+def read_abtest_run(run_dir: str | Path) -> ABTestReport:
+    """Read ``abtest.json`` of a run directory.
+
+    Raises:
+        RunDirError: no such directory or no ``abtest.json``.
+    """
+    d = Path(run_dir)
+    if not (d / "abtest.json").is_file():
+        raise RunDirError(f"'{d}' is not an abtest run directory (no abtest.json)")
+    try:
+        raw = json.loads((d / "abtest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{d / 'abtest.json'}: unreadable: {exc}") from exc
+    from xsell_eval.abtest.result import ABTestReport
+
+    return ABTestReport.from_dict(raw)
+
+
+def rerender_abtest_run(run_dir: str | Path) -> str:
+    """Re-render ``report.md`` of an abtest run from ``abtest.json`` alone (plots redrawn); returns the text."""
+    from xsell_eval.report.abtest import LIFT_PNG, SEQ_PNG, plot_lift, plot_sequential, render_report
+
+    d = Path(run_dir)
+    report = read_abtest_run(d)
+    plot_lift(report, d / LIFT_PNG)
+    plot_sequential(report, d / SEQ_PNG)
+    text = render_report(report)
+    (d / "report.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def write_tune_run(
+    results: Sequence[TuneResult], run_dir: str | Path, *, context: Mapping[str, Any] | None = None
+) -> list[TuneResult]:
+    """Write a ``tune`` run directory; returns the results with their figure paths.
+
+    Layout::
+
+        reports/<time>-tune-<adapters>/
+          tuning.json          every TuneResult (budget, best params, test vs default, Pareto front)
+          trials_<adapter>.csv every trial of the study (state, values, seconds, worker, params)
+          best_params.toml     [adapters.<name>] snippets for experiments/
+          figures/*.png        optimisation history, parameter importance, Pareto front
+          report.md            rendered from tuning.json only
+    """
+    from xsell_eval.report.tuning import render_tuning_report, save_tuning_figures
+    from xsell_eval.tuning.run import best_params_toml
+    from xsell_eval.tuning.study import trials_frame
+
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    out: list[TuneResult] = []
+    for r in results:
+        figs: dict[str, str] = {}
+        if r.study is not None:
+            figs = save_tuning_figures(r.study, r.to_dict(), d)
+            trials_frame(r.study).to_csv(d / f"trials_{r.adapter}.csv", index=False)
+        out.append(replace(r, figures=figs))
+    ctx = dict(context or {})
+    payload = {"format_version": 1, "kind": "tune", "context": ctx, "results": [r.to_dict() for r in out]}
+    dump_json(payload, d / "tuning.json")
+    (d / "best_params.toml").write_text(best_params_toml(out), encoding="utf-8")
+    (d / "report.md").write_text(render_tuning_report([r.to_dict() for r in out], context=ctx), encoding="utf-8")
+    return out
+
+
+def write_report(run_dir: str | Path, markdown: str, *, html: bool = False) -> list[Path]:
+    """(Re)write ``report.md`` of a run directory, and ``report.html`` (figures embedded) when ``html``."""
+    d = Path(run_dir)
+    (d / "report.md").write_text(markdown, encoding="utf-8")
+    written = [d / "report.md"]
+    if html:
+        from xsell_eval.report.html import render_html_for
+
+        (d / "report.html").write_text(render_html_for(d, markdown), encoding="utf-8")
+        written.append(d / "report.html")
+    return written
+
+
+def start_run_dir(
+    out: Path | None, name: str, *, config: Any = None, experiment: tuple[Path, dict[str, Any]] | None = None
+) -> Path:
+    """The run directory of a new compare/run (``out``, or a fresh ``reports/<time>-<name>``), created.
+
+    Writes what is known before any work: ``config.json`` (``config``, a CompareConfig) and, for
+    ``xsell-eval run``, a copy of the experiment file as ``experiment.toml`` plus ``experiment.json``
+    (``experiment``: the file's path and its resolved description).
+    """
+    run_dir = out if out is not None else new_run_dir(DEFAULT_BASE, name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if experiment is not None:
+        src, info = experiment
+        (run_dir / "experiment.toml").write_text(Path(src).read_text(encoding="utf-8"), encoding="utf-8")
+        dump_json(info, run_dir / "experiment.json")
+    if config is not None:
+        write_config(run_dir, config)
+    return run_dir
+
+
+def write_config(run_dir: Path, config: Any) -> None:
+    """``config.json``: the resolved CompareConfig and its hash."""
+    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")

@@ -29,18 +29,23 @@ matrix is never materialised::
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from xsell_eval.errors import ConfigError
+from xsell_eval.queries import row_top_entries
 
 Similarity = Literal["cosine", "jaccard", "asymmetric", "lift"]
 SIMILARITIES: tuple[str, ...] = ("cosine", "jaccard", "asymmetric", "lift")
 
-#: default budget of dense cells per chunk (float64: 32 MiB per dense array; a few live at once)
+#: default budget of dense cells per chunk of the dense helpers (float64: 32 MiB per dense array)
 DEFAULT_CHUNK_CELLS = 1 << 22
+#: default budget of co-count entries (multiply-adds of ``XᵀX``) per similarity chunk
+DEFAULT_CHUNK_ENTRIES = 1 << 22
 
 
 def binarize(m: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
@@ -90,31 +95,144 @@ def top_k_per_row(dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     return rows.astype(np.int64), cols.astype(np.int64), s[rows, cols]
 
 
-def _similarity_block(
+def prune_rows(m: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
+    """Keep the ``k`` largest *positive finite* entries of each row of a CSR matrix (ties -> lower column).
+
+    The sparse twin of :func:`top_k_per_row`: rows with more than ``k`` stored positives
+    are cut at their k-th largest value (:func:`~xsell_eval.queries.row_top_entries`). The result is canonical CSR
+    (columns sorted within rows) and drops every entry ``<= 0`` or non-finite.
+
+    Example:
+        >>> m = sp.csr_matrix(np.array([[0.2, 0.5, 0.5, 0.0], [0.0, -1.0, 3.0, 0.0]]))
+        >>> prune_rows(m, 2).toarray().tolist()
+        [[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 3.0, 0.0]]
+    """
+    m = sp.csr_matrix(m, dtype=np.float64)
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    positive = np.isfinite(m.data) & (m.data > 0)
+    lengths = np.diff(m.indptr)
+    if not positive.all():
+        lengths = np.bincount(np.repeat(np.arange(m.shape[0]), lengths)[positive], minlength=m.shape[0])
+        m = sp.csr_matrix(
+            (m.data[positive], m.indices[positive], np.concatenate([[0], np.cumsum(lengths)])), shape=m.shape
+        )
+    if k is None or not (lengths > k).any():
+        return m
+    pos, rank = row_top_entries(m.indptr, m.data, k)
+    keep = np.zeros(len(m.data), dtype=bool)
+    keep[pos[rank < k]] = True
+    new_len = np.minimum(lengths, k)
+    return sp.csr_matrix((m.data[keep], m.indices[keep], np.concatenate([[0], np.cumsum(new_len)])), shape=m.shape)
+
+
+def _similarity_values(
     co: np.ndarray,
     n_row: np.ndarray,
-    n_all: np.ndarray,
+    n_col: np.ndarray,
     *,
     similarity: str,
     alpha: float,
     n_rows_total: int,
+    pow_row: np.ndarray | None = None,
+    pow_col: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Similarity of a dense co-count block ``co`` (chunk × items) given item counts."""
-    ni = n_row[:, None].astype(np.float64)
-    nj = n_all[None, :].astype(np.float64)
+    """Similarity of co-counts ``co`` given the counts of each entry's row and column item.
+
+    The same floating-point operations, in the same order, as the dense formula of the module
+    table, applied elementwise to the nonzeros (so the values are bit-identical to a dense
+    computation). ``pow_row``/``pow_col`` are ``n_i^(1-α)`` and ``n_j^α`` (asymmetric only).
+    """
+    ni = n_row.astype(np.float64)
+    nj = n_col.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if similarity == "cosine":
             out = co / np.sqrt(ni * nj)
         elif similarity == "jaccard":
             out = co / (ni + nj - co)
         elif similarity == "asymmetric":
-            out = co / (np.power(nj, alpha) * np.power(ni, 1.0 - alpha))
+            p_col = np.power(nj, alpha) if pow_col is None else pow_col
+            p_row = np.power(ni, 1.0 - alpha) if pow_row is None else pow_row
+            out = co / (p_col * p_row)
         elif similarity == "lift":
             out = co * float(n_rows_total) / (ni * nj)
         else:  # pragma: no cover - validated by the caller
             raise ConfigError(f"similarity must be one of {list(SIMILARITIES)}, got {similarity!r}")
     out[~np.isfinite(out)] = 0.0
     return out
+
+
+def similarity_work(x: sp.spmatrix | sp.sparray) -> np.ndarray:
+    """Per item, the number of (row, other item) pairs its co-count row is built from.
+
+    ``work[i] = sum over rows containing i of the row's length``: the multiply-adds of row ``i``
+    of ``XᵀX`` and an upper bound on its stored entries. Used to size the chunks and to
+    estimate memory (:func:`similarity_memory_bytes`).
+    """
+    xb = binarize(x)
+    row_len = np.diff(xb.indptr).astype(np.float64)
+    return np.asarray(xb.T @ row_len).ravel()
+
+
+#: bytes per stored entry of a co-count chunk while it is scored and pruned (data, indices,
+#: the similarity values, the sort keys and order of the pruning, with headroom)
+BYTES_PER_CHUNK_ENTRY = 64
+#: bytes per kept neighbour in the output CSR (float64 value + int32 column, plus the COO
+#: arrays it is assembled from)
+BYTES_PER_KEPT_ENTRY = 32
+
+
+def similarity_memory_bytes(
+    x: sp.spmatrix | sp.sparray,
+    k_neighbors: int | None,
+    *,
+    chunk_entries: int = DEFAULT_CHUNK_ENTRIES,
+    n_threads: int = 2,
+) -> int:
+    """Estimated peak memory of :func:`item_similarity` on ``x`` (documented upper-bound estimate).
+
+    ``n_threads`` chunks of at most ``chunk_entries`` co-count entries at
+    :data:`BYTES_PER_CHUNK_ENTRY` each, plus the kept neighbours: per item
+    ``min(k_neighbors, work_i, n_items)`` at :data:`BYTES_PER_KEPT_ENTRY` (``work_i`` from
+    :func:`similarity_work`), plus a binary copy of ``x`` and its transpose (12 bytes per nonzero each).
+    """
+    work = similarity_work(x)
+    n_items = x.shape[1]
+    kmax = n_items if k_neighbors is None else int(k_neighbors)
+    kept = np.minimum(np.minimum(work, n_items - 1), kmax).sum()
+    chunk = min(float(work.sum()), float(chunk_entries) * max(n_threads, 1), float(work.max(initial=0)) * n_threads)
+    chunk = max(chunk, min(float(chunk_entries), float(work.sum())))
+    return int(kept * BYTES_PER_KEPT_ENTRY + chunk * BYTES_PER_CHUNK_ENTRY + 2 * 12 * x.nnz)
+
+
+def _chunks(work: np.ndarray, budget: int, max_rows: int | None) -> list[tuple[int, int]]:
+    """Consecutive item ranges whose summed ``work`` stays within ``budget`` (at least one item each)."""
+    n = len(work)
+    if n == 0:
+        return []
+    cum = np.cumsum(work)
+    out: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        base = cum[start - 1] if start else 0.0
+        stop = int(np.searchsorted(cum, base + budget, side="right"))
+        stop = max(stop, start + 1)
+        if max_rows is not None:
+            stop = min(stop, start + max_rows)
+        stop = min(stop, n)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def default_threads() -> int:
+    """Threads for the chunked similarity: 2 when the process may use at least 2 cores, else 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
 
 
 def item_similarity(
@@ -125,8 +243,15 @@ def item_similarity(
     shrink: float = 0.0,
     k_neighbors: int | None = 100,
     chunk_rows: int | None = None,
+    chunk_entries: int = DEFAULT_CHUNK_ENTRIES,
+    n_threads: int | None = None,
 ) -> sp.csr_matrix:
     """Item × item similarity from a rows × items matrix, pruned to ``k_neighbors`` per item.
+
+    Computed on the nonzeros only: chunks of item rows of the sparse product ``XᵀX``, their
+    similarity on the stored co-counts, and a row-wise top-k over those entries
+    (:func:`prune_rows`); chunks run on ``n_threads`` threads (scipy's sparse product and
+    numpy's sorts release the GIL).
 
     Args:
         x: rows × items matrix; any non-zero counts as 1 (binarised here).
@@ -134,7 +259,10 @@ def item_similarity(
         alpha: asymmetry exponent of ``"asymmetric"`` (in [0, 1]; 0.5 = cosine).
         shrink: shrinkage λ >= 0; similarities are multiplied by ``c / (c + λ)``.
         k_neighbors: neighbours kept per item (row); ``None`` keeps every positive one.
-        chunk_rows: item rows computed densely at once (default: fits 2**22 cells).
+        chunk_rows: optional cap on the item rows per chunk (testing; chunks are otherwise
+            sized by ``chunk_entries``).
+        chunk_entries: budget of co-count entries (multiply-adds) per chunk.
+        n_threads: chunks computed at once (default :func:`default_threads`).
 
     Returns:
         CSR (n_items × n_items), float64, zero diagonal, non-negative; row ``i`` holds the
@@ -162,29 +290,44 @@ def item_similarity(
     counts = np.asarray(xb.sum(axis=0)).ravel()
     n_nonempty = int((np.diff(xb.indptr) > 0).sum())
     xt = xb.T.tocsr()
-    step = chunk_rows or chunk_rows_for(n_items)
-    k = n_items if k_neighbors is None else int(k_neighbors)
-    rows_out: list[np.ndarray] = []
-    cols_out: list[np.ndarray] = []
-    vals_out: list[np.ndarray] = []
-    for start in range(0, n_items, step):
-        stop = min(start + step, n_items)
-        co = (xt[start:stop] @ xb).toarray()
-        sim = _similarity_block(
-            co, counts[start:stop], counts, similarity=similarity, alpha=alpha, n_rows_total=n_nonempty
+    row_len = np.diff(xb.indptr).astype(np.float64)
+    work = np.asarray(xt @ row_len).ravel()
+    pow_col = pow_row = None
+    if similarity == "asymmetric":  # per item once, gathered per entry (same values as the dense formula)
+        cf = counts.astype(np.float64)
+        pow_col, pow_row = np.power(cf, alpha), np.power(cf, 1.0 - alpha)
+
+    def chunk(bounds: tuple[int, int]) -> sp.csr_matrix:
+        start, stop = bounds
+        co = sp.csr_matrix(xt[start:stop] @ xb)
+        co.sum_duplicates()
+        rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(co.indptr))
+        cols = co.indices
+        sim = _similarity_values(
+            co.data,
+            counts[rows],
+            counts[cols],
+            similarity=similarity,
+            alpha=alpha,
+            n_rows_total=n_nonempty,
+            pow_row=None if pow_row is None else pow_row[rows],
+            pow_col=None if pow_col is None else pow_col[cols],
         )
         if shrink > 0:
-            sim *= co / (co + shrink)
-        idx = np.arange(stop - start)
-        sim[idx, start + idx] = 0.0
-        r, c, v = top_k_per_row(sim, k)
-        rows_out.append(r + start)
-        cols_out.append(c)
-        vals_out.append(v)
-    rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
-    cols = np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.zeros(0)
-    out = sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items))
+            sim *= co.data / (co.data + shrink)
+        sim[rows == cols] = 0.0  # an item is not its own neighbour
+        return prune_rows(sp.csr_matrix((sim, cols, co.indptr), shape=co.shape), k_neighbors)
+
+    bounds = _chunks(work, int(chunk_entries), chunk_rows)
+    threads = default_threads() if n_threads is None else max(int(n_threads), 1)
+    if threads > 1 and len(bounds) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            parts = list(pool.map(chunk, bounds))
+    else:
+        parts = [chunk(b) for b in bounds]
+    if not parts:
+        return sp.csr_matrix((n_items, n_items))
+    out = sp.csr_matrix(sp.vstack(parts, format="csr"))
     out.sort_indices()
     return out
 
@@ -214,3 +357,55 @@ def aggregate_rows(context: sp.spmatrix | sp.sparray, sim: sp.csr_matrix, how: s
     if gathered.nnz:
         np.maximum.at(out, (q_of[gathered.row], gathered.col), gathered.data)
     return out
+
+
+def aggregate_sparse(context: sp.spmatrix | sp.sparray, sim: sp.csr_matrix, how: str = "sum") -> sp.csr_matrix:
+    """Sparse (n_queries × n_items) candidate scores: sum or max over each query's context items of ``sim`` rows.
+
+    The sparse twin of :func:`aggregate_rows`: the same values at the stored entries, and no
+    entry where the dense result is 0. Cost follows ``nnz(context) · k`` (the gathered
+    neighbour rows), never ``n_queries × n_items``.
+
+    Example:
+        >>> s = sp.csr_matrix(np.array([[0, 0.5, 0.1], [0.5, 0, 0.3], [0.1, 0.3, 0]]))
+        >>> ctx = sp.csr_matrix(np.array([[1, 1, 0]]))
+        >>> aggregate_sparse(ctx, s, "max").toarray().tolist()
+        [[0.5, 0.5, 0.3]]
+    """
+    ctx = binarize(context)
+    if how == "sum":
+        out = sp.csr_matrix(ctx @ sim)
+        out.sum_duplicates()
+        return out
+    if how != "max":
+        raise ConfigError(f"aggregation must be 'sum' or 'max', got {how!r}")
+    return max_gather(ctx, sim)
+
+
+def max_gather(context: sp.csr_matrix, neighbors: sp.csr_matrix) -> sp.csr_matrix:
+    """CSR ``out[q, j] = max over the context items c of query q of neighbors[c, j]`` (stored entries only).
+
+    Every (query, context item) pair is expanded to the context item's stored neighbours; the
+    (query, item) keys are sorted and reduced with ``np.maximum.reduceat``.
+    """
+    n_q, n_items = context.shape[0], neighbors.shape[1]
+    ctx = sp.csr_matrix(context)
+    q_of = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(ctx.indptr))
+    starts = neighbors.indptr[ctx.indices].astype(np.int64)
+    lengths = neighbors.indptr[ctx.indices + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return sp.csr_matrix((n_q, n_items))
+    q = np.repeat(q_of, lengths)
+    offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    pos = np.repeat(starts, lengths) + offs
+    keys = q * n_items + neighbors.indices[pos]
+    vals = np.asarray(neighbors.data[pos], dtype=np.float64)
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], vals[order]
+    first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    best = np.maximum.reduceat(vals, first)
+    ukeys = keys[first]
+    rows = ukeys // n_items
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_q))])
+    return sp.csr_matrix((best, (ukeys % n_items).astype(np.int64), indptr), shape=(n_q, n_items))

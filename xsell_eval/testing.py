@@ -5,11 +5,16 @@ Third-party adapter authors call :func:`check_adapter` in their own tests::
     from xsell_eval.testing import check_adapter
     def test_my_adapter():
         check_adapter(lambda seed: MyAdapter(seed=seed))
+
+The suite hands the adapter :class:`~xsell_eval.queries.Requests` only, as the pipeline
+does: an adapter that reads the targets (or anything else a request does not carry) fails.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +23,7 @@ from xsell_eval.adapters.base import BaseAdapter
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, NotFittedError
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Queries, Recommendations, Requests
 
 
 def toy_interactions(
@@ -85,7 +90,46 @@ def toy_queries(ds: Dataset, *, seed: int = 0, protocol: str = "basket-completio
     return build_queries(split.train, split.test, protocol, seed=seed)
 
 
-def _check_recs(recs: Recommendations, queries: Queries, k: int, who: str) -> None:
+def conformance_data(*, seed: int = 0) -> tuple[Dataset, Requests]:
+    """Training data and test-period :class:`Requests` of the toy shop: what :func:`check_adapter` uses.
+
+    Built here so that nothing of the test period except the requests outlives the call.
+    """
+    from xsell_eval.protocols import build_queries
+    from xsell_eval.split import make_split
+
+    split = make_split(toy_dataset(seed=seed), "temporal")
+    return split.train, build_queries(split.train, split.test, seed=seed).requests
+
+
+def _digest(requests: Requests) -> str:
+    """Hash of every array of ``requests`` (to detect an adapter that modifies its input)."""
+    h = hashlib.sha256()
+    c = requests.context
+    for arr in (requests.query_id, requests.user_idx, requests.user_history, c.indptr, c.indices, c.data):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(np.ascontiguousarray(requests.context_value, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _recommend(adapter: Any, requests: Requests, k: int, who: str) -> Recommendations:
+    """``adapter.recommend(requests, k)``; reading what a request does not carry fails with a clear message."""
+    try:
+        recs = adapter.recommend(requests, k)
+    except AttributeError as exc:
+        if not isinstance(exc.obj, Requests):
+            raise
+        raise AssertionError(
+            f"{who}: recommend() read '{exc.name}', which a request does not carry: adapters get Requests only "
+            "(query_id, user_idx, timestamp, context, context_value, user_history, protocol); "
+            "the targets stay with the evaluator"
+        ) from exc
+    if not isinstance(recs, Recommendations):
+        raise AssertionError(f"{who}: recommend() must return Recommendations, got {type(recs).__name__}")
+    return recs
+
+
+def _check_recs(recs: Recommendations, queries: Requests | Queries, k: int, who: str) -> None:
     n = len(queries)
     if recs.items.shape != (n, k):
         raise AssertionError(f"{who}: items shape {recs.items.shape}, expected {(n, k)}")
@@ -182,36 +226,38 @@ def check_hyperparams(adapter: type[BaseAdapter] | BaseAdapter, *, required: dic
 
 
 def check_adapter(
-    factory: Callable[[int], BaseAdapter],
+    factory: Callable[[int], Any],
     *,
     train: Dataset | None = None,
-    queries: Queries | None = None,
+    requests: Requests | Queries | None = None,
     k: int = 5,
 ) -> None:
     """The conformance suite every registered adapter must pass.
 
-    ``factory(seed)`` returns a fresh, unfitted adapter. Checks: recommend-before-fit
-    raises NotFittedError; the declared hyperparameters (:func:`check_hyperparams`); fit
-    returns self; k < 1 raises ConfigError; output shape,
-    k unique items, padding, no context items, sorted scores; determinism under a seed
-    (two instances, and a refit); batch independence; empty query batches.
+    ``factory(seed)`` returns a fresh, unfitted adapter (any class with the
+    :class:`~xsell_eval.adapters.base.Adapter` members). The adapter gets
+    :class:`~xsell_eval.queries.Requests` only (given :class:`Queries`, their requests):
+    reading a target, or any attribute a request lacks, fails. Checks: recommend-before-fit
+    raises NotFittedError; the declared hyperparameters (:func:`check_hyperparams`, when the
+    class declares any); fit returns self; k < 1 raises ConfigError; the result is
+    Recommendations; output shape, k unique items, padding, no context items, sorted
+    scores; the requests are not modified; determinism under a seed (two instances, and a
+    refit); batch independence; empty request batches.
 
     Raises:
         AssertionError: naming the first property that failed.
     """
-    if train is None or queries is None:
-        ds = toy_dataset()
-        from xsell_eval.protocols import build_queries
-        from xsell_eval.split import make_split
-
-        split = make_split(ds, "temporal")
-        train = split.train
-        queries = build_queries(split.train, split.test, seed=0)
+    if train is None or requests is None:
+        train, requests = conformance_data()
+    if isinstance(requests, Queries):
+        requests = requests.requests
+    before = _digest(requests)
     a = factory(0)
-    who = f"adapter '{a.name or type(a).__name__}'"
-    check_hyperparams(a)
+    who = f"adapter '{getattr(a, 'name', '') or type(a).__name__}'"
+    if hasattr(a, "hyperparams"):
+        check_hyperparams(a)
     try:
-        a.recommend(queries, k)
+        a.recommend(requests, k)
     except NotFittedError:
         pass
     else:
@@ -221,33 +267,36 @@ def check_adapter(
         raise AssertionError(f"{who}: fit() must return self")
     for bad_k in (0, -1):
         try:
-            a.recommend(queries, bad_k)
+            a.recommend(requests, bad_k)
         except ConfigError:
             pass
         else:
             raise AssertionError(f"{who}: k={bad_k} must raise ConfigError")
-    recs = a.recommend(queries, k)
-    _check_recs(recs, queries, k, who)
+    recs = _recommend(a, requests, k, who)
+    _check_recs(recs, requests, k, who)
+    if _digest(requests) != before:
+        raise AssertionError(f"{who}: recommend() modified the requests it was given")
     if recs.adapter != a.name:
         raise AssertionError(f"{who}: Recommendations.adapter is {recs.adapter!r}")
     if not (recs.items >= 0).any():
         raise AssertionError(f"{who}: returned no item at all on the toy shop")
     b = factory(0).fit(train)
-    recs_b = b.recommend(queries, k)
+    recs_b = _recommend(b, requests, k, who)
     if not np.array_equal(recs.items, recs_b.items):
         raise AssertionError(f"{who}: two instances with the same seed gave different recommendations")
     a.fit(train)
-    recs_c = a.recommend(queries, k)
+    recs_c = _recommend(a, requests, k, who)
     if not np.array_equal(recs.items, recs_c.items):
         raise AssertionError(f"{who}: a refit with the same seed gave different recommendations")
     # batch independence: a sub-batch gets the same answers as in the full run
-    sub = np.arange(0, len(queries), 3)
-    recs_sub = a.recommend(queries.take(sub), k)
+    sub = np.arange(0, len(requests), 3)
+    recs_sub = _recommend(a, requests.take(sub), k, who)
     if not np.array_equal(recs_sub.items, recs.items[sub]):
         raise AssertionError(f"{who}: answers depend on which other queries are in the batch")
-    empty = a.recommend(queries.take(np.zeros(0, dtype=np.int64)), k)
+    empty = _recommend(a, requests.take(np.zeros(0, dtype=np.int64)), k, who)
     if empty.items.shape != (0, k):
         raise AssertionError(f"{who}: empty query batch must give shape (0, k)")
     # larger k than candidates must pad, not fail
-    big = a.recommend(queries.take(np.arange(min(3, len(queries)))), queries.n_items + 5)
-    _check_recs(big, queries.take(np.arange(min(3, len(queries)))), queries.n_items + 5, who)
+    few = requests.take(np.arange(min(3, len(requests))))
+    big = _recommend(a, few, requests.n_items + 5, who)
+    _check_recs(big, few, requests.n_items + 5, who)

@@ -29,11 +29,7 @@ _EXPORTS = {
     "Analysis": "stats",
     "required_sample_size": "stats",
     "spending_bounds": "sequential",
-    "ABTestReport": "report",
-    "render_section": "report",
-    "write_abtest_run": "report",
-    "read_abtest_run": "report",
-    "rerender_abtest_run": "report",
+    "ABTestReport": "result",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xsell_eval.abtest.report import ABTestReport
 from xsell_eval.abtest.response import ResponseModel
+from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import SimulationResult, simulate
 from xsell_eval.abtest.stats import analyse
 from xsell_eval.queries import Recommendations

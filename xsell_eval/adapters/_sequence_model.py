@@ -148,7 +148,7 @@ def torch_state(seed: int | None, num_threads: int, rng_state: torch.Tensor | No
 
 @dataclass(frozen=True)
 class WindowTensors:
-    """:class:`xsell_eval.adapters.sequence.Windows` as tensors (same field names)."""
+    """:class:`xsell_eval.adapters._sequence_data.Windows` as tensors (same field names)."""
 
     inputs: torch.Tensor
     has_target: torch.Tensor

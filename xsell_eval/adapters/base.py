@@ -4,13 +4,18 @@ Call order (template method, as in RecPack)::
 
     adapter = Cls(seed=0, **hyperparams)   # __init__ only validates and stores
     adapter.fit(train)                     # -> _fit(train); returns self; refit starts over
-    adapter.recommend(queries, k)          # batches -> _score(batch) or _recommend_batch(batch, k)
+    adapter.recommend(requests, k)         # batches -> _score(batch) or _recommend_batch(batch, k)
                                            #   base class: drops context items, breaks ties by
                                            #   item index, pads with -1, checks the output
 
 An adapter implements either ``_score`` (dense scores, ``-inf``/NaN = not a candidate)
 or ``_recommend_batch`` (its own top-k, e.g. sparse rule firing). The base class
 guarantees the conformance properties tested by :mod:`xsell_eval.testing`.
+
+Adapters see :class:`~xsell_eval.queries.Requests` only (query ids, users, timestamps,
+context, context value, user history, protocol): the targets stay with the evaluator.
+Any class with ``name``, ``fit(train)`` and ``recommend(requests, k)`` satisfies
+:class:`Adapter` and can be registered; :class:`BaseAdapter` is optional bookkeeping.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError, NotFittedError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Queries, Recommendations, Requests, top_k
 
 ParamKind = Literal["int", "float", "categorical", "bool", "str"]
 
@@ -95,7 +100,13 @@ class HyperParam:
 
 @runtime_checkable
 class Adapter(Protocol):
-    """What every recommender offers to the harness."""
+    """What every recommender offers to the harness (the contract; :class:`BaseAdapter` is optional).
+
+    The registry checks these members structurally (:func:`xsell_eval.register_adapter`);
+    the harness builds an adapter as ``cls(seed=..., **params)`` when its constructor takes
+    ``seed``, else ``cls(**params)``. Optional extras read with defaults: ``family``,
+    ``description``, ``hyperparams``, ``get_params()``, ``fit_seconds_``, ``recommend_seconds_``.
+    """
 
     name: ClassVar[str]
 
@@ -103,8 +114,8 @@ class Adapter(Protocol):
         """Learn from the training interactions only; return self."""
         ...
 
-    def recommend(self, queries: Queries, k: int) -> Recommendations:
-        """Top-k items per query, never containing a context item."""
+    def recommend(self, requests: Requests, k: int) -> Recommendations:
+        """Top-k items per request, never containing a context item; the targets are never given."""
         ...
 
 
@@ -165,19 +176,29 @@ class BaseAdapter:
         self.fitted_ = True
         return self
 
-    def recommend(self, queries: Queries, k: int) -> Recommendations:
-        """Top-``k`` per query, in batches of ``batch_size``; context items never returned."""
+    def recommend(self, requests: Requests | Queries, k: int) -> Recommendations:
+        """Top-``k`` per request, in batches of ``batch_size``; context items never returned.
+
+        Given :class:`~xsell_eval.queries.Queries`, only their :attr:`~Queries.requests` go on
+        to the adapter's hooks: no adapter code ever holds the targets.
+        """
+        if isinstance(requests, Queries):
+            requests = requests.requests
+        if not isinstance(requests, Requests):
+            raise ConfigError(
+                f"adapter '{self.name}': recommend() takes Requests (or Queries), got {type(requests).__name__}"
+            )
         if not getattr(self, "fitted_", False):
             raise NotFittedError(f"adapter '{self.name}': call fit() before recommend()")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be an integer >= 1, got {k!r}")
-        if queries.n_items != self.n_items_:
+        if requests.n_items != self.n_items_:
             raise DataError(
-                f"adapter '{self.name}': queries have {queries.n_items} item columns, "
+                f"adapter '{self.name}': requests have {requests.n_items} item columns, "
                 f"the adapter was fitted on {self.n_items_}"
             )
         t0 = time.perf_counter()
-        parts = [self._recommend_checked(b, int(k)) for b in queries.batches(self.batch_size)]
+        parts = [self._recommend_checked(b, int(k)) for b in requests.batches(self.batch_size)]
         if not parts:
             parts = [Recommendations(np.empty((0, k), np.int64), np.empty((0, k)), self.name)]
         recs = Recommendations.concat(parts)
@@ -191,11 +212,11 @@ class BaseAdapter:
     def _fit(self, train: Dataset) -> None:
         raise NotImplementedError
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         """Dense (n_batch × n_items) scores; -inf or NaN = not a candidate."""
         raise NotImplementedError
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         """Default: top-k of ``_score`` without the context items."""
         items, scores = top_k(self._score(batch), k, exclude=batch.context)
         return Recommendations(items, scores, self.name)
@@ -205,7 +226,7 @@ class BaseAdapter:
         return np.random.default_rng([self.seed, *salt])
 
     # ---------------------------------------------------------------- checks
-    def _recommend_checked(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_checked(self, batch: Requests, k: int) -> Recommendations:
         recs = self._recommend_batch(batch, k)
         n = len(batch)
         if recs.items.shape != (n, k) or recs.scores.shape != (n, k):

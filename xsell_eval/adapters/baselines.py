@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
 
 
 class PopularAdapter(BaseAdapter):
@@ -30,8 +31,16 @@ class PopularAdapter(BaseAdapter):
         counts = train.item_basket_count.astype(np.float64)
         self.scores_ = np.where(counts > 0, counts, -np.inf)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(batch), len(self.scores_)))
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        if type(self)._score is not PopularAdapter._score:  # a subclass scores its own way: dense top-k
+            return super()._recommend_batch(batch, k)
+        # one global ranking, skipping each cart's items: no (batch × items) block
+        empty = sp.csr_matrix((len(batch), len(self.scores_)))
+        items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)
+        return Recommendations(items, top, self.name)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -66,7 +75,7 @@ class RandomAdapter(BaseAdapter):
         sold = train.item_basket_count > 0
         self.candidate_ = np.ones_like(sold) if self.params["include_unsold"] else sold
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         n_items = len(self.candidate_)
         with np.errstate(over="ignore"):
             key = (

@@ -64,7 +64,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError, DataError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 
 #: The shipped example rules file (relative to the repository root), cited in messages.
 EXAMPLE_RULES = "experiments/rules/online_retail.toml"
@@ -425,7 +425,7 @@ class BusinessRulesAdapter(BaseAdapter):
         self.unknown_ = tuple(problems)
 
     # ------------------------------------------------------------------ recommend
-    def rule_scores(self, batch: Queries) -> np.ndarray:
+    def rule_scores(self, batch: Requests) -> np.ndarray:
         """Dense (n_batch × n_items) sum of fired rule weights (0 = no rule names the item)."""
         ctx = batch.context.astype(np.float64).tocsr()
         ctx.data[:] = 1.0
@@ -436,7 +436,7 @@ class BusinessRulesAdapter(BaseAdapter):
         via_cat = (ctx @ self.r_item_cat_ + cats @ self.r_cat_cat_) @ self.cat_strength_
         return np.asarray((direct + via_cat).toarray(), dtype=np.float64)
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         rule = self.rule_scores(batch)
         cand = rule > 0
         scores = np.where(cand, rule + _TIE_EPS * self.popularity_[None, :], -np.inf)

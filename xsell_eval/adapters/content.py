@@ -39,7 +39,8 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
+from xsell_eval.similarity import max_gather
 
 #: ``fields`` choices: catalog columns joined with ``+``.
 FIELD_CHOICES: tuple[str, ...] = (
@@ -311,14 +312,32 @@ class ContentAdapter(BaseAdapter):
         top = np.log1p(counts.max()) if counts.max() > 0 else 1.0
         self.popularity_ = np.log1p(counts) / top
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_items) scores of the items the context's neighbour lists reach."""
         ctx = batch.context.astype(np.float32)
         ctx.data[:] = 1.0
         if self.params["aggregation"] == "sum":
-            sim = (ctx @ self.neighbors_).toarray().astype(np.float64)
+            sim = sp.csr_matrix((ctx @ self.neighbors_).astype(np.float64))
         else:
-            sim = max_aggregate(ctx.tocsr(), self.neighbors_)
-        cand = sim > 0
+            sim = max_gather(ctx.tocsr(), self.neighbors_)
+        sim.sum_duplicates()
+        keep = sim.data > 0
+        rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))[keep]
+        cols = sim.indices[keep]
+        vals = sim.data[keep]
         w = self.params["popularity_weight"]
-        scores = sim + w * self.popularity_[None, :] if w > 0 else sim
-        return np.where(cand, scores, -np.inf)
+        if w > 0:
+            vals = vals + w * self.popularity_[cols]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=sim.shape[0]))])
+        return sp.csr_matrix((vals, cols, indptr), shape=sim.shape)
+
+    def _score(self, batch: Requests) -> np.ndarray:
+        cand = self._candidates(batch)
+        dense = np.full(cand.shape, -np.inf)
+        rows = np.repeat(np.arange(cand.shape[0]), np.diff(cand.indptr))
+        dense[rows, cand.indices] = cand.data
+        return dense
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        items, top, _ = top_k_sparse(self._candidates(batch), k, exclude=batch.context)
+        return Recommendations(items, top, self.name)

@@ -59,7 +59,7 @@ from xsell_eval.adapters import registry
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import AdapterError, ConfigError, MissingExtraError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 
 #: Components and weights used when the spec gives none (``"hybrid"`` alone).
 DEFAULT_WEIGHTS: dict[str, float] = {"cf": 0.7, "content": 0.3}
@@ -151,11 +151,14 @@ def _component_class(name: str) -> type[BaseAdapter]:
     if name == HybridAdapter.name:
         raise ConfigError("adapter 'hybrid': a hybrid cannot contain another 'hybrid' component")
     try:
-        return registry.get(name)
+        cls = registry.get(name)
     except (ConfigError, MissingExtraError):
         raise
     except ImportError as exc:
         raise AdapterError(f"adapter 'hybrid': component '{name}' is registered but cannot be imported: {exc}") from exc
+    if not issubclass(cls, BaseAdapter):  # the fusion reads declared hyperparameters and per-batch scores
+        raise ConfigError(f"adapter 'hybrid': component '{name}' must subclass BaseAdapter, got {cls.__name__}")
+    return cls
 
 
 def _weight(name: str, value: Any) -> float:
@@ -312,7 +315,7 @@ class HybridAdapter(BaseAdapter):
         sold = counts > 0
         self.fill_scores_ = np.where(sold, counts / max(counts.max(), 1.0) - 2.0, -np.inf)  # in [-2, -1]
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         n = len(batch)
         pool = max(self.params["pool_size"], k)
         method = self.params["normalisation"]
@@ -345,7 +348,7 @@ class HybridAdapter(BaseAdapter):
         return Recommendations(top_items, top_scores, self.name, ~served if flags_seen else None)
 
     def _fill(
-        self, batch: Queries, items: np.ndarray, scores: np.ndarray, base: np.ndarray, k: int
+        self, batch: Requests, items: np.ndarray, scores: np.ndarray, base: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Append train best sellers after the fused items of rows with fewer than k items.
 

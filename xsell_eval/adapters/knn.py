@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k
-from xsell_eval.similarity import SIMILARITIES, aggregate_rows, binarize, item_similarity, top_k_per_row
+from xsell_eval.queries import Recommendations, Requests, top_k_sparse
+from xsell_eval.similarity import SIMILARITIES, aggregate_sparse, binarize, item_similarity, prune_rows
 
 _FALLBACK = HyperParam(
     "fallback",
@@ -50,20 +50,19 @@ def _fallback_scores(train: Dataset) -> np.ndarray:
 
 
 def _recommend_with_fallback(
-    adapter: BaseAdapter, scores: np.ndarray, batch: Queries, k: int, fallback: np.ndarray | None
+    adapter: BaseAdapter, scores: sp.csr_matrix, batch: Requests, k: int, fallback: np.ndarray | None
 ) -> Recommendations:
-    """Top-k of positive neighbourhood scores, then (if ``fallback`` is given) popular items.
+    """Top-k over each query's positive neighbourhood candidates, then (if ``fallback`` is given) popular items.
 
-    Neighbourhood scores are > 0 and fallback scores are in (-1, 0), so one deterministic
-    top-k over the fused row gives neighbourhood items first, then popular ones.
+    ``scores`` is sparse: its stored positive entries are the candidates. Neighbourhood scores
+    are > 0 and fallback scores are in (-1, 0), so the sparse top-k followed by the fill gives
+    the same list as one dense top-k over the fused row (neighbourhood items first, then popular
+    ones; ties to the lower item index).
     """
+    items, top, n_cand = top_k_sparse(scores, k, exclude=batch.context, fill=fallback)
     if fallback is None:
-        items, top = top_k(scores, k, exclude=batch.context)
         return Recommendations(items, top, adapter.name)
-    fused = np.where(np.isfinite(scores), scores, fallback[None, :])
-    items, top = top_k(fused, k, exclude=batch.context)
-    served_by_fallback = ~(top[:, 0] > 0)  # NaN (no item at all) also counts as served by fallback
-    return Recommendations(items, top, adapter.name, served_by_fallback)
+    return Recommendations(items, top, adapter.name, n_cand == 0)
 
 
 class ItemKNNAdapter(BaseAdapter):
@@ -144,6 +143,14 @@ class ItemKNNAdapter(BaseAdapter):
             x = train.user_item
         else:
             x = train.basket_item
+        from xsell_eval.memory import MemoryEstimate, check_memory
+        from xsell_eval.similarity import similarity_memory_bytes
+
+        check_memory(  # stop before the work rather than by an out-of-memory kill
+            MemoryEstimate({f"k_neighbors={p['k_neighbors']}": similarity_memory_bytes(x, p["k_neighbors"])}),
+            what=f"adapter '{self.name}': the item similarity of {x.shape[1]:,} items",
+            hints=[f"use a smaller k_neighbors (now {p['k_neighbors']}), e.g. {self.name}:k_neighbors=50"],
+        )
         self.similarity_ = item_similarity(
             x,
             similarity=p["similarity"],
@@ -153,13 +160,17 @@ class ItemKNNAdapter(BaseAdapter):
         )
         self.fallback_scores_ = _fallback_scores(train) if p["fallback"] == "popular" else None
 
-    def _score(self, batch: Queries) -> np.ndarray:
-        scores = aggregate_rows(batch.context, self.similarity_, self.params["aggregation"])
-        scores[scores <= 0] = -np.inf
-        return scores
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_items) positive scores of the items the context's neighbours reach."""
+        return prune_rows(aggregate_sparse(batch.context, self.similarity_, self.params["aggregation"]), None)
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
-        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
+    def _score(self, batch: Requests) -> np.ndarray:
+        dense = self._candidates(batch).toarray()
+        dense[dense <= 0] = -np.inf
+        return dense
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        return _recommend_with_fallback(self, self._candidates(batch), batch, k, self.fallback_scores_)
 
 
 class UserKNNAdapter(BaseAdapter):
@@ -190,7 +201,7 @@ class UserKNNAdapter(BaseAdapter):
     serves_cold_users = True
     serves_cold_items = False
     needs_users = True
-    batch_size = 256  # dense similarity block is batch × n_users
+    batch_size = 256  # sparse similarity block: batch × the users sharing an item with each query
     hyperparams = (
         HyperParam("similarity", "categorical", "cosine", choices=("cosine", "pearson"), help="user-user similarity"),
         HyperParam(
@@ -213,37 +224,45 @@ class UserKNNAdapter(BaseAdapter):
         self.profile_size_ = np.diff(self.profiles_.indptr).astype(np.float64)
         self.fallback_scores_ = _fallback_scores(train) if self.params["fallback"] == "popular" else None
 
-    def _query_profiles(self, batch: Queries) -> sp.csr_matrix:
+    def _query_profiles(self, batch: Requests) -> sp.csr_matrix:
         """Binary (n_b × n_items): train history of known users ∪ cart."""
         known = batch.user_idx >= 0
         hist = self.profiles_[np.where(known, batch.user_idx, 0)]
         hist = sp.diags(known.astype(np.float64)) @ hist
         return binarize(hist + batch.context)
 
-    def _neighbour_similarity(self, batch: Queries) -> np.ndarray:
-        """Dense (n_b × n_users) similarity of each query profile to every train user; self = 0."""
+    def _neighbour_similarity(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_users) similarity of each query profile to the train users it shares an item with.
+
+        Only pairs with a common item are computed (the others have cosine 0 and a Pearson
+        correlation <= 0, and only positive similarities vote); self-similarity is removed.
+        """
         q = self._query_profiles(batch)
-        dots = np.asarray((q @ self.profiles_t_).toarray())
-        q_size = np.diff(q.indptr).astype(np.float64)[:, None]
-        u_size = self.profile_size_[None, :]
+        dots = sp.csr_matrix(q @ self.profiles_t_)
+        dots.sum_duplicates()
+        rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(dots.indptr))
+        q_size = np.diff(q.indptr).astype(np.float64)[rows]
+        u_size = self.profile_size_[dots.indices]
+        d = dots.data
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.params["similarity"] == "cosine":
-                sim = dots / np.sqrt(q_size * u_size)
+                sim = d / np.sqrt(q_size * u_size)
             else:
                 n = float(self.n_items_)
-                sim = (dots - q_size * u_size / n) / np.sqrt((q_size - q_size**2 / n) * (u_size - u_size**2 / n))
+                sim = (d - q_size * u_size / n) / np.sqrt((q_size - q_size**2 / n) * (u_size - u_size**2 / n))
         sim[~np.isfinite(sim)] = 0.0
-        rows = np.flatnonzero(batch.user_idx >= 0)
-        sim[rows, batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
-        return sim
+        sim[dots.indices == batch.user_idx[rows]] = 0.0  # a user is not their own neighbour
+        return sp.csr_matrix((sim, dots.indices, dots.indptr), shape=dots.shape)
 
-    def _score(self, batch: Queries) -> np.ndarray:
-        sim = self._neighbour_similarity(batch)
-        r, c, v = top_k_per_row(sim, self.params["k_neighbors"])
-        w = sp.csr_matrix((v, (r, c)), shape=sim.shape)
-        scores = np.asarray((w @ self.profiles_).toarray())
-        scores[scores <= 0] = -np.inf
-        return scores
+    def _candidates(self, batch: Requests) -> sp.csr_matrix:
+        """Sparse (n_b × n_items) votes of the ``k_neighbors`` most similar users."""
+        w = prune_rows(self._neighbour_similarity(batch), self.params["k_neighbors"])
+        return prune_rows(sp.csr_matrix(w @ self.profiles_), None)
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
-        return _recommend_with_fallback(self, self._score(batch), batch, k, self.fallback_scores_)
+    def _score(self, batch: Requests) -> np.ndarray:
+        dense = self._candidates(batch).toarray()
+        dense[dense <= 0] = -np.inf
+        return dense
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        return _recommend_with_fallback(self, self._candidates(batch), batch, k, self.fallback_scores_)

@@ -49,7 +49,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Recommendations, Requests, top_k
 
 LOSSES = ("warp", "bpr", "warp-kos")
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
@@ -282,7 +282,7 @@ class LightFMAdapter(BaseAdapter):
         _, self.user_emb_ = self.model_.get_user_representations()
 
     # ------------------------------------------------------------------ scoring
-    def query_vectors(self, batch: Queries) -> tuple[np.ndarray, np.ndarray]:
+    def query_vectors(self, batch: Requests) -> tuple[np.ndarray, np.ndarray]:
         """Per query: user embedding (if the user bought in train) + mean cart item embedding.
 
         Returns:
@@ -303,7 +303,22 @@ class LightFMAdapter(BaseAdapter):
         q += np.asarray(sp.diags(inv) @ ctx @ self.item_emb_, dtype=np.float32)
         return q, known | (count > 0)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    #: dense score cells computed at once in recommend (genuinely dense: every item has a score)
+    score_block_cells: int = 1 << 21
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        """Dense scores and :func:`~xsell_eval.queries.top_k` in row blocks of at most ``score_block_cells``."""
+        step = max(1, self.score_block_cells // max(self.n_items_, 1))
+        parts = []
+        for start in range(0, len(batch), step):
+            sub = batch.take(slice(start, start + step))
+            items, scores = top_k(self._score(sub), k, exclude=sub.context)
+            parts.append(Recommendations(items, scores, self.name))
+        if not parts:
+            return Recommendations(np.empty((0, k), np.int64), np.empty((0, k)), self.name)
+        return Recommendations.concat(parts)
+
+    def _score(self, batch: Requests) -> np.ndarray:
         q, has = self.query_vectors(batch)
         scores = (q @ self.item_emb_.T + self.item_bias_[None, :]).astype(np.float64)
         scores[:, ~self.scorable_] = -np.inf

@@ -32,8 +32,9 @@ is True for the queries where no rule produced a recommendable item, i.e. the qu
 served by the fallback alone. With ``fallback="none"`` those queries get empty lists
 (item -1) and the flag is False everywhere.
 
-Memory is bounded by the batch: the fired rules of a batch (sparse) and one dense
-(n_batch × n_items) score block and boolean mask (``batch_size`` = 512 queries).
+Cost follows the fired rules: a batch's fired (query, rule) pairs are reduced to (query,
+item) candidates by sorting their keys, and only those are ranked; the popular fill tests
+membership on a (n_batch × (k + context size)) block. No (n_batch × n_items) array is built.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import ConfigError
 from xsell_eval.mining import RuleSet, mine_rules
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests, row_top_entries
 
 METRICS = ("confidence", "lift", "conviction", "leverage")
 AGGREGATIONS = ("max", "sum")
@@ -120,8 +121,6 @@ class AssociationRulesAdapter(BaseAdapter):
         ),
     )
 
-    _sparse_share: float = 1 / 16  # top-k: sort all candidates below this share of the batch block
-
     def _check_params(self) -> None:
         if not self.params["min_support"] > 0:
             raise ConfigError(
@@ -154,7 +153,7 @@ class AssociationRulesAdapter(BaseAdapter):
         self.popular_share_ = counts / max(len(rows), 1)
 
     # ------------------------------------------------------------------ recommend
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         n, n_items = len(batch), batch.n_items
         ctx = sp.csr_matrix(batch.context, dtype=np.float32, copy=True)
         ctx.eliminate_zeros()
@@ -164,9 +163,8 @@ class AssociationRulesAdapter(BaseAdapter):
         scores = np.full((n, k), np.nan)
         n_rule = np.zeros(n, dtype=np.int64)
         if self.n_rules_ and n:
-            dense = self._rule_scores(ctx, n_items)  # n × items, -inf = no fired rule
-            dense[ctx_rows, ctx.indices] = -np.inf
-            q, j, s = self._top_candidates(dense, k)
+            q, j, s = self._rule_candidates(ctx, n_items)
+            q, j, s = self._ranked(q, j, s, n, k)
             if len(q):
                 start = np.searchsorted(q, np.arange(n))
                 rank = np.arange(len(q)) - start[q]
@@ -181,39 +179,52 @@ class AssociationRulesAdapter(BaseAdapter):
             self._fill_popular(ctx_rows, ctx.indices, n_items, items, scores, n_rule, k)
         return Recommendations(items, scores, self.name, fallback)
 
-    def _rule_scores(self, ctx: sp.csr_matrix, n_items: int) -> np.ndarray:
-        """Dense (n × items) aggregated measure of the fired rules; -inf where none fired."""
+    def _rule_candidates(self, ctx: sp.csr_matrix, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, item, score) of every item a fired rule recommends, context items left out.
+
+        The score aggregates the measures of the fired rules with the same consequent (max or
+        sum, summed in rule order); only fired (query, consequent) pairs are built, sorted by
+        their key ``query · n_items + item`` — never a dense (n × items) block.
+        """
         n = ctx.shape[0]
         hits = sp.csr_matrix(ctx @ self.antecedent_t_)  # antecedent items present, per (query, rule)
         fired = hits.data == self.antecedent_len_[hits.indices]
         q = np.repeat(np.arange(n, dtype=np.int64), np.diff(hits.indptr))[fired]
         r = hits.indices[fired]
-        flat = q * n_items + self.consequent_[r]
+        keys = q * n_items + self.consequent_[r]
         w = self.weight_[r]
-        if self.params["aggregation"] == "sum":
-            total = np.bincount(flat, weights=w, minlength=n * n_items)
-            some = np.bincount(flat, minlength=n * n_items) > 0
-            out = np.where(some, total, -np.inf)
-        else:
-            out = np.full(n * n_items, -np.inf)
-            np.maximum.at(out, flat, w)
-        return out.reshape(n, n_items)
+        order = np.argsort(keys, kind="stable")
+        keys, w = keys[order], w[order]
+        if not len(keys):
+            z = np.zeros(0, dtype=np.int64)
+            return z, z, np.zeros(0)
+        first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        reduce = np.add if self.params["aggregation"] == "sum" else np.maximum
+        agg = reduce.reduceat(w, first)
+        ukeys = keys[first]
+        ctx_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(ctx.indptr)) * n_items + ctx.indices
+        in_ctx = np.isin(ukeys, ctx_keys)
+        ukeys, agg = ukeys[~in_ctx], agg[~in_ctx]
+        finite = np.isfinite(agg)
+        return ukeys[finite] // n_items, ukeys[finite] % n_items, agg[finite]
 
-    def _top_candidates(self, dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query, item, score) of each row's top k finite scores, best first within each query.
+    def _ranked(
+        self, q: np.ndarray, j: np.ndarray, s: np.ndarray, n: int, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates in order: query, then score desc, train popularity desc, item index asc.
 
-        Order: score desc, train popularity desc, item index asc. All items tied with
-        the k-th score are ranked, so the tie-break is exact.
+        Only candidates scoring at least their query's k-th best score can be in its top k
+        (ties included, so the popularity tie-break stays exact); the others are dropped
+        before the final sort. ``q`` must be non-decreasing (it is: candidates come sorted by key).
         """
-        m = dense.shape[1]
-        finite = np.isfinite(dense)
-        if np.count_nonzero(finite) <= self._sparse_share * dense.size:  # few candidates: sort them all
-            q, j = np.nonzero(finite)
-        else:
-            kk = min(k, m)
-            kth = np.partition(dense, m - kk, axis=1)[:, m - kk] if kk < m else dense.min(axis=1)
-            q, j = np.nonzero(finite & (dense >= kth[:, None]))
-        s = dense[q, j]
+        if len(q) > 2 * k * n:
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(q, minlength=n))])
+            pos, rank = row_top_entries(indptr, s, k)
+            kth = np.full(n, -np.inf)
+            last = pos[rank == k - 1]
+            kth[q[last]] = s[last]
+            keep = s >= kth[q]
+            q, j, s = q[keep], j[keep], s[keep]
         order = np.lexsort((j, -self.popularity_[j], -s, q))
         return q[order], j[order], s[order]
 
@@ -227,18 +238,27 @@ class AssociationRulesAdapter(BaseAdapter):
         n_rule: np.ndarray,
         k: int,
     ) -> None:
-        """Fill free slots in place with popular items not in the context nor already chosen."""
+        """Fill free slots in place with popular items not in the context nor already chosen.
+
+        Only the first ``k + (most items a query must skip)`` popular items can be needed, so
+        the membership test is a (n × that width) block, not (n × items).
+        """
         n = len(n_rule)
         need = np.maximum(k - n_rule, 0)
         if not need.any() or not len(self.popular_order_):
             return
-        taken = np.zeros((n, n_items), dtype=bool)
-        taken[ctx_rows, ctx_items] = True
+        pos_in = np.full(n_items, -1, dtype=np.int64)
+        pos_in[self.popular_order_] = np.arange(len(self.popular_order_))
         chosen = items >= 0
-        taken[np.nonzero(chosen)[0], items[chosen]] = True
-        width = min(len(self.popular_order_), k + int(taken.sum(axis=1).max(initial=0)))
+        r_b = np.concatenate([ctx_rows, np.nonzero(chosen)[0]]).astype(np.int64)
+        p_b = pos_in[np.concatenate([ctx_items, items[chosen]]).astype(np.int64)]
+        skip = np.bincount(r_b[p_b >= 0], minlength=n)
+        width = min(len(self.popular_order_), k + int(skip.max(initial=0)))
         cand = self.popular_order_[:width]
-        free = ~taken[:, cand]
+        taken = np.zeros((n, width), dtype=bool)
+        inside = (p_b >= 0) & (p_b < width)
+        taken[r_b[inside], p_b[inside]] = True
+        free = ~taken
         rank = np.cumsum(free, axis=1)
         take = free & (rank <= need[:, None])
         r, c = np.nonzero(take)

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations, top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 from xsell_eval.similarity import binarize
 
 _N_INIT = 4  # k-means restarts (fixed, not tuned)
@@ -176,7 +176,7 @@ class SegmentsAdapter(BaseAdapter):
         self.popularity_ = np.where(pop > 0, pop / (pop.max(initial=0.0) + 1.0), -np.inf)  # [0, 1) tie-break
 
     # ---------------------------------------------------------------- recommend
-    def assign(self, batch: Queries) -> np.ndarray:
+    def assign(self, batch: Requests) -> np.ndarray:
         """Segment of each query (known user: train segment; else nearest to the cart; -1: none)."""
         n = len(batch)
         seg = np.full(n, -1, dtype=np.int64)
@@ -193,7 +193,7 @@ class SegmentsAdapter(BaseAdapter):
                     seg[cold[ok]] = self.kmeans_.predict(z[ok])
         return seg
 
-    def _segment_scores(self, batch: Queries) -> tuple[np.ndarray, np.ndarray]:
+    def _segment_scores(self, batch: Requests) -> tuple[np.ndarray, np.ndarray]:
         """(scores, segment): segment counts + popularity tie-break; popularity only where segment is -1."""
         seg = self.assign(batch)
         scores = np.broadcast_to(self.popularity_, (len(batch), len(self.popularity_))).copy()
@@ -201,10 +201,10 @@ class SegmentsAdapter(BaseAdapter):
         scores[has] += self.cluster_counts_[seg[has]]
         return scores, seg
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         return self._segment_scores(batch)[0]
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         scores, seg = self._segment_scores(batch)
         items, top = top_k(scores, k, exclude=batch.context)
         return Recommendations(items, top, self.name, seg < 0)

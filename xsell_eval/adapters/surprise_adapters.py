@@ -74,7 +74,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import AdapterError, ConfigError, DataError, NotFittedError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 SIMILARITIES = ("cosine", "msd", "pearson", "pearson_baseline")
 PROFILES = ("history", "cart")
@@ -244,7 +244,7 @@ class _SurpriseAdapter(BaseAdapter):
         self.profile_.sort_indices()
         self._after_fit(train)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         n = len(batch)
         out = np.full((n, self.n_items_), -np.inf)
         inner = self._inner_users(batch.user_idx)

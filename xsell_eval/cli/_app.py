@@ -14,8 +14,27 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+class _RecordingGroup(TyperGroup):
+    """The root command group; remembers the arguments as typed, so a run can record its command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _state["argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def typed_command() -> str | None:
+    """The command line as typed (``xsell-eval compare cf rules --k 10``), or None outside the CLI."""
+    import shlex
+
+    argv = _state.get("argv")
+    return shlex.join(["xsell-eval", *argv]) if argv else None
+
 
 app = typer.Typer(
+    cls=_RecordingGroup,
     name="xsell-eval",
     help="Evaluate cross-selling recommenders on the same data, splits and metrics, and report the decision.",
     no_args_is_help=True,

@@ -68,7 +68,9 @@ def abtest(
             help="A/A test: the one given adapter in two arms (the same adapter given for every arm is one too).",
         ),
     ] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-abtest).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-abtest).")
+    ] = None,
     curve: Annotated[str, typer.Option(help="Examination curve by rank: log (1/log2(rank+1)) | geometric.")] = "log",
     exam_top: Annotated[float, typer.Option(help="P(the shopper examines the first slot).")] = 0.5,
     exam_decay: Annotated[float, typer.Option(help="Geometric curve: examination ratio between ranks.")] = 0.7,
@@ -93,7 +95,6 @@ def abtest(
     import numpy as np
     from rich.markup import escape
 
-    from xsell_eval.abtest.report import write_abtest_run
     from xsell_eval.abtest.response import ResponseModel
     from xsell_eval.abtest.runner import arm_labels, is_aa, run_simulation
     from xsell_eval.abtest.simulate import check_visitors_per_arm, parse_split
@@ -252,13 +253,10 @@ def abtest(
         "timings_seconds": timings,
     }
     report = replace(done.report, manifest=manifest)
-    from xsell_eval.results import dump_json, new_run_dir
+    from xsell_eval.results import new_run_dir, write_abtest_run
 
-    run_dir = out if out is not None else new_run_dir("runs", "abtest")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_json(settings, run_dir / "config.json")
-    dump_json(manifest, run_dir / "manifest.json")
-    write_abtest_run(report, run_dir, sim=done.sim)
+    run_dir = out if out is not None else new_run_dir(name="abtest")
+    write_abtest_run(report, run_dir, sim=done.sim, settings=settings, manifest=manifest)
     _print_summary(report)
     console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")
 

@@ -26,7 +26,7 @@ from xsell_eval.cli._app import (
 
 def progress_printer(progress: Any, tasks: dict[str, Any]) -> Any:
     """A pipeline progress callback driving a rich Progress (one bar per stage/adapter)."""
-    steps = {"fit": 1, "recommend": 2, "evaluate": 3}
+    steps = {"fit": 1, "recommend": 2, "latency": 2, "evaluate": 3}
 
     def emit(event: str, who: str, info: dict[str, Any]) -> None:
         if event == "stage_start":
@@ -69,7 +69,7 @@ def results_table(result: Any) -> Any:
         name, _, at = c.partition("@")
         # two header lines and a minimum width: whole names and whole numbers at 80 columns
         table.add_column(f"{name}\n@{at}", justify="right", min_width=7)
-    summ, comp = result.summary, result.comparisons
+    summ, comp = result.estimates, result.comparisons
     if summ.empty:
         return table
     order = summ[summ["metric"] == cfg.primary_metric].sort_values("mean", ascending=False)["adapter"].tolist()
@@ -127,7 +127,7 @@ def compare(
     test_fraction: Annotated[float, typer.Option(help="Share of baskets (by time) in test.")] = 0.2,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 1000,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-compare).")
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-compare).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Reuse adapters already completed in --out (same config).")] = False,
     fmt: Annotated[
@@ -159,17 +159,10 @@ def compare(
     """Compare recommenders offline on the same data, split, queries and metrics."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from xsell_eval.cli._app import typed_command
     from xsell_eval.errors import ConfigError
     from xsell_eval.pipeline import CompareConfig, run_compare
-    from xsell_eval.results import (
-        check_out_dir,
-        dump_json,
-        load_outcomes,
-        new_run_dir,
-        prepare_out_dir,
-        save_outcome,
-        write_run,
-    )
+    from xsell_eval.results import check_out_dir, load_outcomes, prepare_out_dir, save_outcome, start_run_dir, write_run
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
@@ -212,9 +205,7 @@ def compare(
     elif prepare_out_dir(out, "compare"):
         # the earlier run's files go now, so a failed or interrupted new run cannot pass for the old one
         err_console.print(f"[yellow]note:[/] replacing the earlier run in {escape(str(out))}")
-    run_dir = out if out is not None else new_run_dir("runs", config.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+    run_dir = start_run_dir(out, config.name, config=config)
     quiet = fmt == "json"
     tasks: dict[str, Any] = {}
     with Progress(
@@ -232,8 +223,9 @@ def compare(
             hash_user_ids=hash_user_ids,
             completed=completed,
             on_adapter_done=lambda outcome: save_outcome(run_dir, outcome),
+            command=typed_command(),
         )
-    stale = (result.extra.get("resume") or {}).get("rerun_stale") or []
+    stale = result.resume.rerun_stale if result.resume is not None else ()
     if stale:
         err_console.print(
             f"[yellow]note:[/] {escape(', '.join(stale))}: the saved results were computed on other data or "
@@ -242,12 +234,8 @@ def compare(
     if tuning_extra is not None:
         from dataclasses import replace
 
-        result = replace(result, extra={**result.extra, "tuning": tuning_extra})
-    write_run(result, run_dir)
-    if html:
-        from xsell_eval.report.html import write_html
-
-        write_html(run_dir, (run_dir / "report.md").read_text(encoding="utf-8"))
+        result = replace(result, tuning=tuning_extra)
+    write_run(result, run_dir, html=html)
     if quiet:
         summary = json.loads((run_dir / "summary.json").read_text())
         summary["run_dir"] = str(run_dir)
@@ -255,8 +243,8 @@ def compare(
         return
     console.print(results_table(result))
     for a in result.adapters:
-        if a["status"] != "ok":
-            err_console.print(f"[red]adapter {escape(a['name'])} failed:[/] {escape(str(a['error']))}")
-        for w in a.get("warnings") or ():
-            err_console.print(f"[yellow]adapter {escape(a['name'])} warned:[/] {escape(w)}")
+        if not a.ok:
+            err_console.print(f"[red]adapter {escape(a.name)} failed:[/] {escape(a.error)}")
+        for w in a.warnings:
+            err_console.print(f"[yellow]adapter {escape(a.name)} warned:[/] {escape(w)}")
     console.print(f"Report: [bold]{run_dir / 'report.md'}[/]  (run directory {run_dir})")

@@ -135,6 +135,7 @@ def rerender(run_dir: Path, fmt: str = "md") -> tuple[list[Path], bool]:
             :func:`inspect_run_dir`, which ``runs list`` shares).
     """
     from xsell_eval.errors import ConfigError, RunDirError
+    from xsell_eval.results import write_report
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -148,7 +149,7 @@ def rerender(run_dir: Path, fmt: str = "md") -> tuple[list[Path], bool]:
         raise RunDirError(f"run directory '{d}' {state.problem}")
     old = (d / "report.md").read_bytes() if (d / "report.md").is_file() else None
     if state.kind == "abtest":
-        from xsell_eval.abtest.report import rerender_abtest_run
+        from xsell_eval.results import rerender_abtest_run
 
         text = rerender_abtest_run(d)
     elif state.kind == "tune":
@@ -157,18 +158,12 @@ def rerender(run_dir: Path, fmt: str = "md") -> tuple[list[Path], bool]:
 
         results, ctx = read_tune_run(d)
         text = render_tuning_report([r.to_dict() for r in results], context=ctx)
-        (d / "report.md").write_text(text, encoding="utf-8")
     else:
         from xsell_eval.report.markdown import render_run_report
 
         result = read_compare_run(d)
         text = render_run_report(result, d)
-        (d / "report.md").write_text(text, encoding="utf-8")
-    written = [d / "report.md"]
-    if fmt == "html":
-        from xsell_eval.report.html import write_html
-
-        written.append(write_html(d, text))
+    written = write_report(d, text, html=fmt == "html")
     return written, old == text.encode("utf-8")
 
 

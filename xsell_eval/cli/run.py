@@ -45,7 +45,7 @@ def load_experiment_data(exp: Any, config: Any, run_dir: Path) -> tuple[Any, Any
     return config, ds
 
 
-def _tune(exp: Any, config: Any, dataset: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _tune(exp: Any, config: Any, dataset: Any) -> tuple[Any, Any, Any]:
     from xsell_eval.tuning import apply_tuning
 
     t = exp.tune
@@ -156,10 +156,10 @@ def abtest_model(exp: Any) -> Any:
     )
 
 
-def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any], command: str) -> dict[str, Any]:
+def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any], command: str) -> Any:
     """Simulate the ``[abtest]`` section on the comparison's queries and recommendations.
 
-    Returns ``ABTestReport.to_dict()`` for ``result.extra["abtest"]`` (figures under ``plots/``).
+    Returns the ``ABTestReport`` for ``result.abtest`` (figures under ``plots/``).
     """
     from rich.markup import escape
 
@@ -229,7 +229,7 @@ def abtest_extra(exp: Any, config: Any, prepared: Any, outcomes: dict[str, Any],
             command=command,
             figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
         )
-    return done.report.to_dict()
+    return done.report
 
 
 def run_experiment(
@@ -246,7 +246,7 @@ def run_experiment(
     Args:
         path: the experiment TOML.
         overrides: ``--set`` strings.
-        run_dir: where to write (default ``runs/<time>-<name>``).
+        run_dir: where to write (default ``reports/<time>-<name>``).
         html: write ``report.html`` (default: the file's ``[report] html``).
         progress: pipeline progress callback.
         command: the command line recorded for reproduction.
@@ -255,32 +255,29 @@ def run_experiment(
 
     from xsell_eval.config import load_experiment
     from xsell_eval.pipeline import run_compare
-    from xsell_eval.report.markdown import with_decision
-    from xsell_eval.results import dump_json, new_run_dir, prepare_out_dir, save_outcome, write_run
+    from xsell_eval.result import ExperimentInfo, ReportSettings
+    from xsell_eval.results import prepare_out_dir, save_outcome, start_run_dir, write_config, write_run
 
     exp = load_experiment(path, overrides)
     config = exp.to_compare_config().validate()
     check_abtest(exp, config)  # before any work: the comparison can take minutes
     command = command or shlex.join(["xsell-eval", "run", str(path), *[x for o in overrides for x in ("--set", o)]])
     prepare_out_dir(run_dir, "compare")  # before any work: not a file, another kind of run or a data folder
-    run_dir = run_dir if run_dir is not None else new_run_dir("runs", exp.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "experiment.toml").write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    run_dir = start_run_dir(run_dir, exp.name)
     config, dataset = load_experiment_data(exp, config, run_dir)
     tuning_extra = None
     if exp.tune is not None:
         config, dataset, tuning_extra = _tune(exp, config, dataset)
-    experiment_info = {
-        "path": str(path),
-        "hash": exp.hash,
-        "overrides": list(overrides),
-        "command": command,
-    }
-    dump_json(
-        {**experiment_info, "resolved": exp.resolved_dict(), "compare_config_hash": config.hash},
-        run_dir / "experiment.json",
+    experiment_info = ExperimentInfo(path=str(path), hash=exp.hash, overrides=tuple(overrides), command=command)
+    start_run_dir(
+        run_dir,
+        exp.name,
+        experiment=(
+            Path(path),
+            {**experiment_info.to_dict(), "resolved": exp.resolved_dict(), "compare_config_hash": config.hash},
+        ),
     )
-    dump_json(config.to_dict() | {"config_hash": config.hash}, run_dir / "config.json")
+    write_config(run_dir, config)
     holder: dict[str, Any] = {}
     outcomes: dict[str, Any] = {}
 
@@ -296,63 +293,18 @@ def run_experiment(
         hash_user_ids=exp.report.hash_user_ids,
         on_adapter_done=on_done,
         on_prepared=lambda p: holder.__setitem__("prepared", p),
+        settings=ReportSettings.from_dict(exp.report_settings()),
+        command=command,
     )
-    extra: dict[str, Any] = {**result.extra, "report": exp.report_settings(), "experiment": experiment_info}
-    if tuning_extra is not None:
-        extra["tuning"] = tuning_extra
+    abtest = None
     if exp.abtest is not None:
-        extra["abtest"] = abtest_extra(exp, config, holder["prepared"], outcomes, command)
+        abtest = abtest_extra(exp, config, holder["prepared"], outcomes, command)
     manifest = dict(result.manifest)
     manifest["timings_seconds"] = {**manifest.get("timings_seconds", {}), "run_total": time.perf_counter() - t0}
     manifest["experiment_hash"] = exp.hash
-    result = with_decision(replace(result, extra=extra, manifest=manifest))
-    write_run(result, run_dir)
-    want_html = exp.report.html if html is None else html
-    if want_html:
-        from xsell_eval.report.html import write_html
-
-        write_html(run_dir, (run_dir / "report.md").read_text(encoding="utf-8"))
+    result = replace(result, experiment=experiment_info, tuning=tuning_extra, abtest=abtest, manifest=manifest)
+    write_run(result, run_dir, html=exp.report.html if html is None else html)
     return result, run_dir
-
-
-def decision_line(facts: dict[str, Any], *, failed: list[str] | None = None, n_completed: int = 0) -> str | None:
-    """The console's one-line decision, worded like the report's (from ``result.extra["decision"]``).
-
-    Verdicts: ``adopt`` (with a tie when the runner-up is also reliably better and not separable
-    from the winner), ``keep-baseline``, ``no-comparison``, ``nothing-completed``.
-
-    Args:
-        facts: the decision facts (:func:`xsell_eval.report.markdown.decision_facts`).
-        failed: adapters that did not complete (for the no-comparison reason).
-        n_completed: adapters that completed (for the no-comparison reason).
-    """
-    from xsell_eval.report.markdown import _tied  # the report's own tie rule, so both say the same
-
-    verdict = facts.get("verdict")
-    base = facts.get("baseline") or ""
-    prim = facts.get("primary_metric") or "the primary metric"
-    if not verdict:
-        return None
-    if verdict == "nothing-completed":
-        return "none — no adapter completed, so there is nothing to decide"
-    if verdict == "no-comparison":
-        best = facts.get("best")
-        why = (
-            f"the baseline {base} did not complete"
-            if base and base in (failed or [])
-            else "only one adapter completed"
-            if n_completed < 2
-            else "no baseline was set"
-        )
-        return f"no comparison ({why})" + (f"; best on {prim}: {best}" if best else "")
-    winner = facts.get("winner")
-    if verdict == "adopt" and winner:
-        if _tied(facts):
-            ru = facts["runner_up"]["adapter"]
-            return f"replace the baseline {base} with {winner} or {ru} (both reliably better; not separable here)"
-        return f"use {winner} instead of the baseline {base}"
-    other = "no candidate is reliably better" if facts.get("vs_baseline") else "there is no other candidate"
-    return f"keep the baseline {base} ({other} on {prim})"
 
 
 @app.command()
@@ -379,6 +331,7 @@ def run(
     """Run everything an experiment file describes: data, comparison, A/B simulation, tuning, report."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from xsell_eval.cli._app import typed_command
     from xsell_eval.cli.compare import progress_printer, results_table
 
     overrides = list(set_ or [])
@@ -387,22 +340,23 @@ def run(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err_console
     ) as progress:
         result, run_dir = run_experiment(
-            experiment, overrides, run_dir=out, html=html, progress=progress_printer(progress, tasks)
+            experiment,
+            overrides,
+            run_dir=out,
+            html=html,
+            progress=progress_printer(progress, tasks),
+            command=typed_command(),
         )
     console.print(results_table(result))
     for a in result.adapters:
-        if a["status"] != "ok":
-            err_console.print(f"[red]adapter {a['name']} failed:[/] {a['error']}")
-    text = decision_line(
-        result.extra.get("decision") or {},
-        failed=[a["name"] for a in result.adapters if a["status"] != "ok"],
-        n_completed=len(result.ok_adapters),
-    )
-    if text:
+        if not a.ok:
+            err_console.print(f"[red]adapter {a.name} failed:[/] {a.error}")
+    if result.decision is not None:
+        text = result.decision.headline(failed=result.failed_adapters, n_completed=len(result.ok_adapters))
         from rich.markup import escape
 
         console.print(f"[bold]Decision:[/] {escape(text)} (details in the report)")
-    ab = (result.extra.get("abtest") or {}).get("analysis", {}).get("decision", {}).get("text")
+    ab = result.abtest.analysis.decision.text if result.abtest is not None else None
     if ab:
         from rich.markup import escape
 

@@ -199,7 +199,10 @@ def _v(x: Any) -> str:
 @runs_app.command("list")
 @handle_errors
 def list_cmd(
-    base: Annotated[Path, typer.Option("--dir", help="Folder holding the run directories.")] = Path("runs"),
+    base: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Folder holding the run directories (default: reports/, and runs/ of older versions)."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Past runs: name, date, data, adapters, primary metric and the best adapter on it."""
@@ -209,14 +212,18 @@ def list_cmd(
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
-    runs = list_runs(base)
+    from xsell_eval.results import DEFAULT_BASE, LEGACY_BASE
+
+    bases = [base] if base is not None else [Path(DEFAULT_BASE), Path(LEGACY_BASE)]
+    runs = sorted((r for b in bases for r in list_runs(b)), key=lambda i: (i["date"], i["run"]))
+    where = " and ".join(f"'{b}'" for b in bases if base is not None or b.is_dir()) or f"'{DEFAULT_BASE}'"
     if fmt == "json":
         typer.echo(json.dumps(runs, indent=2, sort_keys=True))
         return
     if not runs:
-        console.print(f"no runs under '{base}' (write one with `xsell-eval compare ...` or `xsell-eval run FILE`)")
+        console.print(f"no runs under {where} (write one with `xsell-eval compare ...` or `xsell-eval run FILE`)")
         return
-    table = Table(title=f"runs in {base}")
+    table = Table(title=f"runs in {where}")
     for col in ("run", "date", "kind", "data", "adapters", "primary metric", "best (mean)"):
         table.add_column(col, justify="right" if col == "best (mean)" else "left")
     for r in runs:

@@ -149,7 +149,7 @@ def tune(
     ] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of every random step of the evaluation.")] = 0,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<time>-tune-<adapters>).")
+        Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-tune-<adapters>).")
     ] = None,
     config: Annotated[
         Path | None,
@@ -181,7 +181,7 @@ def tune(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.errors import AdapterError, ConfigError
     from xsell_eval.pipeline import CompareConfig, prepare, prepare_validation
-    from xsell_eval.results import new_run_dir, prepare_out_dir
+    from xsell_eval.results import new_run_dir, prepare_out_dir, write_tune_run
     from xsell_eval.tuning import (
         DEFAULT_METRIC,
         DEFAULT_STORAGE,
@@ -194,7 +194,6 @@ def tune(
         read_tune_settings,
         redact,
         search_space,
-        write_tune_run,
     )
     from xsell_eval.tuning import (
         tune as run_tune,
@@ -320,7 +319,7 @@ def tune(
                     progress.update(tasks[name], description=f"[red]{name}: failed")
     if not results:
         raise AdapterError("; ".join(failures) or "nothing was tuned")
-    run_dir = out if out is not None else new_run_dir("runs", cfg.name)
+    run_dir = out if out is not None else new_run_dir(name=cfg.name)
     split_info = prepared.split.describe()
     command = ["xsell-eval", "tune", *adapters]
     for flag, val, default in (
@@ -382,17 +381,17 @@ def _experiment_data(exp: Any, cfg: Any, out: Path | None) -> Any:
         return None
     from xsell_eval.results import new_run_dir
 
-    target = out if out is not None else (new_run_dir("runs", cfg.name) if exp.data.generate is not None else Path("."))
+    target = out if out is not None else (new_run_dir(name=cfg.name) if exp.data.generate is not None else Path("."))
     return load_experiment_data(exp, cfg, target)[1]
 
 
 def tuning_for_compare(
     config: Any, *, tuned: bool, trials: int | None, storage: str | None, n_jobs: int = 1
-) -> tuple[Any, Any, dict[str, Any]]:
+) -> tuple[Any, Any, Any]:
     """``compare --tuned`` / ``compare --tune N``: fill the config with tuned parameters, with progress.
 
-    Returns ``(config, dataset, extra)`` for ``run_compare(config, dataset=dataset)`` and
-    ``result.extra["tuning"] = extra``.
+    Returns ``(config, dataset, summary)`` for ``run_compare(config, dataset=dataset)`` and
+    ``result.tuning``.
     """
     from xsell_eval.tuning import apply_tuning
 
@@ -400,7 +399,7 @@ def tuning_for_compare(
     with _progress_bar() as progress:
         tasks: dict[str, Any] = {}
         t = progress.add_task("tuning: loading data" if trials else "reading tuned parameters", total=None)
-        cfg, ds, extra = apply_tuning(
+        cfg, ds, summary = apply_tuning(
             config,
             tuned=tuned,
             tune_trials=trials,
@@ -409,17 +408,17 @@ def tuning_for_compare(
             n_jobs=n_jobs,
         )
         progress.update(t, description="[green]tuned parameters ready", total=1, completed=1)
-    for e in extra["adapters"]:
-        if e.get("tuned"):
+    for e in summary.adapters:
+        if e.tuned:
             err_console.print(
-                f"[green]{e['adapter']}[/]: tuned parameters from study '{e['study']}' "
-                f"({e['trials']} trials, {e['metric']}): {escape(str(e['params']))}",
+                f"[green]{e.adapter}[/]: tuned parameters from study '{e.study}' "
+                f"({e.trials} trials, {e.metric}): {escape(str(e.params))}",
                 highlight=False,
             )
         else:
-            err_console.print(f"[yellow]{e['adapter']}[/]: defaults — {escape(e.get('note', ''))}", highlight=False)
-    if not extra["fair"]:
+            err_console.print(f"[yellow]{e.adapter}[/]: defaults — {escape(e.note)}", highlight=False)
+    if not summary.fair:
         err_console.print(
             "[yellow]note:[/] not every tunable adapter was tuned with the same budget; the report says so."
         )
-    return cfg, ds, extra
+    return cfg, ds, summary

@@ -38,6 +38,24 @@ def _as_str_ids(values: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
+def _id_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)``: each row's id is ``uniques[code]`` (as :func:`_as_str_ids` renders it), -1 = missing.
+
+    Works on the distinct values only: a categorical (what the loaders produce) never
+    renders one string per row, so a 30M-line table costs its number of distinct ids.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        raw_codes = values.cat.codes.to_numpy()
+        cats = _as_str_ids(pd.Series(values.cat.categories))
+        new_codes, uniq = pd.factorize(cats, use_na_sentinel=True)  # distinct categories may render alike
+        lookup = np.append(new_codes, -1)
+        codes = lookup[np.where(raw_codes >= 0, raw_codes, len(new_codes))]
+    else:
+        plain_codes, uniq = pd.factorize(_as_str_ids(values), use_na_sentinel=True)
+        codes = np.asarray(plain_codes)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object)
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Interactions, optional catalog and the integer index maps shared by all stages.
@@ -107,16 +125,24 @@ class Dataset:
             raise DataError(f"{source}: no interactions (0 rows) — nothing to evaluate")
 
         df = pd.DataFrame(index=pd.RangeIndex(len(interactions)))
-        df[C.BASKET] = _as_str_ids(interactions[C.BASKET].reset_index(drop=True))
-        df[C.ITEM] = _as_str_ids(interactions[C.ITEM].reset_index(drop=True))
+        codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for col in (C.BASKET, C.ITEM):
-            bad = df[col].isna()
+            codes[col] = _id_codes(interactions[col].reset_index(drop=True))
+            bad = codes[col][0] < 0
             if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
+                row = int(np.flatnonzero(bad)[0])
                 raise DataError(f"{source}: column '{col}' is empty in {int(bad.sum())} row(s), first at row {row}")
+            df[col] = pd.Series(codes[col][1][codes[col][0]], dtype=object)  # shared strings: 8 bytes per row
         if C.USER in interactions.columns:
-            df[C.USER] = _as_str_ids(interactions[C.USER].reset_index(drop=True))
+            u_codes, u_uniq = _id_codes(interactions[C.USER].reset_index(drop=True))
+            raw_users = interactions[C.USER]
+            no_user: Any = None if pd.api.types.is_float_dtype(raw_users) else pd.NA  # as _as_str_ids renders it
+            users = np.full(len(df), no_user, dtype=object)
+            known = u_codes >= 0
+            users[known] = u_uniq[u_codes[known]]
+            df[C.USER] = pd.Series(users, dtype=object)
         else:
+            u_codes, u_uniq = np.full(len(df), -1, dtype=np.int64), np.zeros(0, dtype=object)
             df[C.USER] = None
         if C.TIMESTAMP in interactions.columns:
             ts = interactions[C.TIMESTAMP].reset_index(drop=True)
@@ -149,16 +175,20 @@ class Dataset:
         cat_in[C.ITEM] = _as_str_ids(cat_in[C.ITEM])
         cat_in = cat_in.dropna(subset=[C.ITEM]).drop_duplicates(C.ITEM, keep="first")
 
-        item_ids = np.array(sorted(set(df[C.ITEM]).union(cat_in[C.ITEM])), dtype=object)
-        users = df[C.USER].dropna().unique()
-        user_ids = np.array(sorted(users), dtype=object)
-        basket_ids = np.array(sorted(df[C.BASKET].unique()), dtype=object)
+        def used(col_codes: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+            return uniq[np.unique(col_codes[col_codes >= 0])]
+
+        i_codes, i_uniq = codes[C.ITEM]
+        b_codes, b_uniq = codes[C.BASKET]
+        item_ids = np.array(sorted(set(used(i_codes, i_uniq)).union(cat_in[C.ITEM])), dtype=object)
+        user_ids = np.array(sorted(used(u_codes, u_uniq)), dtype=object)
+        basket_ids = np.array(sorted(used(b_codes, b_uniq)), dtype=object)
 
         item_index = pd.Index(item_ids)
-        df[C.ITEM_IDX] = item_index.get_indexer(df[C.ITEM]).astype(np.int64)
-        df[C.BASKET_IDX] = pd.Index(basket_ids).get_indexer(df[C.BASKET]).astype(np.int64)
-        user_idx = pd.Index(user_ids).get_indexer(df[C.USER].fillna("\x00__none__"))
-        df[C.USER_IDX] = user_idx.astype(np.int64)
+        df[C.ITEM_IDX] = item_index.get_indexer(i_uniq).astype(np.int64)[i_codes]
+        df[C.BASKET_IDX] = pd.Index(basket_ids).get_indexer(b_uniq).astype(np.int64)[b_codes]
+        u_pos = np.append(pd.Index(user_ids).get_indexer(u_uniq).astype(np.int64), -1)
+        df[C.USER_IDX] = u_pos[np.where(u_codes >= 0, u_codes, len(u_uniq))]
 
         cat = pd.DataFrame({C.ITEM: item_ids})
         has_text = False

@@ -29,6 +29,12 @@ with ``b`` averaged over segments (weighted by segment shares) for guests / unkn
 users, and 0 for items already in the cart. It is exact for the generator when ``C``
 is the seed set of a basket.
 
+**At scale** (``n_lines=`` or ``n_baskets=``, ``xsell-eval data generate --lines``) the same
+shop fills its baskets with a model whose cost follows the lines, not baskets × catalog:
+Zipf item popularity and drawn basket sizes (mean ``mean_basket_size``, 10 by default as
+in Instacart); see :mod:`xsell_eval.data._synthetic_baskets` for the model and how far the
+truth stays exact there.
+
 Example:
     >>> shop = generate_shop(seed=1, n_users=200, n_items=50, n_days=30)
     >>> sorted(shop.interactions.columns)[:3]
@@ -50,6 +56,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
+from xsell_eval.data._synthetic_baskets import daily_baskets, draw_scale_baskets, zipf_attractiveness
 from xsell_eval.errors import ConfigError, DataError
 
 TRUTH_NPZ = "truth.npz"
@@ -368,19 +375,38 @@ class SyntheticShop:
         ds.meta["truth"] = self.truth.aligned(ds.item_ids, ds.user_ids)
         return ds
 
-    def save(self, directory: str | Path) -> list[Path]:
-        """Write ``interactions.csv``, ``catalog.csv``, ``truth.npz`` and ``truth.json``; return the paths.
+    def save(self, directory: str | Path, *, fmt: str = "csv") -> list[Path]:
+        """Write ``interactions``, ``catalog`` (``fmt``: ``csv`` or ``parquet``), ``truth.npz`` and ``truth.json``.
+
+        Files of the other format left in ``directory`` by an earlier ``save`` are replaced
+        (removed). Parquet keeps the ids dictionary-encoded and the timestamps typed (no text parsing
+        when the shop is loaded back), which is what large shops want.
+
+        Returns:
+            The written paths.
 
         Raises:
-            ConfigError: ``directory`` is an existing file (or lies under one).
+            ConfigError: ``directory`` is an existing file (or lies under one), or ``fmt`` is unknown.
         """
+        if fmt not in ("csv", "parquet"):
+            raise ConfigError(f"format must be 'csv' or 'parquet', got {fmt!r}")
         d = check_output_dir(directory, what="output directory")
         d.mkdir(parents=True, exist_ok=True)
-        inter = self.interactions.copy()
-        inter[C.TIMESTAMP] = inter[C.TIMESTAMP].dt.strftime("%Y-%m-%d %H:%M:%S")
-        inter.to_csv(d / "interactions.csv", index=False)
-        self.catalog.to_csv(d / "catalog.csv", index=False)
-        return [d / "interactions.csv", d / "catalog.csv", *self.truth.save(d)]
+        inter_path, cat_path = d / f"interactions.{fmt}", d / f"catalog.{fmt}"
+        for stale in (d / "interactions.csv", d / "catalog.csv", d / "interactions.parquet", d / "catalog.parquet"):
+            if stale not in (inter_path, cat_path) and stale.is_file():
+                stale.unlink()  # one shop per folder: the other format's files would be detected first
+        if fmt == "parquet":
+            # one row group: the dictionary of the basket ids is written once, not once per group
+            rows = max(1, len(self.interactions))
+            self.interactions.to_parquet(inter_path, index=False, engine="pyarrow", row_group_size=rows)
+            self.catalog.to_parquet(cat_path, index=False, engine="pyarrow")
+        else:
+            inter = self.interactions.copy()
+            inter[C.TIMESTAMP] = inter[C.TIMESTAMP].dt.strftime("%Y-%m-%d %H:%M:%S")
+            inter.to_csv(inter_path, index=False)
+            self.catalog.to_csv(cat_path, index=False)
+        return [inter_path, cat_path, *self.truth.save(d)]
 
 
 def truth_of(dataset: Any) -> ShopTruth | None:
@@ -429,6 +455,11 @@ def generate_shop(
     new_item_share: float = 0.15,
     guest_share: float = 0.05,
     start: str = "2024-01-01",
+    n_lines: int | None = None,
+    n_baskets: int | None = None,
+    mean_basket_size: float = 10.0,
+    basket_dispersion: float = 2.0,
+    zipf_exponent: float = 0.75,
 ) -> SyntheticShop:
     """Generate a seeded synthetic shop with a known complement structure.
 
@@ -448,6 +479,15 @@ def generate_shop(
         new_item_share: share of items released after day 0 (uniformly over the period).
         guest_share: share of baskets bought by guests (no user id).
         start: date of day 0.
+        n_lines: target number of lines (about ``n_lines / mean_basket_size`` baskets);
+            switches to the **scale** basket model of :mod:`xsell_eval.data._synthetic_baskets`
+            (Zipf popularity, drawn basket sizes, cost proportional to the lines). The
+            result has about this many lines (duplicates within a basket are merged).
+        n_baskets: number of baskets drawn (scale model); with ``n_lines`` too, it wins.
+        mean_basket_size: scale model: target mean lines per basket (Instacart: 10.1).
+        basket_dispersion: scale model: negative-binomial shape ``r`` of the seed count
+            (smaller = more spread-out basket sizes).
+        zipf_exponent: scale model: item popularity ``rank ** -zipf_exponent``.
 
     Returns:
         The :class:`SyntheticShop` (use ``.to_dataset()`` for a Dataset, ``.save(dir)`` to write it).
@@ -482,6 +522,22 @@ def generate_shop(
     new_user_share = _check_share("new_user_share", new_user_share)
     new_item_share = _check_share("new_item_share", new_item_share)
     guest_share = _check_share("guest_share", guest_share, high=0.95)
+    scale = n_lines is not None or n_baskets is not None
+    if scale:
+        if n_baskets is None:
+            n_lines = _check_int("n_lines", n_lines if n_lines is not None else 0, 1)
+        n_baskets = _check_int("n_baskets", n_baskets, 1) if n_baskets is not None else None
+        for name, value in (
+            ("mean_basket_size", mean_basket_size),
+            ("basket_dispersion", basket_dispersion),
+            ("zipf_exponent", zipf_exponent),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value) > 0.0:
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if float(mean_basket_size) < 1.0:
+            raise ConfigError(f"mean_basket_size must be >= 1, got {mean_basket_size!r}")
+        if n_baskets is None:
+            n_baskets = max(1, round(int(n_lines or 0) / float(mean_basket_size)))
     try:
         day0 = pd.Timestamp(start)
     except (ValueError, TypeError):
@@ -503,6 +559,15 @@ def generate_shop(
         "guest_share": guest_share,
         "start": str(day0.date()),
     }
+    if scale:
+        params.update(
+            model="scale",
+            n_lines=n_lines,
+            n_baskets=n_baskets,
+            mean_basket_size=float(mean_basket_size),
+            basket_dispersion=float(basket_dispersion),
+            zipf_exponent=float(zipf_exponent),
+        )
     rng = np.random.default_rng([seed, 20240101])
 
     # ---- catalog: categories, prices, attractiveness, release days
@@ -512,7 +577,7 @@ def generate_shop(
     item_cat = item_cat[rng.permutation(n_items)]
     price_level = rng.uniform(np.log(1.5), np.log(40.0), n_categories)
     price = np.round(np.maximum(0.5, np.exp(rng.normal(price_level[item_cat], 0.35))), 2)
-    attract = rng.lognormal(0.0, 0.8, n_items)
+    attract = zipf_attractiveness(rng, n_items, zipf_exponent) if scale else rng.lognormal(0.0, 0.8, n_items)
     release = np.where(rng.random(n_items) < new_item_share, rng.integers(1, n_days + 1, n_items), 0)
     release[np.argmax(attract)] = 0  # at least one item is on sale from day 0
 
@@ -548,65 +613,75 @@ def generate_shop(
     activity = rng.gamma(2.0, 0.5, n_users) * float(visits_per_user_day)
     guest_rate = guest_share / (1.0 - guest_share) * float(activity.sum())
 
-    # ---- baskets, one day at a time (vectorised over the day's baskets)
-    b_user: list[np.ndarray] = []
-    b_day: list[np.ndarray] = []
-    l_basket: list[np.ndarray] = []
-    l_item: list[np.ndarray] = []
-    n_b = 0
-    indptr, indices = comp.indptr, comp.indices
-    for d in range(n_days):
-        active = join <= d
-        counts = rng.poisson(activity * active)
-        users = np.repeat(np.arange(n_users), counts)
-        n_guest = rng.poisson(guest_rate)
-        users = np.r_[users, np.full(n_guest, -1)]
-        if len(users) == 0:
-            continue
-        seg = np.where(users >= 0, user_seg[np.maximum(users, 0)], rng.choice(n_segments, len(users), p=seg_share))
-        released = release <= d
-        p_seed = base[seg] * released[None, :]
-        seeds = rng.random(p_seed.shape, dtype=np.float32) < p_seed
-        sb, si = np.nonzero(seeds)
-        # complements of every seed, drawn independently (noisy-OR)
-        lens = indptr[si + 1] - indptr[si]
-        rb = np.repeat(sb, lens)
-        offs = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
-        pos = np.repeat(indptr[si], lens) + offs
-        cj = indices[pos]
-        added = (rng.random(len(pos)) < comp.data[pos]) & released[cj]
-        key = np.unique(np.r_[sb * n_items + si, rb[added] * n_items + cj[added]])
-        lb, li = key // n_items, key % n_items
-        nonempty, new_b = np.unique(lb, return_inverse=True)
-        b_user.append(users[nonempty])
-        b_day.append(np.full(len(nonempty), d))
-        l_basket.append(new_b + n_b)
-        l_item.append(li)
-        n_b += len(nonempty)
-
+    if scale:
+        drawn = draw_scale_baskets(
+            rng,
+            n_baskets=int(n_baskets or 1),
+            mean_basket_size=float(mean_basket_size),
+            basket_dispersion=float(basket_dispersion),
+            attract=attract,
+            taste=taste,
+            item_cat=item_cat,
+            release=release,
+            comp=comp,
+            user_seg=user_seg,
+            seg_share=seg_share,
+            join=join,
+            activity=activity,
+            guest_share=guest_share,
+            n_days=n_days,
+        )
+        bu, bd, lb, li = drawn.basket_user, drawn.basket_day, drawn.line_basket, drawn.line_item
+        n_b, base = len(bu), drawn.base_prob
+        params["mean_seeds"] = round(drawn.mean_seeds, 6)
+    else:
+        bu, bd, lb, li, n_b = daily_baskets(
+            rng,
+            n_days,
+            n_users,
+            n_items,
+            n_segments,
+            join,
+            activity,
+            guest_rate,
+            user_seg,
+            seg_share,
+            release,
+            base,
+            comp,
+        )
     if n_b == 0:
         raise DataError("the generator produced no basket; raise n_users, n_days or visits_per_user_day")
-    bu = np.concatenate(b_user)
-    bd = np.concatenate(b_day)
-    lb = np.concatenate(l_basket)
-    li = np.concatenate(l_item)
     seconds = rng.integers(8 * 3600, 22 * 3600, n_b)
     b_time = day0.to_datetime64() + (bd * 86400 + seconds).astype("timedelta64[s]")
 
     item_ids = _ids("I", n_items)
     user_ids = _ids("U", n_users)
     basket_ids = _ids("B", n_b)
-    user_col = np.where(bu[lb] >= 0, user_ids[np.maximum(bu[lb], 0)], None)
-    interactions = pd.DataFrame(
-        {
-            C.USER: pd.Series(user_col, dtype=object),
-            C.BASKET: basket_ids[lb],
-            C.ITEM: item_ids[li],
-            C.TIMESTAMP: pd.Series(b_time[lb]).astype("datetime64[ns]"),
-            C.QUANTITY: (1 + rng.poisson(0.25, len(lb))).astype(np.float64),
-            C.PRICE: price[li],
-        }
-    )
+    if scale:
+        # categorical ids (integer codes): a 30M-line shop stays a few hundred MB and is written to Parquet as is
+        interactions = pd.DataFrame(
+            {
+                C.USER: pd.Categorical.from_codes(bu[lb], categories=pd.Index(user_ids, dtype=object)),
+                C.BASKET: pd.Categorical.from_codes(lb, categories=pd.Index(basket_ids, dtype=object)),
+                C.ITEM: pd.Categorical.from_codes(li, categories=pd.Index(item_ids, dtype=object)),
+                C.TIMESTAMP: b_time[lb].astype("datetime64[ns]"),
+                C.QUANTITY: (1 + rng.poisson(0.25, len(lb))).astype(np.float64),
+                C.PRICE: price[li],
+            }
+        )
+    else:
+        user_col = np.where(bu[lb] >= 0, user_ids[np.maximum(bu[lb], 0)], None)
+        interactions = pd.DataFrame(
+            {
+                C.USER: pd.Series(user_col, dtype=object),
+                C.BASKET: basket_ids[lb],
+                C.ITEM: item_ids[li],
+                C.TIMESTAMP: pd.Series(b_time[lb]).astype("datetime64[ns]"),
+                C.QUANTITY: (1 + rng.poisson(0.25, len(lb))).astype(np.float64),
+                C.PRICE: price[li],
+            }
+        )
     adjective = np.asarray(_ADJECTIVES, dtype=object)[rng.integers(0, len(_ADJECTIVES), n_items)]
     nouns = [_CATEGORY_NOUNS.get(categories[c], ("product",)) for c in range(n_categories)]
     noun_pick = (rng.random(n_items) * np.array([len(nouns[c]) for c in item_cat])).astype(np.int64)

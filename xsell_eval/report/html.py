@@ -90,14 +90,15 @@ def image_refs(markdown: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", markdown)))
 
 
-def write_html(run_dir: str | Path, markdown: str) -> Path:
-    """Write ``run_dir/report.html`` for ``markdown``, embedding the figures found in ``run_dir``."""
+def render_html_for(run_dir: str | Path, markdown: str) -> str:
+    """The standalone HTML of ``markdown``, embedding the figures it references from ``run_dir``.
+
+    Written by :func:`xsell_eval.results.write_report` (the one writer of run directories).
+    """
     d = Path(run_dir)
     images = {}
     for ref in image_refs(markdown):
         p = d / ref
         if not ref.startswith(("http:", "https:", "data:", "/")) and p.is_file():
             images[ref] = p.read_bytes()
-    out = d / "report.html"
-    out.write_text(render_html(markdown, images=images), encoding="utf-8")
-    return out
+    return render_html(markdown, images=images)

@@ -16,8 +16,8 @@ Figures (relative paths, as referenced from ``report.md``):
 ``plots/lift_vs_baseline.png``        relative difference vs the baseline with its CI (primary
                                       metric and revenue@k), filled marker = Holm-significant
 ``plots/cold_start.png``              primary metric by user-history and item-popularity bucket
-``plots/abtest_lift.png``             (A/B section) drawn by :mod:`xsell_eval.abtest.report`
-``plots/abtest_sequential.png``       (A/B section) drawn by :mod:`xsell_eval.abtest.report`
+``plots/abtest_lift.png``             (A/B section) drawn by :mod:`xsell_eval.report.abtest`
+``plots/abtest_sequential.png``       (A/B section) drawn by :mod:`xsell_eval.report.abtest`
 ====================================  =========================================================
 """
 
@@ -25,18 +25,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from xsell_eval._lookup import CURRENCY_BY_LOADER, adapter_order, currency_of
+
+__all__ = [
+    "CURRENCY_BY_LOADER",
+    "adapter_order",
+    "currency_of",
+    "figure_cold_start",
+    "figure_lift",
+    "figure_metric_vs_k",
+    "planned_plots",
+    "write_plots",
+]
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from xsell_eval.pipeline import CompareResult
+    from xsell_eval.result import CompareResult
 
 DPI = 110
 METRIC_VS_K = "plots/metric_vs_k.png"
@@ -57,16 +70,7 @@ UNIT_LABEL = {
     "ratio": "ratio",
     "bits": "bits",
 }
-CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
 CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
-
-
-def currency_of(result: CompareResult) -> str | None:
-    """The run's currency code: ``[report] currency``, else known from the loader, else None."""
-    settings = result.extra.get("report") or {}
-    if settings.get("currency"):
-        return str(settings["currency"])
-    return CURRENCY_BY_LOADER.get(str((result.data_card or {}).get("loader", "")))
 
 
 def _unit_label(result: CompareResult, metric: str) -> str:
@@ -80,16 +84,6 @@ def _unit_label(result: CompareResult, metric: str) -> str:
 
 
 # ---------------------------------------------------------------------- shared helpers
-def adapter_order(result: CompareResult) -> list[str]:
-    """Completed adapters, best first on the primary metric (ties by name); the report's row order."""
-    summ = result.summary
-    if summ is None or summ.empty:
-        return []
-    prim = summ[summ["metric"] == result.config.primary_metric]
-    order = prim.sort_values(["mean", "adapter"], ascending=[False, True], na_position="last")["adapter"].tolist()
-    return order + sorted(a for a in summ["adapter"].unique() if a not in order)
-
-
 def ci_label(confidence: float) -> str:
     """``0.95`` -> ``"95%"``: the label of the intervals (``CompareConfig.confidence``)."""
     return f"{round(100 * float(confidence), 4):g}%"
@@ -122,7 +116,7 @@ def planned_plots(result: CompareResult) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     cfg = result.config
-    summ = result.summary
+    summ = result.estimates
     name = cfg.primary_metric.partition("@")[0]
     if summ is not None and not summ.empty:
         at_k = summ[summ["metric"].str.partition("@")[0] == name]
@@ -136,7 +130,7 @@ def planned_plots(result: CompareResult) -> dict[str, str]:
     b = result.buckets
     if b is not None and not b.empty and b["mean"].notna().any():
         out["cold_start"] = COLD_START
-    if result.extra.get("abtest"):
+    if result.abtest is not None:
         out["abtest_lift"] = ABTEST_LIFT
         out["abtest_sequential"] = ABTEST_SEQUENTIAL
     return out
@@ -214,11 +208,11 @@ def _yerr(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- figures
-def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
+def figure_metric_vs_k(result: CompareResult) -> Figure:
     """The primary metric at every cut-off k, one line per adapter, CI bars (dodged)."""
     cfg = result.config
     name = cfg.primary_metric.partition("@")[0]
-    summ = result.summary
+    summ = result.estimates
     sel = summ[summ["metric"].str.partition("@")[0] == name].copy()
     sel["k"] = sel["metric"].str.partition("@")[2].astype(int)
     ks = sorted(sel["k"].unique())
@@ -258,7 +252,7 @@ def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
         ax.set_ylim(bottom=0)
         ax.legend(loc="best", frameon=False, ncol=2 if len(order) > 4 else 1)
         fig.tight_layout()
-        return _save(fig, Path(path))
+        return fig
 
 
 def _lift_panel(ax: Axes, result: CompareResult, metric: str, order: list[str]) -> None:
@@ -291,7 +285,7 @@ def _lift_panel(ax: Axes, result: CompareResult, metric: str, order: list[str]) 
     ax.set_ylim(-0.7, len(names) - 0.3)
 
 
-def plot_lift(result: CompareResult, path: str | Path) -> Path:
+def figure_lift(result: CompareResult) -> Figure:
     """Relative difference vs the baseline with its CI; filled circle = significant after Holm."""
     from matplotlib.lines import Line2D
 
@@ -328,7 +322,7 @@ def plot_lift(result: CompareResult, path: str | Path) -> Path:
                 ]
                 ax.legend(handles=handles, loc="best", frameon=False)
         fig.tight_layout()
-        return _save(fig, Path(path))
+        return fig
 
 
 def _bucket_panel(ax: Axes, df: pd.DataFrame, title: str, metric: str, order: list[str], unit: str) -> None:
@@ -373,7 +367,7 @@ def cold_start_metric(result: CompareResult) -> str:
     return f"hit_rate@{prim.partition('@')[2]}"
 
 
-def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
+def figure_cold_start(result: CompareResult) -> Figure:
     """Grouped bars (hatched per adapter) of the cold-start metric by bucket, with CI bars."""
     b = result.buckets
     metric = cold_start_metric(result)
@@ -397,24 +391,43 @@ def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
                 handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
         fig.tight_layout(rect=(0.0, 0.05 if len(labels) <= 5 else 0.09, 1.0, 1.0))
-        return _save(fig, Path(path))
+        return fig
 
 
 def _abtest_plots(result: CompareResult, run_dir: Path) -> None:
-    from xsell_eval.abtest.report import ABTestReport
-    from xsell_eval.abtest.report import plot_lift as ab_lift
-    from xsell_eval.abtest.report import plot_sequential as ab_seq
+    from xsell_eval.report.abtest import plot_lift as ab_lift
+    from xsell_eval.report.abtest import plot_sequential as ab_seq
 
-    rep = ABTestReport.from_dict(result.extra["abtest"])
+    rep = result.abtest
+    if rep is None:
+        return
     with _style():
         ab_lift(rep, run_dir / ABTEST_LIFT)
         ab_seq(rep, run_dir / ABTEST_SEQUENTIAL)
 
 
+def plot_metric_vs_k(result: CompareResult, path: str | Path) -> Path:
+    """Draw :func:`figure_metric_vs_k` into ``path`` (PNG)."""
+    with _style():
+        return _save(figure_metric_vs_k(result), Path(path))
+
+
+def plot_lift(result: CompareResult, path: str | Path) -> Path:
+    """Draw :func:`figure_lift` into ``path`` (PNG)."""
+    with _style():
+        return _save(figure_lift(result), Path(path))
+
+
+def plot_cold_start(result: CompareResult, path: str | Path) -> Path:
+    """Draw :func:`figure_cold_start` into ``path`` (PNG)."""
+    with _style():
+        return _save(figure_cold_start(result), Path(path))
+
+
 def write_plots(result: CompareResult, run_dir: str | Path) -> dict[str, str]:
     """Draw every figure of :func:`planned_plots` into ``run_dir``; returns ``{key: relative path}``.
 
-    The A/B figures are drawn only when :mod:`xsell_eval.abtest.report` is importable.
+    The A/B figures are drawn when the run has a simulated A/B test.
     """
     d = Path(run_dir)
     planned = planned_plots(result)
@@ -424,6 +437,5 @@ def write_plots(result: CompareResult, run_dir: str | Path) -> dict[str, str]:
             if key in drawers:
                 drawers[key](result, d / rel)
         if "abtest_lift" in planned:
-            with suppress(ImportError):
-                _abtest_plots(result, d)
+            _abtest_plots(result, d)
     return planned

@@ -18,35 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xsell_eval.report._format import fmt as _fmt
+from xsell_eval.report._format import table as _table
 from xsell_eval.report.plots import ci_label
 
 if TYPE_CHECKING:
     import optuna
 
-
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        ax = abs(x)
-        if ax >= 100:
-            return f"{x:,.1f}"
-        if ax >= 1:
-            return f"{x:.3f}"
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
-    al = align or ("l" + "r" * (len(header) - 1))
-    sep = ["---:" if a == "r" else ":---" for a in al]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    from xsell_eval.result import TuningSummary
 
 
 def _ci(mean: Any, lo: Any, hi: Any) -> str:
@@ -369,44 +348,42 @@ def render_tuning_report(results: Sequence[Mapping[str, Any]], *, context: Mappi
     return "\n".join(parts)
 
 
-def tuning_summary_markdown(extra: Mapping[str, Any]) -> str:
-    """The "Tuning" section of a comparison report, from ``CompareResult.extra["tuning"]``.
+def tuning_summary_markdown(summary: TuningSummary | None) -> str:
+    """The "Tuning" section of a comparison report, from ``CompareResult.tuning``.
 
     States, per adapter, whether it was tuned, with which budget (finished trials and
     trial seconds), on which metric and study, and whether the comparison is fair
     (every tunable adapter tuned with the same number of trials).
 
-    Returns an empty string when ``extra`` is empty.
+    Returns an empty string when there is no tuning summary.
     """
-    if not extra:
+    if summary is None:
         return ""
-    mode = extra.get("mode")
-    budget = extra.get("budget")
     lines = ["## Tuning", ""]
-    if mode == "tune":
+    if summary.mode == "tune":
         lines.append(
             f"Every tunable adapter was tuned first on the validation window with the same budget of "
-            f"**{budget} finished trials** (the best among the first {budget} trials of its study) on "
-            f"{extra.get('metric')}; storage `{extra.get('storage')}`."
+            f"**{summary.budget} finished trials** (the best among the first {summary.budget} trials of its study) on "
+            f"{summary.metric}; storage `{summary.storage}`."
         )
     else:
         lines.append(
-            f"Parameters of previously tuned adapters were read from `{extra.get('storage')}` "
+            f"Parameters of previously tuned adapters were read from `{summary.storage}` "
             f"(`--tuned`); the others run with their defaults."
         )
     lines.append("")
     rows = []
-    for e in extra.get("adapters", []):
+    for e in summary.adapters:
         rows.append(
             [
-                f"`{e['adapter']}`",
-                "yes" if e.get("tuned") else "no",
-                f"{int(e.get('trials') or 0):,}",
-                _fmt(float(e.get("seconds") or 0.0), 1),
-                str(e.get("metric", "—")),
-                _fmt(e.get("validation")),
-                _params_cell(e.get("params", {})) if e.get("tuned") else "defaults",
-                e.get("note", "") or "",
+                f"`{e.adapter}`",
+                "yes" if e.tuned else "no",
+                f"{int(e.trials or 0):,}",
+                _fmt(float(e.seconds or 0.0), 1),
+                str(e.metric if e.metric is not None else "—"),
+                _fmt(e.validation),
+                _params_cell(e.params) if e.tuned else "defaults",
+                e.note,
             ]
         )
     lines += [
@@ -417,7 +394,7 @@ def tuning_summary_markdown(extra: Mapping[str, Any]) -> str:
         ),
         "",
     ]
-    if extra.get("fair"):
+    if summary.fair:
         lines.append("Fair comparison: every tunable adapter was tuned with the same number of trials.")
     else:
         lines.append(

@@ -54,7 +54,7 @@ from xsell_eval.tuning.compare import (
     find_studies,
     tune_then_compare,
 )
-from xsell_eval.tuning.run import TuneResult, best_params_toml, read_tune_run, tune, write_tune_run
+from xsell_eval.tuning.run import TuneResult, best_params_toml, read_tune_run, tune
 from xsell_eval.tuning.search import (
     REPORT_EPOCHS,
     SearchOutcome,
@@ -125,5 +125,4 @@ __all__ = [
     "trials_frame",
     "tune",
     "tune_then_compare",
-    "write_tune_run",
 ]

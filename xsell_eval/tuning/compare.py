@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xsell_eval.errors import ConfigError
+from xsell_eval.result import TuningEntry, TuningSummary
 from xsell_eval.tuning.search import TuneProgressFn, run_search
 from xsell_eval.tuning.space import declared_by, parse_objectives, search_space
 from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
@@ -167,7 +168,7 @@ def apply_tuning(
     progress: TuneProgressFn | None = None,
     n_jobs: int = 1,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
-) -> tuple[CompareConfig, Dataset, dict[str, Any]]:
+) -> tuple[CompareConfig, Dataset, TuningSummary]:
     """Fill ``config.params`` with tuned parameters before a comparison.
 
     ``tuned=True`` reads the stored best parameters of each adapter (any study of that
@@ -175,14 +176,14 @@ def apply_tuning(
     ``tune_trials=N`` first tunes every adapter on the primary metric with the same
     budget of N finished trials (the best is taken among the first N, even if a study
     already had more). Adapters without tunable parameters, or never tuned, keep
-    their defaults; the returned ``extra`` says which was which.
+    their defaults; the returned summary says which was which.
 
     ``overrides`` (``{adapter: [tune.<adapter>] table}``) change the search spaces of
     ``tune_trials``; they are checked before anything runs.
 
     Returns:
-        ``(config with params, dataset, extra)`` where ``extra`` goes into
-        ``CompareResult.extra["tuning"]`` (see :func:`xsell_eval.report.tuning.tuning_summary_markdown`).
+        ``(config with params, dataset, summary)`` where ``summary`` goes into
+        ``CompareResult.tuning`` (see :func:`xsell_eval.report.tuning.tuning_summary_markdown`).
     """
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.pipeline import load_data, prepare
@@ -291,15 +292,15 @@ def apply_tuning(
     budgets = {e["trials"] for e in entries if e["tuned"]}
     tunable = [e for e in entries if e.get("note") != "no tunable hyperparameters"]
     fair = bool(tunable) and all(e["tuned"] for e in tunable) and len(budgets) == 1
-    extra = {
-        "mode": "tune" if tune_trials is not None else "tuned",
-        "budget": tune_trials,
-        "storage": url,
-        "metric": metric,
-        "fair": fair,
-        "adapters": entries,
-    }
-    return replace(config, tuned=tuned_by_spec or None), ds, extra
+    summary = TuningSummary(
+        mode="tune" if tune_trials is not None else "tuned",
+        budget=tune_trials,
+        storage=url,
+        metric=metric,
+        fair=fair,
+        adapters=tuple(TuningEntry.from_dict(e) for e in entries),
+    )
+    return replace(config, tuned=tuned_by_spec or None), ds, summary
 
 
 def tune_then_compare(
@@ -314,12 +315,12 @@ def tune_then_compare(
     """``compare --tune N`` (or ``--tuned`` when ``n_trials`` is None) as one library call.
 
     Tunes every adapter with the same budget (or reads stored best parameters), runs the
-    comparison with them, and records the budgets in ``result.extra["tuning"]``.
+    comparison with them, and records the budgets in ``result.tuning``.
     """
     from xsell_eval.pipeline import run_compare
 
     config = config.validate()
-    cfg, ds, extra = apply_tuning(
+    cfg, ds, summary = apply_tuning(
         config,
         tuned=n_trials is None,
         tune_trials=n_trials,
@@ -329,4 +330,4 @@ def tune_then_compare(
         n_jobs=n_jobs,
     )
     result = run_compare(cfg, dataset=ds)
-    return replace(result, extra={**result.extra, "tuning": extra})
+    return replace(result, tuning=summary)

@@ -21,7 +21,7 @@ from xsell_eval.tuning.search import (
     run_search,
 )
 from xsell_eval.tuning.space import DEFAULT_METRIC, _in_space, active_params, describe_space, parse_objectives
-from xsell_eval.tuning.study import StudyPlan, _count, pareto_front, select_best, trials_frame
+from xsell_eval.tuning.study import StudyPlan, _count, pareto_front, select_best
 
 if TYPE_CHECKING:
     import optuna
@@ -458,40 +458,6 @@ def best_params_toml(results: Sequence[TuneResult]) -> str:
 
 
 # =============================================================================== run directory
-def write_tune_run(
-    results: Sequence[TuneResult], run_dir: str | Path, *, context: Mapping[str, Any] | None = None
-) -> list[TuneResult]:
-    """Write a ``tune`` run directory; returns the results with their figure paths.
-
-    Layout::
-
-        runs/<time>-tune-<adapters>/
-          tuning.json          every TuneResult (budget, best params, test vs default, Pareto front)
-          trials_<adapter>.csv every trial of the study (state, values, seconds, worker, params)
-          best_params.toml     [adapters.<name>] snippets for experiments/
-          figures/*.png        optimisation history, parameter importance, Pareto front
-          report.md            rendered from tuning.json only
-    """
-    from xsell_eval.report.tuning import render_tuning_report, save_tuning_figures
-    from xsell_eval.results import dump_json
-
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    out: list[TuneResult] = []
-    for r in results:
-        figs: dict[str, str] = {}
-        if r.study is not None:
-            figs = save_tuning_figures(r.study, r.to_dict(), d)
-            trials_frame(r.study).to_csv(d / f"trials_{r.adapter}.csv", index=False)
-        out.append(replace(r, figures=figs))
-    ctx = dict(context or {})
-    payload = {"format_version": 1, "kind": "tune", "context": ctx, "results": [r.to_dict() for r in out]}
-    dump_json(payload, d / "tuning.json")
-    (d / "best_params.toml").write_text(best_params_toml(out), encoding="utf-8")
-    (d / "report.md").write_text(render_tuning_report([r.to_dict() for r in out], context=ctx), encoding="utf-8")
-    return out
-
-
 def read_tune_run(run_dir: str | Path) -> tuple[list[TuneResult], dict[str, Any]]:
     """Read ``tuning.json`` of a tune run directory back: (results, context)."""
     from xsell_eval.errors import RunDirError

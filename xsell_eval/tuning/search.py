@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from xsell_eval.data.dataset import Dataset
     from xsell_eval.pipeline import CompareConfig, Prepared
-    from xsell_eval.queries import Queries
+    from xsell_eval.queries import Queries, Requests
 
 TuneProgressFn = Callable[[str, str, dict[str, Any]], None]
 """``progress(event, adapter, info)``; events: ``study_start`` (study, target, finished, best),
@@ -52,7 +52,7 @@ class _TrialFailed(Exception):
 def _objective_values(
     adapter: BaseAdapter,
     queries: Queries,
-    queries_in: Queries,
+    queries_in: Requests,
     train: Dataset,
     metrics: Sequence[str],
     item_price: np.ndarray | None = None,
@@ -87,6 +87,7 @@ def _objective_values(
                 n_train_baskets=len(train.baskets),
                 item_category=train.item_category,
                 item_price=item_price,
+                metrics=[n for n, _ in parsed],  # only the tuned metrics are computed
             )
         v = per_query[col].to_numpy(dtype=np.float64)
         v = v[np.isfinite(v)]
@@ -132,7 +133,7 @@ class _Search:
     seed: int
     train: Dataset
     queries: Queries
-    queries_in: Queries
+    queries_in: Requests
     metrics: tuple[str, ...]
     prune: bool
     worker: str
@@ -412,7 +413,7 @@ def run_search(
         seed=config.seed,
         train=train,
         queries=queries,
-        queries_in=queries.without_targets(),
+        queries_in=queries.requests,
         metrics=plan.metrics,
         prune=prune,
         worker=_worker_id(),

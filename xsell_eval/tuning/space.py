@@ -158,7 +158,13 @@ def declared_by(spec: str, params: Mapping[str, Any] | None = None) -> BaseAdapt
     """
     from xsell_eval.adapters.registry import create
 
-    return create(spec, params=dict(params or {}))
+    adapter = create(spec, params=dict(params or {}))
+    if not hasattr(adapter, "hyperparams"):  # a bare Adapter-protocol class (no BaseAdapter)
+        raise ConfigError(
+            f"adapter '{spec}' declares no hyperparameters (a `hyperparams` tuple of HyperParam, as "
+            "BaseAdapter subclasses have), so it cannot be tuned"
+        )
+    return adapter  # type: ignore[no-any-return]
 
 
 def search_space(

@@ -1,13 +1,13 @@
-"""The A/B-test report: one result object, a Markdown section and two black-and-white plots.
+"""The A/B-test report: a Markdown section and two black-and-white plots of one result.
 
-:class:`ABTestReport` holds everything (analysis, response model, settings, offline
-metrics of the arms, data facts, manifest) and round-trips through ``abtest.json``.
-:func:`render_section` is a pure function of it (no clock, no working directory),
-so re-rendering a run directory gives the same bytes.
+:class:`~xsell_eval.abtest.result.ABTestReport` holds everything (analysis, response model,
+settings, offline metrics of the arms, data facts, manifest) and round-trips through
+``abtest.json``. :func:`render_section` is a pure function of it (no clock, no working
+directory), so re-rendering a run directory gives the same bytes.
 
-Run directory written by :func:`write_abtest_run`::
+Run directory written by :func:`xsell_eval.results.write_abtest_run`::
 
-    runs/<time>-abtest/
+    reports/<time>-abtest/
       abtest.json                  the ABTestReport (everything the report shows)
       config.json, manifest.json   the command's settings; data fingerprint, versions, seed, timings
       visitors.parquet             one row per simulated visitor
@@ -19,20 +19,18 @@ Run directory written by :func:`write_abtest_run`::
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats as sstats
 
-from xsell_eval.abtest.response import SOURCES, ResponseModel, option_name
-from xsell_eval.abtest.stats import SRM_THRESHOLD, Analysis, duration_text, format_p, level_label
-from xsell_eval.errors import RunDirError
+from xsell_eval.abtest.response import SOURCES, option_name
+from xsell_eval.abtest.result import ABTestReport
+from xsell_eval.abtest.stats import SRM_THRESHOLD, duration_text, format_p, level_label
 
-ABTEST_FORMAT = 1
+__all__ = ["ABTestReport", "assumptions_table", "plot_lift", "plot_sequential", "render_report", "render_section"]
 LIFT_PNG = "figures/abtest_lift.png"
 _P_FLOOR = 1e-12
 SEQ_PNG = "figures/abtest_sequential.png"
@@ -52,71 +50,6 @@ GENERAL_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
     ("basket value", "the basket as observed (cart + items bought later) plus the incremental additions"),
     ("traffic", "visitors arrive in random order at a constant number per day; the test ends when all have come"),
 )
-
-
-@dataclass(frozen=True)
-class ABTestReport:
-    """Everything the A/B-test section shows; JSON round-trip via :meth:`to_dict` / :meth:`from_dict`.
-
-    Attributes:
-        analysis: the statistics.
-        response: the response model.
-        settings: the command's settings (arms, visitors, split, k, traffic, mde, seed, data, ...).
-        offline: arm → offline metrics of its recommendations on the same queries (may be empty).
-        data: facts about the data (name, fingerprint, queries, protocol, has_truth).
-        manifest: versions, seed, git revision, timings.
-        figures: relative paths of the figures (empty if not drawn).
-    """
-
-    analysis: Analysis
-    response: ResponseModel
-    settings: dict[str, Any]
-    offline: dict[str, dict[str, float]] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    manifest: dict[str, Any] = field(default_factory=dict)
-    figures: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (NaN/inf → None)."""
-        return {
-            "format": ABTEST_FORMAT,
-            "analysis": self.analysis.to_dict(),
-            "response": self.response.to_dict(),
-            "settings": _clean(self.settings),
-            "offline": _clean(self.offline),
-            "data": _clean(self.data),
-            "manifest": _clean(self.manifest),
-            "figures": dict(self.figures),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ABTestReport:
-        """Inverse of :meth:`to_dict`."""
-        if d.get("format") != ABTEST_FORMAT:
-            raise RunDirError(f"abtest.json has format {d.get('format')!r}; this xsell-eval reads {ABTEST_FORMAT}")
-        return cls(
-            analysis=Analysis.from_dict(d["analysis"]),
-            response=ResponseModel.from_dict(d["response"]),
-            settings=d.get("settings", {}),
-            offline=d.get("offline", {}),
-            data=d.get("data", {}),
-            manifest=d.get("manifest", {}),
-            figures=d.get("figures", {}),
-        )
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 # ---------------------------------------------------------------------- formatting
@@ -576,53 +509,3 @@ def plot_sequential(report: ABTestReport, path: str | Path) -> Path:
     fig.savefig(out, metadata={"Software": None})
     plt.close(fig)
     return out
-
-
-# ---------------------------------------------------------------------- run directory
-def write_abtest_run(report: ABTestReport, run_dir: str | Path, *, sim: Any = None) -> ABTestReport:
-    """Write the figures, ``abtest.json``, the per-visitor tables (if ``sim``) and ``report.md``.
-
-    Returns the report with its ``figures`` filled in.
-    """
-    from dataclasses import replace
-
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    plot_lift(report, d / LIFT_PNG)
-    plot_sequential(report, d / SEQ_PNG)
-    report = replace(report, figures={"lift": LIFT_PNG, "sequential": SEQ_PNG})
-    (d / "abtest.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if sim is not None:
-        sim.to_frame().to_parquet(d / "visitors.parquet", index=False)
-        daily = sim.daily()
-        daily["arm"] = np.asarray(sim.arms, dtype=object)[daily["arm"].to_numpy()]
-        daily.to_parquet(d / "daily.parquet", index=False)
-    (d / "report.md").write_text(render_report(report), encoding="utf-8")
-    return report
-
-
-def read_abtest_run(run_dir: str | Path) -> ABTestReport:
-    """Read ``abtest.json`` of a run directory.
-
-    Raises:
-        RunDirError: no such directory or no ``abtest.json``.
-    """
-    d = Path(run_dir)
-    if not (d / "abtest.json").is_file():
-        raise RunDirError(f"'{d}' is not an abtest run directory (no abtest.json)")
-    try:
-        raw = json.loads((d / "abtest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{d / 'abtest.json'}: unreadable: {exc}") from exc
-    return ABTestReport.from_dict(raw)
-
-
-def rerender_abtest_run(run_dir: str | Path) -> str:
-    """Re-render ``report.md`` of an abtest run from ``abtest.json`` alone (plots redrawn); returns the text."""
-    d = Path(run_dir)
-    report = read_abtest_run(d)
-    plot_lift(report, d / LIFT_PNG)
-    plot_sequential(report, d / SEQ_PNG)
-    text = render_report(report)
-    (d / "report.md").write_text(text, encoding="utf-8")
-    return text

@@ -1,0 +1,105 @@
+"""Metrics computed once per ranking (issue 11) equal the previous implementation.
+
+The reference is a frozen copy of ``xsell_eval/metrics.py`` before the rewrite
+(``tests/_legacy_metrics.py``), run on generated data with the awkward cases: repeated
+items, short and empty lists, queries without targets, unknown prices, several batches.
+"""
+
+from __future__ import annotations
+
+import _legacy_metrics as legacy
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from xsell_eval import metrics as M
+from xsell_eval.errors import UnknownNameError
+from xsell_eval.queries import Queries, Recommendations
+
+
+def _case(
+    seed: int, n: int = 700, n_items: int = 60, k: int = 12
+) -> tuple[Recommendations, Queries, dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    n_t = rng.integers(0, 6, size=n)  # some queries without targets
+    rows = np.repeat(np.arange(n), n_t)
+    cols = rng.integers(0, n_items, size=len(rows))
+    qty = rng.choice([1.0, 2.0, -1.0], size=len(rows), p=[0.7, 0.25, 0.05])  # a few returns
+    t = sp.csr_matrix((qty, (rows, cols)), shape=(n, n_items))
+    price = rng.lognormal(1.0, 0.5, size=n_items)
+    price[rng.random(n_items) < 0.05] = np.nan
+    tv = sp.csr_matrix(t.multiply(np.nan_to_num(price)[None, :]))
+    q = Queries(
+        query_id=np.arange(n) + 100,
+        user_idx=np.full(n, -1),
+        basket_idx=np.arange(n),
+        timestamp=np.full(n, "NaT", dtype="datetime64[ns]"),
+        context=sp.csr_matrix((n, n_items)),
+        targets=t,
+        target_value=tv,
+        context_value=np.where(rng.random(n) < 0.1, 0.0, rng.lognormal(2.0, 1.0, size=n)),
+        user_history=np.zeros(n, dtype=int),
+    )
+    items = rng.integers(-1, n_items, size=(n, k))  # -1 padding and repeated items
+    recs = Recommendations(items, -np.arange(k, dtype=float)[None, :].repeat(n, 0), "x")
+    pop = rng.integers(0, 50, size=n_items)
+    pop[:5] = 0
+    kw: dict[str, object] = {
+        "item_popularity": pop,
+        "n_train_baskets": 60,
+        "item_category": rng.integers(-1, 6, size=n_items),
+        "item_price": price,
+    }
+    return recs, q, kw
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("batch_size", [100_000, 97])
+def test_per_query_metrics_equal_previous_implementation(seed: int, batch_size: int) -> None:
+    recs, q, kw = _case(seed)
+    ks = [1, 5, 10, 20]  # 20 > list length: padded
+    new = M.per_query_metrics(recs, q, ks, batch_size=batch_size, **kw)  # type: ignore[arg-type]
+    old = legacy.per_query_metrics(recs, q, ks, batch_size=batch_size, **kw)
+    pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=1e-12)
+    assert new["hit_rate@10"].sum() > 0  # the case has hits
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("batch_size", [100_000, 131])
+def test_item_buckets_equal_previous_implementation(seed: int, batch_size: int) -> None:
+    recs, q, kw = _case(seed)
+    new = M.per_query_metrics_by_item_bucket(
+        recs,
+        q,
+        [3, 10],
+        item_popularity=kw["item_popularity"],  # type: ignore[arg-type]
+        item_price=kw["item_price"],  # type: ignore[arg-type]
+        batch_size=batch_size,
+    )
+    old = legacy.per_query_metrics_by_item_bucket(
+        recs, q, [3, 10], item_popularity=kw["item_popularity"], item_price=kw["item_price"], batch_size=batch_size
+    )
+    assert list(new) == list(old) == list(M.ITEM_BUCKETS)
+    for b in M.ITEM_BUCKETS:
+        pd.testing.assert_frame_equal(new[b].reset_index(drop=True), old[b], check_exact=False, rtol=1e-12)
+        assert len(new[b]) > 0
+
+
+def test_evaluate_ranking_computes_only_requested_metrics() -> None:
+    recs, q, kw = _case(4)
+    full = M.per_query_metrics(recs, q, [5, 10], **kw)  # type: ignore[arg-type]
+    res = M.evaluate_ranking(recs, q, [5, 10], metrics=["ndcg@10", "hit_rate", "coverage"], item_buckets_of=True, **kw)  # type: ignore[arg-type]
+    assert list(res.per_query.columns) == ["query_id", "hit_rate@5", "hit_rate@10", "ndcg@5", "ndcg@10"]
+    pd.testing.assert_frame_equal(res.per_query, full[res.per_query.columns])
+    old_b = legacy.per_query_metrics_by_item_bucket(
+        recs, q, [5, 10], item_popularity=kw["item_popularity"], item_price=kw["item_price"]
+    )
+    for b in M.ITEM_BUCKETS:
+        pd.testing.assert_frame_equal(res.by_item_bucket[b], old_b[b], check_exact=False, rtol=1e-12)
+
+
+def test_unknown_metric_name_is_named() -> None:
+    recs, q, kw = _case(5, n=10)
+    with pytest.raises(UnknownNameError, match="ndgc"):
+        M.per_query_metrics(recs, q, [5], metrics=["ndgc"], **kw)  # type: ignore[arg-type]

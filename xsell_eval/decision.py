@@ -1,0 +1,456 @@
+"""The decision of an offline comparison, computed once in the library.
+
+:func:`decide` turns a :class:`~xsell_eval.result.CompareResult` into a :class:`Decision`:
+which adapter to use (the best one reliably better than the baseline on the primary metric,
+after Holm correction), how it compares with the baseline and with the runner-up (a paired
+test on the per-query values), what it is worth in money (revenue@k per 1,000 queries), and
+how many visitors an A/B test would need to confirm it. The Markdown report and the console
+only word these numbers; they compute none of them.
+
+Verdicts: ``adopt`` (a winner), ``keep-baseline`` (no candidate reliably better),
+``no-comparison`` (no baseline, or only one adapter completed), ``nothing-completed``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from xsell_eval.result import CompareResult
+
+DEFAULT_TRAFFIC_PER_DAY = 5_000
+DEFAULT_POWER = 0.8
+WIDGET_SHARE = 0.1
+"""Sensitivity scenario of the A/B sizing: the live widget converts at this share of the offline hit rate."""
+SEPARATION_ALPHA = 0.05
+"""Level of the one extra paired test winner vs runner-up (outside the Holm family)."""
+
+_T = TypeVar("_T")
+
+
+def _opt(x: Any) -> float | None:
+    """A finite float, or None (NaN, inf and non-numbers: how a run directory stores them)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _flat(cls: type[_T], d: dict[str, Any] | None) -> _T | None:
+    """``cls(**d)`` over the keys ``cls`` knows (flat dataclasses); None for an empty ``d``."""
+    if not d:
+        return None
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """What the decision assumed: traffic per day and power of the A/B sizing, currency, CI level."""
+
+    traffic_per_day: int = DEFAULT_TRAFFIC_PER_DAY
+    power: float = DEFAULT_POWER
+    currency: str | None = None
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class VsBaseline:
+    """The paired comparison of the focus adapter with the baseline on the primary metric (a comparisons row)."""
+
+    adapter: str
+    metric: str = ""
+    n: int | None = None
+    n_joined: int | None = None
+    mean_a: float | None = None
+    mean_b: float | None = None
+    diff: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    rel_diff: float | None = None
+    rel_ci_low: float | None = None
+    rel_ci_high: float | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    significant: bool = False
+    mark: str = ""
+    wins: int | None = None
+    ties: int | None = None
+    losses: int | None = None
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Winner − runner-up on the primary metric, paired on the same queries."""
+
+    n: int = 0
+    diff: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    test: str = ""
+
+    @property
+    def separates(self) -> bool:
+        """True when the two are told apart at :data:`SEPARATION_ALPHA`."""
+        return self.p_value is not None and self.p_value < SEPARATION_ALPHA
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """The second-best candidate: its primary metric, the paired test against the leader, its money."""
+
+    adapter: str
+    leader_ci_low: float | None = None
+    mean: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    paired: PairedTest | None = None
+    revenue_per_1000: float | None = None
+    revenue_per_1000_ci_low: float | None = None
+    revenue_per_1000_ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class Money:
+    """revenue@k difference of the focus adapter vs the baseline per 1,000 queries, with its CI."""
+
+    metric: str
+    per_1000: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant: bool
+    mark: str
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class ABPlan:
+    """Visitors per arm (and days at the assumed traffic) an A/B test needs to confirm the conversion gain."""
+
+    conversion_metric: str
+    p_control: float
+    p_treatment: float
+    rel_lift: float
+    alpha: float
+    power: float
+    traffic_per_day: int
+    n_per_arm: int
+    days: int
+    method: str
+    widget_share: float | None = None
+    n_per_arm_widget: int | None = None
+    days_widget: int | None = None
+    rel_lift_low: float | None = None
+    n_per_arm_low: int | None = None
+    days_low: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do, and the numbers behind it (JSON round trip: :meth:`to_dict` / :meth:`from_dict`).
+
+    Attributes:
+        verdict: ``adopt`` | ``keep-baseline`` | ``no-comparison`` | ``nothing-completed``.
+        primary_metric, baseline: as configured.
+        settings: traffic, power, currency and CI level assumed.
+        winner: the adapter to use (None unless ``adopt``).
+        best: highest mean on the primary metric (may be the baseline).
+        better: candidates reliably better than the baseline, best first.
+        vs_baseline: the comparison row of the winner (or of the best candidate).
+        runner_up: the next candidate, with the paired test against the leader.
+        money: revenue@k difference per 1,000 queries (None without prices).
+        ab_plan: the A/B sample size (None when there is no positive conversion effect to size).
+        n_tests: hypotheses in the Holm family.
+    """
+
+    verdict: str
+    primary_metric: str
+    baseline: str
+    settings: DecisionSettings = field(default_factory=DecisionSettings)
+    winner: str | None = None
+    best: str | None = None
+    better: tuple[str, ...] = ()
+    vs_baseline: VsBaseline | None = None
+    runner_up: RunnerUp | None = None
+    money: Money | None = None
+    ab_plan: ABPlan | None = None
+    n_tests: int = 0
+
+    @property
+    def tied(self) -> bool:
+        """The runner-up is also reliably better than the baseline and not separable from the winner."""
+        ru = self.runner_up
+        return ru is not None and ru.paired is not None and ru.adapter in self.better and not ru.paired.separates
+
+    def headline(self, *, failed: list[str] | tuple[str, ...] = (), n_completed: int | None = None) -> str:
+        """The decision in one line (the console's, worded like the report's first line)."""
+        base, prim = self.baseline, self.primary_metric or "the primary metric"
+        if self.verdict == "nothing-completed":
+            return "none — no adapter completed, so there is nothing to decide"
+        if self.verdict == "no-comparison":
+            why = (
+                f"the baseline {base} did not complete"
+                if base and base in failed
+                else "only one adapter completed"
+                if n_completed is not None and n_completed < 2
+                else "no baseline was set"
+            )
+            return f"no comparison ({why})" + (f"; best on {prim}: {self.best}" if self.best else "")
+        if self.verdict == "adopt" and self.winner:
+            if self.tied and self.runner_up is not None:
+                return (
+                    f"replace the baseline {base} with {self.winner} or {self.runner_up.adapter} "
+                    "(both reliably better; not separable here)"
+                )
+            return f"use {self.winner} instead of the baseline {base}"
+        other = "no candidate is reliably better" if self.vs_baseline else "there is no other candidate"
+        return f"keep the baseline {base} ({other} on {prim})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (``summary.json`` → ``extra.decision``)."""
+        d = _asdict(self)
+        d["settings"] = _asdict(self.settings)
+        d["better"] = list(self.better)
+        for key in ("vs_baseline", "money", "ab_plan"):
+            part = getattr(self, key)
+            d[key] = None if part is None else _asdict(part)
+        ru = self.runner_up
+        if ru is not None:
+            d["runner_up"] = {**_asdict(ru), "paired": None if ru.paired is None else _asdict(ru.paired)}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Decision:
+        """Inverse of :meth:`to_dict` (also reads the facts of older run directories)."""
+        ru_raw = d.get("runner_up")
+        ru = None
+        if ru_raw:
+            ru = _flat(RunnerUp, {**ru_raw, "paired": _flat(PairedTest, ru_raw.get("paired"))})
+        return cls(
+            verdict=str(d.get("verdict", "")),
+            primary_metric=str(d.get("primary_metric", "")),
+            baseline=str(d.get("baseline") or ""),
+            settings=_flat(DecisionSettings, d.get("settings")) or DecisionSettings(),
+            winner=d.get("winner"),
+            best=d.get("best"),
+            better=tuple(d.get("better") or ()),
+            vs_baseline=_flat(VsBaseline, d.get("vs_baseline")),
+            runner_up=ru,
+            money=_flat(Money, d.get("money")),
+            ab_plan=_flat(ABPlan, d.get("ab_plan")),
+            n_tests=int(d.get("n_tests") or 0),
+        )
+
+
+# ---------------------------------------------------------------------- computing it
+def sample_size(p_control: float, rel_lift: float, alpha: float, power: float) -> float | None:
+    """Visitors per arm (pooled two-proportion formula) to detect ``rel_lift`` over ``p_control``."""
+    if not (0.0 < p_control < 1.0) or not (rel_lift > 0) or not (p_control * (1 + rel_lift) < 1.0):
+        return None
+    from xsell_eval.abtest.stats import required_sample_size
+
+    return float(required_sample_size(p_control, rel_lift, alpha=alpha, power=power, method="pooled"))
+
+
+def _days(n_arm: int, traffic: int) -> int:
+    return math.ceil(2 * n_arm / traffic)
+
+
+def ab_plan(result: CompareResult, winner: str, rel_low: float | None, traffic: int, power: float) -> ABPlan | None:
+    """The A/B sample size for ``winner`` against the baseline on hit_rate@k (None: no positive effect)."""
+    from xsell_eval._lookup import primary_k, row
+
+    cfg = result.config
+    conv = f"hit_rate@{primary_k(result)}"
+    base = row(result.estimates, adapter=cfg.baseline, metric=conv)
+    cand = row(result.estimates, adapter=winner, metric=conv)
+    if base is None or cand is None or _opt(base["mean"]) is None or _opt(cand["mean"]) is None:
+        return None
+    p0, p1 = float(base["mean"]), float(cand["mean"])
+    if not (p0 > 0 and p1 > p0):
+        return None
+    rel = p1 / p0 - 1
+    n = sample_size(p0, rel, cfg.alpha, power)
+    if n is None:
+        return None
+    n_arm = math.ceil(n)
+    extra: dict[str, Any] = {}
+    n_tenth = sample_size(p0 * WIDGET_SHARE, rel, cfg.alpha, power)
+    if n_tenth is not None:
+        extra.update(widget_share=WIDGET_SHARE, n_per_arm_widget=math.ceil(n_tenth))
+        extra["days_widget"] = _days(extra["n_per_arm_widget"], traffic)
+    if rel_low is not None and 0 < float(rel_low) < rel:
+        n_low = sample_size(p0, float(rel_low), cfg.alpha, power)
+        if n_low is not None:
+            extra.update(rel_lift_low=float(rel_low), n_per_arm_low=math.ceil(n_low))
+            extra["days_low"] = _days(extra["n_per_arm_low"], traffic)
+    return ABPlan(
+        conversion_metric=conv,
+        p_control=p0,
+        p_treatment=p1,
+        rel_lift=rel,
+        alpha=cfg.alpha,
+        power=power,
+        traffic_per_day=traffic,
+        n_per_arm=n_arm,
+        days=_days(n_arm, traffic),
+        method="pooled two-proportion z test, 50/50 split (statsmodels samplesize_proportions_2indep_onetail)",
+        **extra,
+    )
+
+
+def runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFrame | None) -> PairedTest | None:
+    """Paired comparison ``a`` vs ``b`` on the primary metric (needs the per-query values)."""
+    from xsell_eval.columns import Columns as C
+
+    prim = result.config.primary_metric
+    if per_query is None or per_query.empty or prim not in per_query.columns or "adapter" not in per_query.columns:
+        return None
+    from xsell_eval.stats import paired_comparison
+
+    x = per_query.loc[per_query["adapter"] == a, [C.QUERY, prim]]
+    y = per_query.loc[per_query["adapter"] == b, [C.QUERY, prim]]
+    j = x.merge(y, on=C.QUERY, suffixes=("_a", "_b"))
+    if len(j) < 2:
+        return None
+    r = paired_comparison(
+        j[f"{prim}_a"].to_numpy(dtype=float),
+        j[f"{prim}_b"].to_numpy(dtype=float),
+        **result.config.bootstrap_options,
+    )
+    return PairedTest(
+        n=int(r.n),
+        diff=_opt(r.diff),
+        ci_low=_opt(r.ci_low),
+        ci_high=_opt(r.ci_high),
+        p_value=_opt(r.p_value),
+        wins=int(r.wins),
+        ties=int(r.ties),
+        losses=int(r.losses),
+        test=str(r.test),
+    )
+
+
+def runner_up_money(result: CompareResult, adapter: str) -> dict[str, Any]:
+    """revenue@k difference of ``adapter`` vs the baseline per 1,000 queries, with its paired CI."""
+    from xsell_eval._lookup import primary_k, row
+
+    r = row(result.comparisons, adapter=adapter, metric=f"revenue@{primary_k(result)}")
+    diff = None if r is None else _opt(r["diff"])
+    if r is None or diff is None:
+        return {"revenue_per_1000": None, "revenue_per_1000_ci_low": None, "revenue_per_1000_ci_high": None}
+    lo, hi = _opt(r["ci_low"]), _opt(r["ci_high"])
+    return {
+        "revenue_per_1000": 1000 * diff,
+        "revenue_per_1000_ci_low": None if lo is None else 1000 * lo,
+        "revenue_per_1000_ci_high": None if hi is None else 1000 * hi,
+    }
+
+
+def _vs_baseline(adapter: str, row_: dict[str, Any]) -> VsBaseline:
+    num = {f.name for f in fields(VsBaseline)} - {"adapter", "metric", "significant", "mark"}
+    kw: dict[str, Any] = {}
+    for k in num:
+        v = _opt(row_.get(k))
+        kw[k] = None if v is None else (int(v) if k in ("n", "n_joined", "wins", "ties", "losses") else v)
+    return VsBaseline(
+        adapter=adapter,
+        metric=str(row_["metric"]),
+        significant=bool(row_.get("significant")),
+        mark=str(row_.get("mark") or ""),
+        **kw,
+    )
+
+
+def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> Decision:
+    """The decision of a comparison (pure: the same result gives the same decision).
+
+    Args:
+        result: the comparison; its ``settings`` (traffic, power, currency) are used when set.
+        per_query: long per-query metrics (``adapter``, ``query_id``, metric columns); defaults to
+            ``result.per_query_frame``. Without them the paired test winner vs runner-up is left out.
+    """
+    from xsell_eval._lookup import adapter_order, currency_of, primary_k, row
+
+    cfg = result.config
+    s = result.settings
+    settings = DecisionSettings(
+        traffic_per_day=int((s.traffic_per_day if s else None) or DEFAULT_TRAFFIC_PER_DAY),
+        power=float((s.power if s else None) or DEFAULT_POWER),
+        currency=currency_of(result),
+        confidence=cfg.confidence,
+    )
+    per_query = per_query if per_query is not None else result.per_query_frame
+    prim = cfg.primary_metric
+    base_kw = {"primary_metric": prim, "baseline": cfg.baseline, "settings": settings}
+    summ, comp = result.estimates, result.comparisons
+    ranked = [a for a in adapter_order(result) if row(summ, adapter=a, metric=prim) is not None]
+    if not ranked:
+        return Decision(verdict="nothing-completed", **base_kw)  # type: ignore[arg-type]
+    if comp is None or comp.empty or cfg.baseline not in ranked:
+        return Decision(verdict="no-comparison", best=ranked[0], **base_kw)  # type: ignore[arg-type]
+    n_tests = int(comp["p_value"].notna().sum())
+    pc = comp[comp["metric"] == prim].set_index("adapter")
+    better = tuple(a for a in ranked if a in pc.index and str(pc.loc[a, "mark"]) == "▲")
+    candidates = [a for a in ranked if a != cfg.baseline]
+    winner = better[0] if better else None
+    head = Decision(
+        verdict="adopt" if winner else "keep-baseline",
+        best=ranked[0],
+        winner=winner,
+        better=better,
+        n_tests=n_tests,
+        **base_kw,  # type: ignore[arg-type]
+    )
+    focus = winner or (candidates[0] if candidates else None)
+    if focus is None or focus not in pc.index:
+        return head
+    vs = _vs_baseline(focus, {"metric": prim, **{str(k): v for k, v in pc.loc[focus].items()}})
+    runner = None
+    rest = [a for a in ranked if a not in (focus, cfg.baseline)]
+    if rest:
+        ru = rest[0]
+        r = row(summ, adapter=ru, metric=prim) or {}
+        runner = RunnerUp(
+            adapter=ru,
+            leader_ci_low=_opt((row(summ, adapter=focus, metric=prim) or {}).get("ci_low")),
+            mean=_opt(r.get("mean")),
+            ci_low=_opt(r.get("ci_low")),
+            ci_high=_opt(r.get("ci_high")),
+            paired=runner_up_test(result, focus, ru, per_query),
+            **runner_up_money(result, ru),
+        )
+    k = primary_k(result)
+    money = None
+    rev = row(comp, adapter=focus, metric=f"revenue@{k}")
+    if rev is not None and _opt(rev["diff"]) is not None:
+        lo, hi = _opt(rev["ci_low"]), _opt(rev["ci_high"])
+        money = Money(
+            metric=f"revenue@{k}",
+            per_1000=1000 * float(rev["diff"]),
+            ci_low=None if lo is None else 1000 * lo,
+            ci_high=None if hi is None else 1000 * hi,
+            significant=bool(rev["significant"]),
+            mark=str(rev["mark"]),
+            currency=settings.currency,
+        )
+    conv = row(comp, adapter=focus, metric=f"hit_rate@{k}")
+    plan = ab_plan(
+        result, focus, None if conv is None else _opt(conv["rel_ci_low"]), settings.traffic_per_day, settings.power
+    )
+    from dataclasses import replace
+
+    return replace(head, vs_baseline=vs, runner_up=runner, money=money, ab_plan=plan)
