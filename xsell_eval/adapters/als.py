@@ -42,7 +42,7 @@ from xsell_eval._imports import require
 from xsell_eval.adapters._rows import top_k_columns, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 
 CONFIDENCE = ("linear", "log", "binary")
 
@@ -187,7 +187,7 @@ class ALSAdapter(BaseAdapter):
         self.known_factors_ = self.item_factors_[self.known_items_].astype(np.float64)
 
     # ------------------------------------------------------------------ scoring
-    def profiles(self, batch: Queries) -> sp.csr_matrix:
+    def profiles(self, batch: Requests) -> sp.csr_matrix:
         """Per query: elementwise max of the user's train counts and the binary cart (see module docstring)."""
         hist = user_rows(self.counts_, batch.user_idx)
         cart = sp.csr_matrix(batch.context, dtype=np.float32)
@@ -214,7 +214,7 @@ class ALSAdapter(BaseAdapter):
             x = self.model_.recalculate_user(np.arange(cq.shape[0]), cq)
         return np.asarray(x, dtype=np.float32).reshape(cq.shape[0], -1)
 
-    def _known_scores(self, batch: Queries) -> np.ndarray:
+    def _known_scores(self, batch: Requests) -> np.ndarray:
         """Scores over the items bought in train (``known_items_``) only; -inf rows for empty profiles."""
         prof = self.profiles(batch)
         x = self.fold_in(prof).astype(np.float64)
@@ -223,11 +223,11 @@ class ALSAdapter(BaseAdapter):
         scores[~has] = -np.inf
         return scores
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         scores = np.full((len(batch), self.n_items_), -np.inf)
         scores[:, self.known_items_] = self._known_scores(batch)
         return scores
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         items, top = top_k_columns(self._known_scores(batch), self.known_items_, k, batch.context)
         return Recommendations(items, top, self.name)

@@ -47,7 +47,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries, Recommendations
+from xsell_eval.queries import Recommendations, Requests
 
 SAR_SIMILARITIES = (
     "jaccard",
@@ -279,7 +279,7 @@ class SARAdapter(BaseAdapter):
         self.pattern_dense_ = self.pattern_.toarray() if self.dense_ and not self._positive else None
         self.seen_ = sp.csr_matrix(self.affinity_ > 0, dtype=np.float32)
 
-    def affinity_rows(self, batch: Queries) -> sp.csr_matrix:
+    def affinity_rows(self, batch: Requests) -> sp.csr_matrix:
         """The affinity row of each query (n × n_items, see module docstring)."""
         cart = sp.csr_matrix(batch.context, dtype=np.float64)
         cart.data[:] = 1.0
@@ -294,7 +294,7 @@ class SARAdapter(BaseAdapter):
         """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
         return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
 
-    def _indexed_scores(self, batch: Queries) -> np.ndarray:
+    def _indexed_scores(self, batch: Requests) -> np.ndarray:
         """Scores over the indexed items ``columns_`` only (n × len(columns_)); -inf = not a candidate."""
         a = sp.csr_matrix(self.affinity_rows(batch)[:, self.columns_])
         if self.similarity_dense_ is not None:
@@ -314,11 +314,11 @@ class SARAdapter(BaseAdapter):
             scores[r, c] = -np.inf
         return scores
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         scores = np.full((len(batch), self.n_items_), -np.inf)
         scores[:, self.columns_] = self._indexed_scores(batch)
         return scores
 
-    def _recommend_batch(self, batch: Queries, k: int) -> Recommendations:
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         items, top = top_k_columns(self._indexed_scores(batch), self.columns_, k, batch.context)
         return Recommendations(items, top, self.name)
