@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
-from xsell_eval.queries import top_k
+from xsell_eval.queries import Recommendations, Requests, top_k
 
 
 def user_rows(m: sp.csr_matrix, user_idx: np.ndarray) -> sp.csr_matrix:
@@ -44,3 +46,29 @@ def top_k_columns(
     ok = items >= 0
     items[ok] = columns[items[ok]]
     return items, top
+
+
+class ColumnSubsetScoring:
+    """Mixin for adapters that can only ever score a fixed, increasing set of item columns.
+
+    The adapter sets ``score_columns_`` in ``_fit`` and implements ``_subset_scores`` (n × len
+    of those columns); ranking then sorts only those columns (:func:`top_k_columns`), and
+    ``_score`` returns the full-width matrix with ``-inf`` elsewhere. Put it before
+    ``BaseAdapter`` in the bases.
+    """
+
+    name: ClassVar[str]
+    n_items_: int
+    score_columns_: np.ndarray
+
+    def _subset_scores(self, batch: Requests) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score(self, batch: Requests) -> np.ndarray:
+        scores = np.full((len(batch), self.n_items_), -np.inf)
+        scores[:, self.score_columns_] = self._subset_scores(batch)
+        return scores
+
+    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
+        items, top = top_k_columns(self._subset_scores(batch), self.score_columns_, k, batch.context)
+        return Recommendations(items, top, self.name)

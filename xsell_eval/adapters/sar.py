@@ -42,12 +42,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell_eval.adapters._rows import top_k_columns, user_rows
+from xsell_eval.adapters._rows import ColumnSubsetScoring, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Recommendations, Requests
+from xsell_eval.queries import Requests
 
 SAR_SIMILARITIES = (
     "jaccard",
@@ -189,7 +189,7 @@ def sar_similarity(co: sp.csr_matrix, similarity: str, *, n_items: int | None = 
     return out
 
 
-class SARAdapter(BaseAdapter):
+class SARAdapter(ColumnSubsetScoring, BaseAdapter):
     """SAR: time-decayed affinity × item similarity (Jaccard, lift, …) from co-occurrence.
 
     Example:
@@ -266,7 +266,7 @@ class SARAdapter(BaseAdapter):
         self.similarity_ = sar_similarity(co, p["similarity"])
         # SAR indexes the items with a (thresholded) train frequency; only they can score
         cols = np.flatnonzero(np.diff(co.indptr) > 0)
-        self.columns_ = cols
+        self.score_columns_ = cols
         sim = sp.csr_matrix(self.similarity_[cols][:, cols])
         self.similarity_sub_ = sim
         self.pattern_ = sp.csr_matrix(
@@ -294,9 +294,9 @@ class SARAdapter(BaseAdapter):
         """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
         return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
 
-    def _indexed_scores(self, batch: Requests) -> np.ndarray:
-        """Scores over the indexed items ``columns_`` only (n × len(columns_)); -inf = not a candidate."""
-        a = sp.csr_matrix(self.affinity_rows(batch)[:, self.columns_])
+    def _subset_scores(self, batch: Requests) -> np.ndarray:
+        """Scores over the indexed items ``score_columns_`` only (n × len(score_columns_)); -inf = not a candidate."""
+        a = sp.csr_matrix(self.affinity_rows(batch)[:, self.score_columns_])
         if self.similarity_dense_ is not None:
             scores = np.asarray(a @ self.similarity_dense_, dtype=np.float64)
         else:
@@ -310,15 +310,6 @@ class SARAdapter(BaseAdapter):
             reach = np.asarray(product.toarray() if sp.issparse(product) else product) > 0
         scores[~reach] = -np.inf
         if self.params["remove_seen"]:
-            r, c = user_rows(self.seen_, batch.user_idx)[:, self.columns_].nonzero()
+            r, c = user_rows(self.seen_, batch.user_idx)[:, self.score_columns_].nonzero()
             scores[r, c] = -np.inf
         return scores
-
-    def _score(self, batch: Requests) -> np.ndarray:
-        scores = np.full((len(batch), self.n_items_), -np.inf)
-        scores[:, self.columns_] = self._indexed_scores(batch)
-        return scores
-
-    def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
-        items, top = top_k_columns(self._indexed_scores(batch), self.columns_, k, batch.context)
-        return Recommendations(items, top, self.name)
