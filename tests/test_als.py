@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _extras import run_without
 
 from xsell_eval.adapters.als import ALSAdapter, confidence
 from xsell_eval.data.dataset import Dataset
@@ -135,21 +134,7 @@ def test_missing_implicit_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tr
 
 def test_listed_and_install_hint_without_implicit() -> None:
     """In a fresh interpreter where ``implicit`` cannot be imported: listed, and fit says what to install."""
-    code = textwrap.dedent(
-        """
-        import sys
-        sys.modules["implicit"] = None
-        from xsell_eval.adapters import registry
-        row = {r["name"]: r for r in registry.describe()}["als"]
-        assert row["error"] == "" and row["extra"] == "implicit", row
-        from xsell_eval.testing import toy_dataset
-        try:
-            registry.create("als:factors=4").fit(toy_dataset())
-        except Exception as exc:
-            print(type(exc).__name__, exc)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("MissingExtraError")
-    assert "pip install 'xsell-eval[implicit]'" in out.stdout
+    out = run_without("implicit", ("als",), "als:factors=4")
+    assert out["errors"] == {"als": ""} and out["extras"] == {"als": "implicit"}
+    assert out["raised"].startswith("MissingExtraError")
+    assert "pip install 'xsell-eval[implicit]'" in out["raised"]
