@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _extras import run_without
 
 from xsell_eval.adapters.als import ALSAdapter, confidence
 from xsell_eval.data.dataset import Dataset
@@ -129,3 +130,11 @@ def test_missing_implicit_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tr
     monkeypatch.setitem(sys.modules, "implicit.als", None)
     with pytest.raises(MissingExtraError, match=r"'implicit'.*pip install 'xsell-eval\[implicit\]'"):
         ALSAdapter(**FAST).fit(train)
+
+
+def test_listed_and_install_hint_without_implicit() -> None:
+    """In a fresh interpreter where ``implicit`` cannot be imported: listed, and fit says what to install."""
+    out = run_without("implicit", ("als",), "als:factors=4")
+    assert out["errors"] == {"als": ""} and out["extras"] == {"als": "implicit"}
+    assert out["raised"].startswith("MissingExtraError")
+    assert "pip install 'xsell-eval[implicit]'" in out["raised"]

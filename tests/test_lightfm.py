@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _extras import run_without
 
 from xsell_eval.adapters.lightfm_adapter import LightFMAdapter, item_feature_matrix
 from xsell_eval.columns import Columns as C
@@ -197,21 +196,7 @@ def test_missing_lightfm_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tra
 
 
 def test_module_imports_and_lists_without_lightfm() -> None:
-    code = textwrap.dedent(
-        """
-        import sys
-        sys.modules["lightfm"] = None
-        from xsell_eval.adapters import registry
-        row = {r["name"]: r for r in registry.describe()}["lightfm"]
-        assert row["error"] == "" and row["extra"] == "lightfm", row
-        from xsell_eval.testing import toy_dataset
-        try:
-            registry.create("lightfm:epochs=2").fit(toy_dataset())
-        except Exception as exc:
-            print(type(exc).__name__, exc)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("MissingExtraError")
-    assert "pip install 'xsell-eval[lightfm]'" in out.stdout
+    out = run_without("lightfm", ("lightfm",), "lightfm:epochs=2")
+    assert out["errors"] == {"lightfm": ""} and out["extras"] == {"lightfm": "lightfm"}
+    assert out["raised"].startswith("MissingExtraError")
+    assert "pip install 'xsell-eval[lightfm]'" in out["raised"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
+from _extras import run_without
 from _queries import context_queries
 
 from xsell_eval.adapters.surprise_adapters import (
@@ -392,26 +391,9 @@ def test_missing_surprise_gives_install_hint(monkeypatch: pytest.MonkeyPatch, to
 
 
 def test_module_imports_and_lists_without_surprise() -> None:
-    code = textwrap.dedent(
-        """
-        import sys
-        sys.modules["surprise"] = None
-        from xsell_eval.adapters import registry
-        from xsell_eval.adapters.surprise_adapters import SurpriseKNNAdapter
-        rows = {r["name"]: r for r in registry.describe()}
-        for name in ("surprise-knn", "surprise-svd"):
-            assert rows[name]["error"] == "", rows[name]
-            assert rows[name]["extra"] == "surprise"
-        a = registry.create("surprise-knn:k=10")
-        assert a.params["k"] == 10
-        from xsell_eval.testing import toy_dataset
-        try:
-            a.fit(toy_dataset())
-        except Exception as exc:
-            print(type(exc).__name__, exc)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("MissingExtraError")
-    assert "pip install 'xsell-eval[surprise]'" in out.stdout
+    out = run_without("surprise", ("surprise-knn", "surprise-svd"), "surprise-knn:k=10")
+    assert out["errors"] == {"surprise-knn": "", "surprise-svd": ""}
+    assert out["extras"] == {"surprise-knn": "surprise", "surprise-svd": "surprise"}
+    assert out["params"]["k"] == 10
+    assert out["raised"].startswith("MissingExtraError")
+    assert "pip install 'xsell-eval[surprise]'" in out["raised"]

@@ -39,8 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell_eval._imports import require
+from xsell_eval.adapters._rows import ColumnSubsetScoring, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
-from xsell_eval.adapters.sar import user_rows
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.queries import Requests
 
@@ -76,7 +76,7 @@ def confidence(counts: sp.csr_matrix, *, alpha: float, scaling: str) -> sp.csr_m
     return out
 
 
-class ALSAdapter(BaseAdapter):
+class ALSAdapter(ColumnSubsetScoring, BaseAdapter):
     """Implicit-feedback matrix factorisation (ALS) with cart fold-in, via ``implicit``.
 
     Example:
@@ -183,6 +183,8 @@ class ALSAdapter(BaseAdapter):
         self.model_ = model
         self.item_factors_ = np.asarray(self.model_.item_factors, dtype=np.float32)
         self.user_factors_ = np.asarray(self.model_.user_factors, dtype=np.float32)
+        self.score_columns_ = np.flatnonzero(self.item_known_)
+        self.known_factors_ = self.item_factors_[self.score_columns_].astype(np.float64)
 
     # ------------------------------------------------------------------ scoring
     def profiles(self, batch: Requests) -> sp.csr_matrix:
@@ -212,11 +214,11 @@ class ALSAdapter(BaseAdapter):
             x = self.model_.recalculate_user(np.arange(cq.shape[0]), cq)
         return np.asarray(x, dtype=np.float32).reshape(cq.shape[0], -1)
 
-    def _score(self, batch: Requests) -> np.ndarray:
+    def _subset_scores(self, batch: Requests) -> np.ndarray:
+        """Scores over the items bought in train (``score_columns_``) only; -inf rows for empty profiles."""
         prof = self.profiles(batch)
-        x = self.fold_in(prof)
-        scores = (x.astype(np.float64) @ self.item_factors_.T.astype(np.float64)).astype(np.float64)
-        scores[:, ~self.item_known_] = -np.inf
-        has = np.asarray((prof @ sp.diags(self.item_known_.astype(np.float32))).sum(axis=1)).ravel() > 0
+        x = self.fold_in(prof).astype(np.float64)
+        scores = x @ self.known_factors_.T
+        has = np.diff(sp.csr_matrix(prof[:, self.score_columns_]).indptr) > 0
         scores[~has] = -np.inf
         return scores

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell_eval.adapters._rows import ColumnSubsetScoring, user_rows
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
@@ -188,19 +189,7 @@ def sar_similarity(co: sp.csr_matrix, similarity: str, *, n_items: int | None = 
     return out
 
 
-def user_rows(m: sp.csr_matrix, user_idx: np.ndarray) -> sp.csr_matrix:
-    """Rows of a user × item matrix for each query's user; an empty row for guests and unknown users."""
-    known = (user_idx >= 0) & (user_idx < m.shape[0])
-    out = sp.csr_matrix((len(user_idx), m.shape[1]), dtype=m.dtype)
-    if known.any():
-        picked = m[user_idx[known]].tocoo()
-        out = sp.csr_matrix(
-            (picked.data, (np.flatnonzero(known)[picked.row], picked.col)), shape=out.shape, dtype=m.dtype
-        )
-    return out
-
-
-class SARAdapter(BaseAdapter):
+class SARAdapter(ColumnSubsetScoring, BaseAdapter):
     """SAR: time-decayed affinity × item similarity (Jaccard, lift, …) from co-occurrence.
 
     Example:
@@ -275,13 +264,18 @@ class SARAdapter(BaseAdapter):
         co = cooccurrence(train, threshold=p["threshold"])
         self.item_frequencies_ = co.diagonal()
         self.similarity_ = sar_similarity(co, p["similarity"])
+        # SAR indexes the items with a (thresholded) train frequency; only they can score
+        cols = np.flatnonzero(np.diff(co.indptr) > 0)
+        self.score_columns_ = cols
+        sim = sp.csr_matrix(self.similarity_[cols][:, cols])
+        self.similarity_sub_ = sim
         self.pattern_ = sp.csr_matrix(
-            (np.ones(co.nnz, dtype=np.float32), co.indices.copy(), co.indptr.copy()), shape=co.shape
+            (np.ones(sim.nnz, dtype=np.float32), sim.indices.copy(), sim.indptr.copy()), shape=sim.shape
         )
-        n = co.shape[0]
+        m = len(cols)
         # a dense-ish similarity on a small catalog: sparse × dense products are many times faster
-        self.dense_ = n * n * 8 <= DENSE_SIMILARITY_BYTES and co.nnz > 0.05 * n * n
-        self.similarity_dense_ = self.similarity_.toarray() if self.dense_ else None
+        self.dense_ = m * m * 8 <= DENSE_SIMILARITY_BYTES and co.nnz > 0.05 * m * m
+        self.similarity_dense_ = sim.toarray() if self.dense_ else None
         self.pattern_dense_ = self.pattern_.toarray() if self.dense_ and not self._positive else None
         self.seen_ = sp.csr_matrix(self.affinity_ > 0, dtype=np.float32)
 
@@ -300,12 +294,13 @@ class SARAdapter(BaseAdapter):
         """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
         return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
 
-    def _score(self, batch: Requests) -> np.ndarray:
-        a = self.affinity_rows(batch)
+    def _subset_scores(self, batch: Requests) -> np.ndarray:
+        """Scores over the indexed items ``score_columns_`` only (n × len(score_columns_)); -inf = not a candidate."""
+        a = sp.csr_matrix(self.affinity_rows(batch)[:, self.score_columns_])
         if self.similarity_dense_ is not None:
             scores = np.asarray(a @ self.similarity_dense_, dtype=np.float64)
         else:
-            scores = np.asarray((a @ self.similarity_).toarray(), dtype=np.float64)
+            scores = np.asarray((a @ self.similarity_sub_).toarray(), dtype=np.float64)
         if self._positive:
             reach = scores > 0
         else:
@@ -315,6 +310,6 @@ class SARAdapter(BaseAdapter):
             reach = np.asarray(product.toarray() if sp.issparse(product) else product) > 0
         scores[~reach] = -np.inf
         if self.params["remove_seen"]:
-            r, c = user_rows(self.seen_, batch.user_idx).nonzero()
+            r, c = user_rows(self.seen_, batch.user_idx)[:, self.score_columns_].nonzero()
             scores[r, c] = -np.inf
         return scores
