@@ -134,7 +134,8 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
 
     ``cf`` (item kNN): its item similarity; adapters that score densely (the base class's
     top-k over a ``batch × items`` block, or LightFM's blocks): the dense block; others: 0
-    (their scoring is sparse and follows the nonzeros, or, for a bare protocol class, unknown).
+    (their scoring is sparse and follows the nonzeros; a bare Adapter-protocol class, whose
+    scoring is unknown, counts 0 too).
     """
     from xsell_eval.adapters.base import BaseAdapter
     from xsell_eval.adapters.knn import ItemKNNAdapter
@@ -145,13 +146,11 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
         x = train.user_item if adapter.params["interactions"] == "user" else train.basket_item
         k = adapter.params["k_neighbors"]
         return similarity_memory_bytes(x, k), f"{adapter.name}'s item similarity (k_neighbors={k})"
-    if not isinstance(adapter, BaseAdapter):  # a bare protocol class: its scoring is unknown
-        return 0, ""
     block_cells = getattr(adapter, "score_block_cells", None)
     batch = int(getattr(adapter, "batch_size", 512))
     if block_cells is not None:
         cells = min(int(block_cells), batch * n_items)
-    elif type(adapter)._recommend_batch is BaseAdapter._recommend_batch:
+    elif isinstance(adapter, BaseAdapter) and type(adapter)._recommend_batch is BaseAdapter._recommend_batch:
         cells = batch * n_items
     else:
         return 0, ""
