@@ -301,12 +301,16 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
     else:
         items = np.hstack([items, np.full((n, k_max - items.shape[1]), -1, dtype=np.int64)])
     valid = items >= 0
-    if 1 < k_max <= 32:
+    repeats = False
+    if k_max > 1:  # repeated items are rare (adapters return distinct lists): find out with one sort first
+        srt = np.sort(items, axis=1)
+        repeats = bool(((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any())
+    if repeats and k_max <= 32:
         # a repeated item counts once, at its first (best) rank: compare each slot with the earlier ones
         for j in range(1, k_max):
             dup = (items[:, :j] == items[:, j : j + 1]).any(axis=1) & valid[:, j]
             valid[:, j] &= ~dup
-    elif k_max > 1:
+    elif repeats:
         order = np.argsort(items, axis=1, kind="stable")
         s = np.take_along_axis(items, order, axis=1)
         dup_sorted = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
