@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell_eval.adapters.registry import unknown_name_message
+from xsell_eval.errors import unknown_name_message
 from xsell_eval.columns import Columns as C
 from xsell_eval.errors import ConfigError, DataError, UnknownNameError
 from xsell_eval.queries import Queries, Recommendations
