@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "HyperParam": "xsell_eval.adapters.base",
     "register_adapter": "xsell_eval.adapters.registry",
     # running a comparison
-    "CompareConfig": "xsell_eval.pipeline",
+    "CompareConfig": "xsell_eval.settings",
     "CompareResult": "xsell_eval.result",
     "run_compare": "xsell_eval.pipeline",
     "compare": "xsell_eval.api",
@@ -93,10 +93,11 @@ if TYPE_CHECKING:
         UnknownNameError,
         XsellError,
     )
-    from xsell_eval.pipeline import CompareConfig, run_compare
+    from xsell_eval.pipeline import run_compare
     from xsell_eval.protocols import build_queries
     from xsell_eval.queries import Queries, Recommendations, Requests, Truth
     from xsell_eval.result import CompareResult
+    from xsell_eval.settings import CompareConfig
     from xsell_eval.split import Split, make_split
 
 

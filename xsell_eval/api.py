@@ -3,7 +3,7 @@
 Both take adapters as spec strings (``"cf"``, ``"cf:k_neighbors=50"``), names registered
 with :func:`~xsell_eval.adapters.registry.register_adapter`, or adapter objects, and the
 data as a :class:`~xsell_eval.data.Dataset`, a path, or ``None`` (the embedded Online
-Retail). Any :class:`~xsell_eval.pipeline.CompareConfig` field is a keyword argument.
+Retail). Any :class:`~xsell_eval.settings.CompareConfig` field is a keyword argument.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from xsell_eval.errors import ConfigError
 if TYPE_CHECKING:
     from xsell_eval.adapters.base import Adapter
     from xsell_eval.data.dataset import Dataset
-    from xsell_eval.pipeline import CompareConfig, ProgressFn
+    from xsell_eval.pipeline import ProgressFn
     from xsell_eval.result import CompareResult
+    from xsell_eval.settings import CompareConfig
 
 _TUPLE_FIELDS = ("adapters", "ks", "metrics")
 
@@ -54,7 +55,7 @@ def _labelled(adapters: Sequence[Any] | Mapping[str, Any]) -> tuple[tuple[str, .
 def _config(base: CompareConfig | None, settings: dict[str, Any]) -> CompareConfig:
     """``base`` (default: CompareConfig()) with ``settings`` applied; unknown keys name the valid ones."""
     from xsell_eval.errors import unknown_name
-    from xsell_eval.pipeline import CompareConfig
+    from xsell_eval.settings import CompareConfig
 
     known = [f.name for f in fields(CompareConfig)]
     for key in settings:
@@ -81,7 +82,7 @@ def compare(
             by its ``name`` (a mapping ``{label: adapter}`` sets labels explicitly).
         data: a Dataset, a path to load, or None for ``config.data`` (default: the embedded
             Online Retail).
-        config: settings to start from (default: :class:`~xsell_eval.pipeline.CompareConfig`).
+        config: settings to start from (default: :class:`~xsell_eval.settings.CompareConfig`).
         progress: optional ``progress(event, adapter_or_stage, info)`` callback.
         **settings: CompareConfig fields to override, e.g. ``ks=(5, 10)``, ``n_bootstrap=200``,
             ``baseline="popular"``, ``seed=1``.
