@@ -1,9 +1,17 @@
 """Time the metrics and the comparison statistics on random data and print the figures.
 
     python benchmarks/bench_metrics.py [--queries 20000] [--items 4000] [--adapters 10]
+    python benchmarks/bench_metrics.py --scale-only [--scale-queries 1000000]
 
-Random queries (1-6 targets, Zipf-like item popularity), random top-20 lists,
-k in (5, 10, 20). Timings are wall-clock on whatever else the machine is running.
+First, at scale (default 1,000,000 queries, 4,000 items, top-10 lists of distinct items):
+P/R/hit/NDCG/MRR@10 with ``per_query_metrics(..., metrics=[...])`` side by side with a plain
+numpy reference written in this file (keys ``query × n_items + item``, ``np.isin``, cumulative
+sums), checked equal; then all ten metrics at k in (5, 10, 20) and the full evaluation of one
+ranking (``evaluate_ranking``: per-query metrics + the three item buckets from one hit matrix).
+
+Then the statistics on ``--queries`` random queries (1-6 targets, Zipf-like item popularity),
+random top-20 lists, k in (5, 10, 20). Timings are wall-clock on whatever else the machine is
+running.
 """
 
 from __future__ import annotations
@@ -16,7 +24,12 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats as sps
 
-from xsell_eval.metrics import aggregate_metrics, per_query_metrics, per_query_metrics_by_item_bucket
+from xsell_eval.metrics import (
+    aggregate_metrics,
+    evaluate_ranking,
+    per_query_metrics,
+    per_query_metrics_by_item_bucket,
+)
 from xsell_eval.queries import Queries, Recommendations
 from xsell_eval.stats import bootstrap_mean_ci, compare_to_baseline, summarize
 
@@ -65,13 +78,78 @@ def timed(label: str, fn, repeat: int = 3):  # type: ignore[no-untyped-def]
     return out
 
 
+def distinct_recs(n: int, n_items: int, k: int, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """n × k lists of distinct items: a popularity-weighted first item, then random strides (< n_items in total)."""
+    first = np.searchsorted(np.cumsum(w), rng.random(n)).clip(0, n_items - 1)
+    steps = np.cumsum(rng.integers(1, max(2, n_items // (4 * k)), size=(n, k)), axis=1) - 1
+    return ((first[:, None] + steps) % n_items).astype(np.int64)
+
+
+def reference_top10(items: np.ndarray, targets: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """Plain numpy P/R/hit/NDCG/MRR@k (k = items.shape[1]); distinct items per row assumed."""
+    n, k = items.shape
+    n_items = targets.shape[1]
+    t_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(targets.indptr)) * n_items + targets.indices
+    r_keys = np.arange(n, dtype=np.int64)[:, None] * n_items + items
+    hits = np.isin(r_keys, t_keys)
+    nt = np.diff(targets.indptr)
+    h = hits.sum(axis=1)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    idcg = np.cumsum(disc)[np.minimum(nt, k) - 1]
+    first = hits.argmax(axis=1)
+    return {
+        f"precision@{k}": h / k,
+        f"recall@{k}": h / nt,
+        f"hit_rate@{k}": (h > 0).astype(float),
+        f"ndcg@{k}": (hits * disc).sum(axis=1) / idcg,
+        f"mrr@{k}": np.where(hits.any(axis=1), 1.0 / (first + 1), 0.0),
+    }
+
+
+def scale(n: int, n_items: int, repeat: int) -> None:
+    """1M-query timings of the metrics against the numpy reference."""
+    rng = np.random.default_rng(1)
+    q, w = make_queries(n, n_items, rng)
+    t = sp.csr_matrix(q.targets)
+    t.sum_duplicates()
+    items = distinct_recs(n, n_items, 20, w, rng)
+    recs = Recommendations(items=items, scores=-np.arange(20, dtype=float)[None, :].repeat(n, 0), adapter="x")
+    pop = np.round(w / w.max() * 5000).astype(np.int64)
+    kw = dict(item_popularity=pop, n_train_baskets=5000, item_category=rng.integers(-1, 40, size=n_items))
+    five = ["precision", "recall", "hit_rate", "ndcg", "mrr"]
+    print(f"--- scale: {n:,} queries × {n_items:,} items, {t.nnz:,} targets")
+    ref = timed("plain numpy reference: P/R/hit/NDCG/MRR@10", lambda: reference_top10(items[:, :10], t), repeat)
+    r10 = Recommendations(items[:, :10].copy(), recs.scores[:, :10].copy(), "x")
+    got = timed(
+        "per_query_metrics(metrics=P/R/hit/NDCG/MRR, ks=[10])",
+        lambda: per_query_metrics(r10, q, [10], metrics=five, **kw),
+        repeat,
+    )
+    same = all(np.allclose(got[c].to_numpy(), v, rtol=1e-12, equal_nan=True) for c, v in ref.items())
+    print(f"{'  same values as the reference':<62s} {same}")
+    timed("per_query_metrics: 10 metrics × k in (5, 10, 20)", lambda: per_query_metrics(recs, q, (5, 10, 20), **kw), 1)
+    timed(
+        "evaluate_ranking: 10 metrics × 3 ks + 3 item buckets (1 pass)",
+        lambda: evaluate_ranking(recs, q, (5, 10, 20), item_buckets_of=True, **kw),
+        1,
+    )
+    if not same:
+        raise SystemExit("the metrics disagree with the reference")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--scale-queries", type=int, default=1_000_000)
+    ap.add_argument("--scale-only", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--queries", type=int, default=20_000)
     ap.add_argument("--items", type=int, default=4_000)
     ap.add_argument("--adapters", type=int, default=10)
     ap.add_argument("--resamples", type=int, default=1000)
     args = ap.parse_args()
+    scale(args.scale_queries, args.items, args.repeat)
+    if args.scale_only:
+        return
     n, n_items, ks = args.queries, args.items, (5, 10, 20)
     rng = np.random.default_rng(0)
     q, w = make_queries(n, n_items, rng)

@@ -145,7 +145,7 @@ def test_abtest_truth_on_data_without_truth(shop_dir, tmp_path):
         shutil.copy(shop_dir / f, plain / f)
     res = runner.invoke(app, ["abtest", "popular", "random", "--data", str(plain), "--response", "truth"])
     assert res.exit_code == 1
-    assert "needs a ground truth" in " ".join(res.output.split())
+    assert "needs data with a ground truth" in " ".join(res.output.split())
 
 
 def test_identical_arms_without_aa_are_judged_as_an_aa_test(shop_dir, tmp_path):

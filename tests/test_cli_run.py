@@ -18,6 +18,10 @@ EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
 runner = CliRunner()
 
 
+#: The fields of a paired test the decision facts of a run carry (only p_value matters to the console line).
+PAIRED = {"n": 100, "diff": 0.01, "ci_low": -0.01, "ci_high": 0.03, "wins": 5, "ties": 90, "losses": 5, "test": "t"}
+
+
 def experiment_files() -> list[Path]:
     """Experiment files (business-rules files in the same folder are not experiments)."""
     return sorted(p for p in EXPERIMENTS.glob("*.toml") if "[[rule]]" not in p.read_text(encoding="utf-8"))
@@ -151,17 +155,17 @@ def test_truth_next_to_a_data_file_is_found_and_missing_truth_fails_first(tmp_pa
     [
         (
             {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
-             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.14}}},
+             "runner_up": {"adapter": "rules", "paired": {**PAIRED, "p_value": 0.14}}},
             "replace the baseline popular with cf or rules (both reliably better; not separable here)",
         ),
         (
             {"verdict": "adopt", "baseline": "popular", "winner": "cf", "better": ["cf", "rules"],
-             "runner_up": {"adapter": "rules", "paired": {"p_value": 0.001}}},
+             "runner_up": {"adapter": "rules", "paired": {**PAIRED, "p_value": 0.001}}},
             "use cf instead of the baseline popular",
         ),
         (
             {"verdict": "keep-baseline", "baseline": "popular", "primary_metric": "hit_rate@10",
-             "vs_baseline": {"adapter": "cf"}},
+             "vs_baseline": {"adapter": "cf", "metric": "hit_rate@10"}},
             "keep the baseline popular (no candidate is reliably better on hit_rate@10)",
         ),
         ({"verdict": "nothing-completed", "baseline": "popular"}, "none — no adapter completed"),
@@ -211,7 +215,7 @@ def test_repeated_abtest_arms_run_as_an_aa_test(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("abtest.alpha=0.6", "[abtest] key 'alpha': must be less than 0.5, got 0.6"),
+        ("abtest.alpha=0.6", "[abtest] alpha must be a two-sided level in (0, 0.5), got 0.6"),
         ("abtest.mde=0", "[abtest] mde must be a nonzero relative effect"),
         ("abtest.visitors=5", "[abtest] visitors 5 gives the smallest arm"),
         ("abtest.split=[150, -50]", "[abtest] split shares must be positive percentages"),

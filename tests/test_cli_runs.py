@@ -12,8 +12,8 @@ from _report_fixtures import fixed_result
 from typer.testing import CliRunner
 
 from xsell_eval.cli import app
-from xsell_eval.cli.runs import diff_runs, list_runs
 from xsell_eval.results import write_run
+from xsell_eval.runs import diff_runs, list_runs
 
 runner = CliRunner()
 

@@ -76,7 +76,7 @@ def test_top_k_sparse_equals_dense_top_k(
     ref_items, ref_top = top_k(dense, k, exclude=sp.csr_matrix(excluded.astype(float)))
     np.testing.assert_array_equal(items, ref_items)
     np.testing.assert_array_equal(top, ref_top)
-    np.testing.assert_array_equal(n_cand, ((scores > 0) & ~excluded).sum(axis=1))
+    np.testing.assert_array_equal(n_cand, np.minimum(((scores > 0) & ~excluded).sum(axis=1), k))
 
 
 @settings(max_examples=100, deadline=None)
@@ -94,9 +94,12 @@ def test_prune_rows_equals_dense_top_k_per_row(case: tuple[np.ndarray, np.ndarra
 
 
 def test_row_top_entries_keeps_ties_past_k() -> None:
-    pos, rank = row_top_entries(np.array([0, 4, 5]), np.array([0.3, 0.5, 0.3, 0.1, 0.7]), 2)
-    assert pos.tolist() == [1, 0, 2, 4]  # row 0: 0.5, then the two 0.3 in column order
+    cols = np.array([3, 1, 0, 2, 0])  # unsorted within the row: the column is a sort key
+    pos, rank = row_top_entries(np.array([0, 4, 5]), cols, np.array([0.3, 0.5, 0.3, 0.1, 0.7]), 2)
+    assert pos.tolist() == [1, 2, 0, 4]  # row 0: 0.5, then the two 0.3 by column (0 before 3)
     assert rank.tolist() == [0, 1, 2, 0]
+    pos, rank = row_top_entries(np.array([0, 4, 5]), cols, np.array([0.3, 0.5, 0.3, 0.1, 0.7]), 1, np.array([2, 0]))
+    assert pos.tolist() == [1, 2, 0, 4]  # k + extra = 3 in row 0
 
 
 @settings(max_examples=40, deadline=None)

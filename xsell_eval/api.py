@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
-from xsell_eval.errors import ConfigError, UnknownNameError
+from xsell_eval.errors import ConfigError
 
 if TYPE_CHECKING:
     from xsell_eval.adapters.base import Adapter
@@ -53,13 +53,13 @@ def _labelled(adapters: Sequence[Any] | Mapping[str, Any]) -> tuple[tuple[str, .
 
 def _config(base: CompareConfig | None, settings: dict[str, Any]) -> CompareConfig:
     """``base`` (default: CompareConfig()) with ``settings`` applied; unknown keys name the valid ones."""
-    from xsell_eval.adapters.registry import unknown_name_message
+    from xsell_eval.errors import unknown_name
     from xsell_eval.pipeline import CompareConfig
 
     known = [f.name for f in fields(CompareConfig)]
     for key in settings:
         if key not in known:
-            raise UnknownNameError(unknown_name_message("compare setting", key, known))
+            raise unknown_name("compare setting", key, known)
     fixed: dict[str, Any] = {
         k: tuple(v) if k in _TUPLE_FIELDS and not isinstance(v, str) else v for k, v in settings.items()
     }

@@ -63,7 +63,6 @@ valid TOML) and is validated like the file.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import tomllib
@@ -73,8 +72,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from xsell_eval.errors import ConfigError
-from xsell_eval.pipeline import DEFAULT_METRICS, CompareConfig
+from xsell_eval.abtest.settings import ABTestSettings
+from xsell_eval.errors import ConfigError, close_names, unknown_name
+from xsell_eval.overrides import apply_overrides, is_path_param, normalise_adapters, normalise_tune, parse_override
+from xsell_eval.settings import DEFAULT_METRICS, CompareConfig
+
+_DEFAULT = CompareConfig()  # every default of the comparison part comes from here
 
 Action = Literal["drop", "keep", "raise"]
 
@@ -126,7 +129,7 @@ class DataSection(_Section):
     """``[data]``."""
 
     path: str | None = None
-    loader: str = "auto"
+    loader: str = _DEFAULT.loader
     catalog: str | None = None
     name: str | None = None
     columns: dict[str, str] | None = None
@@ -137,9 +140,9 @@ class DataSection(_Section):
 class SplitSection(_Section):
     """``[split]``."""
 
-    kind: str = "temporal"
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    valid_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    kind: str = _DEFAULT.split
+    test_fraction: float = Field(default=_DEFAULT.test_fraction, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(default=_DEFAULT.valid_fraction, ge=0.0, lt=1.0)
     cutoff: str | None = None
 
     @field_validator("cutoff", mode="before")
@@ -153,8 +156,8 @@ class SplitSection(_Section):
 class ProtocolSection(_Section):
     """``[protocol]``."""
 
-    name: str = "basket-completion"
-    reveal: int | None = Field(default=1, ge=1)
+    name: str = _DEFAULT.protocol
+    reveal: int | None = Field(default=_DEFAULT.reveal, ge=1)
     hide: int | None = Field(default=None, ge=1)
     max_queries: int | None = Field(default=None, ge=1)
 
@@ -162,12 +165,12 @@ class ProtocolSection(_Section):
 class MetricsSection(_Section):
     """``[metrics]``."""
 
-    k: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
-    primary: str = "hit_rate@10"
+    k: list[int] = Field(default_factory=lambda: list(_DEFAULT.ks), min_length=1)
+    primary: str = _DEFAULT.primary_metric
     names: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), alias="list", min_length=1)
-    bootstrap: int = Field(default=1000, ge=100)
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    bootstrap: int = Field(default=_DEFAULT.n_bootstrap, ge=100)
+    alpha: float = Field(default=_DEFAULT.alpha, gt=0.0, lt=1.0)
+    confidence: float = Field(default=_DEFAULT.confidence, gt=0.5, lt=1.0)
 
 
 class AdapterEntry(_Section):
@@ -177,25 +180,9 @@ class AdapterEntry(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class AbtestSection(_Section):
-    """``[abtest]``: a simulated A/B test of some of the compared adapters (control first)."""
-
-    arms: list[str] | None = None
-    visitors: int = Field(default=50_000, ge=2)
-    split: list[float] | None = None
-    k: int = Field(default=10, ge=1)
-    response: Literal["replay", "oracle", "truth"] = "replay"
-    traffic_per_day: int = Field(default=5_000, ge=1)
-    mde: float = 0.10
-    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
-    curve: Literal["log", "geometric"] = "log"
-    exam_top: float = Field(default=0.5, gt=0.0, le=1.0)
-    exam_decay: float = Field(default=0.7, gt=0.0, le=1.0)
-    p_hit: float = Field(default=0.3, ge=0.0, le=1.0)
-    p_other: float = Field(default=0.01, ge=0.0, le=1.0)
-    organic_rate: float = Field(default=0.5, ge=0.0, le=1.0)
-    oracle_smoothing: float = Field(default=5.0, ge=0.0)
-    bootstrap: int = Field(default=2000, ge=100)
+AbtestSection = ABTestSettings
+"""``[abtest]``: a simulated A/B test of some of the compared adapters (control first); the keys,
+defaults and checks are :class:`xsell_eval.abtest.settings.ABTestSettings`."""
 
 
 class TuneSection(_Section):
@@ -222,14 +209,14 @@ class Experiment(_Section):
 
     name: str = "experiment"
     description: str = ""
-    seed: int = Field(default=0, ge=0)
-    baseline: str = "popular"
+    seed: int = Field(default=_DEFAULT.seed, ge=0)
+    baseline: str = _DEFAULT.baseline
     data: DataSection = DataSection()
     split: SplitSection = SplitSection()
     protocol: ProtocolSection = ProtocolSection()
     adapters: list[AdapterEntry] = Field(default_factory=list)
     metrics: MetricsSection = MetricsSection()
-    abtest: AbtestSection | None = None
+    abtest: ABTestSettings | None = None
     tune: TuneSection | None = None
     report: ReportSection = ReportSection()
     _source: str = PrivateAttr("")
@@ -256,6 +243,12 @@ class Experiment(_Section):
     def specs(self) -> list[str]:
         """Adapter specs in file order."""
         return [a.name for a in self.adapters]
+
+    @property
+    def abtest_arms(self) -> list[str]:
+        """The ``[abtest]`` arms, control first (default: the baseline, then the other adapters)."""
+        given = self.abtest.arms if self.abtest is not None else None
+        return list(given or [self.baseline, *[s for s in self.specs if s != self.baseline]])
 
     def resolve_path(self, value: str) -> Path:
         """A path of the file, relative to the experiment file's folder unless absolute."""
@@ -313,7 +306,7 @@ class Experiment(_Section):
         )
 
     def _resolved_params(self, entry: AdapterEntry) -> dict[str, Any]:
-        return {k: (str(self.resolve_path(v)) if _is_path_param(k, v) else v) for k, v in entry.params.items()}
+        return {k: (str(self.resolve_path(v)) if is_path_param(k, v) else v) for k, v in entry.params.items()}
 
     def report_settings(self) -> dict[str, Any]:
         """What the report's decision needs: traffic, power, currency (``result.extra["report"]``)."""
@@ -406,7 +399,7 @@ def _format_errors(exc: ValidationError, source: str, labels: dict[int, str]) ->
         if kind == "extra_forbidden":
             model = _model_at(loc)
             allowed = _allowed(model) if model is not None else []
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            close = close_names(key, allowed, n=1, cutoff=0.6)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             lines.append(
                 f"unknown key '{key}' in {section}.{hint} Allowed keys: {', '.join(allowed)}"
@@ -427,112 +420,12 @@ def _format_errors(exc: ValidationError, source: str, labels: dict[int, str]) ->
     return head + (": " + lines[0] if len(lines) == 1 else ":\n  - " + "\n  - ".join(lines))
 
 
-# ---------------------------------------------------------------------- raw dict handling
-def _normalise_adapters(raw: dict[str, Any], source: str) -> dict[int, str]:
-    """Turn every accepted adapters form into a list of {name, params}; returns index -> label."""
-    ad = raw.get("adapters")
-    labels: dict[int, str] = {}
-    if ad is None:
-        return labels
-    if isinstance(ad, dict):
-        entries = []
-        for i, (name, params) in enumerate(ad.items()):
-            if not isinstance(params, dict):
-                raise ConfigError(
-                    f"{source}: [adapters] must hold tables like [adapters.{name}] (hyperparameters inside), "
-                    f"got {name} = {params!r}"
-                )
-            entries.append({"name": name, "params": params})
-            labels[i] = f"[adapters.{name}]"
-        raw["adapters"] = entries
-    elif isinstance(ad, list):
-        entries = []
-        for i, e in enumerate(ad):
-            if isinstance(e, str):
-                entries.append({"name": e})
-                labels[i] = f"adapters[{i}] ('{e}')"
-            else:
-                entries.append(e)
-                name = e.get("name") if isinstance(e, dict) else None
-                labels[i] = f"[[adapters]] #{i + 1}" + (f" (name = '{name}')" if name else "")
-        raw["adapters"] = entries
-    return labels
-
-
-def _normalise_tune(raw: dict[str, Any]) -> None:
-    tune = raw.get("tune")
-    if not isinstance(tune, dict):
-        return
-    overrides = {k: v for k, v in tune.items() if isinstance(v, dict)}
-    if overrides:
-        raw["tune"] = {k: v for k, v in tune.items() if not isinstance(v, dict)} | {"overrides": overrides}
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"protocol.max_queries=200"`` -> ``(["protocol", "max_queries"], 200)``.
-
-    The value is read as a TOML value (numbers, booleans, quoted strings, lists, inline
-    tables); anything that is not valid TOML is taken as a plain string.
-    """
-    key, eq, value = text.partition("=")
-    key = key.strip()
-    if not eq or not key or any(not p.strip() for p in key.split(".")):
-        raise ConfigError(f"--set expects section.key=value (e.g. protocol.max_queries=200), got {text!r}")
-    try:
-        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value.strip()
-    return [p.strip() for p in key.split(".")], parsed
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[int, str] | None:
-    """Apply ``--set`` overrides to the raw (normalised) TOML dict in place.
-
-    Returns the new adapter labels when an override replaced the whole adapter list, else None.
-    """
-    labels = None
-    for text in overrides:
-        path, value = parse_override(text)
-        node: Any = raw
-        for i, part in enumerate(path[:-1]):
-            if isinstance(node, list):  # adapters: address an entry by its name
-                match = [e for e in node if isinstance(e, dict) and e.get("name") == part]
-                if not match:
-                    names = [e.get("name") for e in node if isinstance(e, dict)]
-                    raise ConfigError(
-                        f"--set {text}: no adapter '{part}' in {source} (adapters: {', '.join(map(str, names))})"
-                    )
-                node = match[0].setdefault("params", {})
-                continue
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = [] if (i == 0 and part == "adapters") else {}
-                node[part] = nxt
-            if not isinstance(nxt, (dict, list)):
-                raise ConfigError(f"--set {text}: '{'.'.join(path[: i + 1])}' is a value, not a section")
-            node = nxt
-        if isinstance(node, list):
-            raise ConfigError(f"--set {text}: give the adapter name, e.g. --set adapters.cf.k_neighbors=50")
-        if _is_path_param(path[-1], value) or (
-            path[:1] == ["data"] and path[-1] == "catalog" and isinstance(value, str)
-        ):
-            value = str(Path(value).expanduser().absolute())  # a path typed on the command line is read from the cwd
-        node[path[-1]] = value
-        if path == ["adapters"]:
-            labels = _normalise_adapters(raw, source)
-    return labels
-
-
 # ---------------------------------------------------------------------- semantic checks
 def _checked(source: str, where: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ConfigError as exc:
         raise type(exc)(f"{source}: {where}: {exc}") from None
-
-
-def _is_path_param(key: str, value: Any) -> bool:
-    return isinstance(value, str) and (key == "path" or key.endswith(("_path", "_file")))
 
 
 def _check_file(exp: Experiment, source: str, where: str, value: str, what: str) -> None:
@@ -547,20 +440,15 @@ def _check_file(exp: Experiment, source: str, where: str, value: str, what: str)
 
 
 def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_adapters: bool = True) -> None:
-    from xsell_eval.adapters.registry import create, get, parse_spec, unknown_name_message
-    from xsell_eval.errors import UnknownNameError
+    from xsell_eval.adapters.registry import create, get, parse_spec
     from xsell_eval.metrics import parse_metric
     from xsell_eval.protocols import PROTOCOLS
     from xsell_eval.split import SPLITS
 
     if exp.protocol.name not in PROTOCOLS:
-        raise UnknownNameError(
-            f"{source}: [protocol] name: " + unknown_name_message("protocol", exp.protocol.name, list(PROTOCOLS))
-        )
+        raise unknown_name("protocol", exp.protocol.name, PROTOCOLS, where=f"{source}: [protocol] name: ")
     if exp.split.kind not in SPLITS:
-        raise UnknownNameError(
-            f"{source}: [split] kind: " + unknown_name_message("split", exp.split.kind, list(SPLITS))
-        )
+        raise unknown_name("split", exp.split.kind, SPLITS, where=f"{source}: [split] kind: ")
     for m in exp.metrics.names:
         _checked(source, "[metrics] list", parse_metric, m, default_k=1)
     _checked(source, "[metrics] primary", parse_metric, exp.metrics.primary)
@@ -577,9 +465,7 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
         from xsell_eval.data.loaders import LOADERS
 
         if d.loader not in LOADERS:
-            raise UnknownNameError(
-                f"{source}: [data] loader: " + unknown_name_message("loader", d.loader, [*LOADERS, "auto"])
-            )
+            raise unknown_name("loader", d.loader, [*LOADERS, "auto"], where=f"{source}: [data] loader: ")
     if d.cleaning.spec():
         from xsell_eval.data.cleaning import CleaningPolicy
 
@@ -597,37 +483,14 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
         name, _ = _checked(source, where, parse_spec, a.name)
         _checked(source, where, get, name)
         for k, v in a.params.items():
-            if _is_path_param(k, v):
+            if is_path_param(k, v):
                 _check_file(exp, source, f"{where} {k}", v, "file")
         _checked(source, where, create, a.name, seed=exp.seed, params=exp._resolved_params(a))
     if exp.baseline:
         _checked(source, "baseline", get, parse_spec(exp.baseline)[0])
     if exp.protocol.hide is not None and exp.protocol.name != "basket-completion":
         raise ConfigError(f"{source}: [protocol] hide applies to basket-completion only, not to '{exp.protocol.name}'")
-    ab = exp.abtest
-    if ab is not None:
-        arms = ab.arms or [exp.baseline, *[s for s in exp.specs if s != exp.baseline]]
-        unknown = [a for a in arms if a not in exp.specs and a != exp.baseline]
-        if unknown:
-            raise ConfigError(
-                f"{source}: [abtest] arms: {unknown} are not adapters of this experiment "
-                f"(adapters: {', '.join([exp.baseline, *[s for s in exp.specs if s != exp.baseline]])}); "
-                "add them under [adapters]"
-            )
-        if len(arms) < 2:
-            raise ConfigError(f"{source}: [abtest] arms: an A/B test needs at least two arms, got {arms}")
-        if ab.k > max(exp.metrics.k):
-            raise ConfigError(
-                f"{source}: [abtest] k = {ab.k} is larger than the largest [metrics] k ({max(exp.metrics.k)}); "
-                "the A/B test replays the comparison's recommendations, so add it to [metrics] k"
-            )
-        if ab.split is not None and (len(ab.split) != len(arms) or abs(sum(ab.split) - 100) > 1e-6):
-            raise ConfigError(
-                f"{source}: [abtest] split must give one percentage per arm ({len(arms)}) summing to 100, "
-                f"got {ab.split}"
-            )
-        if ab.visitors < len(arms):
-            raise ConfigError(f"{source}: [abtest] visitors must be >= the number of arms ({len(arms)})")
+    _check_abtest(exp, source)
     t = exp.tune
     if t is not None:
         if (t.trials is None) == (not t.use_stored):
@@ -640,13 +503,41 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
             if not exp.adapters and not require_adapters:
                 break  # `xsell-eval tune ADAPTER --config FILE`: the adapters come from the command line
             if name not in names:
-                close = difflib.get_close_matches(name, sorted(names), n=1)
+                close = close_names(name, sorted(names), n=1, cutoff=0.6)
                 hint = f" Did you mean [tune.{close[0]}]?" if close else ""
                 raise ConfigError(
                     f"{source}: [tune.{name}]: '{name}' is not an adapter of this experiment.{hint} "
                     f"Allowed keys in [tune]: trials, use_stored, storage, or [tune.<adapter>] tables for "
                     f"{', '.join(sorted(names))}"
                 )
+
+
+def _check_abtest(exp: Experiment, source: str) -> None:
+    """``[abtest]``: arms among the adapters and k among the cut-offs, then :meth:`ABTestSettings.check`."""
+    ab = exp.abtest
+    if ab is None:
+        return
+    arms = exp.abtest_arms
+    compared = [exp.baseline, *[s for s in exp.specs if s != exp.baseline]]
+    unknown = [a for a in arms if a not in compared]
+    if unknown:
+        raise ConfigError(
+            f"{source}: [abtest] arms: {unknown} are not adapters of this experiment "
+            f"(adapters: {', '.join(compared)}); add them under [adapters]"
+        )
+    if ab.k > max(exp.metrics.k):
+        raise ConfigError(
+            f"{source}: [abtest] k = {ab.k} is larger than the largest [metrics] k ({max(exp.metrics.k)}); "
+            "the A/B test replays the comparison's recommendations, so add it to [metrics] k"
+        )
+    d = exp.data
+    ab.check(
+        arms,
+        label=lambda k: f"[abtest] {k}",
+        where=f"{source}: ",
+        data=None if d.path is None else str(exp.resolve_path(d.path)),
+        has_truth=True if d.generate is not None else None,
+    )
 
 
 # ---------------------------------------------------------------------- entry points
@@ -658,8 +549,8 @@ def _parse(
             f"{source}: this is a business-rules file ([[rule]] tables), not an experiment; use it from an "
             "experiment as [adapters.business-rules] path = '...'"
         )
-    labels = _normalise_adapters(raw, source)
-    _normalise_tune(raw)
+    labels = normalise_adapters(raw, source)
+    normalise_tune(raw)
     labels = apply_overrides(raw, overrides, source) or labels
     raw.setdefault("name", Path(source).stem if source.endswith(".toml") else "experiment")
     try:

@@ -134,7 +134,8 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
 
     ``cf`` (item kNN): its item similarity; adapters that score densely (the base class's
     top-k over a ``batch × items`` block, or LightFM's blocks): the dense block; others: 0
-    (their scoring is sparse and follows the nonzeros).
+    (their scoring is sparse and follows the nonzeros; a bare Adapter-protocol class, whose
+    scoring is unknown, counts 0 too).
     """
     from xsell_eval.adapters.base import BaseAdapter
     from xsell_eval.adapters.knn import ItemKNNAdapter
@@ -149,7 +150,7 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
     batch = int(getattr(adapter, "batch_size", 512))
     if block_cells is not None:
         cells = min(int(block_cells), batch * n_items)
-    elif type(adapter)._recommend_batch is BaseAdapter._recommend_batch:
+    elif isinstance(adapter, BaseAdapter) and type(adapter)._recommend_batch is BaseAdapter._recommend_batch:
         cells = batch * n_items
     else:
         return 0, ""

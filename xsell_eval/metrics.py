@@ -53,9 +53,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell_eval.adapters.registry import unknown_name_message
 from xsell_eval.columns import Columns as C
-from xsell_eval.errors import ConfigError, DataError, UnknownNameError
+from xsell_eval.errors import ConfigError, DataError, unknown_name
 from xsell_eval.queries import Queries, Recommendations
 
 Scope = Literal["per_query", "aggregate"]
@@ -184,7 +183,7 @@ def parse_metric(spec: str, *, default_k: int | None = None) -> tuple[str, int]:
         raise ConfigError(f"metric spec must look like 'ndcg@10', got {spec!r}")
     name = m.group(1).lower()
     if name not in METRICS:
-        raise UnknownNameError(unknown_name_message("metric", name, list(METRICS)))
+        raise unknown_name("metric", name, METRICS)
     if m.group(2) is None:
         if default_k is None:
             raise ConfigError(f"metric '{name}' needs a cut-off k, e.g. '{name}@10'")
@@ -409,7 +408,7 @@ def _metric_names(metrics: Sequence[str] | None) -> list[str]:
     for m in metrics:
         name = str(m).split("@")[0].strip().lower()
         if name not in METRICS:
-            raise UnknownNameError(unknown_name_message("metric", name, list(METRICS)))
+            raise unknown_name("metric", name, METRICS)
         wanted.add(name)
     return [m for m in PER_QUERY_METRICS if m in wanted]
 

@@ -48,9 +48,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -656,3 +658,13 @@ def _rules_frame(
         }
     )
     return frame.iloc[order].reset_index(drop=True)
+
+
+def write_rules_csv(frame: pd.DataFrame, out: Path) -> None:
+    """Write the rules of :meth:`RuleSet.to_frame` as CSV, itemsets as JSON lists (unambiguous with commas in ids)."""
+    csv = frame.copy()
+    for col in ("antecedent", "consequent", "antecedent_titles", "consequent_titles"):
+        if col in csv.columns:
+            csv[col] = [json.dumps([str(v) for v in t], ensure_ascii=False) for t in csv[col]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    csv.to_csv(out, index=False)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.errors import ConfigError, DataError, UnknownNameError
+from xsell_eval.errors import ConfigError, DataError, unknown_name
 from xsell_eval.queries import Queries
 
 PROTOCOLS: dict[str, str] = {
@@ -284,9 +284,7 @@ def build_queries(
     elif protocol == "item-to-item":
         q = item_to_item(history, target, seed=seed, max_queries=max_queries)
     else:
-        from xsell_eval.adapters.registry import unknown_name_message
-
-        raise UnknownNameError(unknown_name_message("protocol", protocol, list(PROTOCOLS)))
+        raise unknown_name("protocol", protocol, PROTOCOLS)
     if len(q) == 0 and not allow_empty:
         hint = {
             "basket-completion": f"no basket in '{target.name}' has more than {reveal or hide} distinct item(s)",

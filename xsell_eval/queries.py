@@ -362,35 +362,46 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> t
 _KTH_BLOCK_CELLS = 1 << 22
 
 
-def row_top_entries(indptr: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The stored entries of each CSR row that can be in its top ``k``, ordered (row, score desc, column asc).
+def row_top_entries(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    k: int,
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored entries of each CSR row that can be in its top ``k + extra``, ordered (row, score desc, column asc).
 
-    Rows longer than ``k`` are first cut at their k-th largest score (``np.partition`` on
+    Rows longer than ``k + extra[row]`` are first cut at that rank's score (``np.partition`` on
     length-sorted row blocks of at most ``2**22`` padded cells); the entries left — the top
-    ``k`` plus any tied with the k-th — are sorted with one stable ``np.lexsort``. The cost
-    follows the stored entries, never ``rows × columns``.
+    ones plus any tied with the cut — are sorted with one ``np.lexsort``. Column indices need
+    not be sorted within rows (the column is a sort key of the survivors), but a row must not
+    store a column twice (scipy's sparse products never do). The cost follows the stored
+    entries, never ``rows × columns``.
 
     Args:
-        indptr: CSR row pointer (``n_rows + 1``) of a matrix in canonical format (column
-            indices sorted within each row: the column tie-break relies on it).
+        indptr: CSR row pointer (``n_rows + 1``).
+        indices: column of each stored entry.
         data: score of each stored entry (finite).
         k: entries wanted per row (>= 1).
+        extra: optional per-row number of additional entries to keep (e.g. the entries the
+            caller will still exclude).
 
     Returns:
         ``(pos, rank)``: positions into ``data`` in (row, -score, column) order, and each one's
-        0-based rank within its row (entries with ``rank >= k`` are ties past the k-th).
+        0-based rank within its row (entries with ``rank >= k + extra`` are ties past the cut).
 
     Example:
-        >>> pos, rank = row_top_entries(np.array([0, 3]), np.array([0.5, 0.9, 0.9]), 2)
+        >>> pos, rank = row_top_entries(np.array([0, 3]), np.array([2, 1, 0]), np.array([0.5, 0.9, 0.9]), 2)
         >>> pos.tolist(), rank.tolist()
-        ([1, 2], [0, 1])
+        ([2, 1], [0, 1])
     """
     indptr = np.asarray(indptr, dtype=np.int64)
     data = np.asarray(data, dtype=np.float64)
     lengths = np.diff(indptr)
     n = len(lengths)
+    want = np.full(n, k, dtype=np.int64) if extra is None else k + np.asarray(extra, dtype=np.int64)
     rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    long_rows = np.flatnonzero(lengths > k)
+    long_rows = np.flatnonzero(lengths > want)
     if len(long_rows):
         kth = np.full(n, -np.inf)
         long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
@@ -402,18 +413,20 @@ def row_top_entries(indptr: np.ndarray, data: np.ndarray, k: int) -> tuple[np.nd
                 j = i + max(1, _KTH_BLOCK_CELLS // int(lengths[long_rows[j - 1]]))
             blk = long_rows[i:j]
             lens = lengths[blk]
+            cut = want[blk] - 1  # 0-based rank of the cut in each row (< its length)
             total = int(lens.sum())
             rr = np.repeat(np.arange(len(blk)), lens)
             offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
             pad = np.full((len(blk), int(lens.max())), np.inf)
             pad[rr, offs] = -data[np.repeat(indptr[blk], lens) + offs]
-            kth[blk] = -np.partition(pad, k - 1, axis=1)[:, k - 1]
+            kths = np.unique(cut)
+            part = np.partition(pad, kths, axis=1)
+            kth[blk] = -part[np.arange(len(blk)), cut]
             i = j
         pos = np.flatnonzero(data >= kth[rows])
     else:
         pos = np.arange(len(data), dtype=np.int64)
-    # lexsort is stable: within equal (row, score) the canonical column order is kept
-    pos = pos[np.lexsort((-data[pos], rows[pos]))]
+    pos = pos[np.lexsort((indices[pos], -data[pos], rows[pos]))]
     r = rows[pos]
     counts = np.bincount(r, minlength=n)
     rank = np.arange(len(pos), dtype=np.int64) - (np.cumsum(counts) - counts)[r]
@@ -433,7 +446,12 @@ def top_k_sparse(
     dense equivalent is a row that is ``-inf`` outside the stored entries). Items in
     ``exclude`` are removed. Ties go to the lower item index, as in :func:`top_k`, so
     ``top_k_sparse(S, k, E)`` equals ``top_k(S_dense, k, E)`` with ``S_dense`` ``-inf``
-    where ``S`` stores nothing. Cost: one sort of the nonzeros, never ``rows × items``.
+    where ``S`` stores nothing. A row must not store an item twice (scipy's sparse products
+    never do; column order within rows does not matter).
+
+    Cost follows the stored entries, never ``rows × items``: each row is cut at its
+    ``(k + excluded items of the row)``-th score by a partition, and only the survivors are
+    checked against ``exclude`` and sorted.
 
     Rows with fewer than ``k`` candidates are filled from ``fill`` when given: a per-item
     score vector (``-inf``/NaN = never filled) whose every finite value is below every
@@ -449,7 +467,7 @@ def top_k_sparse(
 
     Returns:
         ``(items, top, n_candidates)``: int64 (n_rows × k), float64 (n_rows × k) and, per
-        row, the number of candidates left after ``exclude`` (0 = served by ``fill`` alone).
+        row, ``min(k, candidates left after exclude)`` (0 = served by ``fill`` alone).
 
     Raises:
         ValueError: a finite ``fill`` score is not below the lowest candidate score.
@@ -461,35 +479,35 @@ def top_k_sparse(
         ([[1, 2, 3, 0]], [[0.9, 0.9, 0.2, -0.5]], [3])
     """
     m = sp.csr_matrix(scores, dtype=np.float64)
-    if not m.has_canonical_format:
-        m = m.copy()
-        m.sum_duplicates()
     n, n_items = m.shape
-    data = m.data
-    keep = np.isfinite(data)
-    rows_all = np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr))
+    data, indices, indptr = m.data, m.indices, m.indptr
+    finite = np.isfinite(data)
+    if not finite.all():
+        lengths = np.bincount(np.repeat(np.arange(n), np.diff(indptr))[finite], minlength=n)
+        data, indices = data[finite], indices[finite]
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
     ex = None
+    extra = None
     if exclude is not None and exclude.nnz:
         ex = sp.csr_matrix(exclude)
-        ex_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr)) * n_items + ex.indices
-        ex_keys = np.unique(ex_keys)
-        keys = rows_all * n_items + m.indices
-        pos = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
-        keep &= ex_keys[pos] != keys
-    if not keep.all():
-        lengths = np.bincount(rows_all[keep], minlength=n)
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        indices, data, rows_all = m.indices[keep], data[keep], rows_all[keep]
-    else:
-        indptr, indices = m.indptr, m.indices
-    n_cand = np.diff(indptr).astype(np.int64)
-    pos, rank = row_top_entries(indptr, data, k)
+        extra = np.diff(ex.indptr).astype(np.int64)
+    pos, rank = row_top_entries(indptr, indices, data, k, extra)
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))[pos]
+    cols = indices[pos].astype(np.int64)
+    if ex is not None:
+        ex_keys = np.unique(np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr)) * n_items + ex.indices)
+        keys = rows * n_items + cols
+        at = np.minimum(np.searchsorted(ex_keys, keys), len(ex_keys) - 1)
+        keep = ex_keys[at] != keys
+        pos, rows, cols = pos[keep], rows[keep], cols[keep]
+        counts = np.bincount(rows, minlength=n)
+        rank = np.arange(len(pos), dtype=np.int64) - (np.cumsum(counts) - counts)[rows]
     sel = rank < k
-    pos, rank = pos[sel], rank[sel]
     items = np.full((n, k), -1, dtype=np.int64)
     top = np.full((n, k), np.nan)
-    items[rows_all[pos], rank] = indices[pos]
-    top[rows_all[pos], rank] = data[pos]
+    items[rows[sel], rank[sel]] = cols[sel]
+    top[rows[sel], rank[sel]] = data[pos[sel]]
+    n_cand = np.minimum(np.bincount(rows, minlength=n), k).astype(np.int64)
     if fill is not None:
         _fill_rows(items, top, n_cand, np.asarray(fill, dtype=np.float64), ex)
     return items, top, n_cand

@@ -98,9 +98,10 @@ def top_k_per_row(dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
 def prune_rows(m: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
     """Keep the ``k`` largest *positive finite* entries of each row of a CSR matrix (ties -> lower column).
 
-    The sparse twin of :func:`top_k_per_row`: rows with more than ``k`` stored positives
-    are cut at their k-th largest value (:func:`~xsell_eval.queries.row_top_entries`). The result is canonical CSR
-    (columns sorted within rows) and drops every entry ``<= 0`` or non-finite.
+    The sparse twin of :func:`top_k_per_row`: rows with more than ``k`` stored positives are
+    cut at their k-th largest value (:func:`~xsell_eval.queries.row_top_entries`). Every entry
+    ``<= 0`` or non-finite is dropped; the kept entries stay in the input's order within each
+    row (canonical when the input was). The input must not store a column twice in a row.
 
     Example:
         >>> m = sp.csr_matrix(np.array([[0.2, 0.5, 0.5, 0.0], [0.0, -1.0, 3.0, 0.0]]))
@@ -108,9 +109,6 @@ def prune_rows(m: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
         [[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 3.0, 0.0]]
     """
     m = sp.csr_matrix(m, dtype=np.float64)
-    if not m.has_canonical_format:
-        m = m.copy()
-        m.sum_duplicates()
     positive = np.isfinite(m.data) & (m.data > 0)
     lengths = np.diff(m.indptr)
     if not positive.all():
@@ -120,7 +118,7 @@ def prune_rows(m: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
         )
     if k is None or not (lengths > k).any():
         return m
-    pos, rank = row_top_entries(m.indptr, m.data, k)
+    pos, rank = row_top_entries(m.indptr, m.indices, m.data, k)
     keep = np.zeros(len(m.data), dtype=bool)
     keep[pos[rank < k]] = True
     new_len = np.minimum(lengths, k)
@@ -299,8 +297,7 @@ def item_similarity(
 
     def chunk(bounds: tuple[int, int]) -> sp.csr_matrix:
         start, stop = bounds
-        co = sp.csr_matrix(xt[start:stop] @ xb)
-        co.sum_duplicates()
+        co = sp.csr_matrix(xt[start:stop] @ xb)  # no duplicate entries; columns unsorted (not needed)
         rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(co.indptr))
         cols = co.indices
         sim = _similarity_values(
@@ -374,9 +371,7 @@ def aggregate_sparse(context: sp.spmatrix | sp.sparray, sim: sp.csr_matrix, how:
     """
     ctx = binarize(context)
     if how == "sum":
-        out = sp.csr_matrix(ctx @ sim)
-        out.sum_duplicates()
-        return out
+        return sp.csr_matrix(ctx @ sim)  # a product stores each (query, item) once; columns may be unsorted
     if how != "max":
         raise ConfigError(f"aggregation must be 'sum' or 'max', got {how!r}")
     return max_gather(ctx, sim)

@@ -272,7 +272,6 @@ def make_split(
         return temporal_split(ds, test_fraction=test_fraction, valid_fraction=valid_fraction, cutoff=cutoff)
     if kind in ("last-basket", "random-basket"):
         return _per_user_split(ds, kind, seed=seed, test_fraction=test_fraction)
-    from xsell_eval.adapters.registry import unknown_name_message
-    from xsell_eval.errors import UnknownNameError
+    from xsell_eval.errors import unknown_name
 
-    raise UnknownNameError(unknown_name_message("split", kind, list(SPLITS)))
+    raise unknown_name("split", kind, SPLITS)

@@ -428,11 +428,10 @@ def compare_to_baseline(
         UnknownNameError: ``baseline`` is not among the adapters, or a metric is unknown.
         ConfigError: a metric column is missing, or alpha is not in (0, 1).
     """
-    from xsell_eval.adapters.registry import unknown_name_message
-    from xsell_eval.errors import UnknownNameError
+    from xsell_eval.errors import unknown_name
 
     if baseline not in per_query:
-        raise UnknownNameError(unknown_name_message("baseline adapter", baseline, list(per_query)))
+        raise unknown_name("baseline adapter", baseline, per_query)
     if not (0.0 < float(alpha) < 1.0):
         raise ConfigError(f"`alpha` must be in (0, 1), got {alpha!r}")
     confidence = _check_confidence(confidence)

@@ -178,10 +178,9 @@ class ResponseModel:
 def _check_fields(values: dict[str, Any], label: Callable[[str], str]) -> None:
     """Range checks of :class:`ResponseModel` fields present in ``values``, named by ``label(field)``."""
     if "source" in values and values["source"] not in SOURCES:
-        from xsell_eval.adapters.registry import unknown_name_message
-        from xsell_eval.errors import UnknownNameError
+        from xsell_eval.errors import unknown_name
 
-        raise UnknownNameError(unknown_name_message("response source", str(values["source"]), list(SOURCES)))
+        raise unknown_name("response source", str(values["source"]), SOURCES)
     if "curve" in values and values["curve"] not in ("log", "geometric"):
         raise ConfigError(f"{label('curve')} must be 'log' or 'geometric', got {values['curve']!r}")
     for name in ("exam_top", "exam_decay"):

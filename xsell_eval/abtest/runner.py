@@ -13,11 +13,11 @@ embed the report; nothing here prints.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from xsell_eval.abtest.response import ResponseModel
@@ -25,6 +25,10 @@ from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import SimulationResult, simulate
 from xsell_eval.abtest.stats import analyse
 from xsell_eval.queries import Recommendations
+
+if TYPE_CHECKING:
+    from xsell_eval.abtest.settings import ABTestSettings
+    from xsell_eval.settings import CompareConfig
 
 #: Offline metrics (``<metric>@k`` means over the test queries) shown next to each arm.
 OFFLINE_METRICS = ("hit_rate", "precision", "recall", "ndcg", "revenue")
@@ -80,24 +84,14 @@ def run_simulation(
     prepared: Any,
     recs_by_arm: Mapping[str, Recommendations],
     *,
+    settings: ABTestSettings,
+    config: CompareConfig,
     response: ResponseModel,
-    visitors: int,
-    split: np.ndarray,
-    k: int,
-    traffic_per_day: int,
-    mde: float,
-    alpha: float,
-    bootstrap: int,
-    seed: int,
-    protocol: str,
     truth: Any = None,
     per_query: Mapping[str, pd.DataFrame | None] | None = None,
     adapters: Sequence[str] | None = None,
     aa: bool = False,
     aa_implied: bool = False,
-    data: str | None = None,
-    loader: str = "auto",
-    max_queries: int | None = None,
     command: str = "",
     figures: Mapping[str, str] | None = None,
 ) -> SimulationRun:
@@ -107,16 +101,11 @@ def run_simulation(
         prepared: the run's prepared data (``.dataset`` and ``.queries``, e.g.
             :class:`xsell_eval.pipeline.Prepared`); recommendations are rows of its queries.
         recs_by_arm: arm label → recommendations shown (the first arm is the control).
+        settings: visitors, traffic split, k, traffic per day, mde, alpha and bootstrap resamples
+            (checked by :meth:`ABTestSettings.check`).
+        config: the run's data, loader, protocol, query cap (recorded) and seed (of the
+            simulation and of the bootstrap).
         response: the shopper-response model.
-        visitors: simulated visitors in total.
-        split: planned traffic share per arm (see :func:`~xsell_eval.abtest.simulate.parse_split`).
-        k: slots shown per visitor.
-        traffic_per_day: visitors per day.
-        mde: relative minimum detectable effect on conversion.
-        alpha: two-sided significance level.
-        bootstrap: bootstrap resamples for the revenue intervals.
-        seed: seed of the simulation and of the bootstrap.
-        protocol: query protocol (recorded in the settings and the report's data facts).
         truth: the aligned ground truth, for ``response.source == "truth"``.
         per_query: arm label → per-query metric table of the same recommendations, for
             the offline columns (arms absent here get none).
@@ -124,9 +113,6 @@ def run_simulation(
         aa: whether this is an A/A test (recorded; the decision is then an A/A verdict).
         aa_implied: the A/A test was not asked for, but every arm is the same adapter spec
             (recorded; the report says so).
-        data: data path given by the user, ``None`` for the embedded data (recorded).
-        loader: loader name (recorded).
-        max_queries: query cap of the run (recorded).
         command: the command line that reproduces the run (recorded).
         figures: relative paths of the figures the caller will draw.
 
@@ -135,6 +121,9 @@ def run_simulation(
     """
     ds, queries = prepared.dataset, prepared.queries
     arms = list(recs_by_arm)
+    seed, protocol = config.seed, config.protocol
+    visitors, k, traffic_per_day = settings.visitors, settings.k, settings.traffic_per_day
+    split, mde, alpha = settings.weights(len(arms)), settings.mde, settings.alpha
     t0 = time.perf_counter()
     sim = simulate(
         queries,
@@ -149,9 +138,9 @@ def run_simulation(
         truth=truth,
     )
     t1 = time.perf_counter()
-    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=bootstrap, seed=seed, aa=aa)
+    analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=settings.bootstrap, seed=seed, aa=aa)
     seconds = {"simulate": t1 - t0, "statistics": time.perf_counter() - t1}
-    settings = {
+    recorded = {
         "arms": arms,
         "adapters": list(adapters) if adapters is not None else arms,
         "visitors": visitors,
@@ -164,16 +153,16 @@ def run_simulation(
         "seed": seed,
         "aa": aa,
         "aa_implied": aa_implied,
-        "data": data,
-        "loader": loader,
+        "data": config.data,
+        "loader": config.loader,
         "protocol": protocol,
-        "max_queries": max_queries,
+        "max_queries": config.max_queries,
         "command": command,
     }
     report = ABTestReport(
         analysis=analysis,
         response=response,
-        settings=settings,
+        settings=recorded,
         offline=offline_means(per_query or {}, k),
         data={
             "name": ds.name,
@@ -187,4 +176,114 @@ def run_simulation(
     return SimulationRun(report=report, sim=sim, seconds=seconds)
 
 
-__all__ = ["OFFLINE_METRICS", "SimulationRun", "arm_labels", "is_aa", "offline_means", "run_simulation"]
+def run_abtest(
+    specs: Sequence[str],
+    settings: ABTestSettings,
+    *,
+    model: ResponseModel,
+    data: str | None = None,
+    loader: str = "auto",
+    protocol: str = "basket-completion",
+    seed: int = 0,
+    max_queries: int | None = None,
+    aa: bool = False,
+    aa_implied: bool = False,
+    out: Path | None = None,
+    command: str = "",
+    progress: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> tuple[ABTestReport, Path]:
+    """``xsell-eval abtest``: fit each arm's adapter, simulate the test, write the run directory.
+
+    The settings are checked by the caller (:meth:`ABTestSettings.check`, which returns ``model``)
+    before this runs.
+
+    Args:
+        specs: adapter spec per arm, control first (a repeated spec: the same recommendations).
+        settings: visitors, split, k, traffic, mde, alpha, bootstrap.
+        model: the shopper-response model.
+        data, loader, protocol, seed, max_queries: the data and test queries (as ``compare``).
+        aa: an A/A test (recorded; the decision is an A/A verdict).
+        aa_implied: every arm is the same adapter although ``aa`` was not asked for (recorded).
+        out: the run directory (default ``reports/<time>-abtest``).
+        command: the command line that reproduces the run (recorded).
+        progress: ``progress(event, who, info)``: ``stage_start`` / ``stage_end`` around each step.
+
+    Returns:
+        ``(report, run_dir)``.
+
+    Raises:
+        AdapterError: an arm's adapter failed.
+    """
+    from dataclasses import replace
+
+    from xsell_eval.data.synthetic import find_truth
+    from xsell_eval.errors import AdapterError
+    from xsell_eval.pipeline import git_revision, package_versions, prepare, run_adapter
+    from xsell_eval.results import new_run_dir, write_abtest_run
+    from xsell_eval.settings import CompareConfig
+
+    emit = progress or (lambda *a: None)
+    t_start = time.perf_counter()
+    config = CompareConfig(
+        adapters=tuple(dict.fromkeys(specs)),
+        data=data,
+        loader=loader,
+        protocol=protocol,
+        ks=(settings.k,),
+        seed=seed,
+        max_queries=max_queries,
+        baseline="",
+        name="abtest",
+    )
+    timings: dict[str, float] = {}
+    emit("stage_start", "load data, split, build test queries", {})
+    t0 = time.perf_counter()
+    prepared = prepare(config)
+    timings["prepare"] = time.perf_counter() - t0
+    emit("stage_end", "load data, split, build test queries", {})
+    ds, queries = prepared.dataset, prepared.queries
+    truth = find_truth(data, ds) if settings.response == "truth" else None
+    outcomes: dict[str, Any] = {}
+    for s in dict.fromkeys(specs):
+        step = f"fit {s} and recommend for {len(queries):,} queries"
+        emit("stage_start", step, {})
+        t0 = time.perf_counter()
+        o = run_adapter(s, config, prepared)
+        timings[f"adapter:{s}"] = time.perf_counter() - t0
+        if o.status != "ok":
+            raise AdapterError(f"adapter '{s}' failed: {o.error}")
+        emit("stage_end", step, {})
+        outcomes[s] = o
+    labels = arm_labels(list(specs))
+    emit("stage_start", f"simulate {settings.visitors:,} visitors", {})
+    done = run_simulation(
+        prepared,
+        {lab: outcomes[s].recs for lab, s in zip(labels, specs, strict=True)},
+        settings=settings,
+        config=config,
+        response=model,
+        truth=truth,
+        per_query={lab: outcomes[s].per_query for lab, s in zip(labels, specs, strict=True)},
+        adapters=list(specs),
+        aa=aa or aa_implied,
+        aa_implied=aa_implied,
+        command=command,
+    )
+    emit("stage_end", f"simulate {settings.visitors:,} visitors", {})
+    timings.update(done.seconds)
+    timings["total"] = time.perf_counter() - t_start
+    manifest = {
+        "kind": "abtest",
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": data or "embedded:online_retail"},
+        "seed": seed,
+        "git_revision": git_revision(),
+        "packages": package_versions(),
+        "timings_seconds": timings,
+    }
+    report = replace(done.report, manifest=manifest)
+    run_dir = out if out is not None else new_run_dir(name="abtest")
+    write_abtest_run(report, run_dir, sim=done.sim, settings=report.settings, manifest=manifest)
+    return report, run_dir
+
+
+__all__ = ["OFFLINE_METRICS", "SimulationRun", "arm_labels", "is_aa", "offline_means", "run_abtest", "run_simulation"]

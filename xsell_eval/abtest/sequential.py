@@ -96,10 +96,9 @@ def spending_bounds(
         [4.877, 3.357, 2.68, 2.29, 2.031]
     """
     if spending not in SPENDING:
-        from xsell_eval.adapters.registry import unknown_name_message
-        from xsell_eval.errors import UnknownNameError
+        from xsell_eval.errors import unknown_name
 
-        raise UnknownNameError(unknown_name_message("spending function", spending, list(SPENDING)))
+        raise unknown_name("spending function", spending, SPENDING)
     if not (0.0 < alpha < 1.0):
         raise ConfigError(f"alpha must be in (0, 1), got {alpha!r}")
     t = np.asarray(info, dtype=np.float64)

@@ -42,7 +42,7 @@ from xsell_eval._imports import require
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.adapters.sar import user_rows
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 CONFIDENCE = ("linear", "log", "binary")
 
@@ -185,7 +185,7 @@ class ALSAdapter(BaseAdapter):
         self.user_factors_ = np.asarray(self.model_.user_factors, dtype=np.float32)
 
     # ------------------------------------------------------------------ scoring
-    def profiles(self, batch: Queries) -> sp.csr_matrix:
+    def profiles(self, batch: Requests) -> sp.csr_matrix:
         """Per query: elementwise max of the user's train counts and the binary cart (see module docstring)."""
         hist = user_rows(self.counts_, batch.user_idx)
         cart = sp.csr_matrix(batch.context, dtype=np.float32)
@@ -212,7 +212,7 @@ class ALSAdapter(BaseAdapter):
             x = self.model_.recalculate_user(np.arange(cq.shape[0]), cq)
         return np.asarray(x, dtype=np.float32).reshape(cq.shape[0], -1)
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         prof = self.profiles(batch)
         x = self.fold_in(prof)
         scores = (x.astype(np.float64) @ self.item_factors_.T.astype(np.float64)).astype(np.float64)

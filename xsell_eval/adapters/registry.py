@@ -21,14 +21,13 @@ or, for the hybrid, ``"hybrid:cf=0.7,content=0.3"``.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from xsell_eval.adapters.base import Adapter
-from xsell_eval.errors import ConfigError, UnknownNameError
+from xsell_eval.errors import ConfigError, unknown_name
 
 GROUP = "xsell_eval.adapters"
 
@@ -56,13 +55,6 @@ def available(*, refresh: bool = False) -> dict[str, EntryPoint]:
 def names() -> list[str]:
     """Every adapter name that :func:`get` resolves: entry points plus :func:`register_adapter` classes."""
     return sorted(set(available()) | set(_registered))
-
-
-def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
-    """``unknown adapter 'cff'. Did you mean 'cf'? Available: ...`` — shared by all registries."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {kind} '{name}'.{hint} Available: {', '.join(known)}"
 
 
 def protocol_problems(cls: Any) -> list[str]:
@@ -142,7 +134,7 @@ def register_adapter(name: str, cls: type, *, replace: bool = False) -> type:
 def unregister_adapter(name: str) -> None:
     """Forget a class registered with :func:`register_adapter` (installed adapters stay)."""
     if name not in _registered:
-        raise UnknownNameError(unknown_name_message("registered adapter", name, sorted(_registered)))
+        raise unknown_name("registered adapter", name, sorted(_registered))
     del _registered[name]
 
 
@@ -160,7 +152,7 @@ def get(name: str) -> type[Any]:
     if name not in eps:
         eps = available(refresh=True)  # a plugin installed into this session since the last read
     if name not in eps:
-        raise UnknownNameError(unknown_name_message("adapter", name, names()))
+        raise unknown_name("adapter", name, names())
     return check_adapter_class(eps[name].load(), label=f"entry point '{name}' in group {GROUP}")
 
 

@@ -219,7 +219,7 @@ class AssociationRulesAdapter(BaseAdapter):
         """
         if len(q) > 2 * k * n:
             indptr = np.concatenate([[0], np.cumsum(np.bincount(q, minlength=n))])
-            pos, rank = row_top_entries(indptr, s, k)
+            pos, rank = row_top_entries(indptr, j, s, k)
             kth = np.full(n, -np.inf)
             last = pos[rank == k - 1]
             kth[q[last]] = s[last]

@@ -46,7 +46,7 @@ from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Queries
+from xsell_eval.queries import Requests
 
 SAR_SIMILARITIES = (
     "jaccard",
@@ -285,7 +285,7 @@ class SARAdapter(BaseAdapter):
         self.pattern_dense_ = self.pattern_.toarray() if self.dense_ and not self._positive else None
         self.seen_ = sp.csr_matrix(self.affinity_ > 0, dtype=np.float32)
 
-    def affinity_rows(self, batch: Queries) -> sp.csr_matrix:
+    def affinity_rows(self, batch: Requests) -> sp.csr_matrix:
         """The affinity row of each query (n × n_items, see module docstring)."""
         cart = sp.csr_matrix(batch.context, dtype=np.float64)
         cart.data[:] = 1.0
@@ -300,7 +300,7 @@ class SARAdapter(BaseAdapter):
         """Whether every stored similarity is > 0 (then "co-occurs with the row" is "score > 0")."""
         return self.params["similarity"] not in ("mutual_information", "lexicographers_mi")
 
-    def _score(self, batch: Queries) -> np.ndarray:
+    def _score(self, batch: Requests) -> np.ndarray:
         a = self.affinity_rows(batch)
         if self.similarity_dense_ is not None:
             scores = np.asarray(a @ self.similarity_dense_, dtype=np.float64)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -18,19 +20,11 @@ from typer.core import TyperGroup
 
 
 class _RecordingGroup(TyperGroup):
-    """The root command group; remembers the arguments as typed, so a run can record its command."""
+    """The root command group; it keeps the arguments it was called with (see :func:`typed_command`)."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        _state["argv"] = list(args)
-        return super().parse_args(ctx, args)
-
-
-def typed_command() -> str | None:
-    """The command line as typed (``xsell-eval compare cf rules --k 10``), or None outside the CLI."""
-    import shlex
-
-    argv = _state.get("argv")
-    return shlex.join(["xsell-eval", *argv]) if argv else None
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        _state["argv"] = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
 
 
 app = typer.Typer(
@@ -50,6 +44,16 @@ err_console = Console(stderr=True)
 _state: dict[str, Any] = {"debug": os.environ.get("XSELL_DEBUG", "") not in ("", "0")}
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def typed_command() -> str | None:
+    """The command line as typed (``xsell-eval compare cf rules --k 10``, quoted for a shell), or None outside the CLI.
+
+    Recorded with a run so that its report says exactly what was run.
+    """
+    argv = _state.get("argv")
+    return shlex.join(["xsell-eval", *argv]) if argv else None
+
 
 # Options shared by every command that loads data (one definition, one help text).
 DataOption = Annotated[
@@ -74,6 +78,16 @@ CleanOption = Annotated[
         "(default, literature, keep-all), e.g. 'missing_customer=keep,duplicates=keep'.",
     ),
 ]
+
+
+# Evaluation options shared by compare and tune (defaults: xsell_eval.settings.CompareConfig).
+ProtocolOption = Annotated[str, typer.Option(help="basket-completion | next-basket | item-to-item")]
+SplitOption = Annotated[str, typer.Option(help="temporal | last-basket | random-basket")]
+RevealOption = Annotated[int | None, typer.Option(help="basket-completion: items revealed as the cart.")]
+HideOption = Annotated[
+    int | None, typer.Option(help="basket-completion: hide this many items instead (reveal the rest).")
+]
+TestFractionOption = Annotated[float, typer.Option(help="Share of baskets (by time) in test.")]
 
 
 def parse_columns(text: str | None) -> dict[str, str] | None:

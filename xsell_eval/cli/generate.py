@@ -8,15 +8,18 @@ from typing import Annotated
 import typer
 
 from xsell_eval.cli._app import console, data_app, handle_errors
+from xsell_eval.config import GenerateSection
+
+_G = GenerateSection()  # the same defaults as an experiment's [data] generate
 
 
 @data_app.command("generate")
 @handle_errors
 def generate(
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
-    users: Annotated[int, typer.Option(help="Registered users (guests come on top).")] = 2000,
-    items: Annotated[int, typer.Option(help="Items in the catalog.")] = 300,
-    days: Annotated[int, typer.Option(help="Days of purchase history.")] = 120,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = _G.seed,
+    users: Annotated[int, typer.Option(help="Registered users (guests come on top).")] = _G.users,
+    items: Annotated[int, typer.Option(help="Items in the catalog.")] = _G.items,
+    days: Annotated[int, typer.Option(help="Days of purchase history.")] = _G.days,
     lines: Annotated[
         int | None,
         typer.Option(help="Target number of lines: a shop at scale (Zipf popularity, ~10 items per basket)."),

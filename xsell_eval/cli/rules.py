@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,39 +13,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
 
-    from xsell_eval.data.dataset import Dataset
 
 rules_app = typer.Typer(help="Association rules: mine them from baskets and export them.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
 SORT_KEYS = ("lift", "confidence", "support", "conviction", "leverage", "count")
-
-
-def _baskets_before(ds: Dataset, before: str | None) -> Dataset:
-    """The dataset, or only its lines of baskets strictly before ``before``."""
-    import pandas as pd
-
-    from xsell_eval.columns import Columns as C
-    from xsell_eval.errors import ConfigError, DataError
-
-    if before is None:
-        return ds
-    try:
-        cutoff = pd.Timestamp(before)
-    except (ValueError, TypeError):
-        raise ConfigError(f"--before must be a date such as 2011-09-09, got {before!r}") from None
-    if cutoff.tzinfo is not None:
-        cutoff = cutoff.tz_convert("UTC").tz_localize(None)
-    if not ds.has_timestamps:
-        raise ConfigError(
-            f"--before needs timestamps, but dataset '{ds.name}' has none; drop --before to mine all baskets"
-        )
-    basket_start = ds.interactions.groupby(C.BASKET_IDX)[C.TIMESTAMP].transform("min")
-    mask = (basket_start < cutoff).to_numpy()
-    if not mask.any():
-        first = ds.interactions[C.TIMESTAMP].min()
-        raise DataError(f"no basket of dataset '{ds.name}' starts before {cutoff} (the first starts at {first})")
-    return ds.subset(mask)
 
 
 def _label(ids: tuple[Any, ...], titles: tuple[Any, ...] | None) -> str:
@@ -79,16 +50,6 @@ def _table(frame: pd.DataFrame, top: int, sort: str, has_titles: bool) -> Table:
             f"{row['count']:,}",
         )
     return table
-
-
-def _write_csv(frame: pd.DataFrame, out: Path) -> None:
-    """Itemsets as JSON lists (unambiguous even when ids contain commas)."""
-    csv = frame.copy()
-    for col in ("antecedent", "consequent", "antecedent_titles", "consequent_titles"):
-        if col in csv.columns:
-            csv[col] = [json.dumps([str(v) for v in t], ensure_ascii=False) for t in csv[col]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    csv.to_csv(out, index=False)
 
 
 @rules_app.command("mine")
@@ -131,9 +92,10 @@ def mine(
     holds item ids and titles as JSON lists.
     """
     from xsell_eval.columns import Columns as C
+    from xsell_eval.data.dataset import baskets_before
     from xsell_eval.data.loaders import load_dataset
     from xsell_eval.errors import ConfigError
-    from xsell_eval.mining import mine_rules
+    from xsell_eval.mining import mine_rules, write_rules_csv
 
     if sort not in SORT_KEYS:
         raise ConfigError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
@@ -143,7 +105,7 @@ def mine(
         raise ConfigError(f"--consequent-len must be >= 0 (0 = any), got {consequent_len}")
     with console.status("loading…"):
         ds = load_dataset(data, loader=loader)
-    part = _baskets_before(ds, before)
+    part = baskets_before(ds, before)
     rows = part.baskets[C.BASKET_IDX].to_numpy()
     with console.status(f"mining {len(rows):,} baskets…"):
         rs = mine_rules(
@@ -168,5 +130,5 @@ def mine(
     if len(frame) and top:
         console.print(_table(frame, top, sort, has_titles))
     if out is not None:
-        _write_csv(frame, out)
+        write_rules_csv(frame, out)
         console.print(f"wrote {len(frame):,} rules to {out}", highlight=False)

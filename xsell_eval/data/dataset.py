@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell_eval.columns import Columns as C
-from xsell_eval.errors import DataError
+from xsell_eval.errors import ConfigError, DataError
 
 _NO_USER = -1
 
@@ -371,3 +371,34 @@ class Dataset:
             f"Dataset(name={self.name!r}, lines={len(self.interactions)}, users={self.n_users}, "
             f"items={self.n_items}, baskets={self.n_baskets})"
         )
+
+
+def baskets_before(ds: Dataset, before: str | None) -> Dataset:
+    """The dataset, or only its lines of baskets that start strictly before ``before`` (``rules mine --before``).
+
+    Raises:
+        ConfigError: ``before`` is not a date, or the dataset has no timestamps.
+        DataError: no basket starts before it.
+    """
+    import pandas as pd
+
+    from xsell_eval.errors import DataError
+
+    if before is None:
+        return ds
+    try:
+        cutoff = pd.Timestamp(before)
+    except (ValueError, TypeError):
+        raise ConfigError(f"--before must be a date such as 2011-09-09, got {before!r}") from None
+    if cutoff.tzinfo is not None:
+        cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+    if not ds.has_timestamps:
+        raise ConfigError(
+            f"--before needs timestamps, but dataset '{ds.name}' has none; drop --before to mine all baskets"
+        )
+    basket_start = ds.interactions.groupby(C.BASKET_IDX)[C.TIMESTAMP].transform("min")
+    mask = (basket_start < cutoff).to_numpy()
+    if not mask.any():
+        first = ds.interactions[C.TIMESTAMP].min()
+        raise DataError(f"no basket of dataset '{ds.name}' starts before {cutoff} (the first starts at {first})")
+    return ds.subset(mask)

@@ -46,7 +46,7 @@ from xsell_eval.data.sources._parsing import (
 from xsell_eval.data.sources.completejourney import CJ_NON_PRODUCT_RULES
 from xsell_eval.data.sources.detect import detect_loader
 from xsell_eval.data.sources.registry import LOADERS, Loader
-from xsell_eval.errors import ConfigError, DataError, UnknownNameError
+from xsell_eval.errors import ConfigError, DataError, unknown_name
 
 #: File name of the embedded default dataset inside the data directory.
 EMBEDDED_FILE = "online_retail.csv.gz"
@@ -60,9 +60,7 @@ def data_dir() -> Path:
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    import xsell_eval
-
-    return Path(xsell_eval.__file__).resolve().parents[1] / "data"
+    return Path(__file__).resolve().parents[2] / "data"  # <repo>/xsell_eval/data/loaders.py -> <repo>/data
 
 
 def default_data_path() -> Path:
@@ -146,9 +144,7 @@ def load_dataset(
     elif loader in LOADERS:
         chosen = loader
     else:
-        from xsell_eval.adapters.registry import unknown_name_message
-
-        raise UnknownNameError(unknown_name_message("loader", loader, [*LOADERS, "auto"]))
+        raise unknown_name("loader", loader, [*LOADERS, "auto"])
     spec = LOADERS[chosen]
     if columns and not spec.accepts_columns:
         raise ConfigError(
