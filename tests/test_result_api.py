@@ -32,14 +32,20 @@ def test_library_render_equals_the_cli_report(shop: Path, tmp_path: Path) -> Non
     typed = "xsell-eval " + " ".join(args)
     result = run_compare(cfg, command=typed)
     assert result.decision is not None and result.decision.runner_up is None  # popular vs cf: no runner-up
-    # the only numbers that differ between two runs are the adapters' timings: take the CLI run's
+    # the only numbers that differ between two runs are the adapters' timings (fit, recommend, serving
+    # latency): take the CLI run's
     disk = {a.name: a for a in read_run(out).adapters}
 
     def timed(r: CompareResult) -> CompareResult:
         return replace(
             r,
             adapters=tuple(
-                replace(a, fit_seconds=disk[a.name].fit_seconds, recommend_seconds=disk[a.name].recommend_seconds)
+                replace(
+                    a,
+                    fit_seconds=disk[a.name].fit_seconds,
+                    recommend_seconds=disk[a.name].recommend_seconds,
+                    latency=disk[a.name].latency,
+                )
                 for a in r.adapters
             ),
         )
