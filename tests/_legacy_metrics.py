@@ -16,11 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-<<<<<<< HEAD
 from xsell_eval.errors import unknown_name_message  # moved from adapters.registry after the copy
-=======
-from xsell_eval.errors import unknown_name_message
->>>>>>> h3-contract
 from xsell_eval.columns import Columns as C
 from xsell_eval.errors import ConfigError, DataError, UnknownNameError
 from xsell_eval.queries import Queries, Recommendations
