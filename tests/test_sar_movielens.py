@@ -26,13 +26,11 @@ order) or ``~/.surprise_data/ml-100k/ml-100k/u.data``; skipped otherwise::
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _movielens import ENV, ratings_file
 from _recommenders_reference import python_stratified_split, ranking_metrics
 
 from xsell_eval.adapters.sar import SARAdapter
@@ -42,24 +40,13 @@ from xsell_eval.queries import Queries
 
 pytestmark = pytest.mark.slow
 
-ENV = "XSELL_MOVIELENS_100K"
 PUBLISHED = {"map": 0.110591, "ndcg": 0.382461, "precision": 0.330753, "recall": 0.176385}
 COLS = ["userID", "itemID", "rating", "timestamp"]
 
 
-def _ratings_file() -> Path | None:
-    env = os.environ.get(ENV, "").strip()
-    candidates = []
-    if env:
-        p = Path(env).expanduser()
-        candidates.append(p / "u.data" if p.is_dir() else p)
-    candidates.append(Path.home() / ".surprise_data" / "ml-100k" / "ml-100k" / "u.data")
-    return next((p for p in candidates if p.is_file()), None)
-
-
 @pytest.fixture(scope="module")
 def ratings() -> pd.DataFrame:
-    path = _ratings_file()
+    path = ratings_file()
     if path is None:
         pytest.skip(
             f"MovieLens-100k not found: set {ENV}=/path/to/ml-100k/u.data or RecBole's ml-100k.inter "

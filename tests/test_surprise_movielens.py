@@ -26,11 +26,11 @@ line); ``$XSELL_MOVIELENS_100K`` may point at that file::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _movielens import ENV, ratings_file
 
 from xsell_eval.adapters.surprise_adapters import SurpriseKNNAdapter, SurpriseSVDAdapter, surprise_ratings
 from xsell_eval.columns import Columns as C
@@ -40,20 +40,9 @@ from xsell_eval.data.loaders import load_dataset
 pytestmark = pytest.mark.slow
 surprise = pytest.importorskip("surprise")
 
-ENV = "XSELL_MOVIELENS_100K"
 PUBLISHED = {"knn": 0.951, "svd": 0.934}
 PUBLISHED_FOLD_STD = 0.0029
 TOLERANCE = 2 * PUBLISHED_FOLD_STD
-
-
-def _u_data() -> Path | None:
-    env = os.environ.get(ENV, "").strip()
-    candidates = []
-    if env:
-        p = Path(env).expanduser()
-        candidates.append(p / "u.data" if p.is_dir() else p)
-    candidates.append(Path.home() / ".surprise_data" / "ml-100k" / "ml-100k" / "u.data")
-    return next((p for p in candidates if p.is_file()), None)
 
 
 def _as_u_data(path: Path, folder: Path) -> Path:
@@ -69,7 +58,7 @@ def _as_u_data(path: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ml100k(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    path = _u_data()
+    path = ratings_file()
     if path is None:
         pytest.skip(
             f"MovieLens-100k u.data not found: set {ENV}=/path/to/ml-100k/u.data (or RecBole's "

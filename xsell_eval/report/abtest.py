@@ -5,16 +5,8 @@ settings, offline metrics of the arms, data facts, manifest) and round-trips thr
 ``abtest.json``. :func:`render_section` is a pure function of it (no clock, no working
 directory), so re-rendering a run directory gives the same bytes.
 
-Run directory written by :func:`xsell_eval.results.write_abtest_run`::
-
-    reports/<time>-abtest/
-      abtest.json                  the ABTestReport (everything the report shows)
-      config.json, manifest.json   the command's settings; data fingerprint, versions, seed, timings
-      visitors.parquet             one row per simulated visitor
-      daily.parquet                per (day, arm) visitors, conversions, revenue
-      figures/abtest_lift.png      lift with CI per treatment arm
-      figures/abtest_sequential.png cumulative lift and p-value by day with the sequential boundary
-      report.md
+The run directory (layout in :func:`xsell_eval.results.write_abtest_run` and docs/output.md) is
+written by :mod:`xsell_eval.results`; this module only renders.
 """
 
 from __future__ import annotations
