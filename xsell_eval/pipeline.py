@@ -382,6 +382,7 @@ def assemble(
     per-query values are at hand (the paired test winner vs runner-up needs them).
     """
     from xsell_eval.data.describe import data_card
+    from xsell_eval.fairness import compute_fairness
     from xsell_eval.stats import compare_to_baseline, summarize
 
     per_query = {o.name: o.per_query for o in outcomes if o.status == "ok" and o.per_query is not None}
@@ -463,6 +464,7 @@ def assemble(
         per_query_frame=pq_frame,
         settings=settings,
         command=command,
+        fairness=compute_fairness(config, prepared, outcomes),  # exposure and user-group gaps (xsell_eval.fairness)
     )
     return result.with_decision()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from xsell_eval.abtest.result import ABTestReport
+    from xsell_eval.fairness import FairnessSummary
     from xsell_eval.pipeline import CompareConfig
     from xsell_eval.queries import Recommendations
 
@@ -304,6 +305,7 @@ class CompareResult:
         experiment: the experiment file of ``xsell-eval run``, if any.
         settings: report settings the decision assumed (traffic, power, currency), if set.
         command: the command line as typed (None when the run was started from Python).
+        fairness: item exposure and customer-group gaps (:mod:`xsell_eval.fairness`), when computed.
     """
 
     config: CompareConfig
@@ -328,6 +330,7 @@ class CompareResult:
     experiment: ExperimentInfo | None = None
     settings: ReportSettings | None = None
     command: str | None = None
+    fairness: FairnessSummary | None = None
 
     # ------------------------------------------------------------------ plain views
     @property

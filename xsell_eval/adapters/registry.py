@@ -141,6 +141,8 @@ def unregister_adapter(name: str) -> None:
 def get(name: str) -> type[Any]:
     """The adapter class registered as ``name`` (by :func:`register_adapter` or an entry point).
 
+    ``X+rerank`` is adapter ``X`` re-ranked with a popularity penalty (:mod:`xsell_eval.rerank`).
+
     Raises:
         UnknownNameError: with the available names and a "did you mean".
         MissingExtraError: when the adapter's module needs an extra that is missing.
@@ -148,6 +150,12 @@ def get(name: str) -> type[Any]:
     """
     if name in _registered:
         return _registered[name]
+    if name.endswith("+rerank") and len(name) > len("+rerank"):  # X+rerank: X with a popularity penalty
+        from xsell_eval.rerank import SUFFIX, reranked_class
+
+        base = name.removesuffix(SUFFIX)
+        base_cls: Any = get(base)
+        return check_adapter_class(reranked_class(base, base_cls), label=f"adapter '{name}'")
     eps = available()
     if name not in eps:
         eps = available(refresh=True)  # a plugin installed into this session since the last read

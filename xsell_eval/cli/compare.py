@@ -93,6 +93,13 @@ def compare(
     html: Annotated[
         bool, typer.Option("--html", help="Also write a standalone report.html (figures embedded).")
     ] = False,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            "--rerank",
+            help="Add X+rerank next to every adapter X: re-ranked with a popularity penalty, pop-penalty[:lam=0.5,depth=3] (docs/fairness.md).",
+        ),
+    ] = None,
 ) -> None:
     """Compare recommenders offline on the same data, split, queries and metrics."""
     from xsell_eval.cli._render import (
@@ -107,12 +114,13 @@ def compare(
     )
     from xsell_eval.errors import ConfigError
     from xsell_eval.experiment import run_comparison
+    from xsell_eval.rerank import with_rerank
     from xsell_eval.results import check_out_dir
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be 'table' or 'json', got {fmt!r}")
     config = CompareConfig(
-        adapters=tuple(adapters),
+        adapters=with_rerank(adapters, rerank),
         data=data,
         loader=loader,
         catalog=catalog,

@@ -15,6 +15,7 @@ Layout::
     ## Results at k        metric table with CIs and marks; plots; paired differences (win/tie/loss)
     ## Business metrics    revenue, basket value uplift, coverage, novelty, diversity
     ## Cold start          tables by user history and item popularity; bar plot
+    ## Fairness and popularity bias  exposure, customer-group gaps (when computed: report.fairness_section)
     ## Simulated A/B test  (when the run has one: xsell_eval.report.abtest)
     ## Tuning              (when the run has one: xsell_eval.report.tuning)
     ## Adapters            parameters, timings, fallback share, errors
@@ -38,6 +39,7 @@ from pathlib import Path
 
 from xsell_eval._lookup import primary_k
 from xsell_eval.report.decision_section import decision_section, scoreboard
+from xsell_eval.report.fairness_section import fairness_parts
 from xsell_eval.report.plots import ci_label as _lvl
 from xsell_eval.report.plots import cold_start_metric, planned_plots
 from xsell_eval.report.sections import (
@@ -140,6 +142,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
     if "cold_start" in plots:
         parts += [f"![{cold_start_metric(result)} by cold-start group, {lvl} CI]({plots['cold_start']})", ""]
+    parts += fairness_parts(result)  # "## Fairness and popularity bias" (xsell_eval.report.fairness_section)
     for sec in _optional_section(result):
         parts += [sec]
     parts += ["## Adapters", "", adapters_table(result), ""]
