@@ -64,6 +64,8 @@ def test_exposure_hand_computed() -> None:
     assert values["arp"] == pytest.approx((0.3 + 0.25) / 2)
     catalog_mean = np.mean([0.5, 0.3, 0.1, 0.05, 0.05])
     assert values["arp_ratio"] == pytest.approx(0.275 / catalog_mean)
+    with pytest.raises(ConfigError, match="item index 6 is outside the 6 items"):
+        exposure_metrics(np.array([[6]]), pop, 100)
 
 
 # --------------------------------------------------------------------------- cluster-robust statistics

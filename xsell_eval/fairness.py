@@ -158,6 +158,8 @@ def exposure_metrics(
     if n_baskets <= 0:
         raise ConfigError(f"exposure: n_baskets must be positive, got {n_baskets}")
     valid = items >= 0
+    if items.size and items.max() >= len(pop):
+        raise ConfigError(f"exposure: item index {int(items.max())} is outside the {len(pop)} items of the popularity")
     safe = np.where(valid, items, 0)
     counts = np.bincount(items[valid], minlength=len(pop)).astype(np.float64)
     catalog = pop > 0
