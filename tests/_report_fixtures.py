@@ -7,6 +7,8 @@ import functools
 import numpy as np
 import pandas as pd
 
+from xsell_eval.data.dataset import Dataset
+from xsell_eval.fairness import FairnessSummary, fairness_summary
 from xsell_eval.pipeline import AdapterOutcome, CompareConfig, CompareResult
 from xsell_eval.stats import compare_to_baseline, summarize
 
@@ -146,4 +148,34 @@ def fixed_result() -> CompareResult:
         aggregates=aggregates,
         adapters=tuple(AdapterOutcome.from_dict(a) for a in adapters),
         per_query_frame=per_query_frame,
+        fairness=_fairness(pq),
+    )
+
+
+def _fairness(pq: dict[str, pd.DataFrame]) -> FairnessSummary:
+    """The fairness summary of the fixed result: seeded lists over 24 items, 40 customers in 3 countries."""
+    rng = np.random.default_rng(11)
+    n_users, n = 40, len(next(iter(pq.values())))
+    rows = [  # item i is in the baskets b with b % 24 >= i: a skewed popularity
+        (f"b{b}", f"u{b % n_users:02d}", f"i{i:02d}", 1.0 + b % 7, 1.0) for b in range(200) for i in range(1 + b % 24)
+    ]
+    train = Dataset.from_frames(pd.DataFrame(rows, columns=["basket_id", "user_id", "item_id", "price", "quantity"]))
+    user_idx, n_items = np.arange(n) % n_users, train.n_items
+    popular = np.tile(np.argsort(-train.item_basket_count, kind="stable")[:10], (n, 1))
+    recs = {
+        "popular": popular,
+        "cf": np.array([rng.permutation(n_items)[:10] for _ in range(n)]),
+        "rules": np.where(rng.random((n, 10)) < 0.7, popular, rng.integers(0, n_items, (n, 10))),
+        "random": np.array([rng.permutation(n_items)[:10] for _ in range(n)]),
+    }
+    country = np.array(["UK"] * 28 + ["FR"] * 8 + ["DE"] * 4, dtype=object)
+    return fairness_summary(
+        recs,
+        pq,
+        train=train,
+        user_idx=user_idx,
+        user_history=pq["popular"]["user_history"].to_numpy(),
+        k=10,
+        metrics=("hit_rate@10",),
+        country=country,
     )
