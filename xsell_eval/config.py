@@ -91,6 +91,7 @@ class CleaningSection(_Section):
 
     preset: Literal["default", "literature", "keep-all"] = "default"
     cancellations: Action | None = None
+    cancelled_originals: Action | None = None
     returns: Action | None = None
     missing_customer: Action | None = None
     non_product: Action | None = None
@@ -103,6 +104,7 @@ class CleaningSection(_Section):
         parts: list[str] = [] if self.preset == "default" else [self.preset]
         for key in (
             "cancellations",
+            "cancelled_originals",
             "returns",
             "missing_customer",
             "non_product",
