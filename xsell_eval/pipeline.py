@@ -499,6 +499,10 @@ def run_compare(
     started = time.perf_counter()
     instances = dict(instances or {})
     config = config.validate(instances=instances.keys())
+    if config.recs:  # exported lists (--recs, [recs]): each file is read and checked now, before any work
+        from xsell_eval.adapters.recs_file import recs_instances
+
+        instances = {**recs_instances(config.recs), **instances}
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
     from xsell_eval.memory import check_compare_memory
