@@ -428,6 +428,7 @@ def assemble(
         if per_query
         else pd.DataFrame()
     )
+    examples = _examples(config, ds, queries_frame, recs_frame, outcomes)
     manifest = {
         "format_version": 1,
         "xsell_eval_version": __import__("xsell_eval").__version__,
@@ -463,8 +464,20 @@ def assemble(
         per_query_frame=pq_frame,
         settings=settings,
         command=command,
+        examples=examples,
     )
     return result.with_decision()
+
+
+def _examples(
+    config: CompareConfig, ds: Dataset, queries: pd.DataFrame, recs: pd.DataFrame, outcomes: list[AdapterOutcome]
+) -> Any:
+    """Every adapter's top-5 for a few frequent anchors and real carts (:mod:`xsell_eval.examples`)."""
+    from xsell_eval.examples import item_titles, select_examples
+
+    ok = [o.name for o in outcomes if o.status == "ok"]
+    order = [config.baseline, *[a for a in ok if a != config.baseline]] if config.baseline in ok else ok
+    return select_examples(queries, recs, item_titles(ds.catalog), order, k=min(5, max(config.ks)), seed=config.seed)
 
 
 def run_compare(

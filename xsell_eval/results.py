@@ -256,6 +256,7 @@ def extra_dict(result: CompareResult) -> dict[str, Any]:
         "resume": result.resume,
         "experiment": result.experiment,
         "report": result.settings,
+        "examples": result.examples,
     }
     out = {k: v.to_dict() for k, v in parts.items() if v is not None}
     if result.command:
@@ -284,6 +285,10 @@ def parts_from_extra(extra: dict[str, Any]) -> dict[str, Any]:
         out["settings"] = ReportSettings.from_dict(extra["report"])
     if extra.get("command"):
         out["command"] = str(extra["command"])
+    if extra.get("examples"):
+        from xsell_eval.examples import Examples
+
+        out["examples"] = Examples.from_dict(extra["examples"])
     return out
 
 
