@@ -214,3 +214,29 @@ def test_export_formats(tmp_path: Path) -> None:
     assert json.loads(pd.read_csv(info.path)["cart"].iloc[0]) == list(first)
     with pytest.raises(ConfigError, match=r"expected a file ending in \.parquet, \.csv, \.csv\.gz"):
         export_queries(cfg, tmp_path / "q.xlsx", dataset=ds)
+
+
+def test_tuning_leaves_a_recs_file_alone(tmp_path: Path) -> None:
+    from xsell_eval.tuning.compare import _has_space
+
+    cfg = CompareConfig(adapters=("cf",), recs={"production": str(tmp_path / "recs.csv")})
+    assert _has_space("production", cfg) is False and _has_space("cf", cfg) is True
+
+
+def test_python_api_takes_recs_as_a_setting(tmp_path: Path) -> None:
+    from xsell_eval import compare
+
+    ds = toy_dataset()
+    first = compare(["popular"], ds, ks=(5,), n_bootstrap=100, primary_metric="hit_rate@5")
+    lists = first.recs_frame[["query_id", "rank", "item_id"]]
+    lists.to_parquet(tmp_path / "recs.parquet", index=False)
+    result = compare(
+        ["popular"],
+        ds,
+        ks=(5,),
+        n_bootstrap=100,
+        primary_metric="hit_rate@5",
+        recs={"production": str(tmp_path / "recs.parquet")},
+    )
+    est = result.summary.query("metric == 'hit_rate' and k == 5").set_index("adapter")["mean"]
+    assert est["production"] == est["popular"]
