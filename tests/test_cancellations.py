@@ -154,8 +154,9 @@ def test_embedded_online_retail_published_counts_and_the_80995_unit_order() -> N
             C.TIMESTAMP: pd.to_datetime(raw["InvoiceDate"]),
         }
     )
-    candidates = ref[ref[C.USER].notna()]
-    expected = reference(candidates.reset_index(drop=True))
+    expected = reference(ref)
+    m = match_cancelled_originals(ref, cancel.to_numpy(), ref[C.USER].notna().to_numpy())
+    assert m is not None and np.flatnonzero(m.originals).tolist() == expected  # line for line
     assert step.rows_dropped == len(expected) == 2_899
     assert "2,899 of 9,288 cancellation lines (3,836 invoices)" in step.note
     kept = set(ds.basket_ids)
