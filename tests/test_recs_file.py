@@ -240,3 +240,12 @@ def test_python_api_takes_recs_as_a_setting(tmp_path: Path) -> None:
     )
     est = result.summary.query("metric == 'hit_rate' and k == 5").set_index("adapter")["mean"]
     assert est["production"] == est["popular"]
+
+
+def test_the_equivalent_command_passes_the_file_with_recs_not_as_an_adapter() -> None:
+    from xsell_eval.command import equivalent_command
+
+    cfg = CompareConfig(adapters=("cf",), recs={"production": "exports/recs.parquet"}).validate()
+    assert cfg.adapters == ("popular", "cf", "production")
+    cmd = equivalent_command(cfg)
+    assert cmd.startswith("xsell-eval compare popular cf --") and cmd.endswith("--recs production=exports/recs.parquet")
