@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from xsell_eval.data.dataset import Dataset
+from xsell_eval.examples import Example, Examples
 from xsell_eval.fairness import FairnessSummary, fairness_summary
 from xsell_eval.pipeline import AdapterOutcome, CompareConfig, CompareResult
 from xsell_eval.stats import compare_to_baseline, summarize
@@ -149,6 +150,7 @@ def fixed_result() -> CompareResult:
         adapters=tuple(AdapterOutcome.from_dict(a) for a in adapters),
         per_query_frame=per_query_frame,
         fairness=_fairness(pq),
+        examples=_examples(),
     )
 
 
@@ -179,3 +181,50 @@ def _fairness(pq: dict[str, pd.DataFrame]) -> FairnessSummary:
         metrics=("hit_rate@10",),
         country=country,
     )
+
+
+def _examples() -> Examples:
+    """One anchor and one cart, every adapter's top 5 (titles as a catalog would give them)."""
+    t = {
+        "85123A": "WHITE HANGING HEART T-LIGHT HOLDER",
+        "21733": "RED HANGING HEART T-LIGHT HOLDER",
+        "22423": "REGENCY CAKESTAND 3 TIER",
+        "47566": "PARTY BUNTING",
+        "20725": "LUNCH BAG RED RETROSPOT",
+        "22804": "CANDLEHOLDER PINK HANGING HEART",
+        "23209": "LUNCH BAG VINTAGE DOILY",
+        "22382": "LUNCH BAG SPACEBOY DESIGN",
+        "84879": "ASSORTED COLOUR BIRD ORNAMENT",
+        "22470": "HEART OF WICKER LARGE",
+    }
+
+    def lab(*ids: str) -> tuple[tuple[str, str], ...]:
+        return tuple((i, t.get(i, "")) for i in ids)
+
+    pop = lab("85123A", "22423", "47566", "84879", "22470")
+    anchor = Example(
+        kind="anchor",
+        query_id=12,
+        cart=lab("85123A"),
+        bought=lab("21733", "20725"),
+        lists={
+            "popular": lab("22423", "47566", "20725", "84879", "23209"),
+            "cf": lab("21733", "22804", "22470", "47566", "23209"),
+            "rules": lab("21733", "47566", "22804"),
+            "random": lab("22382", "84879", "X1", "22470", "22423"),
+        },
+        n_queries=24,
+    )
+    cart = Example(
+        kind="cart",
+        query_id=301,
+        cart=lab("20725"),
+        bought=lab("23209", "22382", "85123A"),
+        lists={
+            "popular": pop,
+            "cf": lab("23209", "22382", "47566", "85123A", "22423"),
+            "rules": lab("23209", "22382", "84879", "22470", "21733"),
+            "random": lab("22470", "21733", "22804", "47566", "X2"),
+        },
+    )
+    return Examples(k=5, adapters=("popular", "cf", "rules", "random"), examples=(anchor, cart))

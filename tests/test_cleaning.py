@@ -40,6 +40,7 @@ def test_defaults_hand_computed() -> None:
     out, rep = clean(df, source="toy", cancelled=cancelled)
     assert counts(rep) == {
         "cancellations": 1,
+        "cancelled_originals": 0,  # the cancelled quantity (-1) matches no earlier line (2 units)
         "returns": 3,
         "missing_customer": 1,
         "non_product": 1,
@@ -69,6 +70,7 @@ def test_keep_all_counts_every_match_among_all_lines() -> None:
     assert len(out) == len(df)
     assert counts(rep, "rows_matched") == {
         "cancellations": 1,
+        "cancelled_originals": 0,  # the cancelled quantity (-1) matches no earlier line (2 units)
         "returns": 4,
         "missing_customer": 2,
         "non_product": 2,
@@ -76,7 +78,7 @@ def test_keep_all_counts_every_match_among_all_lines() -> None:
         "duplicates": 1,
     }
     assert all(s.rows_dropped == 0 for s in rep.steps)
-    assert "kept" in rep.steps[1].note
+    assert "kept" in rep.steps[2].note
 
 
 def test_literature_preset_keeps_non_products_and_duplicates() -> None:
@@ -190,7 +192,7 @@ def test_report_renderers() -> None:
     rep = rep.with_notes("timestamps are synthetic", "")
     md = rep.to_markdown()
     assert "11 lines in, 2 out (9 dropped, 81.8%)" in md
-    assert "| 2 | returns | drop | 3 | 3 |  |" in md
+    assert "| 3 | returns | drop | 3 | 3 |  |" in md
     assert md.endswith("- timestamps are synthetic")
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["rows_dropped"] == 9 and d["steps"][0]["rule"] == "cancellations"

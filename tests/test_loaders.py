@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _stack_matching import reference
 
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.cleaning import CleaningPolicy
@@ -70,6 +71,7 @@ def test_online_retail_default_policy_by_hand(tmp_path: Path) -> None:
     assert ds.meta["loader"] == "online-retail"
     assert steps(ds) == {
         "cancellations": 1,
+        "cancelled_originals": 0,  # C536368 cancels 1 unit of 71053; the earlier line has 6
         "returns": 1,
         "missing_customer": 1,
         "non_product": 1,
@@ -556,6 +558,20 @@ def test_full_online_retail_default_policy_matches_independent_pandas(raw_online
     assert cancel.sum() == 9_288  # published
     expected = {"cancellations": int(cancel.sum())}
     alive &= ~cancel
+    # the originals those cancellations reverse, by the loop-based stack reference
+    ref = pd.DataFrame(
+        {
+            C.BASKET: raw["InvoiceNo"],
+            C.USER: raw["CustomerID"].str.replace(r"\.0$", "", regex=True),
+            C.ITEM: raw["StockCode"].str.strip(),
+            C.QUANTITY: raw["Quantity"].astype(float),
+            C.TIMESTAMP: pd.to_datetime(raw["InvoiceDate"]),
+        }
+    )
+    originals = pd.Series(False, index=raw.index)
+    originals.iloc[reference(ref)] = True
+    expected["cancelled_originals"] = int((originals & alive).sum())
+    alive &= ~originals
     for rule, hit in (
         ("returns", raw["Quantity"] <= 0),
         ("missing_customer", raw["CustomerID"].isna()),

@@ -24,7 +24,10 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         if e.tuned:
             tuned_params[e.adapter] = set(e.params)
     specs = []
+    recs = config.recs or {}
     for spec in config.adapters:
+        if spec in recs:  # an exported recommendations file: --recs below, not an adapter spec
+            continue
         name, _, inline = spec.partition(":")
         given = {**(config.params.get(name) or {}), **(config.params.get(spec) or {})}
         fixed = {k: v for k, v in given.items() if k not in tuned_params.get(spec, set())}
@@ -64,6 +67,7 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         opts.append(("--cutoff", config.cutoff))
     if config.n_bootstrap != 1000:
         opts.append(("--bootstrap", config.n_bootstrap))
+    opts += [("--recs", f"{label}={path}") for label, path in recs.items()]
     if tuning is not None and tuning.mode == "tune" and tuning.budget:
         opts.append(("--tune", tuning.budget))
     elif tuning is not None and tuning.mode == "tuned":

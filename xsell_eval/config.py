@@ -53,6 +53,8 @@ adapters        ``[adapters.NAME]`` tables of hyperparameters, or ``[[adapters]]
                 ``[tune.NAME]`` search-space overrides (as ``xsell-eval tune --config``)
 ``[report]``    ``traffic_per_day`` and ``power`` for the A/B sizing of the decision,
                 ``currency``, ``html``, ``hash_user_ids``
+``[recs]``      exported recommendation files scored like adapters: ``label = "recs.parquet"``
+                (columns ``query_id`` or ``user_id``, ``rank``, ``item_id``; docs/production.md)
 ==============  ==========================================================================
 
 Every error names the file, the section, the key and what was expected; an unknown key
@@ -91,6 +93,7 @@ class CleaningSection(_Section):
 
     preset: Literal["default", "literature", "keep-all"] = "default"
     cancellations: Action | None = None
+    cancelled_originals: Action | None = None
     returns: Action | None = None
     missing_customer: Action | None = None
     non_product: Action | None = None
@@ -103,6 +106,7 @@ class CleaningSection(_Section):
         parts: list[str] = [] if self.preset == "default" else [self.preset]
         for key in (
             "cancellations",
+            "cancelled_originals",
             "returns",
             "missing_customer",
             "non_product",
@@ -219,6 +223,8 @@ class Experiment(_Section):
     abtest: ABTestSettings | None = None
     tune: TuneSection | None = None
     report: ReportSection = ReportSection()
+    recs: dict[str, str] | None = None
+    """``[recs]``: exported recommendation files scored like adapters, ``label = "path"`` (docs/production.md)."""
     _source: str = PrivateAttr("")
     _base_dir: str = PrivateAttr("")
     _overrides: tuple[str, ...] = PrivateAttr(())
@@ -257,7 +263,10 @@ class Experiment(_Section):
 
     def resolved_dict(self) -> dict[str, Any]:
         """The experiment after overrides and defaults, as plain data (paths as written)."""
-        return json.loads(json.dumps(self.model_dump(by_alias=True, exclude_none=False), default=str))
+        out = json.loads(json.dumps(self.model_dump(by_alias=True, exclude_none=False), default=str))
+        if out.get("recs") is None:  # files without [recs] keep the hashes of earlier versions
+            out.pop("recs", None)
+        return out
 
     @property
     def hash(self) -> str:
@@ -303,6 +312,7 @@ class Experiment(_Section):
             name=self.name,
             columns=dict(d.columns) if d.columns else None,
             cleaning=d.cleaning.spec(),
+            recs={label: str(self.resolve_path(path)) for label, path in self.recs.items()} if self.recs else None,
         )
 
     def _resolved_params(self, entry: AdapterEntry) -> dict[str, Any]:
@@ -486,6 +496,10 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
             if is_path_param(k, v):
                 _check_file(exp, source, f"{where} {k}", v, "file")
         _checked(source, where, create, a.name, seed=exp.seed, params=exp._resolved_params(a))
+    for label, path in (exp.recs or {}).items():
+        if label in seen:
+            raise ConfigError(f"{source}: [recs] {label}: the label is also an adapter of [adapters]; choose another")
+        _check_file(exp, source, f"[recs] {label}", path, "recommendations file")
     if exp.baseline:
         _checked(source, "baseline", get, parse_spec(exp.baseline)[0])
     if exp.protocol.hide is not None and exp.protocol.name != "basket-completion":

@@ -429,6 +429,7 @@ def assemble(
         if per_query
         else pd.DataFrame()
     )
+    examples = _examples(config, ds, queries_frame, recs_frame, outcomes)
     manifest = {
         "format_version": 1,
         "xsell_eval_version": __import__("xsell_eval").__version__,
@@ -465,8 +466,20 @@ def assemble(
         settings=settings,
         command=command,
         fairness=compute_fairness(config, prepared, outcomes),  # exposure and user-group gaps (xsell_eval.fairness)
+        examples=examples,
     )
     return result.with_decision()
+
+
+def _examples(
+    config: CompareConfig, ds: Dataset, queries: pd.DataFrame, recs: pd.DataFrame, outcomes: list[AdapterOutcome]
+) -> Any:
+    """Every adapter's top-5 for a few frequent anchors and real carts (:mod:`xsell_eval.examples`)."""
+    from xsell_eval.examples import item_titles, select_examples
+
+    ok = [o.name for o in outcomes if o.status == "ok"]
+    order = [config.baseline, *[a for a in ok if a != config.baseline]] if config.baseline in ok else ok
+    return select_examples(queries, recs, item_titles(ds.catalog), order, k=min(5, max(config.ks)), seed=config.seed)
 
 
 def run_compare(
@@ -501,6 +514,10 @@ def run_compare(
     started = time.perf_counter()
     instances = dict(instances or {})
     config = config.validate(instances=instances.keys())
+    if config.recs:  # exported lists (--recs, [recs]): each file is read and checked now, before any work
+        from xsell_eval.adapters.recs_file import recs_instances
+
+        instances = {**recs_instances(config.recs), **instances}
     emit = progress or (lambda *a: None)
     prepared = prepare(config, dataset=dataset, progress=progress)
     from xsell_eval.memory import check_compare_memory

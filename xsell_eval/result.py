@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from xsell_eval.abtest.result import ABTestReport
+    from xsell_eval.examples import Examples
     from xsell_eval.fairness import FairnessSummary
     from xsell_eval.pipeline import CompareConfig
     from xsell_eval.queries import Recommendations
@@ -331,6 +332,7 @@ class CompareResult:
     settings: ReportSettings | None = None
     command: str | None = None
     fairness: FairnessSummary | None = None
+    examples: Examples | None = None
 
     # ------------------------------------------------------------------ plain views
     @property

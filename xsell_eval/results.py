@@ -257,6 +257,7 @@ def extra_dict(result: CompareResult) -> dict[str, Any]:
         "experiment": result.experiment,
         "report": result.settings,
         "fairness": result.fairness,
+        "examples": result.examples,
     }
     out = {k: v.to_dict() for k, v in parts.items() if v is not None}
     if result.command:
@@ -289,6 +290,10 @@ def parts_from_extra(extra: dict[str, Any]) -> dict[str, Any]:
         from xsell_eval.fairness import FairnessSummary
 
         out["fairness"] = FairnessSummary.from_dict(extra["fairness"])
+    if extra.get("examples"):
+        from xsell_eval.examples import Examples
+
+        out["examples"] = Examples.from_dict(extra["examples"])
     return out
 
 

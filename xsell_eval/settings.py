@@ -73,6 +73,9 @@ class CompareConfig:
     that the values tuned for ``cf`` never reach ``cf:similarity=jaccard``."""
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
+    recs: dict[str, str] | None = None
+    """Exported recommendation files scored like adapters, label -> path (``--recs production=recs.parquet``,
+    ``[recs]``); each label joins ``adapters`` (:mod:`xsell_eval.adapters.recs_file`)."""
 
     def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
         """Check values and return a normalised copy (baseline included in adapters).
@@ -110,6 +113,7 @@ class CompareConfig:
             )
         ks = tuple(sorted(set(self.ks) | {pk}))
         adapters = tuple(dict.fromkeys(self.adapters))
+        adapters, instances = self._with_recs(adapters, instances)
         if self.baseline and self.baseline not in adapters:
             adapters = (self.baseline, *adapters)
         from xsell_eval.adapters.registry import available, parse_spec
@@ -124,6 +128,19 @@ class CompareConfig:
                 get(name)  # raises UnknownNameError with did-you-mean
         self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+
+    def _with_recs(self, adapters: tuple[str, ...], instances: Collection[str]) -> tuple[tuple[str, ...], set[str]]:
+        """Append the ``recs`` labels to the adapters; they stand for file-backed instances, not registry specs."""
+        if not self.recs:
+            return adapters, set(instances)
+        from xsell_eval.adapters.registry import available
+
+        for label in self.recs:
+            if not label or not isinstance(label, str) or ":" in label or "=" in label:
+                raise ConfigError(f"recs label {label!r}: expected a plain name such as 'production'")
+            if label in available():
+                raise ConfigError(f"recs label '{label}' is the name of an adapter; choose another, e.g. 'production'")
+        return tuple(dict.fromkeys((*adapters, *self.recs))), {*instances, *self.recs}
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
         """Build each adapter once (no data): bad hyperparameters stop the run before any work.
@@ -157,10 +174,12 @@ class CompareConfig:
     def hash(self) -> str:
         """sha256 (first 12 hex) of the canonical JSON of the config.
 
-        ``columns``, ``cleaning`` and ``tuned`` count only when set, so configs without them keep the
+        ``columns``, ``cleaning``, ``tuned`` and ``recs`` count only when set, so configs without them keep the
         hashes of earlier versions.
         """
-        d = {k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning", "tuned") and v is None)}
+        d = {
+            k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning", "tuned", "recs") and v is None)
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -8,7 +8,7 @@ from xsell_eval.cli._app import app
 
 # Command modules register themselves on ``app`` when imported; a module that is
 # not written yet is simply absent.
-for _mod in ("data", "generate", "compare", "adapters", "rules", "abtest", "tune", "report", "runs", "run"):
+for _mod in ("data", "generate", "compare", "adapters", "rules", "abtest", "tune", "report", "runs", "run", "queries"):
     try:
         importlib.import_module(f"xsell_eval.cli.{_mod}")
     except ModuleNotFoundError as _exc:

@@ -100,8 +100,17 @@ def compare(
             help="Add X+rerank next to every adapter X: re-ranked with a popularity penalty, pop-penalty[:lam=0.5,depth=3] (docs/fairness.md).",
         ),
     ] = None,
+    recs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recs",
+            help="Score exported lists like an adapter: LABEL=FILE (CSV/Parquet with query_id or user_id, "
+            "rank, item_id; docs/production.md). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Compare recommenders offline on the same data, split, queries and metrics."""
+    from xsell_eval.adapters.recs_file import parse_recs_specs
     from xsell_eval.cli._render import (
         compare_table,
         print_adapter_problems,
@@ -138,6 +147,7 @@ def compare(
         baseline=baseline,
         seed=seed,
         n_bootstrap=bootstrap,
+        recs=parse_recs_specs(recs),
     ).validate()
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning = None, None

@@ -8,6 +8,8 @@ counted under ``cancellations`` and never seen by ``returns``)::
 
     raw lines
       │ 1 cancellations        invoice marked as a cancellation by the loader (UCI: 'C' prefix)
+      │ 1b cancelled_originals the earlier lines those cancellations reverse (same customer, item,
+      │                        opposite quantity; data/cancellations.py)
       │ 2 returns              quantity <= 0 (returns, adjustments, zero-quantity lines)
       │ 3 missing_customer     no user id (guest checkout); "keep" keeps them as guests
       │ 4 non_product          item id matches ``non_product_pattern`` (postage, fees, manual, vouchers)
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from xsell_eval.columns import Columns as C
+from xsell_eval.data.cancellations import match_cancelled_originals
 from xsell_eval.errors import ConfigError, DataError
 
 Action = Literal["drop", "keep", "raise"]
@@ -52,6 +55,8 @@ DEFAULT_NON_PRODUCT_PATTERN = r"POST|DOT|C2|M|m|D|S|B|BANK CHARGES|AMAZONFEE|CRU
 #: rule name -> one-line meaning, in application order.
 RULES: dict[str, str] = {
     "cancellations": "lines of invoices the source marks as cancelled (UCI Online Retail: invoice prefix 'C')",
+    "cancelled_originals": "earlier lines a cancellation reverses: same customer, item id and opposite quantity "
+    "(the latest earlier one, each matched once)",
     "returns": "quantity <= 0: returns, adjustments and zero-quantity lines",
     "missing_customer": "no user id (guest checkout); 'keep' keeps them as guests (user_idx -1)",
     "non_product": "item id matches non_product_pattern (postage, fees, manual lines, vouchers) or the loader's "
@@ -67,6 +72,10 @@ class CleaningPolicy:
 
     Attributes:
         cancellations: lines of cancelled invoices. Default ``"drop"``.
+        cancelled_originals: the original lines the cancellations reverse (same customer,
+            item and opposite quantity, not later; see :mod:`xsell_eval.data.cancellations`).
+            Default ``"drop"``: a cancelled order was never a basket the shop kept (UCI Online
+            Retail's 80,995-unit invoice 581483 is one).
         returns: lines with quantity <= 0. Default ``"drop"``.
         missing_customer: lines without a user id. Default ``"drop"``: on UCI Online
             Retail the 3,528 guest invoices are mostly a separate web channel (median 1
@@ -86,6 +95,7 @@ class CleaningPolicy:
     """
 
     cancellations: Action = "drop"
+    cancelled_originals: Action = "drop"
     returns: Action = "drop"
     missing_customer: Action = "drop"
     non_product: Action = "drop"
@@ -107,11 +117,11 @@ class CleaningPolicy:
     def literature(cls) -> CleaningPolicy:
         """The filter most published analyses of UCI Online Retail use.
 
-        No cancellations, known customer, quantity > 0, unit price > 0; non-product codes
-        and exact duplicates are kept. On the full dataset it leaves 397,884 lines,
-        18,532 invoices, 4,338 customers and 3,665 items.
+        No cancellations, known customer, quantity > 0, unit price > 0; non-product codes,
+        exact duplicates and the originals of cancelled orders are kept. On the full dataset it
+        leaves 397,884 lines, 18,532 invoices, 4,338 customers and 3,665 items.
         """
-        return cls(non_product="keep", duplicates="keep")
+        return cls(non_product="keep", duplicates="keep", cancelled_originals="keep")
 
     @classmethod
     def keep_all(cls) -> CleaningPolicy:
@@ -342,7 +352,7 @@ def clean(
     Example:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"basket_id": ["1", "1", "C2"], "item_id": ["a", "POST", "a"],
-        ...                    "user_id": ["u", "u", "u"], "quantity": [1, 1, -1], "price": [2.0, 5.0, 2.0]})
+        ...                    "user_id": ["u", "u", "u"], "quantity": [3, 1, -1], "price": [2.0, 5.0, 2.0]})
         >>> out, rep = clean(df, source="toy", cancelled=df["basket_id"].str.startswith("C"))
         >>> len(out), [(s.rule, s.rows_dropped) for s in rep.steps if s.rows_dropped]
         (1, [('cancellations', 1), ('non_product', 1)])
@@ -384,6 +394,17 @@ def clean(
         if mask.shape != (n,):
             raise DataError(f"{source}: cancellation mask has shape {mask.shape}, expected ({n},)")
         apply("cancellations", mask)
+
+    # 1b the original lines the cancellations reverse (matched on all lines, counted among the survivors)
+    match = None
+    if cancelled is not None:
+        known_user = ~_missing_text(df[C.USER]) if C.USER in df.columns else np.zeros(n, dtype=bool)
+        match = match_cancelled_originals(df, np.asarray(cancelled, dtype=bool), known_user)
+    if match is None:
+        why = "the source marks no cancellations" if cancelled is None else "the source has no user ids or quantities"
+        apply("cancelled_originals", None, f"not applicable: {why}")
+    else:
+        apply("cancelled_originals", match.originals, match.note())
 
     # 2 returns / non-positive quantity
     if C.QUANTITY in df.columns:

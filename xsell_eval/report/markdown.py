@@ -14,6 +14,7 @@ Layout::
     ## Terms used          one plain line per term
     ## Results at k        metric table with CIs and marks; plots; paired differences (win/tie/loss)
     ## Business metrics    revenue, basket value uplift, coverage, novelty, diversity
+    ## Example recommendations  each adapter's top 5 for frequent anchors and real carts (when stored)
     ## Cold start          tables by user history and item popularity; bar plot
     ## Fairness and popularity bias  exposure, customer-group gaps (when computed: report.fairness_section)
     ## Simulated A/B test  (when the run has one: xsell_eval.report.abtest)
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from xsell_eval._lookup import primary_k
 from xsell_eval.report.decision_section import decision_section, scoreboard
+from xsell_eval.report.examples_section import examples_section
 from xsell_eval.report.fairness_section import fairness_parts
 from xsell_eval.report.plots import ci_label as _lvl
 from xsell_eval.report.plots import cold_start_metric, planned_plots
@@ -139,6 +141,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     if "lift" in plots:
         parts += [f"![Relative difference vs {cfg.baseline} with {lvl} CI]({plots['lift']})", ""]
     parts += ["## Business metrics", "", business_section(result), ""]
+    parts += examples_section(result)
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
     if "cold_start" in plots:
         parts += [f"![{cold_start_metric(result)} by cold-start group, {lvl} CI]({plots['cold_start']})", ""]

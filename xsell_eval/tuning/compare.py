@@ -154,6 +154,8 @@ def best_params_from_storage(
 def _has_space(spec: str, config: CompareConfig) -> bool:
     from xsell_eval.adapters.registry import parse_spec
 
+    if spec in (config.recs or {}):  # an exported recommendations file: nothing to tune
+        return False
     name = parse_spec(spec)[0]
     return bool(search_space(declared_by(spec, {**config.params.get(name, {}), **config.params.get(spec, {})})))
 
