@@ -93,12 +93,15 @@ def _assert_no_progress(err: str) -> None:
     assert "━" not in err and "0:00:0" not in err, f"progress frames in piped stderr:\n{err}"
 
 
-@pytest.mark.parametrize("command", ["compare", "abtest"])
+@pytest.mark.parametrize("command", ["compare", "abtest", "tune"])
 def test_piped_80_columns_whole_headers_and_quiet_stderr(command, shop, tmp_path):
     if command == "compare":
         args = ["compare", "cf", "rules", "--data", str(shop), "--bootstrap", "200", "--out", str(tmp_path / "c")]
         words = ["hit_rate@10", "precision@10", "recall@10", "ndcg@10", "mrr@10", "revenue@10", "adapter"]
         words += ["significantly better/worse than popular"]
+    elif command == "tune":
+        args = ["tune", "cf", "--data", str(shop), "--trials", "2", "--bootstrap", "200", "--out", str(tmp_path / "t")]
+        words = ["metric", "trials", "validation", "best", "test", "tuned", "default", "tuned −"]
     else:
         args = ["abtest", "popular", "cf", "--data", str(shop), "--visitors", "4000", "--bootstrap", "200"]
         args += ["--out", str(tmp_path / "a")]

@@ -182,15 +182,13 @@ def print_tuning_applied(summary: Any) -> None:
 
 
 def tuning_table(results: list[Any]) -> Any:
-    """Rich table: adapter, trials, validation best, test tuned vs default with CIs."""
-    from rich.table import Table
-
+    """Table: adapter, trials, validation best, test tuned vs default with CIs (fitted to the console width)."""
+    from xsell_eval.cli._tables import Cell, Column, FitTable
     from xsell_eval.report.plots import ci_label
 
     levels = sorted({ci_label(r.confidence) for r in results}) or ["95%"]
-    table = Table(title=f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]")
-    for col in ("adapter", "metric", "trials", "validation best", "test tuned", "test default", "tuned − default"):
-        table.add_column(col, justify="left" if col in ("adapter", "metric") else "right")
+    title = f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]"
+    rows: list[list[Cell]] = []
     for r in results:
         m = r.metrics[0]
         t = r.test
@@ -198,20 +196,26 @@ def tuning_table(results: list[Any]) -> Any:
         for variant in ("tuned", "default"):
             row = t[(t["variant"] == variant) & (t["metric"] == m)] if not t.empty else t
             if row.empty:
-                cells.append("—")
+                cells.append(Cell("—"))
             else:
                 x = row.iloc[0]
-                ci = "" if x["ci_low"] != x["ci_low"] else f" [dim][{x['ci_low']:.4f}, {x['ci_high']:.4f}][/]"
-                cells.append(f"{x['mean']:.4f}{ci}")
+                ci = "" if x["ci_low"] != x["ci_low"] else f"[dim][{x['ci_low']:.4f}, {x['ci_high']:.4f}][/]"
+                cells.append(Cell(f"{x['mean']:.4f}", ci))
         c = r.comparison
-        diff = "—"
+        diff = Cell("—")
         if not c.empty and m in set(c["metric"]):
             x = c[c["metric"] == m].iloc[0]
-            diff = f"{x['diff']:+.4f} [dim][{x['ci_low']:+.4f}, {x['ci_high']:+.4f}][/]"
+            diff = Cell(f"{x['diff']:+.4f}", f"[dim][{x['ci_low']:+.4f}, {x['ci_high']:+.4f}][/]")
         best = r.best_values.get(m)
         budget = f"{r.budget.get('finished', 0)}/{r.budget.get('target_trials', 0)}"
-        table.add_row(r.adapter, m, budget, "—" if best is None else f"{best:.4f}", *cells, diff)
-    return table
+        rows.append([Cell(escape(m)), Cell(budget), Cell("—" if best is None else f"{best:.4f}"), *cells, diff])
+    heads = [("metric", "search"), ("trials", "search"), ("validation\nbest", "search")]
+    heads += [("test\ntuned", "test"), ("test\ndefault", "test"), ("tuned −\ndefault", "test")]
+    columns = [
+        Column(h, [row[j] for row in rows], group=g, justify="left" if h == "metric" else "right")
+        for j, (h, g) in enumerate(heads)
+    ]
+    return FitTable(title=title, key_header="adapter", keys=[escape(r.adapter) for r in results], columns=columns)
 
 
 def abtest_table(report: Any) -> Any:
