@@ -30,6 +30,8 @@ h2, h3 { scroll-margin-top: 0.5rem; }
 nav.toc { border: 1px solid #ccc; background: #fafafa; padding: 0.5rem 1.2rem; margin: 1.2rem 0; font-size: 0.92rem; }
 nav.toc > strong { display: block; margin-bottom: 0.2rem; }
 nav.toc ol { margin: 0.1rem 0; padding-left: 1.4rem; }
+nav.toc > ol { columns: 2 22rem; column-gap: 2rem; }
+nav.toc > ol > li { break-inside: avoid; }
 nav.toc ol ol { font-size: 0.95em; }
 nav.toc li { margin: 0.05rem 0; }
 nav.toc a, a.anchor { text-decoration: none; }
@@ -54,6 +56,7 @@ li { margin: 0.2rem 0; }
 details.glossary { margin-top: 2.2rem; }
 details.glossary > summary { cursor: pointer; }
 details.glossary > summary > h2 { display: inline; border: none; margin: 0; }
+details.glossary[open] .hint { display: none; }
 @media print { main { max-width: none; padding: 0; } h2 { page-break-after: avoid; } img { page-break-inside: avoid; }
                nav.toc { display: none; } .table-wrap { overflow: visible; } }
 """.strip()
@@ -169,7 +172,7 @@ def _arrange(body: str, headings: list[tuple[int, str, str]]) -> str:
         rest = section.split("</h2>", 1)[1] if "</h2>" in section else section
         folded = (
             f'<details class="glossary" id="{slug}">\n<summary><h2>{inner}</h2> '
-            f"(click to open)</summary>\n{rest}</details>\n"
+            f'<span class="hint">(click to open)</span></summary>\n{rest}</details>\n'
         )
         headings = [h for h in headings if h[1] != slug] + [h for h in headings if h[1] == slug]
     anchored = [re.sub(r'(<h([23]) id="([^"]+)">)(.*?)(</h\2>)', _self_link, s) for s in sections]
