@@ -92,3 +92,49 @@ def test_lift_plot_legend_outside_every_axes() -> None:
     box = fig.legends[0].get_window_extent(renderer)
     for ax in fig.axes:
         assert not box.overlaps(ax.get_window_extent(renderer))
+
+
+def test_abtest_lift_plot_legend_outside_the_axes(shop, tmp_path, monkeypatch) -> None:
+    from matplotlib.figure import Figure
+    from typer.testing import CliRunner
+
+    from xsell_eval.cli import app
+    from xsell_eval.report.abtest import plot_lift
+    from xsell_eval.results import read_abtest_run
+
+    out = tmp_path / "ab"
+    args = [
+        "abtest",
+        "popular",
+        "cf",
+        "--data",
+        str(shop),
+        "--visitors",
+        "3000",
+        "--bootstrap",
+        "100",
+        "--out",
+        str(out),
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    seen: list[Figure] = []
+    original = Figure.savefig
+
+    def keep(self: Figure, *a: object, **kw: object) -> None:
+        seen.append(self)
+        original(self, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    plot_lift(read_abtest_run(out), tmp_path / "lift.png")
+    (fig,) = seen
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # pyplot closed the figure: draw it again to measure
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    assert fig.legends, "the expected-lift marker is explained"
+    box = fig.legends[0].get_window_extent(renderer)
+    for ax in fig.axes:
+        assert ax.get_legend() is None
+        assert not box.overlaps(ax.get_window_extent(renderer))
