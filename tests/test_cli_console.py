@@ -111,3 +111,17 @@ def test_piped_80_columns_whole_headers_and_quiet_stderr(command, shop, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_readable(done.stdout, words)
     _assert_no_progress(done.stderr)
+
+
+def test_runs_list_piped_80_columns_keeps_names_whole(tmp_path):
+    from _report_fixtures import fixed_result
+
+    from xsell_eval.results import write_run
+
+    for name in ("20240101-120000-golden", "20240102-090000-a-longer-run-name"):
+        write_run(fixed_result(), tmp_path / "reports" / name, report="(report)\n")
+    done = _run(["runs", "list", "--dir", str(tmp_path / "reports")], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = str(fixed_result().manifest["dataset"]["name"])
+    _assert_readable(done.stdout, ["20240101-120000-golden", data, "hit_rate@10", "popular, cf, rules,", "primary"])
+    assert "20240102-090000-a-longer" in done.stdout and "-run-name" in done.stdout  # folded over two lines, not cut

@@ -63,7 +63,7 @@ class FitTable:
 
     @staticmethod
     def _width(lines: Sequence[str]) -> int:
-        return max((cell_len(Text.from_markup(x).plain) for x in lines), default=0)
+        return max((cell_len(part) for x in lines for part in Text.from_markup(x).plain.split("\n")), default=0)
 
     def _col_width(self, col: Column, stacked: bool) -> int:
         lines = col.header.split("\n") + [ln for c in col.cells for ln in c.lines(stacked)]
@@ -71,7 +71,7 @@ class FitTable:
 
     def _key_width(self) -> int:
         plain = [self.key_header, *(Text.from_markup(k).plain for k in self.keys)]
-        return min(max(cell_len(x) for x in plain), self.key_max_width)
+        return min(max(cell_len(part) for x in plain for part in x.split("\n")), self.key_max_width)
 
     def _chunks(self, width: int, stacked: bool) -> list[list[Column]]:
         """Whole groups per table where they fit; a group wider than a table is split column by column."""
