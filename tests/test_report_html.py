@@ -138,3 +138,11 @@ def test_abtest_lift_plot_legend_outside_the_axes(shop, tmp_path, monkeypatch) -
     for ax in fig.axes:
         assert ax.get_legend() is None
         assert not box.overlaps(ax.get_window_extent(renderer))
+
+
+def test_glossary_subsections_move_with_it() -> None:
+    md = "# T\n\n## Decision\n\nx\n\n## Terms used\n\n### Words\n\n- a\n\n## Data\n\ny\n"
+    page = render_html(md)
+    toc = page.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0]
+    assert re.findall(r'href="#([^"]+)"', toc) == ["decision", "data", "terms-used", "words"]
+    assert page.index('id="data"') < page.index('<details class="glossary"') < page.index('id="words"')

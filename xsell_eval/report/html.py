@@ -174,7 +174,9 @@ def _arrange(body: str, headings: list[tuple[int, str, str]]) -> str:
             f'<details class="glossary" id="{slug}">\n<summary><h2>{inner}</h2> '
             f'<span class="hint">(click to open)</span></summary>\n{rest}</details>\n'
         )
-        headings = [h for h in headings if h[1] != slug] + [h for h in headings if h[1] == slug]
+        at = next(j for j, h in enumerate(headings) if h[1] == slug)
+        end = next((j for j in range(at + 1, len(headings)) if headings[j][0] == 2), len(headings))
+        headings = headings[:at] + headings[end:] + headings[at:end]  # its ### (if any) travel with it
     anchored = [re.sub(r'(<h([23]) id="([^"]+)">)(.*?)(</h\2>)', _self_link, s) for s in sections]
     return head + _toc(headings) + "".join(anchored) + folded
 
