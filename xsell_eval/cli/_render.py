@@ -23,13 +23,17 @@ def print_note(text: str) -> None:
 
 
 def progress_bar(*, steps: bool = False, disable: bool = False) -> Any:
-    """A rich Progress on stderr (``steps``: with an ``N/M`` column, for tuning trials)."""
+    """A rich Progress on stderr (``steps``: with an ``N/M`` column, for tuning trials).
+
+    Off when stderr is not a terminal (a pipe, a file, CI logs): a live bar there would only leave its
+    final frame behind. Notes printed through it still appear.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
     if steps:
         columns.append(MofNCompleteColumn())
-    return Progress(*columns, TimeElapsedColumn(), console=err_console, disable=disable)
+    return Progress(*columns, TimeElapsedColumn(), console=err_console, disable=disable or not err_console.is_terminal)
 
 
 def progress_printer(progress: Any, tasks: dict[str, Any]) -> Emit:
@@ -108,42 +112,47 @@ def quiet_optuna() -> None:
 
 
 def compare_table(result: Any) -> Any:
-    """Rich table of the primary k: adapter × metrics with CIs and marks."""
-    from rich.table import Table
-
+    """Table of the primary k: adapter × metrics with CIs and marks, fitted to the console width (cli._tables)."""
+    from xsell_eval.cli._tables import Cell, Column, FitTable
     from xsell_eval.report.plots import ci_label, metric_unit
 
     cfg = result.config
     k = int(cfg.primary_metric.split("@")[1])
     lvl = ci_label(cfg.confidence)
-    table = Table(title=f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [{lvl} CI] vs {cfg.baseline}")
+    title = f"{cfg.protocol} · {result.n_queries:,} queries · k={k} · mean [{lvl} CI] vs {cfg.baseline}"
     cols = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "ndcg", "mrr", "revenue") if m in cfg.metrics]
-    table.add_column("adapter", style="bold", overflow="fold", max_width=24)  # long specs wrap, not the numbers
-    for c in cols:
-        name, _, at = c.partition("@")
-        # two header lines and a minimum width: whole names and whole numbers at 80 columns
-        table.add_column(f"{name}\n@{at}", justify="right", min_width=7)
     summ, comp = result.estimates, result.comparisons
-    if summ.empty:
-        return table
-    order = summ[summ["metric"] == cfg.primary_metric].sort_values("mean", ascending=False)["adapter"].tolist()
-    for a in order:
+    order = (
+        []
+        if summ.empty
+        else summ[summ["metric"] == cfg.primary_metric].sort_values("mean", ascending=False)["adapter"].tolist()
+    )
+    has_marks = not comp.empty and bool(comp["mark"].astype(bool).any())
+    columns = []
+    for c in cols:
         cells = []
-        for c in cols:
+        for a in order:
             r = summ[(summ["adapter"] == a) & (summ["metric"] == c)]
             if r.empty:
-                cells.append("—")
+                cells.append(Cell("—"))
                 continue
             r0 = r.iloc[0]
-            mark = ""
+            mark = ""  # before the number, so that right-aligned numbers line up marked or not
             if not comp.empty:
                 cr = comp[(comp["adapter"] == a) & (comp["metric"] == c)]
                 if not cr.empty and cr.iloc[0]["mark"]:
-                    mark = " [green]▲[/]" if cr.iloc[0]["mark"] == "▲" else " [red]▼[/]"
+                    mark = "[green]▲[/] " if cr.iloc[0]["mark"] == "▲" else "[red]▼[/] "
             d = 2 if metric_unit(c.partition("@")[0]) == "currency" else 3  # money in cents, shares to 0.1 pp
-            cells.append(f"{r0['mean']:.{d}f} [dim][{r0['ci_low']:.{d}f}, {r0['ci_high']:.{d}f}][/]{mark}")
-        table.add_row(a, *cells)
-    return table
+            cells.append(Cell(f"{mark}{r0['mean']:.{d}f}", f"[dim][{r0['ci_low']:.{d}f}, {r0['ci_high']:.{d}f}][/]"))
+        columns.append(Column(c, cells))
+    caption = (
+        f"[green]▲[/]/[red]▼[/] significantly better/worse than {escape(cfg.baseline)} (paired, Holm-adjusted)"
+        if has_marks
+        else None
+    )
+    return FitTable(
+        title=title, key_header="adapter", keys=[escape(a) for a in order], columns=columns, caption=caption
+    )
 
 
 def print_adapter_problems(adapters: Iterable[Any]) -> None:
@@ -173,15 +182,13 @@ def print_tuning_applied(summary: Any) -> None:
 
 
 def tuning_table(results: list[Any]) -> Any:
-    """Rich table: adapter, trials, validation best, test tuned vs default with CIs."""
-    from rich.table import Table
-
+    """Table: adapter, trials, validation best, test tuned vs default with CIs (fitted to the console width)."""
+    from xsell_eval.cli._tables import Cell, Column, FitTable
     from xsell_eval.report.plots import ci_label
 
     levels = sorted({ci_label(r.confidence) for r in results}) or ["95%"]
-    table = Table(title=f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]")
-    for col in ("adapter", "metric", "trials", "validation best", "test tuned", "test default", "tuned − default"):
-        table.add_column(col, justify="left" if col in ("adapter", "metric") else "right")
+    title = f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]"
+    rows: list[list[Cell]] = []
     for r in results:
         m = r.metrics[0]
         t = r.test
@@ -189,54 +196,73 @@ def tuning_table(results: list[Any]) -> Any:
         for variant in ("tuned", "default"):
             row = t[(t["variant"] == variant) & (t["metric"] == m)] if not t.empty else t
             if row.empty:
-                cells.append("—")
+                cells.append(Cell("—"))
             else:
                 x = row.iloc[0]
-                ci = "" if x["ci_low"] != x["ci_low"] else f" [dim][{x['ci_low']:.4f}, {x['ci_high']:.4f}][/]"
-                cells.append(f"{x['mean']:.4f}{ci}")
+                ci = "" if x["ci_low"] != x["ci_low"] else f"[dim][{x['ci_low']:.4f}, {x['ci_high']:.4f}][/]"
+                cells.append(Cell(f"{x['mean']:.4f}", ci))
         c = r.comparison
-        diff = "—"
+        diff = Cell("—")
         if not c.empty and m in set(c["metric"]):
             x = c[c["metric"] == m].iloc[0]
-            diff = f"{x['diff']:+.4f} [dim][{x['ci_low']:+.4f}, {x['ci_high']:+.4f}][/]"
+            diff = Cell(f"{x['diff']:+.4f}", f"[dim][{x['ci_low']:+.4f}, {x['ci_high']:+.4f}][/]")
         best = r.best_values.get(m)
         budget = f"{r.budget.get('finished', 0)}/{r.budget.get('target_trials', 0)}"
-        table.add_row(r.adapter, m, budget, "—" if best is None else f"{best:.4f}", *cells, diff)
-    return table
+        rows.append([Cell(escape(m)), Cell(budget), Cell("—" if best is None else f"{best:.4f}"), *cells, diff])
+    heads = [("metric", "search"), ("trials", "search"), ("validation\nbest", "search")]
+    heads += [("test\ntuned", "test"), ("test\ndefault", "test"), ("tuned −\ndefault", "test")]
+    columns = [
+        Column(h, [row[j] for row in rows], group=g, justify="left" if h == "metric" else "right")
+        for j, (h, g) in enumerate(heads)
+    ]
+    return FitTable(title=title, key_header="adapter", keys=[escape(r.adapter) for r in results], columns=columns)
 
 
 def abtest_table(report: Any) -> Any:
-    """Rich table of a simulated A/B test: per arm, conversion and revenue with lifts and Holm p-values."""
-    from rich.table import Table
+    """Table of a simulated A/B test: per arm, conversion and revenue with lifts and Holm p-values.
 
+    Fitted to the console width (cli._tables): at 80 columns, a conversion table and a revenue table.
+    """
     from xsell_eval.abtest.wording import level_label, p_text
+    from xsell_eval.cli._tables import Cell, Column, FitTable
 
     a = report.analysis
     lvl = level_label(a.alpha)
-    table = Table(
-        title=f"simulated A/B test · {a.n_visitors:,} visitors · {a.n_days} day(s) · response {report.response.source}"
-    )
-    cols = ("arm", "visitors", "conversion", f"conversion lift [{lvl} CI]", "p (Holm)", "revenue/visitor")
-    for col in (*cols, f"revenue lift [{lvl} CI]", "p (Welch, Holm)"):
-        table.add_column(col, justify="left" if col == "arm" else "right")
+    title = f"simulated A/B test · {a.n_visitors:,} visitors · {a.n_days} day(s) · response {report.response.source}"
     comp = {c.arm: c for c in a.comparisons}
 
-    def ci(x: float, lo: float, hi: float) -> str:
-        return "n/a" if x != x else f"{x:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+    def ci(x: float, lo: float, hi: float) -> Cell:
+        return Cell("n/a") if x != x else Cell(f"{x:+.1%}", f"[{lo:+.1%}, {hi:+.1%}]")
 
-    for x in a.arms:
-        c = comp.get(x.name)
-        table.add_row(
-            x.name,
-            f"{x.visitors:,}",
-            f"{x.conversion:.2%}",
-            "control" if c is None else ci(c.lift, c.lift_low, c.lift_high),
-            "" if c is None else p_text(c.p_holm, a.alpha).removeprefix("= "),
-            f"{x.revenue_per_visitor:.3f}",
-            "control" if c is None else ci(c.rpv_lift, c.rpv_lift_low, c.rpv_lift_high),
-            "" if c is None else p_text(c.rpv_p_holm, a.alpha).removeprefix("= "),
-        )
-    return table
+    def col(header: str, group: str, cell: Any) -> Column:
+        return Column(header, [cell(x, comp.get(x.name)) for x in a.arms], group=group)
+
+    columns = [
+        col("visitors", "conversion", lambda x, c: Cell(f"{x.visitors:,}")),
+        col("conversion", "conversion", lambda x, c: Cell(f"{x.conversion:.2%}")),
+        col(
+            f"conversion lift\n[{lvl} CI]",
+            "conversion",
+            lambda x, c: Cell("control") if c is None else ci(c.lift, c.lift_low, c.lift_high),
+        ),
+        col(
+            "p (Holm)",
+            "conversion",
+            lambda x, c: Cell("" if c is None else p_text(c.p_holm, a.alpha).removeprefix("= ")),
+        ),
+        col("revenue/visitor", "revenue", lambda x, c: Cell(f"{x.revenue_per_visitor:.3f}")),
+        col(
+            f"revenue lift\n[{lvl} CI]",
+            "revenue",
+            lambda x, c: Cell("control") if c is None else ci(c.rpv_lift, c.rpv_lift_low, c.rpv_lift_high),
+        ),
+        col(
+            "p (Welch,\nHolm)",
+            "revenue",
+            lambda x, c: Cell("" if c is None else p_text(c.rpv_p_holm, a.alpha).removeprefix("= ")),
+        ),
+    ]
+    return FitTable(title=title, key_header="arm", keys=[escape(x.name) for x in a.arms], columns=columns)
 
 
 def print_abtest(report: Any) -> None:

@@ -46,8 +46,11 @@ def list_cmd(
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Past runs: name, date, data, adapters, primary metric and the best adapter on it."""
-    from rich.table import Table
+    import textwrap
 
+    from rich.markup import escape
+
+    from xsell_eval.cli._tables import Cell, Column, FitTable
     from xsell_eval.errors import ConfigError
 
     if fmt not in ("table", "json"):
@@ -64,14 +67,24 @@ def list_cmd(
     if not runs:
         console.print(f"no runs under {where} (write one with `xsell-eval compare ...` or `xsell-eval run FILE`)")
         return
-    table = Table(title=f"runs in {where}")
-    for col in ("run", "date", "kind", "data", "adapters", "primary metric", "best (mean)"):
-        table.add_column(col, justify="right" if col == "best (mean)" else "left")
+    cells: dict[str, list[Cell]] = {h: [] for h in ("date", "kind", "data", "adapters", "primary metric", "best")}
     for r in runs:
-        best = f"{r['best']} ({_v(r['best_value'])})" if r["best"] else "—"
-        data = f"{r['data']} ({str(r['fingerprint'])[:8]})" if r["fingerprint"] else r["data"]
         kind = r["kind"] if r["status"] == "complete" else f"{r['kind']}: [bold]{r['status'].upper()}[/bold]"
-        table.add_row(r["run"], r["date"], kind, data, _v(r["adapters"]), r["primary_metric"] or "—", best)
+        fp = f"({str(r['fingerprint'])[:8]})" if r["fingerprint"] else ""
+        cells["date"].append(Cell(*str(r["date"]).split(" ", 1)))
+        cells["kind"].append(Cell(kind))
+        cells["data"].append(Cell(escape(str(r["data"])), fp))
+        cells["adapters"].append(Cell("\n".join(textwrap.wrap(escape(_v(r["adapters"])), 26)) or "—"))
+        cells["primary metric"].append(Cell(escape(str(r["primary_metric"] or "—"))))
+        cells["best"].append(Cell(escape(str(r["best"])), f"({_v(r['best_value'])})") if r["best"] else Cell("—"))
+    group = {"date": "a", "kind": "a", "data": "a", "adapters": "b", "primary metric": "b", "best": "b"}
+    heads = {"primary metric": "primary\nmetric", "best": "best\n(mean)"}
+    columns = [
+        Column(heads.get(h, h), c, group=group[h], justify="right" if h == "best" else "left") for h, c in cells.items()
+    ]
+    table = FitTable(
+        title=f"runs in {where}", key_header="run", keys=[escape(str(r["run"])) for r in runs], columns=columns
+    )
     console.print(table)
     for r in runs:
         if r["status"] != "complete":

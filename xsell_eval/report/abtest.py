@@ -386,7 +386,9 @@ def plot_lift(report: ABTestReport, path: str | Path) -> Path:
             exps.append(ex)
             markers.append(mk)
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.55 * max(n, 1)), dpi=120)
+    has_expected = any(math.isfinite(e) for e in exps)
+    legend_h = 0.35 if has_expected else 0.0  # the legend goes below the axes, never over the intervals
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.55 * max(n, 1) + legend_h), dpi=120)
     y = np.arange(n)[::-1]
     for yi, m, lo, hi, mk in zip(y, mids, los, his, markers, strict=True):
         if not (math.isfinite(m) and math.isfinite(lo) and math.isfinite(hi)):
@@ -405,14 +407,14 @@ def plot_lift(report: ABTestReport, path: str | Path) -> Path:
     ex_x = [e * 100 for e in exps if math.isfinite(e)]
     if ex_x:
         ax.plot(ex_x, ex_y, "x", color="0.45", ms=9, mew=1.8, zorder=5, label="expected under the response model")
-        ax.legend(loc="best", fontsize=8, frameon=False)
+        fig.legend(loc="lower center", fontsize=8, frameon=False)
     ax.axvline(0, color="black", ls="--", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel(f"relative lift vs control (%), {lvl} CI")
     ax.set_title(f"Simulated A/B test: lift with {lvl} confidence interval", fontsize=10)
     ax.grid(axis="x", color="0.85", lw=0.6)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, legend_h / fig.get_figheight(), 1.0, 1.0))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, metadata={"Software": None})

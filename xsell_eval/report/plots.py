@@ -289,7 +289,8 @@ def figure_lift(result: CompareResult) -> Figure:
         metrics.append(rev)
     with _style():
         n = len(order)
-        fig = _figure(7.0, 1.3 + len(metrics) * (0.9 + 0.35 * n))
+        legend_h = 0.35  # the marker legend sits below the panels, never over an interval
+        fig = _figure(7.0, 1.3 + len(metrics) * (0.9 + 0.35 * n) + legend_h)
         for j, m in enumerate(metrics):
             ax = fig.add_subplot(len(metrics), 1, j + 1)
             _lift_panel(ax, result, m, order)
@@ -306,8 +307,8 @@ def figure_lift(result: CompareResult) -> Figure:
                         label="not significant",
                     ),
                 ]
-                ax.legend(handles=handles, loc="best", frameon=False)
-        fig.tight_layout()
+                fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+        fig.tight_layout(rect=(0.0, legend_h / fig.get_figheight(), 1.0, 1.0))
         return fig
 
 
@@ -344,6 +345,23 @@ def _bucket_panel(ax: Axes, df: pd.DataFrame, title: str, metric: str, order: li
     ax.set_ylim(bottom=0)
 
 
+def overlap_note(df: pd.DataFrame, n_queries: int) -> str:
+    """A line saying that the groups of one breakdown overlap, when their sizes add up to more than the queries.
+
+    Item-popularity groups overlap: a basket that bought an unseen, a tail and a head item counts in
+    all three (in each, only that group's items count as hits). User-history groups do not.
+    """
+    if df.empty or not n_queries:
+        return ""
+    total = int(df.groupby("bucket", sort=False)["n"].max().sum())
+    if total <= int(n_queries):
+        return ""
+    return (
+        f"groups overlap: a basket with items from several groups counts in each "
+        f"(the n add up to {total:,} for {int(n_queries):,} queries)"
+    )
+
+
 def cold_start_metric(result: CompareResult) -> str:
     """The metric shown by the cold-start tables and plot (primary if broken down, else hit_rate@k)."""
     prim = result.config.primary_metric
@@ -373,6 +391,9 @@ def figure_cold_start(result: CompareResult) -> Figure:
             )
             unit = _unit_label(result, metric.partition("@")[0])
             _bucket_panel(ax, df, f"{metric} {label} ({_lvl(result)} CI)", metric, order, unit)
+            note = overlap_note(df, result.n_queries)
+            if note:
+                ax.set_xlabel(note, fontsize=8, style="italic")
             if j == 0:
                 handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
