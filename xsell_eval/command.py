@@ -64,6 +64,10 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         opts.append(("--cutoff", config.cutoff))
     if config.n_bootstrap != 1000:
         opts.append(("--bootstrap", config.n_bootstrap))
+    if config.ci_unit != "customer":
+        opts.append(("--ci-unit", config.ci_unit))
+    if config.test != "bootstrap":
+        opts.append(("--test", config.test))
     if tuning is not None and tuning.mode == "tune" and tuning.budget:
         opts.append(("--tune", tuning.budget))
     elif tuning is not None and tuning.mode == "tuned":

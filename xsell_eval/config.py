@@ -43,7 +43,7 @@ adapters        ``[adapters.NAME]`` tables of hyperparameters, or ``[[adapters]]
                 ``name`` (a name or spec such as ``"cf:similarity=jaccard"``) and ``params``,
                 or a list of names ``adapters = ["popular", "cf"]``
 ``[metrics]``   ``k`` (list), ``primary``, ``list`` (metric names), ``bootstrap``, ``alpha``,
-                ``confidence``
+                ``confidence``, ``ci_unit`` customer|query, ``test`` bootstrap|wilcoxon|ttest
 ``[abtest]``    a simulated A/B test on the same test queries: ``arms`` (control first),
                 ``visitors``, ``split``, ``k``, ``response``, ``traffic_per_day``, ``mde``,
                 ``alpha``, ``curve``, ``exam_top``, ``exam_decay``, ``p_hit``, ``p_other``,
@@ -171,6 +171,8 @@ class MetricsSection(_Section):
     bootstrap: int = Field(default=_DEFAULT.n_bootstrap, ge=100)
     alpha: float = Field(default=_DEFAULT.alpha, gt=0.0, lt=1.0)
     confidence: float = Field(default=_DEFAULT.confidence, gt=0.5, lt=1.0)
+    ci_unit: Literal["customer", "query"] = _DEFAULT.ci_unit  # type: ignore[assignment]
+    test: Literal["bootstrap", "wilcoxon", "ttest"] = _DEFAULT.test  # type: ignore[assignment]
 
 
 class AdapterEntry(_Section):
@@ -299,6 +301,8 @@ class Experiment(_Section):
             n_bootstrap=self.metrics.bootstrap,
             confidence=self.metrics.confidence,
             alpha=self.metrics.alpha,
+            ci_unit=self.metrics.ci_unit,
+            test=self.metrics.test,
             params=params,
             name=self.name,
             columns=dict(d.columns) if d.columns else None,

@@ -184,8 +184,28 @@ def evaluate_recs(
     per_query = res.per_query
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
+    per_query, by_item = _with_clusters(per_query, res.by_item_bucket, queries)
     agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
-    return per_query, res.by_item_bucket, {k: float(v) for k, v in agg.items()}
+    return per_query, by_item, {k: float(v) for k, v in agg.items()}
+
+
+def _with_clusters(
+    per_query: pd.DataFrame, by_item: dict[str, pd.DataFrame], queries: Queries
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Add each query's customer index (``user_idx``, -1 = guest): the cluster of the customer bootstrap."""
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
+
+    user = np.asarray(queries.user_idx, dtype=np.int64)
+    if CLUSTER_COLUMN not in per_query.columns:
+        per_query = per_query.assign(**{CLUSTER_COLUMN: user})
+    qid = np.asarray(queries.query_id)
+    order = np.argsort(qid, kind="stable")
+    out = {}
+    for b, df in by_item.items():
+        pos = order[np.searchsorted(qid, df[C.QUERY].to_numpy(), sorter=order)] if len(df) else np.zeros(0, int)
+        out[b] = df if CLUSTER_COLUMN in df.columns else df.assign(**{CLUSTER_COLUMN: user[pos]})
+    return per_query, out
 
 
 def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
@@ -351,6 +371,7 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
             df,
             [c for c in cols if c in df],
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
         )
         rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
 
@@ -392,6 +413,7 @@ def assemble(
             pq,
             [c for c in metric_cols if c in pq],
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
         )
         s.insert(0, "adapter", name)
         sums.append(s)
@@ -404,6 +426,8 @@ def assemble(
             [c for c in metric_cols if c in per_query[baseline]],
             alpha=config.alpha,
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
+            test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
         )
     else:
         comparisons = pd.DataFrame()

@@ -62,6 +62,12 @@ class CompareConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
     alpha: float = 0.05
+    ci_unit: str = "customer"
+    """Resampling unit of every bootstrap CI and paired comparison: ``"customer"`` (cluster bootstrap,
+    guests their own clusters) or ``"query"`` (``--ci-unit``, ``[metrics] ci_unit``; docs/statistics.md)."""
+    test: str = "bootstrap"
+    """Paired test against the baseline: ``"bootstrap"`` (from the CI's own draws, agrees with it),
+    ``"wilcoxon"`` or ``"ttest"`` (``--test``, ``[metrics] test``)."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = "compare"
     columns: dict[str, str] | None = None
@@ -94,6 +100,7 @@ class CompareConfig:
             raise ConfigError(f"confidence must be in (0.5, 1), got {self.confidence}")
         if self.n_bootstrap < 100:
             raise ConfigError(f"n_bootstrap must be >= 100 for a usable CI, got {self.n_bootstrap}")
+        self._check_resampling()
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         from xsell_eval.metrics import METRICS, parse_metric
@@ -124,6 +131,14 @@ class CompareConfig:
                 get(name)  # raises UnknownNameError with did-you-mean
         self._check_adapter_params(specs)
         return replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+
+    def _check_resampling(self) -> None:
+        from xsell_eval.resampling import check_ci_unit
+        from xsell_eval.stats import TESTS
+
+        check_ci_unit(self.ci_unit)
+        if self.test not in TESTS:
+            raise ConfigError(f"test must be one of {list(TESTS)}, got {self.test!r}")
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
         """Build each adapter once (no data): bad hyperparameters stop the run before any work.

@@ -64,6 +64,13 @@ def compare(
     ] = None,
     test_fraction: TestFractionOption = _D.test_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = _D.n_bootstrap,
+    ci_unit: Annotated[
+        str, typer.Option("--ci-unit", help="Bootstrap resampling unit: customer (cluster bootstrap) | query.")
+    ] = _D.ci_unit,
+    test: Annotated[
+        str,
+        typer.Option("--test", help="Paired test vs the baseline: bootstrap (agrees with the CI) | wilcoxon | ttest."),
+    ] = _D.test,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-compare).")
     ] = None,
@@ -130,6 +137,8 @@ def compare(
         baseline=baseline,
         seed=seed,
         n_bootstrap=bootstrap,
+        ci_unit=ci_unit,
+        test=test,
     ).validate()
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning = None, None

@@ -57,6 +57,7 @@ from xsell_eval.report.sections import (
     query_unit,
     terms_section,
 )
+from xsell_eval.report.statistics_section import interval_sentence, test_phrase
 from xsell_eval.result import AdapterOutcome, CompareResult
 
 __all__ = [
@@ -117,7 +118,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         f"## Results at k = {k}",
         "",
         f"Mean per query with a {lvl} bootstrap confidence interval [low, high]; shares are 0–1. ▲/▼: better/worse "
-        f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable.",
+        f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable. "
+        + interval_sentence(cfg),
         "",
         metric_table(result, k),
         "",
@@ -127,8 +129,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     parts += [
         f"### Against `{cfg.baseline}`, query by query (k = {k})",
         "",
-        f"Difference of means (candidate − baseline) with a paired bootstrap {lvl} CI, relative difference, Wilcoxon "
-        "signed-rank p-value, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
+        f"Difference of means (candidate − baseline) with a paired bootstrap {lvl} CI, relative difference, "
+        f"{test_phrase(cfg)}, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
         "higher / the same / lower.",
         "",
         comparison_table(result),
