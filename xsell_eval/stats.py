@@ -240,7 +240,7 @@ def _paired_from_boot(
     elif not np.any(d != 0):
         p_value = 1.0  # no difference at all (as for the other tests)
     else:  # the test that inverts the percentile CI above, from the same draws
-        p_value = inversion_p_value(d_boot) if np.isfinite(ci[0]) else float("nan")
+        p_value = inversion_p_value(d_boot, estimate=diff) if np.isfinite(ci[0]) else float("nan")
     return PairedComparison(
         n=n,
         mean_a=mean_a,
@@ -299,8 +299,9 @@ def paired_comparison(
 
     ``test="bootstrap"`` takes the p-value from those same resamples
     (:func:`~xsell_eval.resampling.inversion_p_value`): p < 1 − confidence exactly when
-    the CI excludes 0 (resolution 1/n_resamples; reported as 1/n_resamples when no
-    resample crosses 0). The rank and t tests treat queries as independent whatever
+    the CI excludes 0 (for 1 − confidence ≥ 10/n_resamples; below 10/n_resamples, beyond
+    the resolution of the draws, the normal approximation from the same draws may lower
+    p, never above the inversion value). The rank and t tests treat queries as independent whatever
     ``clusters`` says. The p-value comes from ``scipy.stats.wilcoxon(a - b, zero_method="pratt")``
     (default) or the paired t-test otherwise. Per-query ranking metrics are mostly 0 for both adapters, so
     most differences are exactly zero: Pratt's method ranks those zeros with the rest
