@@ -37,8 +37,14 @@ def test_default_resamples_customers_and_tests_with_the_bootstrap(shop: Path, tm
     assert "bootstrap p-value from the same paired resamples as the CI" in report
     # the estimate table is the customer bootstrap of the saved per-query values
     pq = pd.read_parquet(out / "metrics.parquet").query("adapter == 'cf'")
-    assert (pq["user_idx"] >= -1).all() and pq["user_idx"].nunique() < len(pq)  # customers with several queries
-    ref = bootstrap_mean_ci(pq["hit_rate@5"], clusters=pq["user_idx"].to_numpy(), seed=0, n_resamples=300)
+    assert (pq["customer"] >= -1).all() and pq["customer"].nunique() < len(pq)  # customers with several queries
+    firsts = pq.loc[pq["customer"] >= 0, "customer"].drop_duplicates().to_numpy()
+    assert firsts.tolist() == list(range(len(firsts)))  # numbered by first query, not by customer id
+    users = pd.read_parquet(out / "queries.parquet").set_index("query_id")["user_id"]
+    pq = pq.assign(user=users.loc[pq["query_id"]].to_numpy())
+    assert (pq.query("customer >= 0").groupby("customer")["user"].nunique() == 1).all()  # one number, one customer
+    assert pq.loc[pq["customer"] < 0, "user"].isna().all()  # -1: guests (each its own cluster)
+    ref = bootstrap_mean_ci(pq["hit_rate@5"], clusters=pq["customer"].to_numpy(), seed=0, n_resamples=300)
     row = read_run(out).estimates.query("adapter == 'cf' and metric == 'hit_rate@5'").iloc[0]
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high))
     # test and interval agree on every row (confidence 0.95 = 1 - alpha)

@@ -245,7 +245,7 @@ def test_confidence_level_is_used_and_stated_everywhere() -> None:
     assert result.per_query_frame is not None
     wide = result.per_query_frame.pivot(index="query_id", columns="adapter", values="hit_rate@10")
     cf, base = wide["cf"].to_numpy(dtype=float), wide["popular"].to_numpy(dtype=float)
-    users = result.per_query_frame.drop_duplicates("query_id").set_index("query_id")["user_idx"].loc[wide.index]
+    users = result.per_query_frame.drop_duplicates("query_id").set_index("query_id")["customer"].loc[wide.index]
     row = result.estimates.query("adapter == 'cf' and metric == 'hit_rate@10'").iloc[0]
     ref = bootstrap_mean_ci(cf, seed=0, n_resamples=300, confidence=0.8, clusters=users.to_numpy())
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high))

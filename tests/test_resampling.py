@@ -25,7 +25,7 @@ def test_cluster_codes_group_customers_and_split_guests() -> None:
     assert codes[0] == codes[2]  # the same customer
     assert len(set(codes.tolist())) == 5  # 3 customers + 2 guests, each guest alone
     assert sorted(set(codes.tolist())) == list(range(5))
-    with pytest.raises(DataError, match="user_idx"):
+    with pytest.raises(DataError, match="customer"):
         cluster_codes(np.array(["a", "b"]))
 
 
@@ -106,18 +106,18 @@ def test_one_query_per_customer_is_the_per_query_bootstrap() -> None:
     assert per_query == pytest.approx(singletons) and per_query == pytest.approx(guests)
 
 
-def test_summarize_reads_user_idx_and_explains_a_missing_column() -> None:
+def test_summarize_reads_the_customer_column_and_explains_a_missing_column() -> None:
     import pandas as pd
 
     rng = np.random.default_rng(0)
     users = np.repeat(np.arange(50), 4)
     df = pd.DataFrame({"query_id": np.arange(200), "hit_rate@5": (rng.random(200) < 0.3).astype(float)})
-    df["user_idx"] = users
+    df["customer"] = users
     s = summarize(df, ["hit_rate@5"], seed=1, n_resamples=300, ci_unit="customer").iloc[0]
     ref = bootstrap_mean_ci(df["hit_rate@5"], clusters=users, seed=1, n_resamples=300)
     assert (s["ci_low"], s["ci_high"]) == pytest.approx((ref.low, ref.high))
-    with pytest.raises(DataError, match="user_idx"):
-        summarize(df.drop(columns="user_idx"), ["hit_rate@5"], seed=1, ci_unit="customer")
+    with pytest.raises(DataError, match="'customer' column"):
+        summarize(df.drop(columns="customer"), ["hit_rate@5"], seed=1, ci_unit="customer")
     with pytest.raises(ConfigError, match="ci_unit"):
         summarize(df, ["hit_rate@5"], seed=1, ci_unit="basket")
 

@@ -192,11 +192,18 @@ def evaluate_recs(
 def _with_clusters(
     per_query: pd.DataFrame, by_item: dict[str, pd.DataFrame], queries: Queries
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Add each query's customer index (``user_idx``, -1 = guest): the cluster of the customer bootstrap."""
+    """Add each query's customer (:data:`~xsell_eval.resampling.CLUSTER_COLUMN`): the cluster of the customer bootstrap.
+
+    Customers are numbered 0, 1, ... in order of their first query (guests -1), not by the dataset's
+    user index, so the per-query files of a run do not reveal customer numbers (``--hash-user-ids``).
+    """
     from xsell_eval.columns import Columns as C
     from xsell_eval.resampling import CLUSTER_COLUMN
 
-    user = np.asarray(queries.user_idx, dtype=np.int64)
+    user_idx = np.asarray(queries.user_idx, dtype=np.int64)
+    known = user_idx >= 0
+    user = np.full(len(user_idx), -1, dtype=np.int64)
+    user[known] = pd.factorize(user_idx[known])[0]
     if CLUSTER_COLUMN not in per_query.columns:
         per_query = per_query.assign(**{CLUSTER_COLUMN: user})
     qid = np.asarray(queries.query_id)

@@ -41,8 +41,10 @@ from xsell_eval.errors import ConfigError, DataError
 CIUnit = Literal["customer", "query"]
 CI_UNITS: tuple[str, ...] = ("customer", "query")
 
-#: the column of a per-query table that identifies the customer (cluster) of each query
-CLUSTER_COLUMN = "user_idx"
+#: the column of a per-query table that identifies the customer (cluster) of each query: a number
+#: 0, 1, ... per customer in order of their first test query (not the dataset's user index, so a
+#: shared ``metrics.parquet`` does not reveal customer numbers), -1 for guests
+CLUSTER_COLUMN = "customer"
 
 # Elements of one chunk of resample counts (bounds memory: ~16 MB of float64 counts).
 _CHUNK_ELEMS = 1 << 21
@@ -70,7 +72,7 @@ def cluster_codes(unit_ids: np.ndarray | Sequence[int]) -> np.ndarray:
         if u.dtype.kind == "f" and np.all(np.isfinite(u)) and np.all(u == np.round(u)):
             u = u.astype(np.int64)
         else:
-            raise DataError(f"cluster ids ({CLUSTER_COLUMN}) must be integers (-1 for guests), got dtype {u.dtype}")
+            raise DataError(f"cluster ids ('{CLUSTER_COLUMN}') must be integers (-1 for guests), got dtype {u.dtype}")
     u = u.astype(np.int64, copy=False)
     known = u >= 0
     codes = np.empty(len(u), dtype=np.int64)

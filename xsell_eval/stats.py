@@ -123,7 +123,7 @@ def _table_clusters(df: pd.DataFrame, ci_unit: str, where: str) -> np.ndarray | 
     if CLUSTER_COLUMN not in df.columns:
         raise DataError(
             f"{where}: the customer-clustered bootstrap (ci_unit='customer') needs a '{CLUSTER_COLUMN}' column "
-            f"(customer index, -1 for guests) in the per-query metrics; have {list(df.columns)}. "
+            f"(customer number, -1 for guests) in the per-query metrics; have {list(df.columns)}. "
             "Use ci_unit='query' to resample queries instead."
         )
     from xsell_eval.resampling import cluster_codes
@@ -386,7 +386,7 @@ def summarize(
 ) -> pd.DataFrame:
     """Mean and bootstrap CI of each metric column of a per-query table.
 
-    ``ci_unit="customer"`` resamples customers (the table's ``user_idx`` column, -1 =
+    ``ci_unit="customer"`` resamples customers (the table's ``customer`` column, -1 =
     guest) instead of queries.
 
     Returns:
@@ -431,7 +431,7 @@ def compare_to_baseline(
         seed: bootstrap seed (the same draws for every adapter: common random numbers).
         alpha: family-wise error rate for ``significant``.
         test: the paired test (see :func:`paired_comparison`); Holm applies to its p-values.
-        ci_unit: ``"query"`` or ``"customer"`` (resample the baseline table's ``user_idx``
+        ci_unit: ``"query"`` or ``"customer"`` (resample the baseline table's ``customer``
             clusters; the same draws for A and B).
 
     Returns:
