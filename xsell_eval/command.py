@@ -58,6 +58,8 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         opts.append(("--hide", config.hide))
     elif config.reveal not in (None, 1):
         opts.append(("--reveal", config.reveal))
+    if config.reveal_seeds != 1:
+        opts.append(("--reveal-seeds", config.reveal_seeds))
     if config.max_queries is not None:
         opts.append(("--max-queries", config.max_queries))
     if config.cutoff:

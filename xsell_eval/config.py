@@ -38,7 +38,7 @@ top level       ``name``, ``description``, ``seed``, ``baseline``
 ``[split]``     ``kind`` temporal|last-basket|random-basket, ``test_fraction``,
                 ``valid_fraction``, ``cutoff``
 ``[protocol]``  ``name`` basket-completion|next-basket|item-to-item, ``reveal``, ``hide``,
-                ``max_queries``
+                ``max_queries``, ``reveal_seeds`` (repeat the reveal with N seeds)
 adapters        ``[adapters.NAME]`` tables of hyperparameters, or ``[[adapters]]`` with
                 ``name`` (a name or spec such as ``"cf:similarity=jaccard"``) and ``params``,
                 or a list of names ``adapters = ["popular", "cf"]``
@@ -159,6 +159,7 @@ class ProtocolSection(_Section):
     name: str = _DEFAULT.protocol
     reveal: int | None = Field(default=_DEFAULT.reveal, ge=1)
     hide: int | None = Field(default=None, ge=1)
+    reveal_seeds: int = Field(default=_DEFAULT.reveal_seeds, ge=1)
     max_queries: int | None = Field(default=None, ge=1)
 
 
@@ -292,6 +293,7 @@ class Experiment(_Section):
             protocol=self.protocol.name,
             reveal=self.protocol.reveal,
             hide=self.protocol.hide,
+            reveal_seeds=self.protocol.reveal_seeds,
             max_queries=self.protocol.max_queries,
             ks=tuple(sorted(set(self.metrics.k))),
             metrics=tuple(self.metrics.names),

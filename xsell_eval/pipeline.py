@@ -66,6 +66,8 @@ class Prepared:
     split: Split
     queries: Queries
     timings: dict[str, float]
+    reveal_queries: tuple[Queries, ...] = ()
+    """The extra basket-completion reveals of ``--reveal-seeds`` (:mod:`xsell_eval.reveal`)."""
 
     def identity(self, config: CompareConfig) -> dict[str, str]:
         """What an adapter's results were computed on: settings, data content and the exact test queries.
@@ -124,9 +126,12 @@ def prepare(config: CompareConfig, *, dataset: Dataset | None = None, progress: 
         hide=config.hide,
         max_queries=config.max_queries,
     )
+    from xsell_eval.reveal import reveal_queries
+
+    extra = reveal_queries(config, split.train, split.test)
     timings["split_and_queries"] = time.perf_counter() - t0
     emit("stage_end", "split", {"queries": len(queries)})
-    return Prepared(dataset=dataset, split=split, queries=queries, timings=timings)
+    return Prepared(dataset=dataset, split=split, queries=queries, timings=timings, reveal_queries=extra)
 
 
 def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Dataset, Queries]:
@@ -285,6 +290,13 @@ def run_adapter(
             recs, queries, train, config.ks, item_price=prepared.dataset.item_price, metrics=config.metrics
         )
         eval_s = time.perf_counter() - t0
+        reveal_values: tuple[float, ...] = ()
+        if prepared.reveal_queries and queries is prepared.queries:  # --reveal-seeds: same fit, other reveals
+            from xsell_eval.reveal import primary_values
+
+            reveal_values = primary_values(
+                adapter, prepared.reveal_queries, train, config, item_price=prepared.dataset.item_price
+            )
     except NotApplicableError as exc:  # e.g. a history adapter on baskets without user ids
         return AdapterOutcome(
             name=label,
@@ -323,6 +335,7 @@ def run_adapter(
         per_query_items=by_item,
         aggregates=agg,
         latency=latency,
+        reveal_seed_values=reveal_values,
     )
 
 

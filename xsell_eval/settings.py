@@ -53,6 +53,9 @@ class CompareConfig:
     protocol: str = "basket-completion"
     reveal: int | None = 1
     hide: int | None = None
+    reveal_seeds: int = 1
+    """Basket-completion reveals to run (``--reveal-seeds``, ``[protocol] reveal_seeds``): the run's own plus
+    N − 1 more; the report shows the between-seed spread of the primary metric (:mod:`xsell_eval.reveal`)."""
     max_queries: int | None = None
     ks: tuple[int, ...] = (5, 10, 20)
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -139,6 +142,9 @@ class CompareConfig:
         check_ci_unit(self.ci_unit)
         if self.test not in TESTS:
             raise ConfigError(f"test must be one of {list(TESTS)}, got {self.test!r}")
+        from xsell_eval.reveal import check_reveal_seeds
+
+        check_reveal_seeds(self)
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
         """Build each adapter once (no data): bad hyperparameters stop the run before any work.

@@ -54,6 +54,12 @@ def compare(
     baseline: Annotated[str, typer.Option(help="Adapter every other is compared to.")] = _D.baseline,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = _D.seed,
     reveal: RevealOption = _D.reveal,
+    reveal_seeds: Annotated[
+        int,
+        typer.Option(
+            "--reveal-seeds", help="basket-completion: repeat the reveal with N seeds (spread in the report)."
+        ),
+    ] = _D.reveal_seeds,
     hide: HideOption = None,
     max_queries: Annotated[
         int | None, typer.Option(help="Evaluate a seeded sample of at most this many queries.")
@@ -131,6 +137,7 @@ def compare(
         protocol=protocol,
         reveal=reveal,
         hide=hide,
+        reveal_seeds=reveal_seeds,
         max_queries=max_queries,
         ks=tuple(parse_ks(k)),
         primary_metric=metric,

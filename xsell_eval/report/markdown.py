@@ -57,7 +57,7 @@ from xsell_eval.report.sections import (
     query_unit,
     terms_section,
 )
-from xsell_eval.report.statistics_section import interval_sentence, test_phrase
+from xsell_eval.report.statistics_section import interval_sentence, reveal_seeds_section, test_phrase
 from xsell_eval.result import AdapterOutcome, CompareResult
 
 __all__ = [
@@ -138,6 +138,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     ]
     if "lift" in plots:
         parts += [f"![Relative difference vs {cfg.baseline} with {lvl} CI]({plots['lift']})", ""]
+    if reveal_seeds_section(result):
+        parts += [reveal_seeds_section(result), ""]
     parts += ["## Business metrics", "", business_section(result), ""]
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
     if "cold_start" in plots:
