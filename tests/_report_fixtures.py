@@ -52,6 +52,8 @@ def fixed_result() -> CompareResult:
         baseline="popular",
         seed=0,
         n_bootstrap=200,
+        ci_unit="query",  # the values below are per query, without customers
+        test="wilcoxon",
         name="golden",
     )
     pq = _per_query()

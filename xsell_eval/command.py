@@ -61,6 +61,8 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         opts.append(("--hide", config.hide))
     elif config.reveal not in (None, 1):
         opts.append(("--reveal", config.reveal))
+    if config.reveal_seeds != 1:
+        opts.append(("--reveal-seeds", config.reveal_seeds))
     if config.max_queries is not None:
         opts.append(("--max-queries", config.max_queries))
     if config.cutoff:
@@ -68,6 +70,10 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
     if config.n_bootstrap != 1000:
         opts.append(("--bootstrap", config.n_bootstrap))
     opts += [("--recs", f"{label}={path}") for label, path in recs.items()]
+    if config.ci_unit != "customer":
+        opts.append(("--ci-unit", config.ci_unit))
+    if config.test != "bootstrap":
+        opts.append(("--test", config.test))
     if tuning is not None and tuning.mode == "tune" and tuning.budget:
         opts.append(("--tune", tuning.budget))
     elif tuning is not None and tuning.mode == "tuned":

@@ -38,12 +38,12 @@ top level       ``name``, ``description``, ``seed``, ``baseline``
 ``[split]``     ``kind`` temporal|last-basket|random-basket, ``test_fraction``,
                 ``valid_fraction``, ``cutoff``
 ``[protocol]``  ``name`` basket-completion|next-basket|item-to-item, ``reveal``, ``hide``,
-                ``max_queries``
+                ``max_queries``, ``reveal_seeds`` (repeat the reveal with N seeds)
 adapters        ``[adapters.NAME]`` tables of hyperparameters, or ``[[adapters]]`` with
                 ``name`` (a name or spec such as ``"cf:similarity=jaccard"``) and ``params``,
                 or a list of names ``adapters = ["popular", "cf"]``
 ``[metrics]``   ``k`` (list), ``primary``, ``list`` (metric names), ``bootstrap``, ``alpha``,
-                ``confidence``
+                ``confidence``, ``ci_unit`` customer|query, ``test`` bootstrap|wilcoxon|ttest
 ``[abtest]``    a simulated A/B test on the same test queries: ``arms`` (control first),
                 ``visitors``, ``split``, ``k``, ``response``, ``traffic_per_day``, ``mde``,
                 ``alpha``, ``curve``, ``exam_top``, ``exam_decay``, ``p_hit``, ``p_other``,
@@ -163,6 +163,7 @@ class ProtocolSection(_Section):
     name: str = _DEFAULT.protocol
     reveal: int | None = Field(default=_DEFAULT.reveal, ge=1)
     hide: int | None = Field(default=None, ge=1)
+    reveal_seeds: int = Field(default=_DEFAULT.reveal_seeds, ge=1)
     max_queries: int | None = Field(default=None, ge=1)
 
 
@@ -175,6 +176,8 @@ class MetricsSection(_Section):
     bootstrap: int = Field(default=_DEFAULT.n_bootstrap, ge=100)
     alpha: float = Field(default=_DEFAULT.alpha, gt=0.0, lt=1.0)
     confidence: float = Field(default=_DEFAULT.confidence, gt=0.5, lt=1.0)
+    ci_unit: Literal["customer", "query"] = _DEFAULT.ci_unit  # type: ignore[assignment]
+    test: Literal["bootstrap", "wilcoxon", "ttest"] = _DEFAULT.test  # type: ignore[assignment]
 
 
 class AdapterEntry(_Section):
@@ -299,6 +302,7 @@ class Experiment(_Section):
             protocol=self.protocol.name,
             reveal=self.protocol.reveal,
             hide=self.protocol.hide,
+            reveal_seeds=self.protocol.reveal_seeds,
             max_queries=self.protocol.max_queries,
             ks=tuple(sorted(set(self.metrics.k))),
             metrics=tuple(self.metrics.names),
@@ -308,6 +312,8 @@ class Experiment(_Section):
             n_bootstrap=self.metrics.bootstrap,
             confidence=self.metrics.confidence,
             alpha=self.metrics.alpha,
+            ci_unit=self.metrics.ci_unit,
+            test=self.metrics.test,
             params=params,
             name=self.name,
             columns=dict(d.columns) if d.columns else None,

@@ -319,9 +319,20 @@ def runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFram
     prim = result.config.primary_metric
     if per_query is None or per_query.empty or prim not in per_query.columns or "adapter" not in per_query.columns:
         return None
+    from xsell_eval.resampling import CLUSTER_COLUMN
     from xsell_eval.stats import paired_comparison
 
-    x = per_query.loc[per_query["adapter"] == a, [C.QUERY, prim]]
+    cfg = result.config
+    clustered = cfg.ci_unit == "customer"
+    if clustered and CLUSTER_COLUMN not in per_query.columns:
+        from xsell_eval.errors import DataError
+
+        raise DataError(
+            f"the per-query metrics have no '{CLUSTER_COLUMN}' column, needed by ci_unit='customer' "
+            "(use ci_unit='query' for per-query tables without customers)"
+        )
+    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
+    x = per_query.loc[per_query["adapter"] == a, [*keys, prim]]
     y = per_query.loc[per_query["adapter"] == b, [C.QUERY, prim]]
     j = x.merge(y, on=C.QUERY, suffixes=("_a", "_b"))
     if len(j) < 2:
@@ -329,7 +340,9 @@ def runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFram
     r = paired_comparison(
         j[f"{prim}_a"].to_numpy(dtype=float),
         j[f"{prim}_b"].to_numpy(dtype=float),
-        **result.config.bootstrap_options,
+        **cfg.bootstrap_options,
+        test=cfg.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
+        clusters=j[CLUSTER_COLUMN].to_numpy() if clustered else None,
     )
     return PairedTest(
         n=int(r.n),

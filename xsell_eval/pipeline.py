@@ -66,6 +66,8 @@ class Prepared:
     split: Split
     queries: Queries
     timings: dict[str, float]
+    reveal_queries: tuple[Queries, ...] = ()
+    """The extra basket-completion reveals of ``--reveal-seeds`` (:mod:`xsell_eval.reveal`)."""
 
     def identity(self, config: CompareConfig) -> dict[str, str]:
         """What an adapter's results were computed on: settings, data content and the exact test queries.
@@ -124,9 +126,12 @@ def prepare(config: CompareConfig, *, dataset: Dataset | None = None, progress: 
         hide=config.hide,
         max_queries=config.max_queries,
     )
+    from xsell_eval.reveal import reveal_queries
+
+    extra = reveal_queries(config, split.train, split.test)
     timings["split_and_queries"] = time.perf_counter() - t0
     emit("stage_end", "split", {"queries": len(queries)})
-    return Prepared(dataset=dataset, split=split, queries=queries, timings=timings)
+    return Prepared(dataset=dataset, split=split, queries=queries, timings=timings, reveal_queries=extra)
 
 
 def prepare_validation(config: CompareConfig, prepared: Prepared) -> tuple[Dataset, Queries]:
@@ -184,8 +189,35 @@ def evaluate_recs(
     per_query = res.per_query
     if "user_history" not in per_query.columns:
         per_query = per_query.assign(user_history=queries.user_history)
+    per_query, by_item = _with_clusters(per_query, res.by_item_bucket, queries)
     agg = M.aggregate_metrics(recs, queries, list(ks), catalog=np.flatnonzero(pop > 0))
-    return per_query, res.by_item_bucket, {k: float(v) for k, v in agg.items()}
+    return per_query, by_item, {k: float(v) for k, v in agg.items()}
+
+
+def _with_clusters(
+    per_query: pd.DataFrame, by_item: dict[str, pd.DataFrame], queries: Queries
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Add each query's customer (:data:`~xsell_eval.resampling.CLUSTER_COLUMN`): the cluster of the customer bootstrap.
+
+    Customers are numbered 0, 1, ... in order of their first query (guests -1), not by the dataset's
+    user index, so the per-query files of a run do not reveal customer numbers (``--hash-user-ids``).
+    """
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
+
+    user_idx = np.asarray(queries.user_idx, dtype=np.int64)
+    known = user_idx >= 0
+    user = np.full(len(user_idx), -1, dtype=np.int64)
+    user[known] = pd.factorize(user_idx[known])[0]
+    if CLUSTER_COLUMN not in per_query.columns:
+        per_query = per_query.assign(**{CLUSTER_COLUMN: user})
+    qid = np.asarray(queries.query_id)
+    order = np.argsort(qid, kind="stable")
+    out = {}
+    for b, df in by_item.items():
+        pos = order[np.searchsorted(qid, df[C.QUERY].to_numpy(), sorter=order)] if len(df) else np.zeros(0, int)
+        out[b] = df if CLUSTER_COLUMN in df.columns else df.assign(**{CLUSTER_COLUMN: user[pos]})
+    return per_query, out
 
 
 def _warning_texts(caught: Sequence[warnings.WarningMessage], limit: int = 5) -> tuple[str, ...]:
@@ -258,6 +290,13 @@ def run_adapter(
             recs, queries, train, config.ks, item_price=prepared.dataset.item_price, metrics=config.metrics
         )
         eval_s = time.perf_counter() - t0
+        reveal_values: tuple[float, ...] = ()
+        if prepared.reveal_queries and queries is prepared.queries:  # --reveal-seeds: same fit, other reveals
+            from xsell_eval.reveal import primary_values
+
+            reveal_values = primary_values(
+                adapter, prepared.reveal_queries, train, config, item_price=prepared.dataset.item_price
+            )
     except NotApplicableError as exc:  # e.g. a history adapter on baskets without user ids
         return AdapterOutcome(
             name=label,
@@ -296,6 +335,7 @@ def run_adapter(
         per_query_items=by_item,
         aggregates=agg,
         latency=latency,
+        reveal_seed_values=reveal_values,
     )
 
 
@@ -351,6 +391,7 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
             df,
             [c for c in cols if c in df],
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
         )
         rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
 
@@ -393,6 +434,7 @@ def assemble(
             pq,
             [c for c in metric_cols if c in pq],
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
         )
         s.insert(0, "adapter", name)
         sums.append(s)
@@ -405,6 +447,8 @@ def assemble(
             [c for c in metric_cols if c in per_query[baseline]],
             alpha=config.alpha,
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
+            test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
         )
     else:
         comparisons = pd.DataFrame()

@@ -115,6 +115,7 @@ def basket_completion(
     reveal: int | None = 1,
     hide: int | None = None,
     max_queries: int | None = None,
+    reveal_seed: int | None = None,
 ) -> Queries:
     """One query per target basket with ≥ 2 distinct items (see module docstring).
 
@@ -122,6 +123,10 @@ def basket_completion(
         reveal: number of items revealed as the cart (the rest are targets); baskets with
             ``<= reveal`` items are skipped.
         hide: alternatively, hide exactly ``hide`` items (reveal all others).
+        reveal_seed: draw which items are revealed from a generator of its own,
+            ``default_rng([seed, 1, 1000 + reveal_seed])``: the same baskets (and the same
+            ``max_queries`` sample) with another reveal (``--reveal-seeds``). None: the
+            reveal continues the sampling generator (the queries of a run).
     """
     if (reveal is None) == (hide is None):
         raise ConfigError("basket-completion: set exactly one of reveal (items shown) or hide (items hidden)")
@@ -136,7 +141,8 @@ def basket_completion(
     if lines.empty:
         return _empty("basket-completion", history, target)
     # seeded random order of items inside each basket
-    lines["key"] = rng.random(len(lines))
+    key_rng = rng if reveal_seed is None else np.random.default_rng([seed, 1, 1000 + int(reveal_seed)])
+    lines["key"] = key_rng.random(len(lines))
     lines = lines.sort_values(["b", "key"], kind="stable").reset_index(drop=True)
     pos = lines.groupby("b").cumcount().to_numpy()
     size = lines.groupby("b")["i"].transform("size").to_numpy()
@@ -268,16 +274,24 @@ def build_queries(
     hide: int | None = None,
     max_queries: int | None = None,
     allow_empty: bool = False,
+    reveal_seed: int | None = None,
 ) -> Queries:
     """Build the queries of ``protocol``; raises DataError when none result (unless ``allow_empty``).
 
-    For basket-completion, ``hide`` (when given) takes precedence over ``reveal``.
+    For basket-completion, ``hide`` (when given) takes precedence over ``reveal``;
+    ``reveal_seed`` redraws the reveal of the same baskets (:func:`basket_completion`).
     """
     if max_queries is not None and max_queries < 1:
         raise ConfigError(f"max_queries must be >= 1, got {max_queries}")
     if protocol == "basket-completion":
         q = basket_completion(
-            history, target, seed=seed, reveal=None if hide is not None else reveal, hide=hide, max_queries=max_queries
+            history,
+            target,
+            seed=seed,
+            reveal=None if hide is not None else reveal,
+            hide=hide,
+            max_queries=max_queries,
+            reveal_seed=reveal_seed,
         )
     elif protocol == "next-basket":
         q = next_basket(history, target, seed=seed, max_queries=max_queries)

@@ -82,6 +82,8 @@ class AdapterOutcome:
     """:meth:`~xsell_eval.pipeline.Prepared.identity` of the run that produced this outcome (``--resume``)."""
     latency: dict[str, Any] | None = None
     """Serving latency (:class:`xsell_eval.latency.Latency` fields: p50/p95/p99 ms, throughput), or None."""
+    reveal_seed_values: tuple[float, ...] = ()
+    """Mean primary metric on each extra reveal of ``--reveal-seeds`` (the run's own reveal not included)."""
 
     @property
     def ok(self) -> bool:
@@ -115,6 +117,7 @@ class AdapterOutcome:
             "aggregates": self.aggregates,
             "evaluated_on": self.evaluated_on,
             "latency": self.latency,
+            **({"reveal_seed_values": list(self.reveal_seed_values)} if self.reveal_seed_values else {}),
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class AdapterOutcome:
             aggregates=dict(d.get("aggregates") or {}),
             evaluated_on=dict(d.get("evaluated_on") or {}),
             latency=d.get("latency"),
+            reveal_seed_values=tuple(_nan(v) for v in d.get("reveal_seed_values") or ()),
         )
 
 

@@ -238,6 +238,8 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "n_queries": result.n_queries,
         "baseline": result.config.baseline,
         "primary_metric": result.config.primary_metric,
+        "ci_unit": result.config.ci_unit,
+        "test": result.config.test,
         "adapters": [a.to_dict() for a in result.adapters],
         "metrics": records(result.estimates),
         "comparisons": records(result.comparisons),
@@ -417,6 +419,8 @@ def read_run(run_dir: str | Path) -> CompareResult:
     cfg_raw.pop("config_hash", None)
     known = {f.name for f in fields(CompareConfig)}
     cfg_kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg_raw.items() if k in known}
+    if "ci_unit" not in cfg_raw:  # written before the customer bootstrap: queries were resampled, Wilcoxon tested
+        cfg_kwargs |= {"ci_unit": "query", "test": "wilcoxon"}
     config = CompareConfig(**cfg_kwargs)
     ctx = json.loads((d / "context.json").read_text())
     tables = {t: pd.read_parquet(d / "tables" / f"{t}.parquet") for t in _TABLES}

@@ -53,6 +53,9 @@ class CompareConfig:
     protocol: str = "basket-completion"
     reveal: int | None = 1
     hide: int | None = None
+    reveal_seeds: int = 1
+    """Basket-completion reveals to run (``--reveal-seeds``, ``[protocol] reveal_seeds``): the run's own plus
+    N − 1 more; the report shows the between-seed spread of the primary metric (:mod:`xsell_eval.reveal`)."""
     max_queries: int | None = None
     ks: tuple[int, ...] = (5, 10, 20)
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -62,6 +65,12 @@ class CompareConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
     alpha: float = 0.05
+    ci_unit: str = "customer"
+    """Resampling unit of every bootstrap CI and paired comparison: ``"customer"`` (cluster bootstrap,
+    guests their own clusters) or ``"query"`` (``--ci-unit``, ``[metrics] ci_unit``; docs/statistics.md)."""
+    test: str = "bootstrap"
+    """Paired test against the baseline: ``"bootstrap"`` (from the CI's own draws, agrees with it),
+    ``"wilcoxon"`` or ``"ttest"`` (``--test``, ``[metrics] test``)."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = "compare"
     columns: dict[str, str] | None = None
@@ -97,6 +106,7 @@ class CompareConfig:
             raise ConfigError(f"confidence must be in (0.5, 1), got {self.confidence}")
         if self.n_bootstrap < 100:
             raise ConfigError(f"n_bootstrap must be >= 100 for a usable CI, got {self.n_bootstrap}")
+        self._check_resampling()
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         from xsell_eval.metrics import METRICS, parse_metric
@@ -141,6 +151,17 @@ class CompareConfig:
             if label in available():
                 raise ConfigError(f"recs label '{label}' is the name of an adapter; choose another, e.g. 'production'")
         return tuple(dict.fromkeys((*adapters, *self.recs))), {*instances, *self.recs}
+
+    def _check_resampling(self) -> None:
+        from xsell_eval.resampling import check_ci_unit
+        from xsell_eval.stats import TESTS
+
+        check_ci_unit(self.ci_unit)
+        if self.test not in TESTS:
+            raise ConfigError(f"test must be one of {list(TESTS)}, got {self.test!r}")
+        from xsell_eval.reveal import check_reveal_seeds
+
+        check_reveal_seeds(self)
 
     def _check_adapter_params(self, adapters: tuple[str, ...]) -> None:
         """Build each adapter once (no data): bad hyperparameters stop the run before any work.

@@ -3,24 +3,26 @@
 - :func:`bootstrap_mean_ci` — percentile bootstrap CI of a mean (NaNs dropped).
 - :func:`paired_comparison` — adapter A vs B on the same queries: paired bootstrap CI
   of the mean difference and of the relative difference, a paired test p-value
-  (Wilcoxon signed-rank, Pratt's treatment of zeros, or the paired t-test), and
-  win/tie/loss counts.
+  (the bootstrap test from the same draws as the CI, Wilcoxon signed-rank with Pratt's
+  treatment of zeros, or the paired t-test), and win/tie/loss counts.
 - :func:`holm` — Holm's step-down correction (statsmodels), NaN-safe.
 - :func:`compare_to_baseline` / :func:`summarize` — the tables the report shows.
 
-The bootstrap draws resample *counts*: for each resample, how often each of the n
-observations was drawn (a chunk of ``rng.integers`` indices turned into counts with one
-``bincount``). A chunk of count vectors times the data matrix gives the resampled
-means of every column at once (one BLAS product), so one set of draws serves all
-metrics of a table. The draws depend only on ``(n, n_resamples, seed)``, so
-:func:`summarize` and :func:`compare_to_baseline` give exactly the numbers of
+Every interval is a percentile bootstrap. The resampling unit is the query (default of
+these functions) or the customer (``clusters=`` / ``ci_unit="customer"``: the cluster
+bootstrap of :mod:`xsell_eval.resampling`, where each drawn customer brings all of its
+queries and guests are their own clusters; the default of ``xsell-eval compare``).
+The bootstrap draws resample *counts*: for each resample, how often each of the units
+was drawn. A chunk of count vectors times the data (or per-cluster sums) gives the
+resampled means of every column at once (one BLAS product), so one set of draws serves
+all metrics of a table. The draws depend only on ``(number of units, n_resamples, seed)``,
+so :func:`summarize` and :func:`compare_to_baseline` give exactly the numbers of
 :func:`bootstrap_mean_ci` / :func:`paired_comparison` called column by column.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, NamedTuple
 
@@ -31,11 +33,10 @@ from scipy import stats as sps
 from xsell_eval.columns import Columns as C
 from xsell_eval.errors import ConfigError, DataError
 from xsell_eval.metrics import METRICS, parse_metric
+from xsell_eval.resampling import CLUSTER_COLUMN, check_ci_unit, inversion_p_value, resampled_columns
 
-Test = Literal["wilcoxon", "ttest"]
-
-# Elements of one chunk of resample indices (bounds memory: ~16 MB of int64 counts).
-_CHUNK_ELEMS = 1 << 21
+Test = Literal["bootstrap", "wilcoxon", "ttest"]
+TESTS: tuple[str, ...] = ("bootstrap", "wilcoxon", "ttest")
 
 
 class MeanCI(NamedTuple):
@@ -59,9 +60,10 @@ class PairedComparison:
             ``rel_ci_high`` its paired-bootstrap CI (ratio of resampled means).
         p_value: two-sided p-value of the paired test (``test``); 1.0 when every
             difference is exactly 0; NaN when n == 0, or for the t-test when the
-            difference is the same non-zero constant on every query (zero variance).
+            difference is the same non-zero constant on every query (zero variance),
+            or for the bootstrap test when the CI is NaN (fewer than 2 units).
         wins, ties, losses: queries where A > B, A == B, A < B.
-        test: "wilcoxon" or "ttest".
+        test: "bootstrap", "wilcoxon" or "ttest".
     """
 
     n: int
@@ -98,48 +100,38 @@ def _check_resamples(n_resamples: int) -> int:
 
 
 def _check_test(test: str) -> Test:
-    if test not in ("wilcoxon", "ttest"):
-        raise ConfigError(f"`test` must be 'wilcoxon' or 'ttest', got {test!r}")
+    if test not in TESTS:
+        raise ConfigError(f"`test` must be 'bootstrap', 'wilcoxon' or 'ttest', got {test!r}")
     return test  # type: ignore[return-value]
 
 
+def _check_clusters(clusters: np.ndarray | Sequence[int] | None, n: int, where: str) -> np.ndarray | None:
+    if clusters is None:
+        return None
+    g = np.asarray(clusters).ravel()
+    if len(g) != n:
+        raise DataError(f"{where}: `clusters` must have one id per value ({n}), got {len(g)}")
+    from xsell_eval.resampling import cluster_codes
+
+    return cluster_codes(g)
+
+
+def _table_clusters(df: pd.DataFrame, ci_unit: str, where: str) -> np.ndarray | None:
+    """Cluster codes of a per-query table's rows (``ci_unit="customer"``), or None (per-query)."""
+    if check_ci_unit(ci_unit) == "query":
+        return None
+    if CLUSTER_COLUMN not in df.columns:
+        raise DataError(
+            f"{where}: the customer-clustered bootstrap (ci_unit='customer') needs a '{CLUSTER_COLUMN}' column "
+            f"(customer number, -1 for guests) in the per-query metrics; have {list(df.columns)}. "
+            "Use ci_unit='query' to resample queries instead."
+        )
+    from xsell_eval.resampling import cluster_codes
+
+    return cluster_codes(df[CLUSTER_COLUMN].to_numpy())
+
+
 # --------------------------------------------------------------------------- bootstrap core
-def _count_chunks(n: int, n_resamples: int, seed: int | None) -> Iterator[np.ndarray]:
-    """Yield (c × n) float arrays of resample counts; rows sum to n. Depends only on the arguments."""
-    rng = np.random.default_rng(seed)
-    per_chunk = max(1, min(n_resamples, _CHUNK_ELEMS // max(n, 1)))
-    dtype = np.int32 if n < 2**31 else np.int64
-    done = 0
-    while done < n_resamples:
-        c = min(per_chunk, n_resamples - done)
-        idx = rng.integers(0, n, size=(c, n), dtype=dtype)
-        counts = np.empty((c, n))
-        for i in range(c):  # per resample: its n bins stay in cache (faster than one flat bincount)
-            counts[i] = np.bincount(idx[i], minlength=n)
-        yield counts
-        done += c
-
-
-def _bootstrap_means(x: np.ndarray, n_resamples: int, seed: int | None) -> np.ndarray:
-    """Resampled column means of a NaN-free (n × p) matrix: (n_resamples × p).
-
-    The products run on one BLAS thread: they are skinny (a chunk of ~100 resamples),
-    so threads gain little, and on a busy machine OpenBLAS threads waiting for each
-    other were measured 25× slower; one thread also makes the sums independent of the
-    machine's core count.
-    """
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
-    n = x.shape[0]
-    out = np.empty((n_resamples, x.shape[1]))
-    row = 0
-    with threadpool_limits(limits=1, user_api="blas"):
-        for w in _count_chunks(n, n_resamples, seed):
-            out[row : row + len(w)] = (w @ x) / n
-            row += len(w)
-    return out
-
-
 def _percentile_ci(boot: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CI of each column of bootstrap replicates (NaN replicates ignored)."""
     alpha = 1.0 - confidence
@@ -152,37 +144,19 @@ def _percentile_ci(boot: np.ndarray, confidence: float) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def _bootstrap_columns(columns: Sequence[np.ndarray], n_resamples: int, seed: int | None) -> np.ndarray:
-    """Resampled means of several 1-D NaN-free arrays: (n_resamples × len(columns)).
-
-    Arrays of the same length share one set of draws (the draws depend only on the
-    length), so a table of metrics costs one pass per distinct n. Arrays shorter than
-    2 get NaN.
-    """
-    out = np.full((n_resamples, len(columns)), np.nan)
-    by_n: dict[int, dict[bytes, list[int]]] = {}  # n -> distinct column content -> positions
-    for j, col in enumerate(columns):
-        digest = hashlib.blake2b(np.ascontiguousarray(col, dtype=np.float64).tobytes(), digest_size=16).digest()
-        by_n.setdefault(len(col), {}).setdefault(digest, []).append(j)
-    for n, distinct in by_n.items():
-        if n < 2:
-            continue
-        groups = list(distinct.values())
-        means = _bootstrap_means(np.column_stack([columns[g[0]] for g in groups]), n_resamples, seed)
-        for i, g in enumerate(groups):
-            out[:, g] = means[:, [i]]
-    return out
-
-
 def _mean_cis(
-    values: np.ndarray, *, confidence: float, n_resamples: int, seed: int | None
+    values: np.ndarray, *, confidence: float, n_resamples: int, seed: int | None, codes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Column-wise (mean, low, high, n) of an (n × p) matrix, non-finite values dropped per column."""
+    """Column-wise (mean, low, high, n) of an (n × p) matrix, non-finite values dropped per column.
+
+    ``codes``: cluster code of each row (cluster bootstrap), or None (rows resampled).
+    """
     x = np.asarray(values, dtype=np.float64)
-    cols = [x[np.isfinite(x[:, j]), j] for j in range(x.shape[1])]
+    ok = [np.isfinite(x[:, j]) for j in range(x.shape[1])]
+    cols = [x[ok[j], j] for j in range(x.shape[1])]
     count = np.array([len(c) for c in cols], dtype=np.int64)
     mean = np.array([c.mean() if len(c) else np.nan for c in cols])
-    boot = _bootstrap_columns(cols, n_resamples, seed)
+    boot = resampled_columns(cols, n_resamples, seed, None if codes is None else [codes[m] for m in ok])
     low, high = _percentile_ci(boot, confidence)
     return mean, low, high, count
 
@@ -193,17 +167,21 @@ def bootstrap_mean_ci(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int | None,
+    clusters: np.ndarray | Sequence[int] | None = None,
 ) -> MeanCI:
     """Mean and percentile-bootstrap confidence interval of the mean.
 
     NaN (and ±inf) values are dropped first; ``n`` is the number kept. With n == 0
-    everything is NaN; with n == 1 the CI is NaN (a single value has no spread).
+    everything is NaN; with n == 1 (or a single cluster) the CI is NaN (no spread).
 
     Args:
         values: one value per query.
         confidence: two-sided level, e.g. 0.95 -> 2.5th and 97.5th percentiles.
         n_resamples: bootstrap resamples.
         seed: seed of the ``numpy.random.Generator`` that draws the resamples.
+        clusters: customer id of each value (negative = guest, its own cluster) for the
+            cluster bootstrap (ratio estimator, :mod:`xsell_eval.resampling`); None
+            resamples the values.
 
     Returns:
         ``MeanCI(mean, low, high, n)``.
@@ -216,7 +194,8 @@ def bootstrap_mean_ci(
     confidence = _check_confidence(confidence)
     n_resamples = _check_resamples(n_resamples)
     x = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-    mean, low, high, n = _mean_cis(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    codes = _check_clusters(clusters, len(x), "bootstrap_mean_ci")
+    mean, low, high, n = _mean_cis(x, confidence=confidence, n_resamples=n_resamples, seed=seed, codes=codes)
     return MeanCI(float(mean[0]), float(low[0]), float(high[0]), int(n[0]))
 
 
@@ -238,6 +217,7 @@ def _p_value(d: np.ndarray, test: Test) -> float:
 def _paired_from_boot(
     a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.ndarray, confidence: float, test: Test
 ) -> PairedComparison:
+    """The comparison from the replicates of A and B (same draws); the bootstrap test reads them too."""
     n = len(a)
     if n == 0:
         nan = float("nan")
@@ -255,6 +235,12 @@ def _paired_from_boot(
     else:
         ci = rci = (float("nan"), float("nan"))
     d = a - b
+    if test != "bootstrap":
+        p_value = _p_value(d, test)
+    elif not np.any(d != 0):
+        p_value = 1.0  # no difference at all (as for the other tests)
+    else:  # the test that inverts the percentile CI above, from the same draws
+        p_value = inversion_p_value(d_boot, estimate=diff) if np.isfinite(ci[0]) else float("nan")
     return PairedComparison(
         n=n,
         mean_a=mean_a,
@@ -265,7 +251,7 @@ def _paired_from_boot(
         rel_diff=float(rel),
         rel_ci_low=rci[0],
         rel_ci_high=rci[1],
-        p_value=_p_value(d, test),
+        p_value=p_value,
         wins=int((d > 0).sum()),
         ties=int((d == 0).sum()),
         losses=int((d < 0).sum()),
@@ -274,14 +260,22 @@ def _paired_from_boot(
 
 
 def _paired_many(
-    a: np.ndarray, b: np.ndarray, *, seed: int | None, n_resamples: int, confidence: float, test: Test
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    seed: int | None,
+    n_resamples: int,
+    confidence: float,
+    test: Test,
+    codes: np.ndarray | None = None,
 ) -> list[PairedComparison]:
     """Column-wise paired comparisons of two (n × p) matrices (pairs with a NaN dropped per column)."""
     p = a.shape[1]
     valid = np.isfinite(a) & np.isfinite(b)
     ca = [a[valid[:, j], j] for j in range(p)]
     cb = [b[valid[:, j], j] for j in range(p)]
-    boot = _bootstrap_columns(ca + cb, n_resamples, seed)  # pairs keep their rows: same draws
+    cc = None if codes is None else [codes[valid[:, j]] for j in range(p)] * 2
+    boot = resampled_columns(ca + cb, n_resamples, seed, cc)  # pairs keep their rows: same draws
     return [_paired_from_boot(ca[j], cb[j], boot[:, j], boot[:, p + j], confidence, test) for j in range(p)]
 
 
@@ -293,16 +287,23 @@ def paired_comparison(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     test: Test = "wilcoxon",
+    clusters: np.ndarray | Sequence[int] | None = None,
 ) -> PairedComparison:
     """Compare A with B query by query (``a[i]`` and ``b[i]`` belong to the same query).
 
-    The CI of the mean difference is a paired percentile bootstrap: queries are
-    resampled with replacement and the *same* resample is applied to A and B, so the
-    correlation between the two adapters on a query is kept. The relative difference
-    ``diff / mean_b`` gets its CI from the same resamples (ratio of resampled means).
+    The CI of the mean difference is a paired percentile bootstrap: queries (or, with
+    ``clusters``, customers with all their queries) are resampled with replacement and
+    the *same* resample is applied to A and B, so the correlation between the two
+    adapters on a query is kept. The relative difference ``diff / mean_b`` gets its CI
+    from the same resamples (ratio of resampled means).
 
-    The p-value comes from ``scipy.stats.wilcoxon(a - b, zero_method="pratt")`` (default)
-    or the paired t-test. Per-query ranking metrics are mostly 0 for both adapters, so
+    ``test="bootstrap"`` takes the p-value from those same resamples
+    (:func:`~xsell_eval.resampling.inversion_p_value`): p < 1 − confidence exactly when
+    the CI excludes 0 (for 1 − confidence ≥ 10/n_resamples; below 10/n_resamples, beyond
+    the resolution of the draws, the normal approximation from the same draws may lower
+    p, never above the inversion value). The rank and t tests treat queries as independent whatever
+    ``clusters`` says. The p-value comes from ``scipy.stats.wilcoxon(a - b, zero_method="pratt")``
+    (default) or the paired t-test otherwise. Per-query ranking metrics are mostly 0 for both adapters, so
     most differences are exactly zero: Pratt's method ranks those zeros with the rest
     and then leaves them out of the statistic; with binary metrics such as hit_rate it
     reduces to the sign test on the discordant queries (as McNemar's test does).
@@ -315,8 +316,11 @@ def paired_comparison(
         seed: seed of the bootstrap generator.
         n_resamples: bootstrap resamples.
         confidence: two-sided CI level.
-        test: ``"wilcoxon"`` (signed-rank, robust to skewed values such as revenue) or
-            ``"ttest"`` (paired t-test on the mean difference).
+        test: ``"wilcoxon"`` (signed-rank, robust to skewed values such as revenue),
+            ``"ttest"`` (paired t-test on the mean difference) or ``"bootstrap"`` (the
+            paired bootstrap test of the mean difference, agreeing with the CI).
+        clusters: customer id of each pair (negative = guest) for the cluster bootstrap;
+            None resamples pairs.
 
     Raises:
         DataError: ``a`` and ``b`` differ in length.
@@ -334,9 +338,10 @@ def paired_comparison(
     xb = np.asarray(b, dtype=np.float64).ravel()
     if xa.shape != xb.shape:
         raise DataError(f"paired_comparison: a and b must have the same length, got {len(xa)} and {len(xb)}")
-    return _paired_many(xa[:, None], xb[:, None], seed=seed, n_resamples=n_resamples, confidence=confidence, test=test)[
-        0
-    ]
+    codes = _check_clusters(clusters, len(xa), "paired_comparison")
+    return _paired_many(
+        xa[:, None], xb[:, None], seed=seed, n_resamples=n_resamples, confidence=confidence, test=test, codes=codes
+    )[0]
 
 
 def holm(p_values: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -377,8 +382,12 @@ def summarize(
     seed: int | None,
     confidence: float = 0.95,
     n_resamples: int = 1000,
+    ci_unit: str = "query",
 ) -> pd.DataFrame:
     """Mean and bootstrap CI of each metric column of a per-query table.
+
+    ``ci_unit="customer"`` resamples customers (the table's ``customer`` column, -1 =
+    guest) instead of queries.
 
     Returns:
         DataFrame with columns ``metric, mean, ci_low, ci_high, n`` (one row per metric,
@@ -387,8 +396,9 @@ def summarize(
     confidence = _check_confidence(confidence)
     n_resamples = _check_resamples(n_resamples)
     cols = _metric_columns(per_query, metrics, "summarize")
+    codes = _table_clusters(per_query, ci_unit, "summarize")
     x = per_query[cols].to_numpy(dtype=np.float64) if cols else np.empty((len(per_query), 0))
-    mean, low, high, n = _mean_cis(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    mean, low, high, n = _mean_cis(x, confidence=confidence, n_resamples=n_resamples, seed=seed, codes=codes)
     return pd.DataFrame({"metric": cols, "mean": mean, "ci_low": low, "ci_high": high, "n": n.astype(np.int64)})
 
 
@@ -402,6 +412,7 @@ def compare_to_baseline(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     test: Test = "wilcoxon",
+    ci_unit: str = "query",
 ) -> pd.DataFrame:
     """Every adapter against the baseline on the same queries, Holm-corrected.
 
@@ -419,6 +430,9 @@ def compare_to_baseline(
         metrics: metric specs such as ``["hit_rate@10", "revenue@10"]``.
         seed: bootstrap seed (the same draws for every adapter: common random numbers).
         alpha: family-wise error rate for ``significant``.
+        test: the paired test (see :func:`paired_comparison`); Holm applies to its p-values.
+        ci_unit: ``"query"`` or ``"customer"`` (resample the baseline table's ``customer``
+            clusters; the same draws for A and B).
 
     Returns:
         One row per (adapter, metric): ``adapter, metric, n_joined`` + the
@@ -439,28 +453,34 @@ def compare_to_baseline(
     test = _check_test(test)
     base = per_query[baseline]
     cols = _metric_columns(base, metrics, f"baseline '{baseline}'")
+    clustered = _table_clusters(base, ci_unit, f"baseline '{baseline}'") is not None
+    base_keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
     if base[C.QUERY].duplicated().any():
         raise DataError(f"baseline '{baseline}': duplicated query_id in its per-query metrics")
     keys: list[tuple[str, str, int]] = []
     xa_parts: list[np.ndarray] = []
     xb_parts: list[np.ndarray] = []
+    code_parts: list[np.ndarray] = []
     for name, df in per_query.items():
         if name == baseline:
             continue
         _metric_columns(df, metrics, f"adapter '{name}'")
         if df[C.QUERY].duplicated().any():
             raise DataError(f"adapter '{name}': duplicated query_id in its per-query metrics")
-        joined = base[[C.QUERY, *cols]].merge(df[[C.QUERY, *cols]], on=C.QUERY, how="inner", suffixes=("_b", "_a"))
+        joined = base[[*base_keys, *cols]].merge(df[[C.QUERY, *cols]], on=C.QUERY, how="inner", suffixes=("_b", "_a"))
         xa = joined[[f"{c}_a" for c in cols]].to_numpy(dtype=np.float64)
         xb = joined[[f"{c}_b" for c in cols]].to_numpy(dtype=np.float64)
+        codes = _table_clusters(joined, ci_unit, f"adapter '{name}'")
         for j, col in enumerate(cols):
             ok = np.isfinite(xa[:, j]) & np.isfinite(xb[:, j])
             xa_parts.append(xa[ok, j])
             xb_parts.append(xb[ok, j])
+            if codes is not None:
+                code_parts.append(codes[ok])
             keys.append((name, col, len(joined)))
-    # one bootstrap pass per distinct n over every adapter × metric (common random numbers)
+    # one bootstrap pass per distinct set of units over every adapter × metric (common random numbers)
     m = len(keys)
-    boot = _bootstrap_columns(xa_parts + xb_parts, n_resamples, seed)
+    boot = resampled_columns(xa_parts + xb_parts, n_resamples, seed, code_parts * 2 if clustered else None)
     rows: list[dict[str, object]] = []
     for j, (name, col, n_joined) in enumerate(keys):
         res = _paired_from_boot(xa_parts[j], xb_parts[j], boot[:, j], boot[:, m + j], confidence, test)

@@ -54,6 +54,12 @@ def compare(
     baseline: Annotated[str, typer.Option(help="Adapter every other is compared to.")] = _D.baseline,
     seed: Annotated[int, typer.Option(help="Seed for every random step.")] = _D.seed,
     reveal: RevealOption = _D.reveal,
+    reveal_seeds: Annotated[
+        int,
+        typer.Option(
+            "--reveal-seeds", help="basket-completion: repeat the reveal with N seeds (spread in the report)."
+        ),
+    ] = _D.reveal_seeds,
     hide: HideOption = None,
     max_queries: Annotated[
         int | None, typer.Option(help="Evaluate a seeded sample of at most this many queries.")
@@ -64,6 +70,13 @@ def compare(
     ] = None,
     test_fraction: TestFractionOption = _D.test_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = _D.n_bootstrap,
+    ci_unit: Annotated[
+        str, typer.Option("--ci-unit", help="Bootstrap resampling unit: customer (cluster bootstrap) | query.")
+    ] = _D.ci_unit,
+    test: Annotated[
+        str,
+        typer.Option("--test", help="Paired test vs the baseline: bootstrap (agrees with the CI) | wilcoxon | ttest."),
+    ] = _D.test,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory (default reports/<time>-compare).")
     ] = None,
@@ -141,6 +154,7 @@ def compare(
         protocol=protocol,
         reveal=reveal,
         hide=hide,
+        reveal_seeds=reveal_seeds,
         max_queries=max_queries,
         ks=tuple(parse_ks(k)),
         primary_metric=metric,
@@ -148,6 +162,8 @@ def compare(
         seed=seed,
         n_bootstrap=bootstrap,
         recs=parse_recs_specs(recs),
+        ci_unit=ci_unit,
+        test=test,
     ).validate()
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning = None, None

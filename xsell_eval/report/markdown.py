@@ -61,6 +61,7 @@ from xsell_eval.report.sections import (
     query_unit,
     terms_section,
 )
+from xsell_eval.report.statistics_section import interval_sentence, reveal_seeds_section, test_phrase
 from xsell_eval.result import AdapterOutcome, CompareResult
 
 __all__ = [
@@ -121,7 +122,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         f"## Results at k = {k}",
         "",
         f"Mean per query with a {lvl} bootstrap confidence interval [low, high]; shares are 0–1. ▲/▼: better/worse "
-        f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable.",
+        f"than `{cfg.baseline}` after Holm correction (paired test on the same queries); no mark: not distinguishable. "
+        + interval_sentence(cfg),
         "",
         metric_table(result, k),
         "",
@@ -131,8 +133,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     parts += [
         f"### Against `{cfg.baseline}`, query by query (k = {k})",
         "",
-        f"Difference of means (candidate − baseline) with a paired bootstrap {lvl} CI, relative difference, Wilcoxon "
-        "signed-rank p-value, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
+        f"Difference of means (candidate − baseline) with a paired bootstrap {lvl} CI, relative difference, "
+        f"{test_phrase(cfg)}, Holm-adjusted p-value, and win/tie/loss: test queries where the candidate scored "
         "higher / the same / lower.",
         "",
         comparison_table(result),
@@ -140,6 +142,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     ]
     if "lift" in plots:
         parts += [f"![Relative difference vs {cfg.baseline} with {lvl} CI]({plots['lift']})", ""]
+    if reveal_seeds_section(result):
+        parts += [reveal_seeds_section(result), ""]
     parts += ["## Business metrics", "", business_section(result), ""]
     parts += examples_section(result)
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
