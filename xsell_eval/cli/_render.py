@@ -243,8 +243,12 @@ def print_abtest(report: Any) -> None:
     """The A/B table, a sample-ratio warning if any, and the decision line."""
     from xsell_eval.abtest.stats import SRM_THRESHOLD
     from xsell_eval.abtest.wording import p_text
+    from xsell_eval.report.abtest import contradiction_line, expected_line, repeats_lines
 
     a = report.analysis
+    expected = expected_line(report)
+    if expected:
+        console.print(f"[bold]{escape(expected)}[/]")
     console.print(abtest_table(report))
     if a.srm_flag:
         err_console.print(
@@ -255,6 +259,11 @@ def print_abtest(report: Any) -> None:
         a.decision.kind, "cyan"
     )
     console.print(f"[bold {color}]decision:[/] {escape(a.decision.text)}")
+    warn = contradiction_line(report)
+    if warn:
+        console.print(f"[bold red]warning:[/] {escape(warn)}")
+    for i, line in enumerate(repeats_lines(report)):
+        console.print(("[bold]repeats:[/] " if i == 0 else "  ") + escape(line))
 
 
 def print_report_path(run_dir: Any) -> None:

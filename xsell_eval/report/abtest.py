@@ -72,6 +72,103 @@ def decision_text(report: ABTestReport) -> str:
     return f"**Decision: {head}** — {rest}" if sep else f"**Decision:** {d.text}"
 
 
+def expected_line(report: ABTestReport) -> str:
+    """The response model's expected effect, which leads the first screen when the model knows it.
+
+    Known: ``truth`` (a generated shop's own effect) and ``oracle`` (a model of all the data);
+    '' otherwise and in an A/A test.
+    """
+    from xsell_eval.abtest.repeats import KNOWING_SOURCES, expected_effect_text
+
+    if report.response.source not in KNOWING_SOURCES or report.settings.get("aa"):
+        return ""
+    return expected_effect_text(report.analysis, report.response.source)
+
+
+def contradiction_line(report: ABTestReport) -> str:
+    """A warning when the decision goes against the model's expected revenue effect ('' when it does not)."""
+    from xsell_eval.abtest.repeats import contradiction_text
+
+    return contradiction_text(report.analysis)
+
+
+_CURSE = " (winner's curse: when power is low, significance selects the lucky draws)"
+
+
+def repeats_lines(report: ABTestReport) -> list[str]:
+    """What ``--repeats`` found, in plain sentences (empty without repeats)."""
+    from xsell_eval.abtest.repeats import RepeatSummary
+
+    if not report.repeats:
+        return []
+    r = RepeatSummary.from_dict(report.repeats)
+    lines = [
+        f"Over {r.n_repeats:,} repeats of this test ({r.visitors:,} visitors each, seeds SeedSequence([{r.seed}, i])): "
+        f"{r.sentence()}."
+    ]
+    for x in r.arms:
+        line = (
+            f"{x.arm} vs {r.control}: true conversion lift {_pct(x.expected_lift)}, mean estimate {_pct(x.mean_lift)} "
+            f"(sd {_pct(x.sd_lift, False)}); significantly better in {x.share_better:.0%} of repeats "
+            f"(power at the true effect {_pct(x.power_true, False)}), worse in {x.share_worse:.0%}"
+        )
+        if x.n_significant:
+            over = x.overstatement
+            line += (
+                f"; the {x.n_significant:,} significant repeats estimate {_pct(x.mean_lift_significant)} on average"
+                + (f", {over:+.0%} against the true lift" if math.isfinite(over) else "")
+                + (_CURSE if x.power_true < 0.8 else "")
+            )
+        lines.append(line + ".")
+    return lines
+
+
+def repeats_section(report: ABTestReport) -> str:
+    """Markdown of :func:`repeats_lines`: the sentence, then a table per treatment."""
+    from xsell_eval.abtest.repeats import RepeatSummary
+
+    r = RepeatSummary.from_dict(report.repeats)
+    rows = [[lab, F.fmt(n), f"{n / r.n_repeats:.0%}"] for lab, n in r.decisions.items()]
+    arm_rows = [
+        [
+            x.arm,
+            _pct(x.expected_lift),
+            _pct(x.mean_lift),
+            _pct(x.mean_lift_significant),
+            _pct(x.overstatement),
+            f"{x.share_better:.0%}",
+            _pct(x.power_true, False),
+            _pct(x.expected_rpv_lift),
+            _pct(x.mean_rpv_lift),
+        ]
+        for x in r.arms
+    ]
+    return (
+        repeats_lines(report)[0]
+        + "\n\n"
+        + _table(["decision", "repeats", "share"], rows, "lrr")
+        + "\n\n"
+        + _table(
+            [
+                "arm",
+                "true lift",
+                "mean estimated lift",
+                "mean lift if significant",
+                "overstatement",
+                "significantly better",
+                "power at true lift",
+                "true revenue/visitor lift",
+                "mean estimated revenue/visitor lift",
+            ],
+            arm_rows,
+        )
+        + "\n\nOnly visitor sampling, assignment and responses are re-drawn; the adapters are fitted once. "
+        "Power at the true lift: statsmodels `power_proportions_2indep` at the true conversion rates and the "
+        "expected arm sizes; the share of repeats that ship should match it within binomial noise. "
+        "Keeping only significant results overstates the effect when power is low (the winner's curse)."
+    )
+
+
 def _setup_paragraph(report: ABTestReport) -> str:
     a, s, dta = report.analysis, report.settings, report.data
     arms = ", ".join(f"{x.name} ({x.weight:.0%})" for x in a.arms)
@@ -329,9 +426,16 @@ METHODS = (
 def render_section(report: ABTestReport, *, heading: str = "##") -> str:
     """The Markdown A/B-test section (pure: same report → same text)."""
     h2, h3 = heading, heading + "#"
+    expected, warn = expected_line(report), contradiction_line(report)
     parts = [
         f"{h2} Simulated A/B test",
+        *([f"**{expected}**"] if expected else []),
         decision_text(report),
+        *([f"**Warning: {warn}**"] if warn else []),
+    ]
+    if report.repeats:
+        parts += [f"{h3} Repeated {report.repeats.get('n_repeats', 0):,} times", repeats_section(report)]
+    parts += [
         _setup_paragraph(report),
         f"{h3} Arms",
         arms_table(report),
