@@ -189,3 +189,19 @@ def test_abtest_repeats(shop_dir, tmp_path):
     bad = runner.invoke(app, ["abtest", "popular", "random", "--repeats", "-1"])
     assert bad.exit_code == 1 and "--repeats must be from 0" in bad.output
     assert res2.exit_code == 0
+
+
+def test_abtest_traffic_observed_unless_given(shop_dir, tmp_path):
+    base = ["abtest", "popular", "random", "--data", str(shop_dir), "--visitors", "2000", "--k", "5",
+            "--bootstrap", "100"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "obs")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "obs" / "abtest.json").read_text())["settings"]
+    t = rec["traffic"]
+    assert t["source"] == "observed" and rec["traffic_per_day"] == t["per_day"] == round(t["baskets"] / t["days"])
+    assert f"traffic: {t['per_day']:,} baskets/day observed in the test period" in " ".join(res.output.split())
+    res = runner.invoke(app, [*base, "--traffic", "700", "--out", str(tmp_path / "given")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "given" / "abtest.json").read_text())["settings"]
+    assert rec["traffic_per_day"] == 700 and rec["traffic"]["source"] == "given"
+    assert "700 visitors/day as given by --traffic" in (tmp_path / "given" / "report.md").read_text()

@@ -24,6 +24,7 @@ from xsell_eval.abtest.analysis import analyse
 from xsell_eval.abtest.response import ResponseModel
 from xsell_eval.abtest.result import ABTestReport
 from xsell_eval.abtest.simulate import PreparedArms, SimulationResult, prepare_arms, simulate_prepared
+from xsell_eval.abtest.traffic import observed_from_split, resolve_traffic
 from xsell_eval.queries import Recommendations
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def run_simulation(
     aa_implied: bool = False,
     command: str = "",
     figures: Mapping[str, str] | None = None,
+    traffic_label: str = "--traffic",
 ) -> SimulationRun:
     """Simulate the A/B test of ``recs_by_arm`` on ``prepared.queries`` and analyse it.
 
@@ -117,6 +119,8 @@ def run_simulation(
             (recorded; the report says so).
         command: the command line that reproduces the run (recorded).
         figures: relative paths of the figures the caller will draw.
+        traffic_label: how a given ``settings.traffic_per_day`` is named in the output; when it is
+            None, the test-period baskets per day of ``prepared.split`` are used (and said).
 
     Returns:
         A :class:`SimulationRun`.
@@ -124,7 +128,11 @@ def run_simulation(
     ds, queries = prepared.dataset, prepared.queries
     arms = list(recs_by_arm)
     seed, protocol = config.seed, config.protocol
-    visitors, k, traffic_per_day = settings.visitors, settings.k, settings.traffic_per_day
+    visitors, k = settings.visitors, settings.k
+    traffic = resolve_traffic(
+        settings.traffic_per_day, observed_from_split(getattr(prepared, "split", None)), given_as=traffic_label
+    )
+    traffic_per_day = traffic.per_day
     split, mde, alpha = settings.weights(len(arms)), settings.mde, settings.alpha
     t0 = time.perf_counter()
     prepared_arms = prepare_arms(
@@ -142,6 +150,7 @@ def run_simulation(
         "k": k,
         "response": response.source,
         "traffic_per_day": traffic_per_day,
+        "traffic": traffic.to_dict(),
         "mde": mde,
         "alpha": alpha,
         "seed": seed,
@@ -280,7 +289,7 @@ def run_abtest(
             n_visitors=settings.visitors,
             split=settings.weights(len(specs)),
             seed=seed,
-            traffic_per_day=settings.traffic_per_day,
+            traffic_per_day=done.sim.traffic_per_day,
             alpha=settings.alpha,
             mde=settings.mde,
             aa=aa or aa_implied,

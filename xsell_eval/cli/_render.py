@@ -243,7 +243,7 @@ def print_abtest(report: Any) -> None:
     """The A/B table, a sample-ratio warning if any, and the decision line."""
     from xsell_eval.abtest.stats import SRM_THRESHOLD
     from xsell_eval.abtest.wording import p_text
-    from xsell_eval.report.abtest import contradiction_line, expected_line, repeats_lines
+    from xsell_eval.report.abtest import contradiction_line, expected_line, repeats_lines, traffic_text
 
     a = report.analysis
     expected = expected_line(report)
@@ -259,6 +259,7 @@ def print_abtest(report: Any) -> None:
         a.decision.kind, "cyan"
     )
     console.print(f"[bold {color}]decision:[/] {escape(a.decision.text)}")
+    console.print(f"traffic: {escape(traffic_text(report))}")
     warn = contradiction_line(report)
     if warn:
         console.print(f"[bold red]warning:[/] {escape(warn)}")

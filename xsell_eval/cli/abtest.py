@@ -37,9 +37,13 @@ def abtest(
     response: Annotated[
         str, typer.Option(help="Acceptance source: replay (held-out truth) | oracle (fitted on all data) | truth.")
     ] = _D("response"),
-    traffic: Annotated[int, typer.Option("--traffic", help="Visitors per day (for the days of the test).")] = _D(
-        "traffic_per_day"
-    ),
+    traffic: Annotated[
+        int | None,
+        typer.Option(
+            "--traffic",
+            help="Visitors per day (for the days of the test); default: the data's observed test-period baskets/day.",
+        ),
+    ] = None,
     traffic_per_day: Annotated[
         int | None, typer.Option("--traffic-per-day", help="Deprecated name of --traffic.", hidden=True)
     ] = None,

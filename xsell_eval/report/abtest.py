@@ -72,6 +72,14 @@ def decision_text(report: ABTestReport) -> str:
     return f"**Decision: {head}** — {rest}" if sep else f"**Decision:** {d.text}"
 
 
+def traffic_text(report: ABTestReport) -> str:
+    """``84 baskets/day observed in the test period (...)`` / ``5,000 visitors/day as given by --traffic``."""
+    t = report.settings.get("traffic")
+    if isinstance(t, dict) and t.get("text"):
+        return str(t["text"])
+    return f"{report.analysis.traffic_per_day:,} visitors/day"  # runs written before the traffic was recorded
+
+
 def expected_line(report: ABTestReport) -> str:
     """The response model's expected effect, which leads the first screen when the model knows it.
 
@@ -182,7 +190,7 @@ def _setup_paragraph(report: ABTestReport) -> str:
     )
     src = report.response.source
     return (
-        f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {a.traffic_per_day:,} visitors/day, "
+        f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {traffic_text(report)}, "
         f"replaying {_big(dta.get('n_queries'))} distinct {dta.get('protocol', '')} queries from the test period of "
         f"`{dta.get('name', '?')}`; arms {arms}{aa}; top-{s.get('k', '?')} shown; acceptance source "
         f"**{src}**: {SOURCES.get(src, '')}. Control: **{a.arms[0].name}**. Primary metric: incremental "
@@ -311,7 +319,7 @@ def plan_section(report: ABTestReport) -> str:
         [f"visitors per treatment arm ({p.method}, used)", _big(p.n_treatment)],
         [f"visitors per treatment arm ({p.other_method}, for reference)", _big(p.n_treatment_other_method)],
         ["visitors in total (all arms)", _big(p.total_visitors)],
-        ["days at the current traffic", "—" if days is None else f"{duration_text(days)} at {t:,} visitors/day"],
+        ["days at the current traffic", "—" if days is None else f"{duration_text(days)} at {traffic_text(report)}"],
     ]
     if impossible:
         rows.append(
