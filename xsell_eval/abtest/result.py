@@ -28,6 +28,7 @@ class ABTestReport:
         manifest: versions, seed, git revision, timings.
         figures: relative paths of the figures (empty if not drawn).
         repeats: :meth:`xsell_eval.abtest.repeats.RepeatSummary.to_dict` of ``--repeats`` (empty: none).
+        cuped: :meth:`xsell_eval.abtest.cuped.CupedResult.to_dict` per treatment and metric (empty: none).
     """
 
     analysis: Analysis
@@ -38,6 +39,7 @@ class ABTestReport:
     manifest: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     repeats: dict[str, Any] = field(default_factory=dict)
+    cuped: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (NaN/inf → None)."""
@@ -53,6 +55,7 @@ class ABTestReport:
             "manifest": plain(self.manifest),
             "figures": dict(self.figures),
             **({"repeats": plain(self.repeats)} if self.repeats else {}),
+            **({"cuped": plain(self.cuped)} if self.cuped else {}),
         }
 
     @classmethod
@@ -69,4 +72,5 @@ class ABTestReport:
             manifest=d.get("manifest", {}),
             figures=d.get("figures", {}),
             repeats=d.get("repeats", {}),
+            cuped=d.get("cuped", []),
         )

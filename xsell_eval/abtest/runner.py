@@ -83,6 +83,17 @@ def offline_means(per_query: Mapping[str, pd.DataFrame | None], k: int) -> dict[
     return out
 
 
+def _cuped(prepared: Any, sim: SimulationResult, alpha: float) -> list[dict[str, Any]]:
+    """CUPED with each visitor's pre-test spend (training period of ``prepared.split``); [] without a split."""
+    from xsell_eval.abtest.cuped import cuped_analysis, pre_period_spend
+
+    split = getattr(prepared, "split", None)
+    if split is None:
+        return []
+    spend = pre_period_spend(prepared.queries.user_idx, split.train)
+    return [r.to_dict() for r in cuped_analysis(sim, spend, alpha=alpha)]
+
+
 def run_simulation(
     prepared: Any,
     recs_by_arm: Mapping[str, Recommendations],
@@ -141,6 +152,7 @@ def run_simulation(
     sim = simulate_prepared(prepared_arms, n_visitors=visitors, split=split, seed=seed, traffic_per_day=traffic_per_day)
     t1 = time.perf_counter()
     analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=settings.bootstrap, seed=seed, aa=aa)
+    cuped = _cuped(prepared, sim, alpha)
     seconds = {"simulate": t1 - t0, "statistics": time.perf_counter() - t1}
     recorded = {
         "arms": arms,
@@ -175,6 +187,7 @@ def run_simulation(
             "has_truth": truth is not None,
         },
         figures=dict(figures or {}),
+        cuped=cuped,
     )
     return SimulationRun(report=report, sim=sim, seconds=seconds, prepared_arms=prepared_arms)
 

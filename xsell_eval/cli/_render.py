@@ -263,6 +263,15 @@ def print_abtest(report: Any) -> None:
     warn = contradiction_line(report)
     if warn:
         console.print(f"[bold red]warning:[/] {escape(warn)}")
+    for d in report.cuped:
+        if d.get("metric") == "revenue_per_visitor":
+            vr = d.get("variance_reduction")
+            console.print(
+                f"CUPED (pre-test spend), revenue/visitor {escape(str(d['arm']))} − {escape(str(d['control']))}: "
+                f"{d['cuped_diff']:+.4g} [{d['cuped_low']:+.4g}, {d['cuped_high']:+.4g}] vs plain {d['diff']:+.4g} "
+                f"[{d['diff_low']:+.4g}, {d['diff_high']:+.4g}]"
+                + (f"; variance removed {vr:.1%}" if isinstance(vr, float) else "")
+            )
     for i, line in enumerate(repeats_lines(report)):
         console.print(("[bold]repeats:[/] " if i == 0 else "  ") + escape(line))
 
