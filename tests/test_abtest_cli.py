@@ -166,3 +166,42 @@ def test_identical_arms_without_aa_are_judged_as_an_aa_test(shop_dir, tmp_path):
     report = (out / "report.md").read_text()
     assert "every arm is the same adapter, so the run is judged as an A/A test" in report
     assert "**Decision: A/A check" in report and "--aa" not in data["settings"]["command"]
+
+
+def test_abtest_repeats(shop_dir, tmp_path):
+    out = tmp_path / "rep"
+    args = ["abtest", "popular", "random", "--data", str(shop_dir), "--response", "truth", "--visitors", "2000",
+            "--k", "5", "--bootstrap", "100", "--repeats", "12", "--seed", "2", "--out", str(out)]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert flat.index("Expected, the shop's true effect") < flat.index("decision:")  # the truth leads
+    assert "repeats: Over 12 repeats of this test" in flat
+    data = json.loads((out / "abtest.json").read_text())
+    rep = data["repeats"]
+    assert rep["n_repeats"] == 12 and sum(rep["decisions"].values()) == 12
+    assert rep["arms"][0]["expected_lift"] == pytest.approx(data["analysis"]["comparisons"][0]["expected_lift"])
+    report = (out / "report.md").read_text()
+    assert "### Repeated 12 times" in report and "power at true lift" in report
+    assert "--repeats 12" in report  # in the reproduce command
+    res2 = runner.invoke(app, [*args[:-1], str(tmp_path / "rep2")])
+    assert json.loads((tmp_path / "rep2" / "abtest.json").read_text())["repeats"]["arms"] == rep["arms"]
+    bad = runner.invoke(app, ["abtest", "popular", "random", "--repeats", "-1"])
+    assert bad.exit_code == 1 and "--repeats must be from 0" in bad.output
+    assert res2.exit_code == 0
+
+
+def test_abtest_traffic_observed_unless_given(shop_dir, tmp_path):
+    base = ["abtest", "popular", "random", "--data", str(shop_dir), "--visitors", "2000", "--k", "5",
+            "--bootstrap", "100"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "obs")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "obs" / "abtest.json").read_text())["settings"]
+    t = rec["traffic"]
+    assert t["source"] == "observed" and rec["traffic_per_day"] == t["per_day"] == round(t["baskets"] / t["days"])
+    assert f"traffic: {t['per_day']:,} baskets/day observed in the test period" in " ".join(res.output.split())
+    res = runner.invoke(app, [*base, "--traffic", "700", "--out", str(tmp_path / "given")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "given" / "abtest.json").read_text())["settings"]
+    assert rec["traffic_per_day"] == 700 and rec["traffic"]["source"] == "given"
+    assert "700 visitors/day as given by --traffic" in (tmp_path / "given" / "report.md").read_text()

@@ -58,7 +58,7 @@ def test_first_screen_answers_the_decision() -> None:
         "Holm",
         "per 1,000 baskets",
         "visitors per arm",
-        "visitors/day",
+        "13 baskets/day observed in the test period (400 baskets over 31 days)",
         "offline proxy",
         "Runner-up",
     ):
@@ -95,7 +95,11 @@ def test_decision_numbers_match_independent_computation() -> None:
     n = samplesize_proportions_2indep_onetail(p1 - p0, p0, 0.8, alpha=0.05, alternative="two-sided")
     plan = facts["ab_plan"]
     assert plan["n_per_arm"] == math.ceil(n)
-    assert plan["days"] == math.ceil(2 * math.ceil(n) / D.DEFAULT_TRAFFIC_PER_DAY)
+    # traffic: the fixture's test period, 2024-03-02 to 2024-04-01 = 31 calendar days, 400 baskets
+    per_day = round(400 / 31)
+    assert facts["settings"]["traffic_per_day"] == per_day == 13
+    assert plan["days"] == math.ceil(2 * math.ceil(n) / per_day)
+    assert plan["days_widget"] == math.ceil(2 * plan["n_per_arm_widget"] / per_day)
     assert plan["n_per_arm_low"] > plan["n_per_arm"]  # the cautious end of the CI needs more visitors
     assert plan["n_per_arm_widget"] > plan["n_per_arm"]
 
@@ -359,3 +363,19 @@ def test_adapter_warnings_reach_the_report(tmp_path: Path) -> None:
     assert info["status"] == "ok" and any("unknown item 'NOPE'" in w for w in info["warnings"])
     text = M.render_markdown(result)
     assert "Warnings raised while fitting and recommending:" in text and "BusinessRulesWarning" in text
+
+
+def test_report_traffic_overrides_the_observed_one() -> None:
+    from dataclasses import replace
+
+    from xsell_eval.result import ReportSettings
+
+    result = replace(fixed_result(), settings=ReportSettings(traffic_per_day=2_000))
+    facts = decide(result, per_query=result.per_query_frame)
+    assert facts.settings.traffic_per_day == 2_000 and facts.ab_plan is not None
+    assert facts.ab_plan.days == math.ceil(2 * facts.ab_plan.n_per_arm / 2_000)
+    text = facts.settings.traffic_text
+    assert "2,000 visitors/day as given by [report] traffic_per_day" in text and "13 baskets/day" in text
+    # the first screen leads with the realistic scenario (the widget at 10% of the offline rate)
+    line = next(x for x in M.render_markdown(result).splitlines() if x.startswith("- **To confirm with an A/B test:**"))
+    assert line.index("if the live widget converts at 10%") < line.index("Optimistic bound")

@@ -61,6 +61,8 @@ class DecisionSettings:
     power: float = DEFAULT_POWER
     currency: str | None = None
     confidence: float = 0.95
+    traffic_text: str = ""
+    """Where the traffic figure comes from (``84 baskets/day observed in the test period ...``); '' in old runs."""
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,15 @@ def _vs_baseline(adapter: str, row_: dict[str, Any]) -> VsBaseline:
     )
 
 
+def _traffic(result: CompareResult) -> Any:
+    """Visitors/day of the A/B sizing: ``[report] traffic_per_day`` if set, else the test period's baskets/day."""
+    from xsell_eval.abtest.traffic import observed_from_split, resolve_traffic
+
+    s = result.settings
+    given = s.traffic_per_day if s else None
+    return resolve_traffic(given, observed_from_split(result.split), given_as="[report] traffic_per_day")
+
+
 def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> Decision:
     """The decision of a comparison (pure: the same result gives the same decision).
 
@@ -400,11 +411,13 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
 
     cfg = result.config
     s = result.settings
+    traffic = _traffic(result)
     settings = DecisionSettings(
-        traffic_per_day=int((s.traffic_per_day if s else None) or DEFAULT_TRAFFIC_PER_DAY),
+        traffic_per_day=traffic.per_day,
         power=float((s.power if s else None) or DEFAULT_POWER),
         currency=currency_of(result),
         confidence=cfg.confidence,
+        traffic_text=traffic.text(),
     )
     per_query = per_query if per_query is not None else result.per_query_frame
     prim = cfg.primary_metric

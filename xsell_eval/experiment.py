@@ -174,6 +174,7 @@ def simulate_abtest(
             aa_implied=aa,
             command=command,
             figures={"lift": ABTEST_LIFT, "sequential": ABTEST_SEQUENTIAL},
+            traffic_label="[abtest] traffic_per_day",
         )
     return done.report
 

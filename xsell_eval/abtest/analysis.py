@@ -314,6 +314,7 @@ def analyse(
     spending: str = "obrien-fleming",
     max_looks: int = MAX_LOOKS,
     aa: bool = False,
+    sequential: bool = True,
 ) -> Analysis:
     """All statistics of a simulated experiment; arm 0 is the control.
 
@@ -331,6 +332,9 @@ def analyse(
         max_looks: at most this many sequential looks.
         aa: an A/A test (the same recommendations in both arms): the decision is an
             A/A verdict (see :func:`decide`).
+        sequential: run the day-by-day monitor (``False``: no monitor, ``Analysis.sequential``
+            is empty; the decision's kind does not depend on it, only its wording — used by
+            the cheap repeats of :mod:`xsell_eval.abtest.repeats`).
 
     Raises:
         ConfigError: bad alpha / power / mde, fewer than two arms, or an arm without visitors.
@@ -434,9 +438,11 @@ def analyse(
 
     chi2, p_srm = srm_test(n, sim.weights)
     plan = _plan(arms, sim.weights, mde=mde, alpha=alpha, alpha_each=alpha_each, power=power, method=sample_size_method)
-    seq = [
-        monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks, ci_alpha=alpha) for a in t_idx
-    ]
+    seq = (
+        [monitor(sim, int(a), alpha=alpha_each, spending=spending, max_looks=max_looks, ci_alpha=alpha) for a in t_idx]
+        if sequential
+        else []
+    )
     # revenue per visitor between treatments (Welch), for two arms the decision finds tied on conversion
     rpv_tests = {(sim.arms[i], sim.arms[j]): _welch(rev[i], rev[j], alpha) for i in t_idx for j in t_idx if i < j}
     from xsell_eval.abtest.wording import decide

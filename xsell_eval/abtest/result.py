@@ -27,6 +27,8 @@ class ABTestReport:
         data: facts about the data (name, fingerprint, queries, protocol, has_truth).
         manifest: versions, seed, git revision, timings.
         figures: relative paths of the figures (empty if not drawn).
+        repeats: :meth:`xsell_eval.abtest.repeats.RepeatSummary.to_dict` of ``--repeats`` (empty: none).
+        cuped: :meth:`xsell_eval.abtest.cuped.CupedResult.to_dict` per treatment and metric (empty: none).
     """
 
     analysis: Analysis
@@ -36,6 +38,8 @@ class ABTestReport:
     data: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    repeats: dict[str, Any] = field(default_factory=dict)
+    cuped: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (NaN/inf → None)."""
@@ -50,6 +54,8 @@ class ABTestReport:
             "data": plain(self.data),
             "manifest": plain(self.manifest),
             "figures": dict(self.figures),
+            **({"repeats": plain(self.repeats)} if self.repeats else {}),
+            **({"cuped": plain(self.cuped)} if self.cuped else {}),
         }
 
     @classmethod
@@ -65,4 +71,6 @@ class ABTestReport:
             data=d.get("data", {}),
             manifest=d.get("manifest", {}),
             figures=d.get("figures", {}),
+            repeats=d.get("repeats", {}),
+            cuped=d.get("cuped", []),
         )

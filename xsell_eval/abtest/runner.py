@@ -23,7 +23,8 @@ import pandas as pd
 from xsell_eval.abtest.analysis import analyse
 from xsell_eval.abtest.response import ResponseModel
 from xsell_eval.abtest.result import ABTestReport
-from xsell_eval.abtest.simulate import SimulationResult, simulate
+from xsell_eval.abtest.simulate import PreparedArms, SimulationResult, prepare_arms, simulate_prepared
+from xsell_eval.abtest.traffic import observed_from_split, resolve_traffic
 from xsell_eval.queries import Recommendations
 
 if TYPE_CHECKING:
@@ -43,11 +44,13 @@ class SimulationRun:
             with ``dataclasses.replace``: it knows versions, git revision and total time).
         sim: the per-visitor simulation (for the run directory's ``visitors`` file).
         seconds: wall-clock seconds of ``simulate`` and ``statistics``.
+        prepared_arms: the arms' slot probabilities (reused by repeats).
     """
 
     report: ABTestReport
     sim: SimulationResult
     seconds: dict[str, float]
+    prepared_arms: PreparedArms | None = None
 
 
 def arm_labels(specs: Sequence[str]) -> list[str]:
@@ -80,6 +83,17 @@ def offline_means(per_query: Mapping[str, pd.DataFrame | None], k: int) -> dict[
     return out
 
 
+def _cuped(prepared: Any, sim: SimulationResult, alpha: float) -> list[dict[str, Any]]:
+    """CUPED with each visitor's pre-test spend (training period of ``prepared.split``); [] without a split."""
+    from xsell_eval.abtest.cuped import cuped_analysis, pre_period_spend
+
+    split = getattr(prepared, "split", None)
+    if split is None:
+        return []
+    spend = pre_period_spend(prepared.queries.user_idx, split.train)
+    return [r.to_dict() for r in cuped_analysis(sim, spend, alpha=alpha)]
+
+
 def run_simulation(
     prepared: Any,
     recs_by_arm: Mapping[str, Recommendations],
@@ -94,6 +108,7 @@ def run_simulation(
     aa_implied: bool = False,
     command: str = "",
     figures: Mapping[str, str] | None = None,
+    traffic_label: str = "--traffic",
 ) -> SimulationRun:
     """Simulate the A/B test of ``recs_by_arm`` on ``prepared.queries`` and analyse it.
 
@@ -115,6 +130,8 @@ def run_simulation(
             (recorded; the report says so).
         command: the command line that reproduces the run (recorded).
         figures: relative paths of the figures the caller will draw.
+        traffic_label: how a given ``settings.traffic_per_day`` is named in the output; when it is
+            None, the test-period baskets per day of ``prepared.split`` are used (and said).
 
     Returns:
         A :class:`SimulationRun`.
@@ -122,23 +139,20 @@ def run_simulation(
     ds, queries = prepared.dataset, prepared.queries
     arms = list(recs_by_arm)
     seed, protocol = config.seed, config.protocol
-    visitors, k, traffic_per_day = settings.visitors, settings.k, settings.traffic_per_day
+    visitors, k = settings.visitors, settings.k
+    traffic = resolve_traffic(
+        settings.traffic_per_day, observed_from_split(getattr(prepared, "split", None)), given_as=traffic_label
+    )
+    traffic_per_day = traffic.per_day
     split, mde, alpha = settings.weights(len(arms)), settings.mde, settings.alpha
     t0 = time.perf_counter()
-    sim = simulate(
-        queries,
-        recs_by_arm,
-        response,
-        n_visitors=visitors,
-        split=split,
-        seed=seed,
-        traffic_per_day=traffic_per_day,
-        item_price=ds.item_price,
-        full_data=ds,
-        truth=truth,
-    )
+    prepared_arms = prepare_arms(
+        queries, recs_by_arm, response, item_price=ds.item_price, full_data=ds, truth=truth
+    )  # once: the repeats reuse it
+    sim = simulate_prepared(prepared_arms, n_visitors=visitors, split=split, seed=seed, traffic_per_day=traffic_per_day)
     t1 = time.perf_counter()
     analysis = analyse(sim, alpha=alpha, mde=mde, n_boot=settings.bootstrap, seed=seed, aa=aa)
+    cuped = _cuped(prepared, sim, alpha)
     seconds = {"simulate": t1 - t0, "statistics": time.perf_counter() - t1}
     recorded = {
         "arms": arms,
@@ -148,6 +162,7 @@ def run_simulation(
         "k": k,
         "response": response.source,
         "traffic_per_day": traffic_per_day,
+        "traffic": traffic.to_dict(),
         "mde": mde,
         "alpha": alpha,
         "seed": seed,
@@ -172,8 +187,9 @@ def run_simulation(
             "has_truth": truth is not None,
         },
         figures=dict(figures or {}),
+        cuped=cuped,
     )
-    return SimulationRun(report=report, sim=sim, seconds=seconds)
+    return SimulationRun(report=report, sim=sim, seconds=seconds, prepared_arms=prepared_arms)
 
 
 def run_abtest(
@@ -191,6 +207,7 @@ def run_abtest(
     out: Path | None = None,
     command: str = "",
     progress: Callable[[str, str, dict[str, Any]], None] | None = None,
+    repeats: int = 0,
 ) -> tuple[ABTestReport, Path]:
     """``xsell-eval abtest``: fit each arm's adapter, simulate the test, write the run directory.
 
@@ -207,6 +224,8 @@ def run_abtest(
         out: the run directory (default ``reports/<time>-abtest``).
         command: the command line that reproduces the run (recorded).
         progress: ``progress(event, who, info)``: ``stage_start`` / ``stage_end`` around each step.
+        repeats: also repeat the simulation this many times with seeds ``SeedSequence([seed, i])``
+            (:func:`xsell_eval.abtest.repeats.run_repeats`; the fitted adapters are reused); 0: none.
 
     Returns:
         ``(report, run_dir)``.
@@ -271,6 +290,31 @@ def run_abtest(
     )
     emit("stage_end", f"simulate {settings.visitors:,} visitors", {})
     timings.update(done.seconds)
+    if repeats:
+        from xsell_eval.abtest.repeats import run_repeats
+
+        assert done.prepared_arms is not None
+        step = f"repeat the test {repeats:,} times"
+        emit("stage_start", step, {})
+        summary = run_repeats(
+            done.prepared_arms,
+            repeats=repeats,
+            n_visitors=settings.visitors,
+            split=settings.weights(len(specs)),
+            seed=seed,
+            traffic_per_day=done.sim.traffic_per_day,
+            alpha=settings.alpha,
+            mde=settings.mde,
+            aa=aa or aa_implied,
+        )
+        emit("stage_end", step, {})
+        timings["repeats"] = summary.seconds
+        done = SimulationRun(
+            report=replace(done.report, repeats=summary.to_dict()),
+            sim=done.sim,
+            seconds=done.seconds,
+            prepared_arms=done.prepared_arms,
+        )
     timings["total"] = time.perf_counter() - t_start
     manifest = {
         "kind": "abtest",

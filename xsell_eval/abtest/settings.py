@@ -49,7 +49,8 @@ class ABTestSettings(BaseModel):
         split: traffic percentage per arm, summing to 100 (None: equal shares).
         k: recommendations shown per visitor.
         response: acceptance source: ``replay`` | ``oracle`` | ``truth``.
-        traffic_per_day: visitors per day (for the days of the test).
+        traffic_per_day: visitors per day (for the days of the test); None: the data's observed
+            test-period baskets per day (:mod:`xsell_eval.abtest.traffic`).
         mde: relative minimum detectable effect on conversion (0.1 = +10 %).
         alpha: two-sided significance level.
         curve, exam_top, exam_decay, p_hit, p_other, organic_rate, oracle_smoothing: the
@@ -64,7 +65,7 @@ class ABTestSettings(BaseModel):
     split: list[float] | None = None
     k: int = 10
     response: str = "replay"
-    traffic_per_day: int = 5_000
+    traffic_per_day: int | None = None
     mde: float = 0.10
     alpha: float = 0.05
     curve: str = "log"
@@ -81,8 +82,8 @@ class ABTestSettings(BaseModel):
         """The default of ``key`` (what an option or ``[abtest]`` key left out means).
 
         Example:
-            >>> ABTestSettings.default("traffic_per_day")
-            5000
+            >>> ABTestSettings.default("visitors")
+            50000
         """
         return cls.model_fields[key].default
 
@@ -146,6 +147,8 @@ class ABTestSettings(BaseModel):
             raise ConfigError(f"{where}{label('visitors')} must be at least the number of arms ({n}), got {v!r}")
         for key, low in _INT_MINIMUM.items():
             value = getattr(self, key)
+            if value is None and key == "traffic_per_day":
+                continue  # not given: the data's observed test-period traffic (abtest.traffic)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{where}{label(key)} must be an integer >= {low}, got {value!r}")
         check_visitors_per_arm(v, self.weights(n), option=label("visitors"), where=where)

@@ -269,8 +269,12 @@ def print_abtest(report: Any) -> None:
     """The A/B table, a sample-ratio warning if any, and the decision line."""
     from xsell_eval.abtest.stats import SRM_THRESHOLD
     from xsell_eval.abtest.wording import p_text
+    from xsell_eval.report.abtest import contradiction_line, expected_line, repeats_lines, traffic_text
 
     a = report.analysis
+    expected = expected_line(report)
+    if expected:
+        console.print(f"[bold]{escape(expected)}[/]")
     console.print(abtest_table(report))
     if a.srm_flag:
         err_console.print(
@@ -281,6 +285,21 @@ def print_abtest(report: Any) -> None:
         a.decision.kind, "cyan"
     )
     console.print(f"[bold {color}]decision:[/] {escape(a.decision.text)}")
+    console.print(f"traffic: {escape(traffic_text(report))}")
+    warn = contradiction_line(report)
+    if warn:
+        console.print(f"[bold red]warning:[/] {escape(warn)}")
+    for d in report.cuped:
+        if d.get("metric") == "revenue_per_visitor":
+            vr = d.get("variance_reduction")
+            console.print(
+                f"CUPED (pre-test spend), revenue/visitor {escape(str(d['arm']))} − {escape(str(d['control']))}: "
+                f"{d['cuped_diff']:+.4g} [{d['cuped_low']:+.4g}, {d['cuped_high']:+.4g}] vs plain {d['diff']:+.4g} "
+                f"[{d['diff_low']:+.4g}, {d['diff_high']:+.4g}]"
+                + (f"; variance removed {vr:.1%}" if isinstance(vr, float) else "")
+            )
+    for i, line in enumerate(repeats_lines(report)):
+        console.print(("[bold]repeats:[/] " if i == 0 else "  ") + escape(line))
 
 
 def print_report_path(run_dir: Any) -> None:

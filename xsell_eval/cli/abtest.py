@@ -37,9 +37,13 @@ def abtest(
     response: Annotated[
         str, typer.Option(help="Acceptance source: replay (held-out truth) | oracle (fitted on all data) | truth.")
     ] = _D("response"),
-    traffic: Annotated[int, typer.Option("--traffic", help="Visitors per day (for the days of the test).")] = _D(
-        "traffic_per_day"
-    ),
+    traffic: Annotated[
+        int | None,
+        typer.Option(
+            "--traffic",
+            help="Visitors per day (for the days of the test); default: the data's observed test-period baskets/day.",
+        ),
+    ] = None,
     traffic_per_day: Annotated[
         int | None, typer.Option("--traffic-per-day", help="Deprecated name of --traffic.", hidden=True)
     ] = None,
@@ -81,8 +85,16 @@ def abtest(
         int | None, typer.Option(help="Replay a seeded sample of at most this many queries.")
     ] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the revenue CIs.")] = _D("bootstrap"),
+    repeats: Annotated[
+        int,
+        typer.Option(
+            help="Also repeat the simulated test N times (seeds SeedSequence([seed, i]), adapters fitted once) and "
+            "report how often each decision comes out; 0: no repeats."
+        ),
+    ] = 0,
 ) -> None:
     """Simulate an A/B(/n) test: replayed test queries, a shopper-response model, honest statistics."""
+    from xsell_eval.abtest.repeats import MAX_REPEATS
     from xsell_eval.abtest.runner import is_aa, run_abtest
     from xsell_eval.abtest.settings import RESPONSE_KEYS, parse_split, reproduce_command
     from xsell_eval.adapters.registry import get, parse_spec
@@ -90,6 +102,8 @@ def abtest(
     from xsell_eval.errors import ConfigError
     from xsell_eval.results import prepare_out_dir
 
+    if not 0 <= repeats <= MAX_REPEATS:
+        raise ConfigError(f"--repeats must be from 0 (no repeats) to {MAX_REPEATS:,}, got {repeats}")
     prepare_out_dir(out, "abtest")  # before any work: not a file, another kind of run or a data folder
     if traffic_per_day is not None:
         print_note("--traffic-per-day is deprecated; use --traffic (same meaning)")
@@ -135,7 +149,9 @@ def abtest(
         flags = ", ".join(flag(x) for x in ignored)
         print_note(f"{flags} ignored: no effect with {why} (left out of the report's command)")
     values = {"data": data, "loader": loader, "protocol": protocol, **given, "split": split, "seed": seed, "aa": aa}
-    command = reproduce_command(list(arms), values | {"max_queries": max_queries}, ignored, defaults=_C)
+    command = reproduce_command(
+        list(arms), values | {"max_queries": max_queries, "repeats": repeats or None}, ignored, defaults=_C
+    )
     with progress_bar() as bar:
         report, run_dir = run_abtest(
             specs,
@@ -151,6 +167,7 @@ def abtest(
             out=out,
             command=command,
             progress=progress_printer(bar, {}),
+            repeats=repeats,
         )
     print_abtest(report)
     print_report_path(run_dir)

@@ -72,6 +72,157 @@ def decision_text(report: ABTestReport) -> str:
     return f"**Decision: {head}** — {rest}" if sep else f"**Decision:** {d.text}"
 
 
+def traffic_text(report: ABTestReport) -> str:
+    """``84 baskets/day observed in the test period (...)`` / ``5,000 visitors/day as given by --traffic``."""
+    t = report.settings.get("traffic")
+    if isinstance(t, dict) and t.get("text"):
+        return str(t["text"])
+    return f"{report.analysis.traffic_per_day:,} visitors/day"  # runs written before the traffic was recorded
+
+
+def expected_line(report: ABTestReport) -> str:
+    """The response model's expected effect, which leads the first screen when the model knows it.
+
+    Known: ``truth`` (a generated shop's own effect) and ``oracle`` (a model of all the data);
+    '' otherwise and in an A/A test.
+    """
+    from xsell_eval.abtest.repeats import KNOWING_SOURCES, expected_effect_text
+
+    if report.response.source not in KNOWING_SOURCES or report.settings.get("aa"):
+        return ""
+    return expected_effect_text(report.analysis, report.response.source)
+
+
+def contradiction_line(report: ABTestReport) -> str:
+    """A warning when the decision goes against the model's expected revenue effect ('' when it does not)."""
+    from xsell_eval.abtest.repeats import contradiction_text
+
+    return contradiction_text(report.analysis)
+
+
+_CURSE = " (winner's curse: when power is low, significance selects the lucky draws)"
+
+
+def cuped_section(report: ABTestReport) -> str:
+    """Plain and CUPED-adjusted differences side by side (pre-test spend as the covariate)."""
+    from xsell_eval.abtest.cuped import CupedResult
+    from xsell_eval.abtest.wording import format_money
+
+    lvl = level_label(report.analysis.alpha)
+    rows = []
+    for d in report.cuped:
+        r = CupedResult.from_dict(d)
+        conv = r.metric == "conversion"
+
+        def show(x: float, conv: bool = conv) -> str:
+            return f"{x * 100:+.2f} pp" if conv else format_money(x, signed=True)
+
+        rows.append(
+            [
+                r.arm,
+                "conversion" if conv else "revenue / visitor",
+                f"{show(r.diff)} [{show(r.diff_low)}, {show(r.diff_high)}]",
+                f"{show(r.cuped_diff)} [{show(r.cuped_low)}, {show(r.cuped_high)}]",
+                f"{r.rho:.3f}" if math.isfinite(r.rho) else "—",
+                f"{r.variance_reduction:.1%}" if math.isfinite(r.variance_reduction) else "—",
+                show(r.expected_diff) if math.isfinite(r.expected_diff) else "—",
+            ]
+        )
+    return (
+        _table(
+            [
+                "arm",
+                "metric",
+                f"plain diff vs control [{lvl} CI]",
+                f"CUPED diff [{lvl} CI]",
+                "ρ",
+                "variance removed",
+                "true diff (model)",
+            ],
+            rows,
+            "llrrrrr",
+        )
+        + "\n\nCUPED (Deng et al. 2013): covariate = the pre-test spend of the shopper whose basket the visitor "
+        "replays (training-period quantity × price; 0 for guests and new shoppers); theta from the pooled within-arm "
+        "covariance, so the estimate equals the OLS treatment coefficient with the centred covariate. Normal CIs "
+        "with unequal variances. The variance removed is ρ²: it only helps when past spend predicts the outcome."
+    )
+
+
+def repeats_lines(report: ABTestReport) -> list[str]:
+    """What ``--repeats`` found, in plain sentences (empty without repeats)."""
+    from xsell_eval.abtest.repeats import RepeatSummary
+
+    if not report.repeats:
+        return []
+    r = RepeatSummary.from_dict(report.repeats)
+    lines = [
+        f"Over {r.n_repeats:,} repeats of this test ({r.visitors:,} visitors each, seeds SeedSequence([{r.seed}, i])): "
+        f"{r.sentence()}."
+    ]
+    for x in r.arms:
+        line = (
+            f"{x.arm} vs {r.control}: true conversion lift {_pct(x.expected_lift)}, mean estimate {_pct(x.mean_lift)} "
+            f"(sd {_pct(x.sd_lift, False)}); significantly better in {x.share_better:.0%} of repeats "
+            f"(power at the true effect {_pct(x.power_true, False)}), worse in {x.share_worse:.0%}"
+        )
+        if x.n_significant:
+            over = x.overstatement
+            line += (
+                f"; the {x.n_significant:,} significant repeats estimate {_pct(x.mean_lift_significant)} on average"
+                + (f", {over:+.0%} against the true lift" if math.isfinite(over) else "")
+                + (_CURSE if x.power_true < 0.8 else "")
+            )
+        lines.append(line + ".")
+    return lines
+
+
+def repeats_section(report: ABTestReport) -> str:
+    """Markdown of :func:`repeats_lines`: the sentence, then a table per treatment."""
+    from xsell_eval.abtest.repeats import RepeatSummary
+
+    r = RepeatSummary.from_dict(report.repeats)
+    rows = [[lab, F.fmt(n), f"{n / r.n_repeats:.0%}"] for lab, n in r.decisions.items()]
+    arm_rows = [
+        [
+            x.arm,
+            _pct(x.expected_lift),
+            _pct(x.mean_lift),
+            _pct(x.mean_lift_significant),
+            _pct(x.overstatement),
+            f"{x.share_better:.0%}",
+            _pct(x.power_true, False),
+            _pct(x.expected_rpv_lift),
+            _pct(x.mean_rpv_lift),
+        ]
+        for x in r.arms
+    ]
+    return (
+        repeats_lines(report)[0]
+        + "\n\n"
+        + _table(["decision", "repeats", "share"], rows, "lrr")
+        + "\n\n"
+        + _table(
+            [
+                "arm",
+                "true lift",
+                "mean estimated lift",
+                "mean lift if significant",
+                "overstatement",
+                "significantly better",
+                "power at true lift",
+                "true revenue/visitor lift",
+                "mean estimated revenue/visitor lift",
+            ],
+            arm_rows,
+        )
+        + "\n\nOnly visitor sampling, assignment and responses are re-drawn; the adapters are fitted once. "
+        "Power at the true lift: statsmodels `power_proportions_2indep` at the true conversion rates and the "
+        "expected arm sizes; the share of repeats that ship should match it within binomial noise. "
+        "Keeping only significant results overstates the effect when power is low (the winner's curse)."
+    )
+
+
 def _setup_paragraph(report: ABTestReport) -> str:
     a, s, dta = report.analysis, report.settings, report.data
     arms = ", ".join(f"{x.name} ({x.weight:.0%})" for x in a.arms)
@@ -85,7 +236,7 @@ def _setup_paragraph(report: ABTestReport) -> str:
     )
     src = report.response.source
     return (
-        f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {a.traffic_per_day:,} visitors/day, "
+        f"{a.n_visitors:,} simulated visitors over {a.n_days} day(s) at {traffic_text(report)}, "
         f"replaying {_big(dta.get('n_queries'))} distinct {dta.get('protocol', '')} queries from the test period of "
         f"`{dta.get('name', '?')}`; arms {arms}{aa}; top-{s.get('k', '?')} shown; acceptance source "
         f"**{src}**: {SOURCES.get(src, '')}. Control: **{a.arms[0].name}**. Primary metric: incremental "
@@ -214,7 +365,7 @@ def plan_section(report: ABTestReport) -> str:
         [f"visitors per treatment arm ({p.method}, used)", _big(p.n_treatment)],
         [f"visitors per treatment arm ({p.other_method}, for reference)", _big(p.n_treatment_other_method)],
         ["visitors in total (all arms)", _big(p.total_visitors)],
-        ["days at the current traffic", "—" if days is None else f"{duration_text(days)} at {t:,} visitors/day"],
+        ["days at the current traffic", "—" if days is None else f"{duration_text(days)} at {traffic_text(report)}"],
     ]
     if impossible:
         rows.append(
@@ -329,9 +480,16 @@ METHODS = (
 def render_section(report: ABTestReport, *, heading: str = "##") -> str:
     """The Markdown A/B-test section (pure: same report → same text)."""
     h2, h3 = heading, heading + "#"
+    expected, warn = expected_line(report), contradiction_line(report)
     parts = [
         f"{h2} Simulated A/B test",
+        *([f"**{expected}**"] if expected else []),
         decision_text(report),
+        *([f"**Warning: {warn}**"] if warn else []),
+    ]
+    if report.repeats:
+        parts += [f"{h3} Repeated {report.repeats.get('n_repeats', 0):,} times", repeats_section(report)]
+    parts += [
         _setup_paragraph(report),
         f"{h3} Arms",
         arms_table(report),
@@ -340,6 +498,8 @@ def render_section(report: ABTestReport, *, heading: str = "##") -> str:
     ]
     if "lift" in report.figures:
         parts.append(f"![Lift with {level_label(report.analysis.alpha)} CI]({report.figures['lift']})")
+    if report.cuped:
+        parts += [f"{h3} CUPED (pre-test spend as covariate)", cuped_section(report)]
     parts += [f"{h3} Sample size and duration", plan_section(report), f"{h3} Sequential monitoring"]
     parts.append(sequential_section(report))
     if "sequential" in report.figures:

@@ -256,6 +256,9 @@ def _ab_line(result: CompareResult, facts: Decision, focus: str) -> list[str]:
         ]
     days = int(plan.days)
     traffic = int(plan.traffic_per_day)
+    # where the visitors/day figure comes from: the test period's own baskets unless [report] traffic_per_day is set
+    told = facts.settings.traffic_text
+    at = f"at {told}" if told else f"at an assumed {traffic:,} visitors/day"
     when = "about 1 day" if days <= 1 else f"about {days:,} days"
     low = ""
     if plan.n_per_arm_low:
@@ -264,23 +267,34 @@ def _ab_line(result: CompareResult, facts: Decision, focus: str) -> list[str]:
             f"; to detect the cautious end of the {lvl} CI ({F.pct(plan.rel_lift_low, signed=True)}): "
             f"{int(plan.n_per_arm_low):,} per arm, about {dl:,} day{'s' if dl != 1 else ''}"
         )
-    widget = ""
+
+    def optimistic(where: str) -> str:
+        return (
+            f"{int(plan.n_per_arm):,} visitors per arm ({2 * int(plan.n_per_arm):,} in total, 50/50) detect a "
+            f"conversion rise of this size ({F.pct(plan.p_control)} → {F.pct(plan.p_treatment)}, "
+            f"{F.pct(plan.rel_lift, signed=True)}) with {plan.power:.0%} power at α = {plan.alpha:g} two-sided — "
+            f"{when}{where}{low}"
+        )
+
     if plan.n_per_arm_widget:
+        # the realistic scenario leads: a live widget converts far below the offline hit rate
         share = float(plan.widget_share or WIDGET_SHARE)
         dw = int(plan.days_widget or 0)
-        widget = (
-            f" If the live widget converted at {share:.0%} of these rates with the same relative lift "
-            f"({F.pct(share * plan.p_control)} → {F.pct(share * plan.p_treatment)}), the test would need "
-            f"{int(plan.n_per_arm_widget):,} visitors per arm, about {dw:,} day{'s' if dw != 1 else ''}."
-        )
-    lines = [
-        f"- **To confirm with an A/B test:** {int(plan.n_per_arm):,} visitors per arm "
-        f"({2 * int(plan.n_per_arm):,} in total, 50/50) detect a conversion rise of this size "
-        f"({F.pct(plan.p_control)} → {F.pct(plan.p_treatment)}, {F.pct(plan.rel_lift, signed=True)}) with "
-        f"{plan.power:.0%} power at α = {plan.alpha:g} two-sided — {when} at an assumed "
-        f"{traffic:,} visitors/day{low}. Assumption: the widget converts like the offline "
-        f"{plan.conversion_metric}, which is optimistic: shoppers must notice and click a live widget." + widget + sim
-    ]
+        lines = [
+            f"- **To confirm with an A/B test:** about {dw:,} day{'s' if dw != 1 else ''} {at} — "
+            f"{int(plan.n_per_arm_widget):,} visitors per arm ({2 * int(plan.n_per_arm_widget):,} in total, 50/50) "
+            f"if the live widget converts at {share:.0%} of the offline {plan.conversion_metric} with the same "
+            f"relative lift ({F.pct(share * plan.p_control)} → {F.pct(share * plan.p_treatment)}, "
+            f"{plan.power:.0%} power at α = {plan.alpha:g} two-sided). Optimistic bound, if the widget converted "
+            f"like the offline {plan.conversion_metric} (shoppers must notice and click a live widget, so that "
+            f"is unlikely): {optimistic('')}." + sim
+        ]
+    else:
+        lines = [
+            f"- **To confirm with an A/B test:** {optimistic(' ' + at)}. Assumption: the widget converts like the "
+            f"offline {plan.conversion_metric}, which is optimistic: shoppers must notice and click a live widget."
+            + sim
+        ]
     return lines + _simulated_line(result)
 
 
