@@ -424,7 +424,10 @@ def assemble(
         else pd.DataFrame()
     )
     pq_frame = (
-        pd.concat([pq.assign(adapter=name) for name, pq in per_query.items()], ignore_index=True)
+        pd.concat(
+            [_with_fallback(pq, outcomes, name).assign(adapter=name) for name, pq in per_query.items()],
+            ignore_index=True,
+        )
         if per_query
         else pd.DataFrame()
     )
@@ -465,6 +468,17 @@ def assemble(
         command=command,
     )
     return result.with_decision()
+
+
+def _with_fallback(pq: pd.DataFrame, outcomes: list[AdapterOutcome], name: str) -> pd.DataFrame:
+    """``pq`` with the per-query fallback flag (1.0/0.0) as ``served_by_fallback`` when the adapter reports one."""
+    from xsell_eval.headtohead import FALLBACK_COLUMN
+
+    o = next((o for o in outcomes if o.name == name), None)
+    fb = None if o is None or o.recs is None else o.recs.fallback
+    if fb is None or len(fb) != len(pq):
+        return pq
+    return pq.assign(**{FALLBACK_COLUMN: np.asarray(fb, dtype=np.float64)})
 
 
 def run_compare(
