@@ -538,13 +538,13 @@ def tie_break(h: HeadToHead, *, currency: str | None = None) -> HeadToHead:
     cov = next((r for r in h.rows if r.measure.startswith("coverage@")), None)
     if cov is not None and cov.diff is not None and abs(cov.diff) >= TIE_COVERAGE_POINTS - 1e-12:
         pick, other = (a, b) if cov.diff > 0 else (b, a)
-        hi, lo = (cov.value_a, cov.value_b) if cov.diff > 0 else (cov.value_b, cov.value_a)
+        more, less = (cov.value_a, cov.value_b) if cov.diff > 0 else (cov.value_b, cov.value_a)
         return replace(
             h,
             pick=pick,
             rule="coverage",
-            reason=f"revenue does not separate them; {pick} covers {float(hi or 0):.0%} of the catalog against "
-            f"{float(lo or 0):.0%} for {other} (≥ {100 * TIE_COVERAGE_POINTS:g} points ahead)",
+            reason=f"revenue does not separate them; {pick} covers {float(more or 0):.0%} of the catalog against "
+            f"{float(less or 0):.0%} for {other} (≥ {100 * TIE_COVERAGE_POINTS:g} points ahead)",
         )
     fb = h.get("fallback_share")
     if fb is not None and fb.diff is not None and fb.ci_excludes_zero:
