@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import pandas as pd
 
+    from xsell_eval.headtohead import HeadToHead
     from xsell_eval.result import CompareResult
 
 DEFAULT_TRAFFIC_PER_DAY = 5_000
@@ -190,6 +191,17 @@ class Decision:
     money: Money | None = None
     ab_plan: ABPlan | None = None
     n_tests: int = 0
+    head_to_head: HeadToHead | None = None
+    """When tied: the winner against the runner-up on revenue, coverage, novelty, fallback and speed, with the
+    pick of :func:`tie_break` (None otherwise)."""
+
+    @property
+    def pick(self) -> str | None:
+        """The adapter to use: the tie-break's pick when tied, else the winner (None unless ``adopt``)."""
+        h = self.head_to_head
+        if self.tied and h is not None and h.pick:
+            return h.pick
+        return self.winner
 
     @property
     def tied(self) -> bool:
@@ -212,6 +224,12 @@ class Decision:
             )
             return f"no comparison ({why})" + (f"; best on {prim}: {self.best}" if self.best else "")
         if self.verdict == "adopt" and self.winner:
+            h = self.head_to_head
+            if self.tied and self.runner_up is not None and h is not None and h.pick:
+                other = h.b if h.pick == h.a else h.a
+                return (
+                    f"use {h.pick} instead of the baseline {base} — tied with {other} on {prim}; tie-break: {h.reason}"
+                )
             if self.tied and self.runner_up is not None:
                 return (
                     f"replace the baseline {base} with {self.winner} or {self.runner_up.adapter} "
@@ -232,6 +250,7 @@ class Decision:
         ru = self.runner_up
         if ru is not None:
             d["runner_up"] = {**_asdict(ru), "paired": None if ru.paired is None else _asdict(ru.paired)}
+        d["head_to_head"] = None if self.head_to_head is None else self.head_to_head.to_dict()
         return d
 
     @classmethod
@@ -254,7 +273,16 @@ class Decision:
             money=_flat(Money, d.get("money")),
             ab_plan=_flat(ABPlan, d.get("ab_plan")),
             n_tests=int(d.get("n_tests") or 0),
+            head_to_head=_head_to_head_from(d.get("head_to_head")),
         )
+
+
+def _head_to_head_from(d: dict[str, Any] | None) -> HeadToHead | None:
+    if not d:
+        return None
+    from xsell_eval.headtohead import HeadToHead
+
+    return HeadToHead.from_dict(d)
 
 
 # ---------------------------------------------------------------------- computing it
@@ -479,4 +507,97 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
     )
     from dataclasses import replace
 
-    return replace(head, vs_baseline=vs, runner_up=runner, money=money, ab_plan=plan)
+    out = replace(head, vs_baseline=vs, runner_up=runner, money=money, ab_plan=plan)
+    if out.tied and out.runner_up is not None and focus is not None:
+        from xsell_eval.headtohead import head_to_head
+
+        h2h = head_to_head(result, focus, out.runner_up.adapter, per_query)
+        out = replace(out, head_to_head=tie_break(h2h, currency=settings.currency))
+    return out
+
+
+# ---------------------------------------------------------------------- the tie-break rule
+TIE_COVERAGE_POINTS = 0.10
+"""Coverage lead (share of the catalog, 0.10 = 10 points) that breaks a tie when revenue does not."""
+TIE_SPEED_RATIO = 2.0
+"""Serving-time ratio that breaks a tie when revenue, coverage and fallback do not."""
+
+
+def tie_break(h: HeadToHead, *, currency: str | None = None) -> HeadToHead:
+    """Name one of two candidates the primary metric does not separate, with the reason (``docs/report.md``).
+
+    ``h.a`` is the leader on the primary metric, ``h.b`` the runner-up; the first rule that applies decides:
+
+    1. **revenue**: the CI of the paired revenue@k difference excludes 0 → the one with more revenue;
+    2. **coverage**: one recommends a share of the catalog at least :data:`TIE_COVERAGE_POINTS` (10 points)
+       larger → that one (more of the range gets shown);
+    3. **fallback**: the CI of the paired difference in the share of queries served by the fallback
+       excludes 0 → the one that falls back less (its own method answers more shoppers);
+    4. **speed**: one serves at least :data:`TIE_SPEED_RATIO` (2×) faster per query → that one;
+    5. **primary**: otherwise the leader on the primary metric (``h.a``), by a margin the data cannot confirm.
+
+    Returns ``h`` with ``pick``, ``reason`` (one clause, numbers included; money in ``currency`` when
+    given) and ``rule`` set.
+    """
+    from dataclasses import replace
+
+    from xsell_eval._lookup import CURRENCY_SYMBOL
+
+    sym = CURRENCY_SYMBOL.get(currency or "", "")
+    code = "" if sym or not currency else f" {currency}"
+
+    def cash(x: float) -> str:
+        return f"{sym}{x:,.2f}{code}"
+
+    a, b = h.a, h.b
+    rev = next((r for r in h.rows if r.measure.startswith("revenue@")), None)
+    if rev is not None and rev.diff is not None and rev.ci_excludes_zero:
+        pick, other = (a, b) if rev.diff > 0 else (b, a)
+        lo, hi = sorted((abs(float(rev.ci_low or 0)), abs(float(rev.ci_high or 0))))
+        return replace(
+            h,
+            pick=pick,
+            rule="revenue",
+            reason=f"{pick} earns more {rev.measure} than {other}: {cash(abs(rev.diff))} more per query "
+            f"(paired CI {cash(lo)} to {cash(hi)}, excludes 0)",
+        )
+    cov = next((r for r in h.rows if r.measure.startswith("coverage@")), None)
+    if cov is not None and cov.diff is not None and abs(cov.diff) >= TIE_COVERAGE_POINTS - 1e-12:
+        pick, other = (a, b) if cov.diff > 0 else (b, a)
+        more, less = (cov.value_a, cov.value_b) if cov.diff > 0 else (cov.value_b, cov.value_a)
+        return replace(
+            h,
+            pick=pick,
+            rule="coverage",
+            reason=f"revenue does not separate them; {pick} covers {float(more or 0):.0%} of the catalog against "
+            f"{float(less or 0):.0%} for {other} (≥ {100 * TIE_COVERAGE_POINTS:g} points ahead)",
+        )
+    fb = h.get("fallback_share")
+    if fb is not None and fb.diff is not None and fb.ci_excludes_zero:
+        pick, other = (a, b) if fb.diff < 0 else (b, a)
+        low, high = (fb.value_a, fb.value_b) if fb.diff < 0 else (fb.value_b, fb.value_a)
+        return replace(
+            h,
+            pick=pick,
+            rule="fallback",
+            reason=f"revenue and coverage do not separate them; {pick} falls back to best-sellers on "
+            f"{float(low or 0):.1%} of queries against {float(high or 0):.1%} for {other} (CI excludes 0)",
+        )
+    sv = h.get("serving_ms")
+    if sv is not None and sv.value_a and sv.value_b and sv.value_a > 0 and sv.value_b > 0:
+        ratio = max(sv.value_a, sv.value_b) / min(sv.value_a, sv.value_b)
+        if ratio >= TIE_SPEED_RATIO:
+            pick, other = (a, b) if sv.value_a < sv.value_b else (b, a)
+            return replace(
+                h,
+                pick=pick,
+                rule="speed",
+                reason=f"revenue, coverage and fallback do not separate them; {pick} serves {ratio:.1f}× faster "
+                f"than {other}",
+            )
+    return replace(
+        h,
+        pick=a,
+        rule="primary",
+        reason=f"nothing else separates them; {a} leads {b} on the primary metric by a margin the data cannot confirm",
+    )

@@ -469,7 +469,10 @@ def assemble(
         else pd.DataFrame()
     )
     pq_frame = (
-        pd.concat([pq.assign(adapter=name) for name, pq in per_query.items()], ignore_index=True)
+        pd.concat(
+            [_with_fallback(pq, outcomes, name).assign(adapter=name) for name, pq in per_query.items()],
+            ignore_index=True,
+        )
         if per_query
         else pd.DataFrame()
     )
@@ -524,6 +527,17 @@ def _examples(
     ok = [o.name for o in outcomes if o.status == "ok"]
     order = [config.baseline, *[a for a in ok if a != config.baseline]] if config.baseline in ok else ok
     return select_examples(queries, recs, item_titles(ds.catalog), order, k=min(5, max(config.ks)), seed=config.seed)
+
+
+def _with_fallback(pq: pd.DataFrame, outcomes: list[AdapterOutcome], name: str) -> pd.DataFrame:
+    """``pq`` with the per-query fallback flag (1.0/0.0) as ``served_by_fallback`` when the adapter reports one."""
+    from xsell_eval.headtohead import FALLBACK_COLUMN
+
+    o = next((o for o in outcomes if o.name == name), None)
+    fb = None if o is None or o.recs is None else o.recs.fallback
+    if fb is None or len(fb) != len(pq):
+        return pq
+    return pq.assign(**{FALLBACK_COLUMN: np.asarray(fb, dtype=np.float64)})
 
 
 def run_compare(

@@ -127,6 +127,7 @@ def compare(
     from xsell_eval.cli._render import (
         compare_table,
         print_adapter_problems,
+        print_decision_line,
         print_report_path,
         print_tuning_applied,
         progress_bar,
@@ -195,4 +196,5 @@ def compare(
         return
     console.print(compare_table(result))
     print_adapter_problems(result.adapters)
+    print_decision_line(result)
     print_report_path(run_dir)

@@ -70,7 +70,16 @@ def decision_section(result: CompareResult) -> str:
     focus = vs.adapter if vs is not None else None
     brow_base = row(summ, adapter=base, metric=prim) or {}
     winner = facts.winner
-    if winner and facts.tied and facts.runner_up is not None:
+    h2h = facts.head_to_head
+    if winner and facts.tied and facts.runner_up is not None and h2h is not None and h2h.pick:
+        other = h2h.b if h2h.pick == h2h.a else h2h.a
+        lines.append(
+            f"**Recommendation: use `{h2h.pick}`** instead of the baseline `{base}` — `{winner}` and "
+            f"`{facts.runner_up.adapter}` are both reliably better and this data does not separate them on {prim}; "
+            f"**tie-break:** {h2h.reason} (rule and table: *Head to head*; the runner-up `{other}` is a sound "
+            "second choice)."
+        )
+    elif winner and facts.tied and facts.runner_up is not None:
         ru = facts.runner_up.adapter
         lines.append(
             f"**Recommendation: replace the baseline `{base}` with `{winner}` or `{ru}`** — both are reliably "

@@ -11,6 +11,7 @@ Layout::
     # title, one line of context
     ## Decision            what to do, how sure, what it is worth, what an A/B test needs
                            + a scoreboard of every adapter on the primary metric
+    ## Head to head        when two candidates tie: the tie-break table and its pick
     ## Terms used          one plain line per term
     ## Results at k        metric table with CIs and marks; plots; paired differences (win/tie/loss)
     ## Business metrics    revenue, basket value uplift, coverage, novelty, diversity
@@ -113,6 +114,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         "",
         decision_section(result),
         "",
+        *_head_to_head_parts(result),
         "## Terms used",
         "",
         terms_section(result),
@@ -176,6 +178,14 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         *_reproduce_lines(result),
     ]
     return "\n".join(parts)
+
+
+def _head_to_head_parts(result: CompareResult) -> list[str]:
+    """The *Head to head* section and a blank line, when the decision is a tie (else nothing)."""
+    from xsell_eval.report.headtohead_section import head_to_head_section
+
+    sec = head_to_head_section(result)
+    return [] if sec is None else [sec, ""]
 
 
 def _reproduce_lines(result: CompareResult) -> list[str]:

@@ -1,0 +1,140 @@
+"""The tie-break: head-to-head rows (checked against a direct numpy recomputation) and each branch of the rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests._report_fixtures import fixed_result
+from xsell_eval.decision import Decision, PairedTest, tie_break
+from xsell_eval.headtohead import FALLBACK_COLUMN, H2HRow, HeadToHead, head_to_head
+
+
+def _h(**rows: H2HRow) -> HeadToHead:
+    base = {
+        "revenue@10": H2HRow("revenue@10", 40.0, 41.0, -1.0, -3.0, 1.0),
+        "coverage@10": H2HRow("coverage@10", 0.40, 0.35, 0.05),
+        "fallback_share": H2HRow("fallback_share", 0.10, 0.11, -0.01, -0.03, 0.01),
+        "serving_ms": H2HRow("serving_ms", 1.0, 1.5, -0.5),
+    }
+    base.update(rows)
+    return HeadToHead(a="cf", b="rules", rows=tuple(base.values()))
+
+
+def test_revenue_ci_excluding_zero_picks_the_richer_one() -> None:
+    h = tie_break(_h(**{"revenue@10": H2HRow("revenue@10", 38.49, 42.34, -3.85, -5.91, -1.77)}), currency="GBP")
+    assert (h.pick, h.rule) == ("rules", "revenue")
+    assert h.reason == (
+        "rules earns more revenue@10 than cf: £3.85 more per query (paired CI £1.77 to £5.91, excludes 0)"
+    )
+    h = tie_break(_h(**{"revenue@10": H2HRow("revenue@10", 44.0, 42.0, 2.0, 0.5, 3.5)}))
+    assert (h.pick, h.rule) == ("cf", "revenue")
+
+
+def test_coverage_ten_points_ahead_breaks_the_tie_when_revenue_does_not() -> None:
+    h = tie_break(_h(**{"coverage@10": H2HRow("coverage@10", 0.339, 0.679, -0.34)}))
+    assert (h.pick, h.rule) == ("rules", "coverage")
+    assert "rules covers 68% of the catalog against 34% for cf" in h.reason
+    # exactly 10 points is enough; 9.9 is not (then the fallback rule is next, which does not apply here)
+    assert tie_break(_h(**{"coverage@10": H2HRow("coverage@10", 0.50, 0.40, 0.10)})).rule == "coverage"
+    assert tie_break(_h(**{"coverage@10": H2HRow("coverage@10", 0.499, 0.40, 0.099)})).rule != "coverage"
+
+
+def test_lower_fallback_share_breaks_the_tie_next() -> None:
+    h = tie_break(_h(fallback_share=H2HRow("fallback_share", 0.019, 0.135, -0.116, -0.127, -0.106)))
+    assert (h.pick, h.rule) == ("cf", "fallback")
+    assert "cf falls back to best-sellers on 1.9% of queries against 13.5% for rules" in h.reason
+    # shares without a CI (older runs, no per-query flags) do not decide
+    assert tie_break(_h(fallback_share=H2HRow("fallback_share", 0.0, 0.5, -0.5))).rule != "fallback"
+
+
+def test_twice_as_fast_serving_breaks_the_tie_next() -> None:
+    h = tie_break(_h(serving_ms=H2HRow("serving_ms", 3.0, 1.5, 1.5)))
+    assert (h.pick, h.rule) == ("rules", "speed")
+    assert "rules serves 2.0× faster than cf" in h.reason
+    assert tie_break(_h(serving_ms=H2HRow("serving_ms", 2.9, 1.5, 1.4))).rule == "primary"
+
+
+def test_otherwise_the_leader_on_the_primary_metric() -> None:
+    h = tie_break(_h())
+    assert (h.pick, h.rule) == ("cf", "primary")
+    # missing rows (nothing measured) fall through to the leader too
+    assert tie_break(HeadToHead(a="cf", b="rules")).pick == "cf"
+
+
+def test_head_to_head_cis_match_a_direct_numpy_bootstrap() -> None:
+    result = fixed_result()
+    pq = result.per_query_frame
+    assert pq is not None
+    rng = np.random.default_rng(3)
+    flags = {"cf": rng.random(400) < 0.05, "rules": rng.random(400) < 0.2}
+    pq = pq.assign(**{FALLBACK_COLUMN: np.nan})
+    for a, f in flags.items():
+        pq.loc[pq["adapter"] == a, FALLBACK_COLUMN] = f.astype(float)
+    h = head_to_head(result, "cf", "rules", pq)
+    cfg = result.config
+    n = 400
+    # the run's paired percentile bootstrap: one (n_resamples × n) draw of query indices from the seed
+    idx = np.random.default_rng(cfg.seed).integers(0, n, size=(cfg.n_bootstrap, n), dtype=np.int32)
+    lo_q, hi_q = 100 * (1 - cfg.confidence) / 2, 100 * (1 + cfg.confidence) / 2
+    for measure, col in (
+        ("revenue@10", "revenue@10"),
+        ("novelty@10", "novelty@10"),
+        ("fallback_share", FALLBACK_COLUMN),
+    ):
+        x = pq.loc[pq["adapter"] == "cf", col].to_numpy(float)
+        y = pq.loc[pq["adapter"] == "rules", col].to_numpy(float)
+        d = x[idx].mean(axis=1) - y[idx].mean(axis=1)
+        row = h.get(measure)
+        assert row is not None and row.n == n
+        assert row.diff == pytest.approx(x.mean() - y.mean(), abs=1e-12)
+        assert row.value_a == pytest.approx(x.mean()) and row.value_b == pytest.approx(y.mean())
+        assert row.ci_low == pytest.approx(np.percentile(d, lo_q), abs=1e-9)
+        assert row.ci_high == pytest.approx(np.percentile(d, hi_q), abs=1e-9)
+    cov = h.get("coverage@10")
+    assert cov is not None and cov.diff == pytest.approx(0.6 - 0.3) and cov.ci_low is None
+    fit = h.get("fit_seconds")
+    assert fit is not None and fit.value_a == 0.5 and fit.diff == 0.0
+    serve = h.get("serving_ms")  # no latency measured: batch recommend time / queries, 0.25 s / 400
+    assert serve is not None and serve.value_a == pytest.approx(0.625) and "batch" in serve.note
+
+
+def test_a_tie_carries_the_pick_to_the_headline_the_report_and_the_run_directory(tmp_path: Path) -> None:
+    from xsell_eval.report.markdown import render_markdown
+    from xsell_eval.results import read_run, write_run
+
+    result = fixed_result()
+    base = result.decided()
+    assert base.runner_up is not None
+    # make the fixture's cf-vs-rules a tie (p = 0.3), then add the head to head as decide() does for a tie
+    tied = replace(
+        base,
+        better=("cf", "rules"),
+        runner_up=replace(base.runner_up, paired=PairedTest(n=400, diff=0.01, p_value=0.3)),
+    )
+    assert tied.tied
+    h2h = tie_break(head_to_head(result, "cf", "rules", result.per_query_frame), currency="GBP")
+    tied = replace(tied, head_to_head=h2h)
+    assert tied.pick == h2h.pick
+    line = tied.headline()
+    assert line.startswith(f"use {h2h.pick} instead of the baseline popular — tied with ") and h2h.reason in line
+    md = render_markdown(replace(result, decision=tied))
+    first = md.split("\n## ", 2)[1]
+    assert f"**Recommendation: use `{h2h.pick}`**" in first and "**tie-break:**" in first
+    assert "## Head to head" in md and f"**Pick: `{h2h.pick}`** — {h2h.reason}." in md
+    # JSON round trip (summary.json keeps the head to head)
+    assert Decision.from_dict(tied.to_dict()) == tied
+    run = tmp_path / "run"
+    write_run(replace(result, decision=tied), run)
+    assert read_run(run).decided().head_to_head == h2h
+
+
+def test_no_tie_no_head_to_head_section() -> None:
+    from xsell_eval.report.markdown import render_markdown
+
+    result = fixed_result()
+    assert not result.decided().tied and result.decided().head_to_head is None
+    assert "## Head to head" not in render_markdown(result)
