@@ -6,11 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests._report_fixtures import fixed_result
 from xsell_eval.decision import Decision, PairedTest, tie_break
 from xsell_eval.headtohead import FALLBACK_COLUMN, H2HRow, HeadToHead, head_to_head
+from xsell_eval.result import CompareResult
 
 
 def _h(**rows: H2HRow) -> HeadToHead:
@@ -138,3 +140,64 @@ def test_no_tie_no_head_to_head_section() -> None:
     result = fixed_result()
     assert not result.decided().tied and result.decided().head_to_head is None
     assert "## Head to head" not in render_markdown(result)
+
+
+def _tied_result(rules_revenue_factor: float) -> CompareResult:
+    """The fixture with `rules` given `cf`'s hits (a tie on hit_rate@10) and its revenue scaled."""
+    from xsell_eval.stats import compare_to_baseline, summarize
+
+    result = fixed_result()
+    assert result.per_query_frame is not None
+    pq = {a: df.drop(columns="adapter").reset_index(drop=True) for a, df in result.per_query_frame.groupby("adapter")}
+    rules = pq["cf"].copy()
+    rules["revenue@10"] = rules["revenue@10"] * rules_revenue_factor
+    pq["rules"] = rules
+    cols = [c for c in pq["cf"].columns if "@" in c]
+    est = pd.concat(
+        [summarize(df, cols, seed=0, n_resamples=200).assign(adapter=a) for a, df in pq.items()], ignore_index=True
+    )
+    comp = compare_to_baseline(pq, "popular", cols, seed=0, n_resamples=200)
+    frame = pd.concat([df.assign(adapter=a) for a, df in pq.items()], ignore_index=True)
+    return replace(result, estimates=est, comparisons=comp, per_query_frame=frame, decision=None)
+
+
+def test_decide_breaks_a_tie_and_focuses_on_the_pick() -> None:
+    d = _tied_result(2.0).decided()
+    assert d.tied and d.head_to_head is not None
+    h = d.head_to_head
+    # cf leads by name on an exact tie (adapter order), rules earns twice as much: the revenue rule picks rules
+    assert (h.a, h.b, h.pick, h.rule) == ("cf", "rules", "rules", "revenue")
+    assert d.winner == "rules" and d.pick == "rules" and d.runner_up is not None and d.runner_up.adapter == "cf"
+    assert d.vs_baseline is not None and d.vs_baseline.adapter == "rules"
+    assert d.money is not None and d.money.per_1000 is not None
+    rev = d.head_to_head.get("revenue@10")
+    assert rev is not None and rev.diff is not None and rev.diff < 0  # cf − rules
+    assert d.headline().startswith("use rules instead of the baseline popular — tied with cf on hit_rate@10")
+    # the same revenue: nothing separates them on revenue, coverage (60% vs 30%: 30 points) decides for cf
+    d2 = _tied_result(1.0).decided()
+    assert d2.head_to_head is not None and (d2.head_to_head.pick, d2.head_to_head.rule) == ("cf", "coverage")
+    assert d2.winner == "cf" and d2.pick == "cf"
+
+
+def test_money_per_month_at_the_data_s_own_rate() -> None:
+    from xsell_eval.decision import query_rate
+
+    result = fixed_result()
+    # the fixture's test period: 2024-03-02 to 2024-04-01 = 30 days, 400 test queries → 13.33 a day
+    rate = query_rate(result)
+    assert rate is not None and rate[1] == 30.0 and rate[0] == pytest.approx(400 / 30)
+    m = result.decided().money
+    assert m is not None and m.per_1000 is not None and m.per_month is not None
+    # per month = difference per query × 400 / 30 queries a day × 30 days = difference per query × 400
+    assert m.per_month == pytest.approx(m.per_1000 / 1000 * 400)
+    assert m.per_month_ci_low == pytest.approx((m.ci_low or 0) / 1000 * 400)
+    assert m.per_month_ci_high == pytest.approx((m.ci_high or 0) / 1000 * 400)
+    from xsell_eval.report.markdown import render_markdown
+
+    first = render_markdown(result).split("\n## ", 2)[1]
+    assert "13 test baskets a day over the 30.0-day test period, × 30" in first
+    assert "a month, an offline ceiling**" in first
+    # no dates in the split: no monthly figure, and no sentence about it
+    undated = replace(result, split={"kind": "random"}, decision=None)
+    assert undated.decided().money is not None and undated.decided().money.per_month is None  # type: ignore[union-attr]
+    assert "a month, an offline ceiling" not in render_markdown(undated)

@@ -137,6 +137,13 @@ class Money:
     significant: bool
     mark: str
     currency: str | None
+    queries_per_day: float | None = None
+    """Test queries per day of the test period (the data's own rate; None when the split has no dates)."""
+    test_days: float | None = None
+    per_month: float | None = None
+    """The difference per 30 days at ``queries_per_day``: an offline ceiling (see :func:`monthly`)."""
+    per_month_ci_low: float | None = None
+    per_month_ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -403,6 +410,33 @@ def runner_up_money(result: CompareResult, adapter: str) -> dict[str, Any]:
     }
 
 
+MONTH_DAYS = 30
+
+
+def query_rate(result: CompareResult) -> tuple[float, float] | None:
+    """(test queries per day, days of the test period) from the split's test start and end, or None.
+
+    The rate is the run's test queries (``n_queries``) over the test period's span in days: the
+    baskets the per-query revenue is averaged over, at the pace the data recorded them.
+    """
+    import pandas as pd
+
+    test = (result.split or {}).get("test") or {}
+    try:
+        start, end = pd.Timestamp(test["start"]), pd.Timestamp(test["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    days = (end - start).total_seconds() / 86_400
+    if not (days >= 1) or not result.n_queries:
+        return None
+    return result.n_queries / days, days
+
+
+def monthly(per_query_diff: float | None, per_day: float) -> float | None:
+    """A per-query money difference per month (30 days) at ``per_day`` queries a day."""
+    return None if per_query_diff is None else per_query_diff * per_day * MONTH_DAYS
+
+
 def _vs_baseline(adapter: str, row_: dict[str, Any]) -> VsBaseline:
     num = {f.name for f in fields(VsBaseline)} - {"adapter", "metric", "significant", "mark"}
     kw: dict[str, Any] = {}
@@ -427,13 +461,18 @@ def _traffic(result: CompareResult) -> Any:
     return resolve_traffic(given, observed_from_split(result.split), given_as="[report] traffic_per_day")
 
 
-def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> Decision:
+def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None, _tie: HeadToHead | None = None) -> Decision:
     """The decision of a comparison (pure: the same result gives the same decision).
+
+    When the winner and the runner-up tie (both reliably better, not separable), :func:`tie_break`
+    names one; if it names the runner-up, the decision is focused on it (the winner, its comparison
+    with the baseline, its money and A/B plan), the leader on the primary metric becoming the runner-up.
 
     Args:
         result: the comparison; its ``settings`` (traffic, power, currency) are used when set.
         per_query: long per-query metrics (``adapter``, ``query_id``, metric columns); defaults to
             ``result.per_query_frame``. Without them the paired test winner vs runner-up is left out.
+        _tie: internal — the head to head already decided (the refocusing call).
     """
     from xsell_eval._lookup import adapter_order, currency_of, primary_k, row
 
@@ -460,7 +499,7 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
     pc = comp[comp["metric"] == prim].set_index("adapter")
     better = tuple(a for a in ranked if a in pc.index and str(pc.loc[a, "mark"]) == "▲")
     candidates = [a for a in ranked if a != cfg.baseline]
-    winner = better[0] if better else None
+    winner = (_tie.pick if _tie is not None and _tie.pick in better else None) or (better[0] if better else None)
     head = Decision(
         verdict="adopt" if winner else "keep-baseline",
         best=ranked[0],
@@ -492,6 +531,16 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
     rev = row(comp, adapter=focus, metric=f"revenue@{k}")
     if rev is not None and _opt(rev["diff"]) is not None:
         lo, hi = _opt(rev["ci_low"]), _opt(rev["ci_high"])
+        rate = query_rate(result)
+        month: dict[str, Any] = {}
+        if rate is not None:
+            month = {
+                "queries_per_day": rate[0],
+                "test_days": rate[1],
+                "per_month": monthly(float(rev["diff"]), rate[0]),
+                "per_month_ci_low": monthly(lo, rate[0]),
+                "per_month_ci_high": monthly(hi, rate[0]),
+            }
         money = Money(
             metric=f"revenue@{k}",
             per_1000=1000 * float(rev["diff"]),
@@ -500,6 +549,7 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
             significant=bool(rev["significant"]),
             mark=str(rev["mark"]),
             currency=settings.currency,
+            **month,
         )
     conv = row(comp, adapter=focus, metric=f"hit_rate@{k}")
     plan = ab_plan(
@@ -508,11 +558,15 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None) -> D
     from dataclasses import replace
 
     out = replace(head, vs_baseline=vs, runner_up=runner, money=money, ab_plan=plan)
+    if _tie is not None:
+        return replace(out, head_to_head=_tie) if out.tied else out
     if out.tied and out.runner_up is not None and focus is not None:
         from xsell_eval.headtohead import head_to_head
 
-        h2h = head_to_head(result, focus, out.runner_up.adapter, per_query)
-        out = replace(out, head_to_head=tie_break(h2h, currency=settings.currency))
+        h2h = tie_break(head_to_head(result, focus, out.runner_up.adapter, per_query), currency=settings.currency)
+        if h2h.pick is not None and h2h.pick != focus:
+            return decide(result, per_query=per_query, _tie=h2h)
+        out = replace(out, head_to_head=h2h)
     return out
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from xsell_eval._lookup import adapter_order, currency_of, metric_unit, primary_k, row
-from xsell_eval.decision import WIDGET_SHARE, Decision, VsBaseline, runner_up_money
+from xsell_eval.decision import WIDGET_SHARE, Decision, Money, VsBaseline, runner_up_money
 from xsell_eval.report import _format as F
 from xsell_eval.report.plots import ci_label as _lvl
 from xsell_eval.report.sections import GLOSSARY, query_unit
@@ -210,6 +210,8 @@ def _runner_up_line(facts: Decision, focus: str, prim: str, cur: str | None, man
                 if clear and F.num(paired.diff) > 0
                 else f"`{name}` is ahead."
                 if clear
+                else "this data does not separate the two; the tie-break above decided (*Head to head*)."
+                if facts.head_to_head is not None and facts.head_to_head.pick
                 else "this data does not separate the two; decide on cost, simplicity or the other metrics below."
             )
         )
@@ -246,10 +248,29 @@ def _money_line(facts: Decision, focus: str, base: str, one: str, cur: str | Non
     return [
         f"- **Worth in money:** {F.money(money.per_1000, cur, signed=True)} per {unit}{in_cur} in recommended items "
         f"that were bought, compared with `{base}` ({lvl} CI {F.money(money.ci_low, cur, signed=True)} to "
-        f"{F.money(money.ci_high, cur, signed=True)}; {money.metric} × 1,000).{verdict} "
+        f"{F.money(money.ci_high, cur, signed=True)}; {money.metric} × 1,000).{_per_month(money, one, cur, lvl)}"
+        f"{verdict} "
         "This is an offline proxy: it counts recommended items that shoppers bought, some of which they would "
         "have bought anyway; only an A/B test measures the revenue the recommendations add."
     ]
+
+
+def _per_month(money: Money, one: str, cur: str | None, lvl: str) -> str:
+    """`` At this data's rate … ≈ +£X a month (offline ceiling; CI …).`` or empty without test dates."""
+    if money.per_month is None or money.queries_per_day is None or money.test_days is None:
+        return ""
+    many = one + "s" if not one.endswith("s") else one
+    ci = (
+        f" ({lvl} CI {F.money(money.per_month_ci_low, cur, signed=True)} to "
+        f"{F.money(money.per_month_ci_high, cur, signed=True)})"
+        if money.per_month_ci_low is not None and money.per_month_ci_high is not None
+        else ""
+    )
+    return (
+        f" At this data's own rate — {money.queries_per_day:,.0f} test {many} a day over the "
+        f"{money.test_days:,.1f}-day test period, × 30 — that is **{F.money(money.per_month, cur, signed=True)} "
+        f"a month, an offline ceiling**{ci}."
+    )
 
 
 def _ab_line(result: CompareResult, facts: Decision, focus: str) -> list[str]:
