@@ -101,18 +101,32 @@ class HeadToHead:
 
 
 def _paired_row(result: CompareResult, per_query: pd.DataFrame, a: str, b: str, col: str, measure: str) -> H2HRow:
-    """``a − b`` on one per-query column, paired on the same queries, with the run's bootstrap CI."""
+    """``a − b`` on one per-query column, paired on the same queries, with the run's bootstrap CI.
+
+    Resampled as every interval of the run (``ci_unit``: customers when the per-query table has
+    the customer column, else queries; the same paired test), like the runner-up test of the decision.
+    """
     from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
     from xsell_eval.stats import paired_comparison
 
-    x = per_query.loc[per_query["adapter"] == a, [C.QUERY, col]]
+    cfg = result.config
+    clustered = cfg.ci_unit == "customer" and CLUSTER_COLUMN in per_query.columns
+    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
+    x = per_query.loc[per_query["adapter"] == a, [*keys, col]]
     y = per_query.loc[per_query["adapter"] == b, [C.QUERY, col]]
     j = x.merge(y, on=C.QUERY, suffixes=("_a", "_b"))
     va, vb = j[f"{col}_a"].to_numpy(dtype=float), j[f"{col}_b"].to_numpy(dtype=float)
     ok = [bool(v) for v in ((va == va).any(), (vb == vb).any())]
     if len(j) < 2 or not all(ok):
         return H2HRow(measure=measure, note="not available")
-    r = paired_comparison(va, vb, **result.config.bootstrap_options)
+    r = paired_comparison(
+        va,
+        vb,
+        **cfg.bootstrap_options,
+        test=cfg.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
+        clusters=j[CLUSTER_COLUMN].to_numpy() if clustered else None,
+    )
     return H2HRow(
         measure=measure,
         value_a=_f(r.mean_a),
@@ -122,7 +136,7 @@ def _paired_row(result: CompareResult, per_query: pd.DataFrame, a: str, b: str, 
         ci_high=_f(r.ci_high),
         p_value=_f(r.p_value),
         n=int(r.n),
-        note="paired on the same queries",
+        note="paired on the same queries" + (", customers resampled" if clustered else ""),
     )
 
 
