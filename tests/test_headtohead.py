@@ -180,22 +180,21 @@ def test_decide_breaks_a_tie_and_focuses_on_the_pick() -> None:
 
 
 def test_money_per_month_at_the_data_s_own_rate() -> None:
-    from xsell_eval.decision import query_rate
+    from xsell_eval.decision import basket_rate
 
     result = fixed_result()
-    # the fixture's test period: 2024-03-02 to 2024-04-01 = 30 days, 400 test queries → 13.33 a day
-    rate = query_rate(result)
-    assert rate is not None and rate[1] == 30.0 and rate[0] == pytest.approx(400 / 30)
+    # the fixture's test period: 400 baskets from 2024-03-02 to 2024-04-01 = 31 calendar days
+    assert basket_rate(result) == (400 / 31, 400, 31)
     m = result.decided().money
     assert m is not None and m.per_1000 is not None and m.per_month is not None
-    # per month = difference per query × 400 / 30 queries a day × 30 days = difference per query × 400
-    assert m.per_month == pytest.approx(m.per_1000 / 1000 * 400)
-    assert m.per_month_ci_low == pytest.approx((m.ci_low or 0) / 1000 * 400)
-    assert m.per_month_ci_high == pytest.approx((m.ci_high or 0) / 1000 * 400)
+    # per month = difference per basket × 400 / 31 baskets a day × 30 days
+    assert m.per_month == pytest.approx(m.per_1000 / 1000 * 400 / 31 * 30)
+    assert m.per_month_ci_low == pytest.approx((m.ci_low or 0) / 1000 * 400 / 31 * 30)
+    assert m.per_month_ci_high == pytest.approx((m.ci_high or 0) / 1000 * 400 / 31 * 30)
     from xsell_eval.report.markdown import render_markdown
 
     first = render_markdown(result).split("\n## ", 2)[1]
-    assert "13 test baskets a day over the 30.0-day test period, × 30" in first
+    assert "At the test period's own rate — 13 baskets a day (400 over 31 days), × 30 — that is **+£" in first
     assert "a month, an offline ceiling**" in first
     # no dates in the split: no monthly figure, and no sentence about it
     undated = replace(result, split={"kind": "random"}, decision=None)

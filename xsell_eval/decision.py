@@ -137,11 +137,13 @@ class Money:
     significant: bool
     mark: str
     currency: str | None
-    queries_per_day: float | None = None
-    """Test queries per day of the test period (the data's own rate; None when the split has no dates)."""
-    test_days: float | None = None
+    baskets_per_day: float | None = None
+    """Baskets per day of the test period (the data's own rate, as the A/B sizing's observed traffic;
+    None when the split has no dates)."""
+    test_baskets: int | None = None
+    test_days: int | None = None
     per_month: float | None = None
-    """The difference per 30 days at ``queries_per_day``: an offline ceiling (see :func:`monthly`)."""
+    """The difference per 30 days at ``baskets_per_day``: an offline ceiling (see :func:`monthly`)."""
     per_month_ci_low: float | None = None
     per_month_ci_high: float | None = None
 
@@ -413,27 +415,23 @@ def runner_up_money(result: CompareResult, adapter: str) -> dict[str, Any]:
 MONTH_DAYS = 30
 
 
-def query_rate(result: CompareResult) -> tuple[float, float] | None:
-    """(test queries per day, days of the test period) from the split's test start and end, or None.
+def basket_rate(result: CompareResult) -> tuple[float, int, int] | None:
+    """(baskets per day, test baskets, calendar days) of the test period, or None without dates.
 
-    The rate is the run's test queries (``n_queries``) over the test period's span in days: the
-    baskets the per-query revenue is averaged over, at the pace the data recorded them.
+    The same observed rate as the A/B sizing (:func:`xsell_eval.abtest.traffic.observed_from_split`):
+    every test-period basket, calendar days from the first to the last, both included.
     """
-    import pandas as pd
+    from xsell_eval.abtest.traffic import observed_from_split
 
-    test = (result.split or {}).get("test") or {}
-    try:
-        start, end = pd.Timestamp(test["start"]), pd.Timestamp(test["end"])
-    except (KeyError, TypeError, ValueError):
+    obs = observed_from_split(result.split)
+    if obs is None:
         return None
-    days = (end - start).total_seconds() / 86_400
-    if not (days >= 1) or not result.n_queries:
-        return None
-    return result.n_queries / days, days
+    baskets, days = obs
+    return baskets / days, baskets, days
 
 
 def monthly(per_query_diff: float | None, per_day: float) -> float | None:
-    """A per-query money difference per month (30 days) at ``per_day`` queries a day."""
+    """A per-basket money difference per month (30 days) at ``per_day`` baskets a day."""
     return None if per_query_diff is None else per_query_diff * per_day * MONTH_DAYS
 
 
@@ -531,12 +529,13 @@ def decide(result: CompareResult, *, per_query: pd.DataFrame | None = None, _tie
     rev = row(comp, adapter=focus, metric=f"revenue@{k}")
     if rev is not None and _opt(rev["diff"]) is not None:
         lo, hi = _opt(rev["ci_low"]), _opt(rev["ci_high"])
-        rate = query_rate(result)
+        rate = basket_rate(result)
         month: dict[str, Any] = {}
         if rate is not None:
             month = {
-                "queries_per_day": rate[0],
-                "test_days": rate[1],
+                "baskets_per_day": rate[0],
+                "test_baskets": rate[1],
+                "test_days": rate[2],
                 "per_month": monthly(float(rev["diff"]), rate[0]),
                 "per_month_ci_low": monthly(lo, rate[0]),
                 "per_month_ci_high": monthly(hi, rate[0]),

@@ -256,10 +256,9 @@ def _money_line(facts: Decision, focus: str, base: str, one: str, cur: str | Non
 
 
 def _per_month(money: Money, one: str, cur: str | None, lvl: str) -> str:
-    """`` At this data's rate … ≈ +£X a month (offline ceiling; CI …).`` or empty without test dates."""
-    if money.per_month is None or money.queries_per_day is None or money.test_days is None:
+    """`` At the test period's own rate … ≈ +£X a month, an offline ceiling (CI …).`` or empty without dates."""
+    if money.per_month is None or money.baskets_per_day is None or not money.test_days:
         return ""
-    many = one + "s" if not one.endswith("s") else one
     ci = (
         f" ({lvl} CI {F.money(money.per_month_ci_low, cur, signed=True)} to "
         f"{F.money(money.per_month_ci_high, cur, signed=True)})"
@@ -267,9 +266,9 @@ def _per_month(money: Money, one: str, cur: str | None, lvl: str) -> str:
         else ""
     )
     return (
-        f" At this data's own rate — {money.queries_per_day:,.0f} test {many} a day over the "
-        f"{money.test_days:,.1f}-day test period, × 30 — that is **{F.money(money.per_month, cur, signed=True)} "
-        f"a month, an offline ceiling**{ci}."
+        f" At the test period's own rate — {money.baskets_per_day:,.0f} baskets a day "
+        f"({int(money.test_baskets or 0):,} over {int(money.test_days):,} days), × 30 — that is "
+        f"**{F.money(money.per_month, cur, signed=True)} a month, an offline ceiling**{ci}."
     )
 
 
