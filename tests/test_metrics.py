@@ -132,6 +132,18 @@ def test_every_metric_hand_computed() -> None:
     assert df["query_id"].tolist() == [100]
 
 
+def test_uplift_is_a_ratio_of_means_not_a_mean_of_ratios() -> None:
+    # Two baskets: a 1.00 one-item cart whose 2.00 recommendation was bought, and a 99.00 cart with no hit.
+    # Mean of ratios (the old definition) = (2 / 1 + 0 / 99) / 2 = 1.0 ("+100%"); ratio of means =
+    # (2 + 0) / (1 + 99) = 0.02: the recommended items added 2% to the value of the carts shown.
+    price = np.array([2.0, 5.0])
+    q = make_queries([{0: 1}, {1: 1}], 2, price=price, context_value=[1.0, 99.0])
+    df = metrics_of(recs_of([[0], [0]]), q, [1], item_price=price)
+    assert df["uplift@1"].tolist() == pytest.approx([2.0 / 50.0, 0.0])
+    assert df["uplift@1"].mean() == pytest.approx((2.0 + 0.0) / (1.0 + 99.0))
+    assert df["uplift@1"].mean() == pytest.approx(df["revenue@1"].sum() / q.context_value.sum())
+
+
 def test_edge_cases_padding_no_targets_prices_context() -> None:
     price = np.array([1.0, 2.0, 3.0, np.nan, 4.0])  # item 3 has an unknown price
     q = make_queries(
@@ -149,7 +161,8 @@ def test_edge_cases_padding_no_targets_prices_context() -> None:
     assert r0["ndcg@3"] == 1.0
     assert r0["map@3"] == 1.0
     assert r0["revenue@3"] == 3.0  # price 3 × qty 1
-    assert r0["uplift@3"] == pytest.approx(0.5)  # 3 / 6
+    # uplift: revenue / the mean cart value of the queries with targets and a positive cart (0 and 2: (6 + 2) / 2)
+    assert r0["uplift@3"] == pytest.approx(3 / 4)
     assert np.isnan(r0["diversity@3"])  # fewer than two categorised items
     assert r0["novelty@3"] == pytest.approx(math.log2(10))  # pop 1 of N = 10
     # query 1: no targets -> every metric NaN

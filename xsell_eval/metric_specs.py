@@ -66,7 +66,7 @@ METRICS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "uplift",
-            "basket value uplift: revenue@k / value of the context",
+            "basket value uplift: revenue@k / mean value of the carts shown (a ratio of means)",
             "ratio",
             True,
             "per_query",

@@ -21,7 +21,11 @@ is in ``T``, ``H_k = sum_{r<=k} rel_r``:
 - ``mrr@k = 1 / (rank of the first hit)``, 0 if no hit within k
 - ``map@k = (1 / min(|T|, k)) * sum_r precision@r * rel_r``
 - ``revenue@k = sum of price × quantity of the recommended targets``
-- ``uplift@k = revenue@k / context_value`` (basket value uplift)
+- ``uplift@k = revenue@k / mean context value`` (basket value uplift, a ratio of means): the
+  mean cart value is taken over the test queries that have targets and a positive cart value,
+  so the mean of ``uplift@k`` over those queries is ``sum(revenue@k) / sum(context value)``.
+  (Before 2026-12 it was the mean of per-query ratios ``revenue@k / context_value``, which a
+  few one-item carts of low value could dominate; docs/metrics.md.)
 - ``novelty@k`` = mean self-information ``-log2(max(pop_i, 1) / N_train_baskets)`` of
   the recommended items
 - ``diversity@k`` = intra-list diversity by category: share of pairs of recommended
@@ -348,12 +352,13 @@ def evaluate_ranking(
     cols = {metric_column(m, k): np.empty(n) for m in names for k in ks}
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in ITEM_BUCKETS]
     need_values = bool({"revenue", "uplift"} & set(names)) or item_buckets_of
+    mean_ctx = _mean_context_value(queries) if "uplift" in names else np.nan
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         rq = queries if (start == 0 and stop == n) else queries.take(slice(start, stop))
         rr = recs if (start == 0 and stop == n) else _take_recs(recs, start, stop)
         rk = _ranked(rr, rq, ks[-1], item_price=item_price, values=need_values)
-        _fill_per_query(cols, rk, rq, ks, names, pop, cat, n_train_baskets, start)
+        _fill_per_query(cols, rk, rq, ks, names, pop, cat, n_train_baskets, start, mean_ctx)
         if bucket_codes is not None:
             _bucket_batch(parts, rk, rq, ks, bucket_codes)
     data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)}
@@ -369,6 +374,13 @@ def evaluate_ranking(
     return RankingMetrics(pd.DataFrame(data), by_item)
 
 
+def _mean_context_value(queries: Queries) -> float:
+    """Mean cart value over the queries with targets and a positive, known cart value (``uplift``'s denominator)."""
+    ctx = np.asarray(queries.context_value, dtype=np.float64)
+    ok = np.isfinite(ctx) & (ctx > 0) & (np.diff(queries.targets.indptr) > 0)
+    return float(ctx[ok].mean()) if ok.any() else float("nan")
+
+
 def _fill_per_query(
     cols: dict[str, np.ndarray],
     rk: _Ranked,
@@ -379,6 +391,7 @@ def _fill_per_query(
     cat: np.ndarray,
     n_train_baskets: int,
     offset: int,
+    mean_ctx: float = float("nan"),
 ) -> None:
     """Write the requested metrics of one batch into ``cols[...][offset:offset + len(queries)]``."""
     k_max = ks[-1]
@@ -425,7 +438,7 @@ def _fill_per_query(
             if want & {"revenue", "uplift"}:
                 rev = np.where(rk.value_unknown, np.nan, cum_rev[:, k - 1])
                 out["revenue"] = rev
-                out["uplift"] = np.where(ctx_ok, rev / np.where(ctx_ok, ctx, 1.0), np.nan)
+                out["uplift"] = np.where(ctx_ok, rev / mean_ctx, np.nan)  # a ratio of means (module docstring)
             if "novelty" in want:
                 cnt = cum_valid[:, k - 1]
                 out["novelty"] = np.where(cnt > 0, cum_info[:, k - 1] / np.maximum(cnt, 1), np.nan)

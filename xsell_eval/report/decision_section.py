@@ -28,7 +28,7 @@ def _metric_phrase(metric: str, n_unit: str) -> str:
         "mrr": "how high the first bought item appears in the list",
         "map": "many hits, placed early",
         "revenue": f"the value of the recommended items that were then bought, per test {n_unit[:-1]}",
-        "uplift": "the value of the bought recommendations relative to the cart",
+        "uplift": "the value of the bought recommendations relative to the mean cart value",
     }
     return phrases.get(name, GLOSSARY.get(name, name))
 

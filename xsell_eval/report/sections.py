@@ -30,7 +30,7 @@ GLOSSARY: dict[str, str] = {
     "mrr": "1 / position of the first bought item in the list (0 when none); rewards a good first slot",
     "map": "mean average precision: rewards many hits placed early",
     "revenue": "value (price × quantity) of the recommended items that were then bought, per query",
-    "uplift": "that value divided by the value of the cart already shown (basket value uplift)",
+    "uplift": "that value divided by the mean value of the carts already shown (basket value uplift, a ratio of means)",
     "novelty": "how unusual the recommended items are, −log2 of their popularity share (bits); higher = less obvious",
     "diversity": "share of pairs of recommended items from different categories",
     "coverage": "share of the items sold in training that were recommended at least once",
@@ -204,8 +204,8 @@ def business_section(result: CompareResult) -> str:
             )
         parts += [
             f"Value of the recommended items that shoppers then bought (revenue@{k}, price × quantity, "
-            f"{cur_txt}), per test {one} and per 1,000 {many}; basket value uplift = that value / the value "
-            "of the cart shown. Offline proxy: part of this value would have been bought anyway.",
+            f"{cur_txt}), per test {one} and per 1,000 {many}; basket value uplift = that value / the mean value "
+            "of the carts shown (a ratio of means). Offline proxy: part of this value would have been bought anyway.",
             "",
             F.table(
                 [
