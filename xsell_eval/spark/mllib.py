@@ -144,8 +144,10 @@ def popular_fill(chosen: DataFrame, queries: DataFrame, pop: _Popularity, k: int
 
     Free slots take the most bought training items (count desc, item_idx asc) not in the
     cart and not already chosen, scored ``min(0, lowest chosen score) − 1 + share / 2``.
-    Only the ``k + longest cart`` most popular items can be needed, so each short query is
-    paired with that many items at most.
+    Only the ``k + longest cart`` most popular items can be needed, so every query is paired
+    with that many items at most. ``chosen`` is read once: chosen rows and popular
+    candidates are one union, resolved by window functions (no self-join that would compute
+    an expensive ``chosen`` — ALS scoring — several times).
     """
     f = _pyspark()
     from pyspark.sql import Window
@@ -157,29 +159,49 @@ def popular_fill(chosen: DataFrame, queries: DataFrame, pop: _Popularity, k: int
         .limit(width)
         .withColumn("pop_pos", f.row_number().over(Window.orderBy(f.desc("popularity"), f.asc("item_idx"))))
     )
-    n_baskets = max(pop.n_baskets, 1)
-    stats = chosen.groupBy("query_id").agg(f.count(f.lit(1)).alias("n_chosen"), f.min("score").alias("lowest"))
-    short = (
-        queries.select("query_id", "cart")
-        .join(stats, "query_id", "left")
-        .fillna({"n_chosen": 0})
-        .filter(f.col("n_chosen") < k)
+    model = chosen.select(
+        f.col("query_id").cast("long"),
+        f.col("item_idx").cast("int"),
+        f.col("rank").cast("int"),
+        f.col("score").cast("double"),
+        f.lit(0).alias("src"),
+        f.lit(None).cast("int").alias("pop_pos"),
+        f.lit(None).cast("long").alias("popularity"),
     )
-    cand = (
-        short.crossJoin(f.broadcast(top))
+    popular = (
+        queries.select(f.col("query_id").cast("long"), "cart")
+        .crossJoin(f.broadcast(top))
         .filter(~f.coalesce(f.array_contains("cart", f.col("item_idx")), f.lit(False)))
-        .join(chosen.select("query_id", "item_idx"), ["query_id", "item_idx"], "left_anti")
-        .withColumn("fill_pos", f.row_number().over(Window.partitionBy("query_id").orderBy("pop_pos")))
-        .filter(f.col("fill_pos") <= k - f.col("n_chosen"))
+        .select(
+            "query_id",
+            f.col("item_idx").cast("int"),
+            f.lit(None).cast("int").alias("rank"),
+            f.lit(None).cast("double").alias("score"),
+            f.lit(1).alias("src"),
+            f.col("pop_pos").cast("int"),
+            f.col("popularity").cast("long"),
+        )
+    )
+    per_query = Window.partitionBy("query_id")
+    both = (
+        model.unionByName(popular)
+        # a popular item the model already chose is not a fill candidate
+        .withColumn("first_src", f.min("src").over(Window.partitionBy("query_id", "item_idx")))
+        .filter((f.col("src") == 0) | (f.col("first_src") == 1))
+        .withColumn("n_chosen", f.sum(1 - f.col("src")).over(per_query))
+        .withColumn("lowest", f.min(f.when(f.col("src") == 0, f.col("score"))).over(per_query))
+        .withColumn("fill_pos", f.row_number().over(Window.partitionBy("query_id", "src").orderBy("pop_pos")))
+        .filter((f.col("src") == 0) | (f.col("fill_pos") <= f.lit(k) - f.col("n_chosen")))
     )
     base = f.least(f.lit(0.0), f.coalesce(f.col("lowest"), f.lit(0.0))) - f.lit(1.0)
-    fill = cand.select(
-        f.col("query_id").cast("long"),
-        (f.col("n_chosen") + f.col("fill_pos")).cast("int").alias("rank"),
-        f.col("item_idx").cast("int"),
-        (base + f.lit(0.5) * f.col("popularity") / f.lit(float(n_baskets))).cast("double").alias("score"),
+    fill_score = base + f.lit(0.5) * f.col("popularity") / f.lit(float(max(pop.n_baskets, 1)))
+    is_model = f.col("src") == 0
+    return both.select(
+        "query_id",
+        f.when(is_model, f.col("rank")).otherwise(f.col("n_chosen") + f.col("fill_pos")).cast("int").alias("rank"),
+        "item_idx",
+        f.when(is_model, f.col("score")).otherwise(fill_score).cast("double").alias("score"),
     )
-    return chosen.select("query_id", "rank", "item_idx", "score").unionByName(fill)
 
 
 def _ranked(cand: DataFrame, k: int, pop: _Popularity | None) -> DataFrame:
