@@ -1,0 +1,1 @@
+"""Spark engine: data preparation, scoring and metrics on Spark DataFrames (optional extra ``[spark]``)."""
