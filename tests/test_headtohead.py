@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from tests._report_fixtures import fixed_result
 from xsell_eval.decision import Decision, PairedTest, tie_break
 from xsell_eval.headtohead import FALLBACK_COLUMN, H2HRow, HeadToHead, head_to_head
+from xsell_eval.report.markdown import render_markdown
 from xsell_eval.result import CompareResult
 
 
@@ -200,3 +202,25 @@ def test_money_per_month_at_the_data_s_own_rate() -> None:
     undated = replace(result, split={"kind": "random"}, decision=None)
     assert undated.decided().money is not None and undated.decided().money.per_month is None  # type: ignore[union-attr]
     assert "a month, an offline ceiling" not in render_markdown(undated)
+
+
+GOLDEN_TIE = Path(__file__).parent / "golden" / "report_tie.md"
+
+
+def test_golden_tie_report_first_screen_and_head_to_head() -> None:
+    """The golden of a tie: the Decision and Head to head sections of the fixture rigged into a tie.
+
+    Update deliberately, like tests/golden/report.md:
+    ``XSELL_UPDATE_GOLDEN=1 pytest tests/test_headtohead.py -k golden``.
+    """
+    result = _tied_result(2.0)
+    md = render_markdown(replace(result, decision=result.decided()))
+    start = md.index("## Decision")
+    h2h = md.index("## Head to head")
+    end = md.index("\n## ", h2h + 1)
+    text = md[start:end].rstrip("\n") + "\n"
+    if os.environ.get("XSELL_UPDATE_GOLDEN"):
+        GOLDEN_TIE.write_text(text, encoding="utf-8")
+    assert text == GOLDEN_TIE.read_text(encoding="utf-8"), (
+        "tie report changed; if intended: XSELL_UPDATE_GOLDEN=1 pytest tests/test_headtohead.py -k golden"
+    )
