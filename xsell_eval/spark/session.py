@@ -20,6 +20,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
 MIN_JAVA = 17
 #: Seconds to wait for a ``spark://`` master's port to answer.
 CONNECT_TIMEOUT_S = 10.0
-#: Seconds to wait for the session (JVM start and registration with the master).
+#: Seconds to wait for a session on a cluster master (JVM start and registration with the master).
 SESSION_TIMEOUT_S = 30.0
+#: Seconds to wait for a local session (only the JVM start; slow on a busy machine).
+LOCAL_SESSION_TIMEOUT_S = 180.0
 DEFAULT_MASTER = "local[*]"
 
 _LOCAL_RE = re.compile(r"^local(\[(\*|[1-9]\d*)(,\s*[1-9]\d*)?\])?$")
@@ -151,13 +154,17 @@ def get_session(
     from pyspark.sql import SparkSession
 
     local = master.startswith("local")
+    if local:  # Python workers run this interpreter (numpy, pyarrow), not whatever `python3` is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = {
         "spark.sql.shuffle.partitions": "4" if local else "200",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.legacy.parquet.nanosAsLong": "true",  # pandas writes timestamp[ns]; read as long, converted in .data
         **(conf or {}),
     }
     result: dict[str, Any] = {}
@@ -173,10 +180,11 @@ def get_session(
 
     t = threading.Thread(target=build, daemon=True)
     t.start()
-    t.join(SESSION_TIMEOUT_S)
+    deadline = LOCAL_SESSION_TIMEOUT_S if local else SESSION_TIMEOUT_S
+    t.join(deadline)
     if t.is_alive():
         raise SparkEngineError(
-            f"the Spark session on {master} did not start within {SESSION_TIMEOUT_S:.0f} s; check the master "
+            f"the Spark session on {master} did not start within {deadline:.0f} s; check the master "
             "and that the cluster has free cores"
         )
     if "error" in result:
@@ -200,6 +208,7 @@ def stop_session() -> None:
 __all__ = [
     "CONNECT_TIMEOUT_S",
     "DEFAULT_MASTER",
+    "LOCAL_SESSION_TIMEOUT_S",
     "MIN_JAVA",
     "SESSION_TIMEOUT_S",
     "SparkEngineError",
