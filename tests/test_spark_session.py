@@ -67,3 +67,25 @@ def test_the_shared_session_runs(spark) -> None:  # noqa: F811
     assert S.get_session("local[2]") is spark  # reused, not rebuilt
     with pytest.raises(S.SparkEngineError, match="already running"):
         S.get_session("local[1]")
+
+
+def test_pandas_only_adapters_and_splits_stop_before_spark_starts() -> None:
+    from xsell_eval.settings import CompareConfig
+
+    with pytest.raises(ConfigError, match=r"adapter 'cf' runs with --engine pandas only.*--engine spark runs: popular"):
+        CompareConfig(adapters=("cf",), engine="spark").validate()
+    with pytest.raises(ConfigError, match="'last-basket' needs --engine pandas"):
+        CompareConfig(adapters=("rules",), engine="spark", split="last-basket").validate()
+    with pytest.raises(ConfigError, match="unknown engine 'dask'"):
+        CompareConfig(adapters=("rules",), engine="dask").validate()
+    cfg = CompareConfig(adapters=("rules",), engine="spark").validate()
+    assert cfg.adapters == ("popular", "rules")
+    assert CompareConfig().hash == CompareConfig(engine=None).hash  # pandas runs keep their hashes
+
+
+def test_experiment_file_engine_key() -> None:
+    from xsell_eval.config import loads_experiment
+
+    exp = loads_experiment('engine = "spark"\nspark_master = "local[2]"\n[adapters.rules]\n')
+    cfg = exp.to_compare_config()
+    assert (cfg.engine, cfg.spark_master) == ("spark", "local[2]")

@@ -211,6 +211,8 @@ class Experiment(_Section):
     description: str = ""
     seed: int = Field(default=_DEFAULT.seed, ge=0)
     baseline: str = _DEFAULT.baseline
+    engine: Literal["pandas", "spark"] = "pandas"
+    spark_master: str | None = None
     data: DataSection = DataSection()
     split: SplitSection = SplitSection()
     protocol: ProtocolSection = ProtocolSection()
@@ -303,6 +305,8 @@ class Experiment(_Section):
             name=self.name,
             columns=dict(d.columns) if d.columns else None,
             cleaning=d.cleaning.spec(),
+            engine=None if self.engine == "pandas" else self.engine,
+            spark_master=self.spark_master,
         )
 
     def _resolved_params(self, entry: AdapterEntry) -> dict[str, Any]:

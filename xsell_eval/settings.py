@@ -73,6 +73,10 @@ class CompareConfig:
     that the values tuned for ``cf`` never reach ``cf:similarity=jaccard``."""
     cleaning: str | None = None
     """Cleaning switches on top of the loader's defaults (``--clean``), e.g. ``"missing_customer=keep"``."""
+    engine: str | None = None
+    """``None``/``"pandas"`` (one machine) or ``"spark"`` (``--engine spark``, :mod:`xsell_eval.spark`)."""
+    spark_master: str | None = None
+    """Spark master URL for ``engine="spark"`` (``--spark-master``; default ``local[*]``)."""
 
     def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
         """Check values and return a normalised copy (baseline included in adapters).
@@ -112,6 +116,16 @@ class CompareConfig:
         adapters = tuple(dict.fromkeys(self.adapters))
         if self.baseline and self.baseline not in adapters:
             adapters = (self.baseline, *adapters)
+        if self.engine not in (None, "pandas", "spark"):
+            from xsell_eval.errors import unknown_name
+
+            raise unknown_name("engine", str(self.engine), ("pandas", "spark"))
+        if self.engine == "spark":  # Spark adapters have their own registry (xsell_eval.spark.adapters)
+            from xsell_eval.spark.engine import check_config
+
+            out = replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+            check_config(out)
+            return out
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
@@ -160,7 +174,8 @@ class CompareConfig:
         ``columns``, ``cleaning`` and ``tuned`` count only when set, so configs without them keep the
         hashes of earlier versions.
         """
-        d = {k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning", "tuned") and v is None)}
+        optional = ("columns", "cleaning", "tuned", "engine", "spark_master")
+        d = {k: v for k, v in self.to_dict().items() if not (k in optional and v is None)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 

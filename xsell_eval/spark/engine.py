@@ -171,3 +171,105 @@ def run_spark_adapter(
 def per_query_tables(outcomes: list[AdapterOutcome]) -> dict[str, pd.DataFrame]:
     """``{adapter: per-query table}`` of the adapters that completed."""
     return {o.name: o.per_query for o in outcomes if o.status == "ok" and o.per_query is not None}
+
+
+@dataclass(frozen=True, eq=False)
+class SparkCompareResult:
+    """A Spark comparison: statistics on the collected per-query tables, plus what Spark measured.
+
+    ``estimates`` and ``comparisons`` come from :func:`xsell_eval.stats.summarize` and
+    :func:`xsell_eval.stats.compare_to_baseline` (bootstrap CIs, paired tests, Holm), exactly as
+    the pandas engine computes them.
+    """
+
+    config: CompareConfig
+    master: str
+    outcomes: tuple[AdapterOutcome, ...]
+    estimates: pd.DataFrame
+    comparisons: pd.DataFrame
+    n_queries: int
+    cleaning: dict[str, Any]
+    split: dict[str, Any]
+    timings: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary (``summary.json`` of a Spark run directory)."""
+        return {
+            "engine": "spark",
+            "spark_master": self.master,
+            "config_hash": self.config.hash,
+            "config": self.config.to_dict(),
+            "n_queries": self.n_queries,
+            "cleaning": self.cleaning,
+            "split": self.split,
+            "timings_seconds": self.timings,
+            "adapters": [o.to_dict() for o in self.outcomes],
+            "estimates": self.estimates.to_dict(orient="records"),
+            "comparisons": self.comparisons.to_dict(orient="records"),
+        }
+
+
+def run_compare_spark(
+    config: CompareConfig, *, master: str | None = None, progress: ProgressFn | None = None
+) -> SparkCompareResult:
+    """Run ``config`` on Spark: prepare and score in Spark, statistics on the collected per-query tables."""
+    from xsell_eval.spark.session import DEFAULT_MASTER
+    from xsell_eval.stats import compare_to_baseline, summarize
+
+    started = time.perf_counter()
+    config = config.validate()
+    master = master or config.spark_master or DEFAULT_MASTER
+    emit = progress or (lambda *a: None)
+    prepared = prepare_spark(config, master=master, progress=progress)
+    outcomes = []
+    for spec in config.adapters:
+        emit("adapter_start", spec, {})
+        out = run_spark_adapter(spec, config, prepared, progress=progress)
+        outcomes.append(out)
+        emit("adapter_end", spec, {"status": out.status, "error": out.error})
+    emit("stage_start", "statistics", {})
+    per_query = per_query_tables(outcomes)
+    metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
+    sums = []
+    for name, pq in per_query.items():
+        s = summarize(pq, [c for c in metric_cols if c in pq], **config.bootstrap_options)
+        s.insert(0, "adapter", name)
+        sums.append(s)
+    estimates = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
+    comparisons = pd.DataFrame()
+    if config.baseline in per_query and len(per_query) > 1:
+        comparisons = compare_to_baseline(
+            per_query,
+            config.baseline,
+            [c for c in metric_cols if c in per_query[config.baseline]],
+            alpha=config.alpha,
+            **config.bootstrap_options,
+        )
+    emit("stage_end", "statistics", {})
+    timings = {**prepared.timings, "total": time.perf_counter() - started}
+    return SparkCompareResult(
+        config=config,
+        master=master,
+        outcomes=tuple(outcomes),
+        estimates=estimates,
+        comparisons=comparisons,
+        n_queries=prepared.queries.n,
+        cleaning=prepared.data.cleaning.to_dict(),
+        split=prepared.split.describe,
+        timings=timings,
+    )
+
+
+def write_spark_run(result: SparkCompareResult, run_dir: Any) -> None:
+    """``summary.json``, ``estimates.csv``, ``comparisons.csv`` and ``per_query.parquet`` into ``run_dir``."""
+    import json
+    from pathlib import Path
+
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "summary.json").write_text(json.dumps(result.summary(), indent=2, sort_keys=True, default=str))
+    result.estimates.to_csv(d / "estimates.csv", index=False)
+    result.comparisons.to_csv(d / "comparisons.csv", index=False)
+    frames = [o.per_query.assign(adapter=o.name) for o in result.outcomes if o.per_query is not None]
+    if frames:
+        pd.concat(frames, ignore_index=True).to_parquet(d / "per_query.parquet", index=False)
