@@ -57,7 +57,7 @@ def per_query_frame(
     item_price_known: np.ndarray,
     metrics: Sequence[str] | None = None,
 ) -> DataFrame:
-    """One row per query: ``query_id``, ``user_history`` and ``metric@k`` for every metric and k.
+    """One row per query and cut-off: ``query_id``, ``user_history``, ``k`` and one column per metric.
 
     Args:
         recs: ``query_id``, ``rank``, ``item_idx``, ``score`` (an adapter's answer).
@@ -163,22 +163,24 @@ def per_query_frame(
         "k",
         *[F.when(F.col("n_targets") > 0, exprs[n]).otherwise(nan).alias(n) for n in names],
     )
-    pivot_values: list[bool | float | int | str] = [*ks]
-    wide = rows.groupBy(C.QUERY, "user_history").pivot("k", pivot_values).agg(*[F.first(n).alias(n) for n in names])
-    rename = []
-    for k in ks:
-        for n in names:
-            src = f"{k}_{n}" if len(names) > 1 else str(k)
-            rename.append(F.col(f"`{src}`").alias(metric_column(n, k)))
-    return wide.select(C.QUERY, "user_history", *rename)
+    return rows
 
 
 def collect_per_query(frame: DataFrame) -> pd.DataFrame:
-    """The per-query table on the driver (one row per query), sorted by query id, as the pandas engine's."""
-    pdf = frame.toPandas().sort_values(C.QUERY, kind="stable").reset_index(drop=True)
+    """The per-query table on the driver (one row per query), sorted by query id, as the pandas engine's.
+
+    ``frame`` has one row per query and cut-off (``k`` column); the pivot to ``metric@k`` columns
+    happens here, on that query-sized table.
+    """
+    rows = frame.collect()
+    long = pd.DataFrame([r.asDict() for r in rows])
+    names = [c for c in frame.columns if c not in (C.QUERY, "user_history", "k")]
+    wide = long.pivot(index=[C.QUERY, "user_history"], columns="k", values=names)
+    wide.columns = [metric_column(n, int(k)) for n, k in wide.columns]
+    pdf = wide.reset_index().sort_values(C.QUERY, kind="stable").reset_index(drop=True)
     metric_cols = [c for c in pdf.columns if "@" in c]
     ordered = sorted(metric_cols, key=lambda c: (SPARK_METRICS.index(c.split("@")[0]), int(c.split("@")[1])))
-    out = pdf[[C.QUERY, *ordered, "user_history"]].copy()
+    out = pdf[[C.QUERY, *ordered, "user_history"]].astype({c: np.float64 for c in ordered})
     out[C.QUERY] = out[C.QUERY].astype(np.int64)
     out["user_history"] = out["user_history"].astype(np.int64)
     return out
