@@ -176,7 +176,7 @@ def collect_per_query(frame: DataFrame) -> pd.DataFrame:
     long = pd.DataFrame([r.asDict() for r in rows])
     names = [c for c in frame.columns if c not in (C.QUERY, "user_history", "k")]
     wide = long.pivot(index=[C.QUERY, "user_history"], columns="k", values=names)
-    wide.columns = [metric_column(n, int(k)) for n, k in wide.columns]
+    wide.columns = [metric_column(str(pair[0]), int(pair[1])) for pair in wide.columns.to_flat_index()]
     pdf = wide.reset_index().sort_values(C.QUERY, kind="stable").reset_index(drop=True)
     metric_cols = [c for c in pdf.columns if "@" in c]
     ordered = sorted(metric_cols, key=lambda c: (SPARK_METRICS.index(c.split("@")[0]), int(c.split("@")[1])))
