@@ -97,3 +97,31 @@ def test_missing_column_in_a_parquet_lake_gives_the_loaders_message(spark, tmp_p
     with pytest.raises(DataError) as ref:
         load_dataset(one)
     assert str(got.value).split(": ", 1)[1] == str(ref.value).split(": ", 1)[1]
+
+
+def _assert_same_metrics(spark_pq: pd.DataFrame, pandas_pq: pd.DataFrame) -> None:
+    metric_cols = [c for c in pandas_pq.columns if "@" in c]
+    assert metric_cols and set(metric_cols) <= set(spark_pq.columns)
+    np.testing.assert_array_equal(spark_pq["query_id"], pandas_pq["query_id"])
+    np.testing.assert_array_equal(spark_pq["user_history"], pandas_pq["user_history"])
+    for c in metric_cols:
+        np.testing.assert_allclose(
+            spark_pq[c].to_numpy(float), pandas_pq[c].to_numpy(float), rtol=0, atol=1e-9, equal_nan=True, err_msg=c
+        )
+
+
+@pytest.mark.parametrize("adapter", ["popular"])
+def test_adapter_metrics_agree_to_1e_9(both, adapter: str) -> None:
+    from xsell_eval.pipeline import run_adapter
+    from xsell_eval.settings import CompareConfig
+    from xsell_eval.spark.engine import run_spark_adapter
+
+    sp, pr = both
+    cfg = CompareConfig(adapters=(adapter,)).validate()
+    got = run_spark_adapter(adapter, cfg, sp)
+    ref = run_adapter(adapter, cfg, pr)
+    assert got.status == "ok", got.error
+    assert got.per_query is not None and ref.per_query is not None
+    assert (ref.per_query["hit_rate@10"] > 0).any()  # not a trivially empty comparison
+    _assert_same_metrics(got.per_query, ref.per_query)
+    assert got.empty_share == pytest.approx(ref.empty_share)

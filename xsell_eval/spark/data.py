@@ -495,7 +495,7 @@ def load(
         indexed = indexed.withColumn(C.PRICE, F.lit(float("nan")))
     if C.TIMESTAMP not in indexed.columns:
         indexed = indexed.withColumn(C.TIMESTAMP, F.lit(None).cast("timestamp_ntz"))
-    out = indexed.select(*keep).persist()
+    out = indexed.select(*keep).localCheckpoint()  # materialised; later plans start here, not at the file
     name = "online_retail" if path is None else _stem(Path(path))
     return SparkData(
         lines=out,

@@ -96,8 +96,8 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
         cut_lit = F.lit(cut.to_pydatetime()).cast("timestamp_ntz")
     side = baskets.select(C.BASKET_IDX, (F.col("t") >= cut_lit).alias("_test"))
     tagged = lines.join(side, C.BASKET_IDX)
-    train = tagged.where(~F.col("_test")).drop("_test").persist()
-    test = tagged.where(F.col("_test")).drop("_test").persist()
+    train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint()
+    test = tagged.where(F.col("_test")).drop("_test").localCheckpoint()
     spans = {}
     for name, df in (("train", train), ("test", test)):
         r = df.agg(
@@ -184,7 +184,7 @@ def basket_completion(
     w = Window.partitionBy(C.BASKET_IDX).orderBy("key", C.ITEM_IDX)
     ranked = keyed.withColumn("_pos", F.row_number().over(w) - 1)
     shown = F.col("_pos") < (F.lit(reveal) if reveal is not None else F.col("_size") - F.lit(int(hide or 0)))
-    ranked = ranked.withColumn("_shown", shown).persist()
+    ranked = ranked.withColumn("_shown", shown).localCheckpoint()
     qids = row_index(ranked.select(C.BASKET_IDX).distinct(), [C.BASKET_IDX], C.QUERY)
     ranked = ranked.join(qids, C.BASKET_IDX)
     hist = (
@@ -205,7 +205,7 @@ def basket_completion(
         .withColumn(C.USER_IDX, F.col(C.USER_IDX).cast("int"))
         .withColumn("cart", F.col("cart").cast("array<int>"))
         .select(C.QUERY, C.USER_IDX, C.BASKET_IDX, "cart", "context_value", "user_history", "n_targets")
-        .persist()
+        .localCheckpoint()
     )
     targets = (
         ranked.where(~F.col("_shown"))
@@ -215,7 +215,7 @@ def basket_completion(
             F.col("q").alias(C.QUANTITY),
             F.col("v").alias("value"),
         )
-        .persist()
+        .localCheckpoint()
     )
     n = queries.count()
     if n == 0:
