@@ -110,7 +110,7 @@ def _assert_same_metrics(spark_pq: pd.DataFrame, pandas_pq: pd.DataFrame) -> Non
         )
 
 
-@pytest.mark.parametrize("adapter", ["popular"])
+@pytest.mark.parametrize("adapter", ["popular", "rules"])
 def test_adapter_metrics_agree_to_1e_9(both, adapter: str) -> None:
     from xsell_eval.pipeline import run_adapter
     from xsell_eval.settings import CompareConfig
