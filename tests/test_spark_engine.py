@@ -137,8 +137,21 @@ def test_cli_compare_popular_rules_on_spark(spark, retail_slice: Path, tmp_path:
     out = tmp_path / "run"
     res = CliRunner().invoke(
         app,
-        ["compare", "popular", "rules", "--data", str(retail_slice), "--engine", "spark", "--spark-master", "local[2]"]
-        + ["--out", str(out), "--bootstrap", "200"],
+        [
+            "compare",
+            "popular",
+            "rules",
+            "--data",
+            str(retail_slice),
+            "--engine",
+            "spark",
+            "--spark-master",
+            "local[2]",
+            "--out",
+            str(out),
+            "--bootstrap",
+            "200",
+        ],
     )
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
