@@ -218,6 +218,8 @@ class Experiment(_Section):
     description: str = ""
     seed: int = Field(default=_DEFAULT.seed, ge=0)
     baseline: str = _DEFAULT.baseline
+    engine: Literal["pandas", "spark"] = "pandas"
+    spark_master: str | None = None
     data: DataSection = DataSection()
     split: SplitSection = SplitSection()
     protocol: ProtocolSection = ProtocolSection()
@@ -319,6 +321,8 @@ class Experiment(_Section):
             columns=dict(d.columns) if d.columns else None,
             cleaning=d.cleaning.spec(),
             recs={label: str(self.resolve_path(path)) for label, path in self.recs.items()} if self.recs else None,
+            engine=None if self.engine == "pandas" else self.engine,
+            spark_master=self.spark_master,
         )
 
     def _resolved_params(self, entry: AdapterEntry) -> dict[str, Any]:

@@ -85,6 +85,10 @@ class CompareConfig:
     recs: dict[str, str] | None = None
     """Exported recommendation files scored like adapters, label -> path (``--recs production=recs.parquet``,
     ``[recs]``); each label joins ``adapters`` (:mod:`xsell_eval.adapters.recs_file`)."""
+    engine: str | None = None
+    """``None``/``"pandas"`` (one machine) or ``"spark"`` (``--engine spark``, :mod:`xsell_eval.spark`)."""
+    spark_master: str | None = None
+    """Spark master URL for ``engine="spark"`` (``--spark-master``; default ``local[*]``)."""
 
     def validate(self, *, instances: Collection[str] = ()) -> CompareConfig:
         """Check values and return a normalised copy (baseline included in adapters).
@@ -126,6 +130,16 @@ class CompareConfig:
         adapters, instances = self._with_recs(adapters, instances)
         if self.baseline and self.baseline not in adapters:
             adapters = (self.baseline, *adapters)
+        if self.engine not in (None, "pandas", "spark"):
+            from xsell_eval.errors import unknown_name
+
+            raise unknown_name("engine", str(self.engine), ("pandas", "spark"))
+        if self.engine == "spark":  # Spark adapters have their own registry (xsell_eval.spark.adapters)
+            from xsell_eval.spark.engine import check_config
+
+            out = replace(self, adapters=adapters, ks=ks, metrics=tuple(dict.fromkeys((*self.metrics, pname))))
+            check_config(out)
+            return out
         from xsell_eval.adapters.registry import available, parse_spec
 
         known = available()
@@ -198,9 +212,8 @@ class CompareConfig:
         ``columns``, ``cleaning``, ``tuned`` and ``recs`` count only when set, so configs without them keep the
         hashes of earlier versions.
         """
-        d = {
-            k: v for k, v in self.to_dict().items() if not (k in ("columns", "cleaning", "tuned", "recs") and v is None)
-        }
+        optional = ("columns", "cleaning", "tuned", "recs", "engine", "spark_master")
+        d = {k: v for k, v in self.to_dict().items() if not (k in optional and v is None)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 

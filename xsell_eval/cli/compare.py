@@ -121,6 +121,18 @@ def compare(
             "rank, item_id; docs/production.md). Repeatable.",
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="pandas (one machine) or spark (needs the [spark] extra and Java 17+; docs/spark.md)."
+        ),
+    ] = "pandas",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master", help="Spark master URL for --engine spark: local[*] (default), spark://HOST:7077, yarn..."
+        ),
+    ] = None,
 ) -> None:
     """Compare recommenders offline on the same data, split, queries and metrics."""
     from xsell_eval.adapters.recs_file import parse_recs_specs
@@ -165,7 +177,14 @@ def compare(
         recs=parse_recs_specs(recs),
         ci_unit=ci_unit,
         test=test,
+        engine=None if engine == "pandas" else engine,
+        spark_master=spark_master,
     ).validate()
+    if config.engine == "spark":
+        if tuned or tune_trials is not None or resume or html:
+            raise ConfigError("--engine spark does not support --tune/--tuned/--resume/--html yet (see docs/spark.md)")
+        _compare_on_spark(config, out, quiet=fmt == "json")
+        return
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning = None, None
     if tuned or tune_trials is not None:  # fill config.tuned with tuned parameters (xsell_eval.tuning)
@@ -198,3 +217,24 @@ def compare(
     print_adapter_problems(result.adapters)
     print_decision_line(result)
     print_report_path(run_dir)
+
+
+def _compare_on_spark(config: CompareConfig, out: Path | None, *, quiet: bool) -> None:
+    """``--engine spark``: run on Spark, write the run directory, print the estimates."""
+    from datetime import datetime
+
+    from xsell_eval.cli._render import print_adapter_problems, progress_bar, progress_printer
+    from xsell_eval.spark.engine import run_compare_spark, write_spark_run
+
+    with progress_bar(disable=quiet) as bar:
+        result = run_compare_spark(config, progress=progress_printer(bar, {}))
+    run_dir = out or Path("reports") / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-spark"
+    write_spark_run(result, run_dir)
+    if quiet:
+        typer.echo(json.dumps(result.summary() | {"run_dir": str(run_dir)}, indent=2, sort_keys=True, default=str))
+        return
+    est = result.estimates
+    if len(est):
+        console.print(est[est["metric"] == config.primary_metric].to_string(index=False))
+    print_adapter_problems(result.outcomes)
+    console.print(f"Spark run ({result.master}, {result.n_queries:,} queries) written to {run_dir}")

@@ -1,1 +1,12 @@
-"""Spark engine: data preparation, scoring and metrics on Spark DataFrames (optional extra ``[spark]``)."""
+"""The Spark engine (``compare --engine spark``): data preparation, adapters and metrics on Spark.
+
+Only this package imports ``pyspark`` (an import-linter contract checks it); it is the
+optional extra ``xsell-eval[spark]``. Importing ``xsell_eval.spark`` itself is cheap: every
+module that needs pyspark imports it through :func:`xsell_eval.spark.session.pyspark`, which
+raises :class:`~xsell_eval.errors.MissingExtraError` with the install hint.
+
+Layout: :mod:`.session` (Java check, master check, the SparkSession), :mod:`.data` (read,
+clean, index), :mod:`.prepare` (temporal split, basket-completion queries), :mod:`.adapters`
+(``popular``, ``rules`` and the registry of Spark adapters), :mod:`.metrics` (per-query
+metrics as a DataFrame) and :mod:`.engine` (the comparison end to end).
+"""
