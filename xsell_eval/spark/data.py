@@ -317,6 +317,63 @@ def _generic_columns(found: list[str], columns: Mapping[str, str] | None, src: s
 
 
 # ---------------------------------------------------------------------- clean
+def _cancelled_originals(lines: DataFrame) -> tuple[DataFrame, str]:
+    """``lines`` with ``_orig``: the original lines the cancellations reverse, and the pandas engine's note.
+
+    The same bracket matching as :func:`xsell_eval.data.cancellations.match_cancelled_originals`, in
+    window functions: per (customer, item, |quantity|) the events are ordered by (time, original
+    first, file position); the open-original depth is a running sum floored at zero; each matched
+    cancellation takes the latest earlier original at its level.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    q = F.col(C.QUANTITY)
+    known = F.col(C.USER).isNotNull() & F.col(C.TIMESTAMP).isNotNull() & q.isNotNull() & ~F.isnan(q)
+    canc = F.coalesce(F.col("_cancelled"), F.lit(False))
+    lines = lines.withColumn("_pos", F.monotonically_increasing_id())
+    ev = lines.where(known & ((canc & (q < 0)) | (~canc & (q > 0)))).select(
+        C.USER,
+        C.ITEM,
+        F.abs(q).alias("_q"),
+        F.col(C.TIMESTAMP).alias("_t"),
+        F.when(canc, 1).otherwise(0).alias("_close"),
+        "_pos",
+    )
+    g = [C.USER, C.ITEM, "_q"]
+    kinds = Window.partitionBy(*g)
+    ev = ev.withColumn("_mn", F.min("_close").over(kinds)).withColumn("_mx", F.max("_close").over(kinds))
+    ev = ev.where((F.col("_mn") == 0) & (F.col("_mx") == 1))
+    w = Window.partitionBy(*g).orderBy("_t", "_close", "_pos")
+    run = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    ev = ev.withColumn("_cum", F.sum(F.when(F.col("_close") == 1, -1).otherwise(1)).over(run))
+    ev = ev.withColumn("_depth", F.col("_cum") - F.least(F.min("_cum").over(run), F.lit(0)))
+    ev = ev.withColumn("_before", F.coalesce(F.lag("_depth").over(w), F.lit(0)))
+    ev = ev.withColumn("_level", F.when(F.col("_close") == 1, F.col("_before")).otherwise(F.col("_depth")))
+    ev = ev.withColumn("_ord", F.row_number().over(w))
+    lw = Window.partitionBy(*g, "_level").orderBy("_ord").rowsBetween(Window.unboundedPreceding, -1)
+    ev = ev.withColumn("_open", F.last(F.when(F.col("_close") == 0, F.col("_pos")), ignorenulls=True).over(lw))
+    hits = ev.where((F.col("_close") == 1) & (F.col("_before") >= 1)).select(F.col("_open").alias("_pos"))
+    hits = hits.withColumn("_orig", F.lit(True))
+    out = lines.join(hits, "_pos", "left").withColumn("_orig", F.coalesce(F.col("_orig"), F.lit(False)))
+    out = out.persist()
+    b = C.BASKET
+    per_invoice = out.groupBy(b).agg(F.count(F.lit(1)).alias("_n"), F.sum(F.col("_orig").cast("long")).alias("_o"))
+    s = per_invoice.agg(
+        F.sum(F.col("_o")).alias("matched"),
+        F.sum((F.col("_o") > 0).cast("long")).alias("orig_inv"),
+        F.sum(((F.col("_o") > 0) & (F.col("_o") == F.col("_n"))).cast("long")).alias("whole"),
+    ).collect()[0]
+    c = out.where(canc).agg(F.count(F.lit(1)).alias("n"), F.countDistinct(b).alias("inv")).collect()[0]
+    matched = int(s["matched"] or 0)
+    note = (
+        f"{matched:,} of {int(c['n']):,} cancellation lines ({int(c['inv']):,} invoices) matched an earlier line of "
+        f"the same customer, item and quantity; the originals are {matched:,} lines in {int(s['orig_inv'] or 0):,} "
+        f"invoices, {int(s['whole'] or 0):,} of them cancelled entirely"
+    )
+    return out.drop("_pos"), note
+
+
 def clean_lines(
     lines: DataFrame, policy: CleaningPolicy, *, source: str, has_cancellations: bool
 ) -> tuple[DataFrame, CleaningReport]:
@@ -328,8 +385,13 @@ def clean_lines(
     from pyspark.sql import functions as F
 
     cols = set(lines.columns)
+    orig_note = ""
+    can_match = has_cancellations and {C.USER, C.QUANTITY, C.TIMESTAMP} <= cols
+    if can_match:
+        lines, orig_note = _cancelled_originals(lines)
     matchers: dict[str, Column | None] = {
         "cancellations": F.coalesce(F.col("_cancelled"), F.lit(False)) if has_cancellations else None,
+        "cancelled_originals": F.col("_orig") if can_match else None,
         "returns": (F.col(C.QUANTITY) <= 0) & ~F.isnan(C.QUANTITY) if C.QUANTITY in cols else None,
         "missing_customer": F.col(C.USER).isNull() if C.USER in cols else None,
         "non_product": F.coalesce(F.trim(F.col(C.ITEM)).rlike(f"^(?:{policy.non_product_pattern})$"), F.lit(False)),
@@ -337,6 +399,9 @@ def clean_lines(
     }
     notes_na = {
         "cancellations": "not applicable: the source marks no cancellations",
+        "cancelled_originals": "not applicable: the source marks no cancellations"
+        if not has_cancellations
+        else "not applicable: the source has no user ids or quantities",
         "returns": "not applicable: the source has no quantities",
         "missing_customer": "not applicable: the source has no user ids",
         "nonpositive_price": "not applicable: the source has no prices",
@@ -350,7 +415,7 @@ def clean_lines(
         flags.append(F.sum((alive & m).cast("long")).alias(rule))
         if getattr(policy, rule) == "drop":
             alive = alive & ~m
-    data_cols = [c for c in lines.columns if c != "_cancelled"]
+    data_cols = [c for c in lines.columns if c not in ("_cancelled", "_orig")]
     marked = lines.withColumn("_alive", alive)
     counts = marked.agg(F.count(F.lit(1)).alias("_n"), *flags).collect()[0].asDict()
     survivors = marked.where("_alive")
@@ -374,6 +439,8 @@ def clean_lines(
             )
         dropped = c if action == "drop" else 0
         note = f"{c:,} matching line(s) kept" if action == "keep" and c else ""
+        if rule == "cancelled_originals":
+            note = f"{orig_note}; {note}" if note else orig_note
         steps.append(CleaningStep(rule, action, c, dropped, note))
         rows_out -= dropped
         if dropped and rows_out == 0 and last is None:

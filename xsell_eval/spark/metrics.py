@@ -141,6 +141,12 @@ def per_query_frame(
     rev = F.when(F.coalesce("_unknown", F.lit(0)) == 1, F.lit(float("nan"))).otherwise(F.coalesce("_rev", F.lit(0.0)))
     ctx = F.col("context_value")
     ctx_ok = ~F.isnan(ctx) & (ctx > 0) & ctx.isNotNull()
+    # uplift's denominator: the mean cart value of the queries with targets and a positive cart (a ratio of
+    # means, as xsell_eval.metrics); one number, aggregated in Spark
+    mean_ctx = (
+        queries.queries.where(ctx_ok & (F.col("n_targets") > 0)).agg(F.avg("context_value").alias("_m")).collect()[0]
+    )["_m"]
+    mean_ctx_lit = F.lit(float("nan") if mean_ctx is None else float(mean_ctx))
     m = F.coalesce("_m", F.lit(0)).cast("double")
     pairs = m * (m - 1.0) / 2.0
     nan = F.lit(float("nan"))
@@ -153,7 +159,7 @@ def per_query_frame(
         "mrr": F.when(F.col("_first").isNotNull(), 1.0 / F.col("_first").cast("double")).otherwise(0.0),
         "map": F.coalesce("_ap", F.lit(0.0)) / F.least(nt, kd),
         "revenue": rev,
-        "uplift": F.when(ctx_ok, rev / ctx).otherwise(nan),
+        "uplift": F.when(ctx_ok, rev / mean_ctx_lit).otherwise(nan),
         "novelty": F.when(cnt > 0, F.col("_info") / cnt.cast("double")).otherwise(nan),
         "diversity": F.when(pairs > 0, 1.0 - F.coalesce("_same", F.lit(0.0)) / pairs).otherwise(nan),
     }
