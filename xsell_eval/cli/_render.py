@@ -158,7 +158,8 @@ def compare_table(result: Any) -> Any:
 def print_decision_line(result: Any) -> None:
     """The decision in one console line (``Decision: … (details in the report)``), worded as the report's."""
     text = result.decided().headline(failed=result.failed_adapters, n_completed=len(result.ok_adapters))
-    console.print(f"[bold]Decision:[/] {escape(text)} (details in the report)")  # wraps at the terminal width (80 in a pipe)
+    # wraps at the terminal width (80 columns in a pipe)
+    console.print(f"[bold]Decision:[/] {escape(text)} (details in the report)")
 
 
 def print_adapter_problems(adapters: Iterable[Any]) -> None:
