@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,10 @@ def get_session(
         SparkEngineError: no/old Java, unreachable master, or the session did not start in time.
     """
     pyspark()
+    # pyspark 4.3 warns on every pandas conversion that it does not fully support pandas 3; the engine's
+    # conversions (small per-query tables) are covered by the agreement tests, so the console stays clean
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="The copy keyword is deprecated", module="pyspark")
     master = check_master(master)
     active = _SESSIONS.get("active")
     if active is not None and not active.sparkContext._jsc.sc().isStopped():
