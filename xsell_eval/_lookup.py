@@ -6,6 +6,7 @@ imports a renderer.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,16 @@ CURRENCY_BY_LOADER = {"online-retail": "GBP", "completejourney": "USD"}
 """Currency of the loaders whose data has one known currency."""
 CURRENCY_SYMBOL = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}
 """Symbols of the currencies the report writes as a prefix (others are written as a code suffix)."""
+
+
+def finite_or_none(x: Any) -> float | None:
+    """A finite float, or None (NaN, inf and non-numbers: how a run directory stores them)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
 
 _INDEX: dict[tuple[int, tuple[str, ...]], tuple[Any, dict[tuple[Any, ...], dict[str, Any]]]] = {}
 

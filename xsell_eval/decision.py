@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from xsell_eval._lookup import finite_or_none as _opt
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -31,15 +33,6 @@ SEPARATION_ALPHA = 0.05
 """Level of the one extra paired test winner vs runner-up (outside the Holm family)."""
 
 _T = TypeVar("_T")
-
-
-def _opt(x: Any) -> float | None:
-    """A finite float, or None (NaN, inf and non-numbers: how a run directory stores them)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _flat(cls: type[_T], d: dict[str, Any] | None) -> _T | None:

@@ -13,9 +13,10 @@ The rule that names one of the two from these rows is :func:`xsell_eval.decision
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
+
+from xsell_eval._lookup import finite_or_none as _f
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
 
 FALLBACK_COLUMN = "served_by_fallback"
 """Per-query column (1.0 / 0.0, NaN when the adapter has no fallback) of the per-query table."""
-
-
-def _f(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,14 @@ import pandas as pd
 from xsell_eval.columns import Columns as C
 from xsell_eval.data.cleaning import RULES, CleaningPolicy, CleaningReport, CleaningStep
 from xsell_eval.data.sources._parsing import (
-    _MAPPABLE,
     _TEXT_COLUMNS,
-    _missing_column,
     _name,
     _read_catalog_file,
     _resolve,
     _sniff_sep,
     _suffix,
 )
+from xsell_eval.data.sources.generic import resolve_generic_columns
 from xsell_eval.data.sources.online_retail import _OR_COLUMNS
 from xsell_eval.errors import ConfigError, DataError, unknown_name
 
@@ -251,7 +250,7 @@ def read_lines(
             )
         resolved = _resolve(found, _OR_COLUMNS, source=src, required=[c for c in _OR_COLUMNS if c != C.TITLE])
     else:
-        resolved = _generic_columns(found, columns, src)
+        resolved = resolve_generic_columns(found, columns, src)
     nanos = _nanos_columns(file) if kind == "parquet" else set()
     sel: dict[str, Column] = {}
     float_note = []
@@ -288,32 +287,6 @@ def read_lines(
         cat = _read_catalog_file(cat_path, columns)
         notes.append(f"catalog read from {_name(cat_path)}")
     return lines, chosen, src, cat, notes
-
-
-def _generic_columns(found: list[str], columns: Mapping[str, str] | None, src: str) -> dict[str, str]:
-    """The generic csv/parquet loader's column resolution (same messages)."""
-    import difflib
-
-    mapping = dict(columns or {})
-    for key in mapping:
-        if key not in _MAPPABLE:
-            close = difflib.get_close_matches(key, _MAPPABLE, n=2, cutoff=0.5)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise ConfigError(
-                f"columns mapping: unknown canonical column {key!r}.{hint} Expected keys among {list(_MAPPABLE)}"
-            )
-    resolved: dict[str, str] = {}
-    for col in _MAPPABLE:
-        if col in mapping:
-            if mapping[col] not in found:
-                raise _missing_column(src, mapping[col], found, role=f"mapped to {col}")
-            resolved[col] = mapping[col]
-        elif col in found:
-            resolved[col] = col
-    for col in C.REQUIRED_INTERACTIONS:
-        if col not in resolved:
-            raise _missing_column(src, col, found, hint=f"name it {col!r} or map it, e.g. --columns {col}=YOUR_COLUMN")
-    return resolved
 
 
 # ---------------------------------------------------------------------- clean

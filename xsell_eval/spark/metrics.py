@@ -18,26 +18,15 @@ import numpy as np
 import pandas as pd
 
 from xsell_eval.columns import Columns as C
-from xsell_eval.metric_specs import metric_column
+from xsell_eval.metric_specs import PER_QUERY_METRICS, metric_column
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
     from xsell_eval.spark.prepare import SparkQueries
 
-#: per-query metrics the Spark engine computes
-SPARK_METRICS: tuple[str, ...] = (
-    "precision",
-    "recall",
-    "hit_rate",
-    "ndcg",
-    "mrr",
-    "map",
-    "revenue",
-    "uplift",
-    "novelty",
-    "diversity",
-)
+#: per-query metrics the Spark engine computes: every per-query metric of the registry
+SPARK_METRICS: tuple[str, ...] = PER_QUERY_METRICS
 
 
 def _array_lit(values: Sequence[float]) -> Column:

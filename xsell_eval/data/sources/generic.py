@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,13 @@ def _generic_files(path: Path, fmt: str, catalog: Path | None) -> tuple[Path, Pa
     return inter, catalog
 
 
-def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
-    file, catalog = _generic_files(path, fmt, opts.catalog)
-    src = _name(file)
-    sep = _sniff_sep(file)
-    found = _peek_columns(file, sep=sep)
-    mapping = dict(opts.columns or {})
+def resolve_generic_columns(found: list[str], columns: Mapping[str, str] | None, src: str) -> dict[str, str]:
+    """Canonical column -> column of the file, from a ``--columns`` mapping and same-named columns.
+
+    Raises ConfigError for an unknown canonical key and DataError (naming the file, the column and the
+    columns found) for a mapped or required column the file does not have. The Spark engine uses it too.
+    """
+    mapping = dict(columns or {})
     for key in mapping:
         if key not in _MAPPABLE:
             close = difflib.get_close_matches(key, _MAPPABLE, n=2, cutoff=0.5)
@@ -72,6 +74,15 @@ def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
     for col in C.REQUIRED_INTERACTIONS:
         if col not in resolved:
             raise _missing_column(src, col, found, hint=f"name it {col!r} or map it, e.g. --columns {col}=YOUR_COLUMN")
+    return resolved
+
+
+def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
+    file, catalog = _generic_files(path, fmt, opts.catalog)
+    src = _name(file)
+    sep = _sniff_sep(file)
+    found = _peek_columns(file, sep=sep)
+    resolved = resolve_generic_columns(found, opts.columns, src)
     typed: dict[str, Any] = {
         resolved[c]: "category" for c in (C.USER, C.BASKET, C.ITEM, *_TEXT_COLUMNS) if c in resolved
     }
