@@ -169,10 +169,13 @@ def child_load(data: str) -> dict[str, Any]:
 
 def run_child(args: list[str]) -> dict[str, Any]:
     """Run one step in a fresh interpreter; returns its JSON plus wall time and whole-process peak RSS."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=os.environ.copy()
+    # the child imports this checkout's xsell_eval, not whichever copy the interpreter has installed
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")) if p
     )
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"], "wall": wall}
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; adapters {' '.join(ADAPTERS)}"
     )
+    print(f"code: {Path(__file__).resolve().parents[1]}")
     summary: list[str] = [
         "| lines | users | items | generate s | generate peak MiB | compare s | compare peak MiB | queries |"
     ]
