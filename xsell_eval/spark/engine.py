@@ -25,6 +25,7 @@ from xsell_eval.errors import ConfigError, NotApplicableError
 from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome
 
 if TYPE_CHECKING:
+    from xsell_eval.result import CompareResult
     from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.data import SparkData
     from xsell_eval.spark.prepare import SparkQueries, SparkSplit
@@ -49,6 +50,11 @@ def check_config(config: CompareConfig) -> None:
     from xsell_eval.spark.prepare import check_supported
 
     check_supported(config.split, config.protocol)
+    if config.reveal_seeds > 1:  # would be silently ignored: the Spark engine draws one reveal
+        raise ConfigError(
+            f"--reveal-seeds {config.reveal_seeds}: the Spark engine draws one reveal per run; "
+            "use --engine pandas for the spread over reveals"
+        )
     for spec in config.adapters:
         name, _ = parse_spec(spec)
         if name not in SPARK_ADAPTERS:
@@ -191,6 +197,9 @@ class SparkCompareResult:
     cleaning: dict[str, Any]
     split: dict[str, Any]
     timings: dict[str, float]
+    data: dict[str, Any] = field(default_factory=dict)
+    """Driver-side facts of the cleaned data for the report: ``name``, ``source``, ``lines``,
+    ``catalog_items``, ``users``, ``baskets`` (see :func:`data_facts`)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (``summary.json`` of a Spark run directory)."""
@@ -228,11 +237,13 @@ def run_compare_spark(
         outcomes.append(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
+    customers = query_customers(prepared.queries)
+    outcomes = [with_customers(o, customers) for o in outcomes]
     per_query = per_query_tables(outcomes)
     metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
     sums = []
     for name, pq in per_query.items():
-        s = summarize(pq, [c for c in metric_cols if c in pq], **config.bootstrap_options)
+        s = summarize(pq, [c for c in metric_cols if c in pq], **config.bootstrap_options, ci_unit=config.ci_unit)
         s.insert(0, "adapter", name)
         sums.append(s)
     estimates = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
@@ -244,6 +255,8 @@ def run_compare_spark(
             [c for c in metric_cols if c in per_query[config.baseline]],
             alpha=config.alpha,
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
+            test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
         )
     emit("stage_end", "statistics", {})
     timings = {**prepared.timings, "total": time.perf_counter() - started}
@@ -257,19 +270,74 @@ def run_compare_spark(
         cleaning=prepared.data.cleaning.to_dict(),
         split=prepared.split.describe,
         timings=timings,
+        data=data_facts(prepared),
     )
 
 
-def write_spark_run(result: SparkCompareResult, run_dir: Any) -> None:
-    """``summary.json``, ``estimates.csv``, ``comparisons.csv`` and ``per_query.parquet`` into ``run_dir``."""
-    import json
+def query_customers(queries: SparkQueries) -> pd.Series:
+    """Each query's customer number (index ``query_id``), as the pandas engine numbers them.
+
+    Customers are numbered 0, 1, ... in order of their first query (guests -1): the clusters of
+    the customer bootstrap (``ci_unit = "customer"``). One query-sized column reaches the driver.
+    """
+    import numpy as np
+
+    from xsell_eval.columns import Columns as C
+
+    pdf = queries.queries.select(C.QUERY, C.USER_IDX).toPandas().sort_values(C.QUERY, kind="stable")
+    user_idx = pdf[C.USER_IDX].to_numpy(dtype=np.int64)
+    known = user_idx >= 0
+    user = np.full(len(user_idx), -1, dtype=np.int64)
+    user[known] = pd.factorize(user_idx[known])[0]
+    return pd.Series(user, index=pdf[C.QUERY].to_numpy(dtype=np.int64), name="customer")
+
+
+def with_customers(outcome: AdapterOutcome, customers: pd.Series) -> AdapterOutcome:
+    """``outcome`` with the customer column (:data:`~xsell_eval.resampling.CLUSTER_COLUMN`) in its per-query table."""
+    from dataclasses import replace
+
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
+
+    pq = outcome.per_query
+    if pq is None or CLUSTER_COLUMN in pq.columns:
+        return outcome
+    codes = customers.reindex(pq[C.QUERY].to_numpy()).to_numpy()
+    return replace(outcome, per_query=pq.assign(**{CLUSTER_COLUMN: codes.astype("int64")}))
+
+
+def data_facts(prepared: SparkPrepared) -> dict[str, Any]:
+    """What the report's data card shows of a Spark run (all known on the driver already; no Spark job)."""
+    d = prepared.data
+    return {
+        "name": d.name,
+        "source": d.source,
+        "lines": int(d.cleaning.rows_out),
+        "catalog_items": int(d.n_items),
+        "users": int(d.n_users),
+        "baskets": int(d.n_baskets),
+    }
+
+
+def write_spark_run(
+    result: SparkCompareResult, run_dir: Any, *, html: bool = False, command: str | None = None
+) -> CompareResult:
+    """The run directory of a Spark comparison: the pandas engine's files and report, plus two CSVs.
+
+    :func:`xsell_eval.spark.result.compare_result` makes the report's result, which
+    :func:`xsell_eval.results.write_run` writes (``config.json``, ``manifest.json``, ``context.json``,
+    ``summary.json``, ``tables/``, ``metrics.parquet``, ``plots/``, ``report.md``, and ``report.html``
+    when ``html``); ``estimates.csv`` and ``comparisons.csv`` are the same tables as CSV.
+    Returns that result (its ``decision`` is what the CLI prints).
+    """
     from pathlib import Path
 
+    from xsell_eval.results import write_run
+    from xsell_eval.spark.result import compare_result
+
     d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "summary.json").write_text(json.dumps(result.summary(), indent=2, sort_keys=True, default=str))
+    out = compare_result(result, command=command)
+    write_run(out, d, html=html)
     result.estimates.to_csv(d / "estimates.csv", index=False)
     result.comparisons.to_csv(d / "comparisons.csv", index=False)
-    frames = [o.per_query.assign(adapter=o.name) for o in result.outcomes if o.per_query is not None]
-    if frames:
-        pd.concat(frames, ignore_index=True).to_parquet(d / "per_query.parquet", index=False)
+    return out
