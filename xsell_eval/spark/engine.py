@@ -8,7 +8,8 @@
             → the same bootstrap CIs, paired tests, Holm and decision as the pandas engine
 
 Nothing else is collected: the driver's memory follows the number of queries (and the
-catalog), not the number of lines.
+catalog), not the number of lines. :func:`write_spark_run` writes the pandas engine's run
+directory and report (:mod:`xsell_eval.spark.result` makes the report's ``CompareResult``).
 """
 
 from __future__ import annotations
