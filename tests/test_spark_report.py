@@ -123,8 +123,10 @@ def test_report_names_the_engine_and_the_data_and_marks_what_spark_does_not_comp
     decision = report.split("## Decision", 1)[1].split("\n## ", 1)[0]
     assert "**Recommendation:" in decision
     for part, why in NOT_COMPUTED.items():
-        if part != "fingerprint":
+        if part not in ("fingerprint", "audit"):
             assert f"_Not computed on the Spark engine: {why}._" in report, part
+    assert NOT_COMPUTED["audit"] not in report  # the Spark engine counts the leakage audit
+    assert "| train ends before test starts | yes |" in report
     assert "fingerprint not computed on the Spark engine" in report
     assert "**hit_rate@10 by user history (train baskets)**" in report  # the cold-start part Spark has
     assert "by target item popularity**" not in report  # never an empty or invented table
@@ -155,6 +157,8 @@ def test_statistics_equal_the_pandas_engine(cli_run: tuple[Path, str], small_ret
     ref_users = ref.buckets[ref.buckets["bucket_type"] == "user history (train baskets)"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got.buckets.reset_index(drop=True), ref_users, check_exact=False, atol=1e-9)
     assert got.decided().headline() == ref.decided().headline()
+    assert got.audit == ref.audit and got.audit["test_items"] > 0  # the leakage audit, counted in Spark
+    assert got.split["train"] == ref.split["train"] and got.split["test"] == ref.split["test"]
     assert got.aggregates.sort_values(["adapter", "metric"])["value"].to_numpy() == pytest.approx(
         ref.aggregates.sort_values(["adapter", "metric"])["value"].to_numpy(), abs=1e-12
     )

@@ -165,7 +165,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         parts += [not_computed(result, "latency"), ""]
     parts += ["## Data", "", result.data_card_md.rstrip("\n"), ""]
     parts += ["## Split, protocol and leakage audit", "", *_split_section(result), ""]
-    if is_spark(result):
+    if is_spark(result) and not result.audit:
         parts += [not_computed(result, "audit"), ""]
     parts += ["## Caveats: what offline metrics cannot show", "", *caveats(result), ""]
     other_ks = [x for x in cfg.ks if x != k]

@@ -201,6 +201,8 @@ class SparkCompareResult:
     data: dict[str, Any] = field(default_factory=dict)
     """Driver-side facts of the cleaned data for the report: ``name``, ``source``, ``lines``,
     ``catalog_items``, ``users``, ``baskets`` (see :func:`data_facts`)."""
+    audit: dict[str, Any] = field(default_factory=dict)
+    """The split's leakage audit (:func:`leakage_audit`: the pandas engine's ``LeakageAudit`` fields)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (``summary.json`` of a Spark run directory)."""
@@ -260,7 +262,9 @@ def run_compare_spark(
             test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
         )
     emit("stage_end", "statistics", {})
-    timings = {**prepared.timings, "total": time.perf_counter() - started}
+    t0 = time.perf_counter()
+    audit = leakage_audit(prepared.split)
+    timings = {**prepared.timings, "audit": time.perf_counter() - t0, "total": time.perf_counter() - started}
     return SparkCompareResult(
         config=config,
         master=master,
@@ -272,7 +276,55 @@ def run_compare_spark(
         split=prepared.split.describe,
         timings=timings,
         data=data_facts(prepared),
+        audit=audit,
     )
+
+
+def leakage_audit(split: SparkSplit) -> dict[str, Any]:
+    """The facts of :class:`xsell_eval.split.LeakageAudit`, counted in Spark (three small jobs).
+
+    Same definitions as the pandas engine: a test customer (item) is cold when it has no line
+    in train; ``train_end``/``test_start`` are the last train and first test timestamps.
+    """
+    from pyspark.sql import functions as F
+
+    from xsell_eval.columns import Columns as C
+
+    train, test = split.train, split.test
+    d = split.describe
+    train_end, test_start = (d.get("train") or {}).get("end"), (d.get("test") or {}).get("start")
+    has_time = train_end is not None and test_start is not None
+    seen_items = train.select(C.ITEM_IDX).distinct().withColumn("_seen_item", F.lit(True))
+    seen_users = train.where(F.col(C.USER_IDX) >= 0).select(C.USER_IDX).distinct().withColumn("_seen_user", F.lit(True))
+    t = test.join(seen_items, C.ITEM_IDX, "left").join(seen_users, C.USER_IDX, "left")
+    known = F.col(C.USER_IDX) >= 0
+    cold_item = F.col("_seen_item").isNull()
+    r = t.agg(
+        F.countDistinct(C.BASKET_IDX).alias("baskets"),
+        F.countDistinct(F.when(known, F.col(C.USER_IDX))).alias("users"),
+        F.countDistinct(F.when(known & F.col("_seen_user").isNull(), F.col(C.USER_IDX))).alias("cold_users"),
+        F.countDistinct(C.ITEM_IDX).alias("items"),
+        F.countDistinct(F.when(cold_item, F.col(C.ITEM_IDX))).alias("cold_items"),
+        F.sum(cold_item.cast("long")).alias("cold_lines"),
+    ).collect()[0]
+    shared = test.select(C.BASKET_IDX).distinct().join(train.select(C.BASKET_IDX).distinct(), C.BASKET_IDX).count()
+    late = 0
+    if has_time:
+        start = pd.Timestamp(str(test_start)).to_pydatetime()
+        late = train.where(F.col(C.TIMESTAMP) >= F.lit(start).cast("timestamp_ntz")).count()
+    return {
+        "train_end": str(train_end) if has_time else "NaT",
+        "test_start": str(test_start) if has_time else "NaT",
+        "train_ends_before_test": bool(has_time and pd.Timestamp(str(train_end)) < pd.Timestamp(str(test_start))),
+        "test_baskets_in_train": int(shared),
+        "train_lines_after_test_start": int(late),
+        "test_baskets": int(r["baskets"]),
+        "test_users": int(r["users"]),
+        "cold_test_users": int(r["cold_users"]),
+        "test_items": int(r["items"]),
+        "cold_test_items": int(r["cold_items"]),
+        "test_lines_on_cold_items": int(r["cold_lines"] or 0),
+    }
 
 
 def query_customers(queries: SparkQueries) -> pd.Series:

@@ -9,7 +9,7 @@ here: everything comes from what the engine collected.
 What the Spark engine does not compute is left empty *and marked* (``manifest["engine"]``), so
 the report says "not computed on the Spark engine" instead of showing an empty section
 (:mod:`xsell_eval.report.engine_section`): example lists, fairness, the item-popularity
-cold-start table, the leakage audit, serving latency and the data fingerprint.
+cold-start table, serving latency and the data fingerprint.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def compare_result(result: SparkCompareResult, *, command: str | None = None) ->
         data_card=card,
         data_card_md=card_md,
         split=dict(result.split),
-        audit={},  # the leakage audit is not computed on Spark (the report says so)
+        audit=dict(result.audit),  # empty for a result made without it: the report then says "not computed"
         n_queries=int(result.n_queries),
         estimates=result.estimates,
         comparisons=result.comparisons,
