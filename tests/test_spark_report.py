@@ -158,6 +158,14 @@ def test_statistics_equal_the_pandas_engine(cli_run: tuple[Path, str], small_ret
     pd.testing.assert_frame_equal(got.buckets.reset_index(drop=True), ref_users, check_exact=False, atol=1e-9)
     assert got.decided().headline() == ref.decided().headline()
     assert got.audit == ref.audit and got.audit["test_items"] > 0  # the leakage audit, counted in Spark
+    # metrics.parquet: the same per-query rows and columns (customer, served_by_fallback included)
+    got_pq = pd.read_parquet(out / "metrics.parquet").sort_values(["adapter", "query_id"]).reset_index(drop=True)
+    ref_pq = ref.per_query_frame.sort_values(["adapter", "query_id"]).reset_index(drop=True)
+    assert sorted(got_pq.columns) == sorted(ref_pq.columns) and "served_by_fallback" in got_pq
+    assert got_pq["adapter"].tolist() == ref_pq["adapter"].tolist()
+    for c in ref_pq.columns.drop("adapter"):
+        np.testing.assert_allclose(got_pq[c].to_numpy(float), ref_pq[c].to_numpy(float), atol=1e-9, equal_nan=True)
+    assert got_pq.loc[got_pq["adapter"] == "rules", "served_by_fallback"].sum() > 0
     assert got.split["train"] == ref.split["train"] and got.split["test"] == ref.split["test"]
     assert got.aggregates.sort_values(["adapter", "metric"])["value"].to_numpy() == pytest.approx(
         ref.aggregates.sort_values(["adapter", "metric"])["value"].to_numpy(), abs=1e-12

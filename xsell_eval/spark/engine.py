@@ -139,8 +139,8 @@ def run_spark_adapter(
         served = recs.where(F.col(C.RANK) == 1).count()
         empty = 1.0 - served / prepared.queries.n if prepared.queries.n else 0.0
         fb = None
-        if getattr(adapter, "fallback_", None) is not None:
-            fb = float(adapter.fallback_.agg(F.avg(F.col("fallback").cast("double"))).collect()[0][0] or 0.0)
+        if getattr(adapter, "fallback_", None) is not None:  # per-query flags, as the pandas engine's metrics
+            per_query, fb = with_fallback_flags(per_query, adapter.fallback_)
         eval_s = time.perf_counter() - t0
         recs.unpersist()
     except NotApplicableError as exc:
@@ -173,6 +173,23 @@ def run_spark_adapter(
         per_query_items={},
         aggregates={**agg, "recommendations": float(n_recs)},
     )
+
+
+def with_fallback_flags(per_query: pd.DataFrame, fallback: Any) -> tuple[pd.DataFrame, float]:
+    """``per_query`` with ``served_by_fallback`` (1.0/0.0 per query) from an adapter's ``fallback_``, and its mean.
+
+    The pandas engine's per-query table carries the same column (:data:`xsell_eval.headtohead.FALLBACK_COLUMN`):
+    the head-to-head tie-break pairs it query by query. One query-sized column reaches the driver.
+    """
+    from pyspark.sql import functions as F
+
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.headtohead import FALLBACK_COLUMN
+
+    flags = fallback.select(F.col(C.QUERY).cast("long").alias(C.QUERY), F.col("fallback").cast("double")).toPandas()
+    flags = flags.rename(columns={"fallback": FALLBACK_COLUMN}).astype({C.QUERY: "int64"})
+    share = float(flags[FALLBACK_COLUMN].mean()) if len(flags) else 0.0
+    return per_query.merge(flags, on=C.QUERY, how="left"), share
 
 
 def per_query_tables(outcomes: list[AdapterOutcome]) -> dict[str, pd.DataFrame]:
