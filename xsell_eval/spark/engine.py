@@ -222,7 +222,8 @@ class SparkCompareResult:
     """The split's leakage audit (:func:`leakage_audit`: the pandas engine's ``LeakageAudit`` fields)."""
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able summary (``summary.json`` of a Spark run directory)."""
+        """JSON-able summary of what Spark measured (for notebooks; a run directory's ``summary.json`` has the
+        pandas engine's schema, written by :func:`write_spark_run`)."""
         return {
             "engine": "spark",
             "spark_master": self.master,
@@ -231,6 +232,7 @@ class SparkCompareResult:
             "n_queries": self.n_queries,
             "cleaning": self.cleaning,
             "split": self.split,
+            "leakage_audit": self.audit,
             "timings_seconds": self.timings,
             "adapters": [o.to_dict() for o in self.outcomes],
             "estimates": self.estimates.to_dict(orient="records"),
