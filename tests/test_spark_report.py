@@ -186,3 +186,39 @@ def test_reveal_seeds_is_refused_on_spark_rather_than_ignored() -> None:
 
     with pytest.raises(ConfigError, match=r"--reveal-seeds 3: the Spark engine draws one reveal"):
         CompareConfig(adapters=("popular",), engine="spark", reveal_seeds=3).validate()
+
+
+def test_report_of_a_spark_result_is_rendered_without_spark(small_retail: Path, tmp_path: Path) -> None:
+    """The report side needs no Spark: a SparkCompareResult made from pandas outcomes renders and marks its gaps."""
+    from xsell_eval.pipeline import prepare, run_adapter, run_compare
+    from xsell_eval.report.engine_section import NOT_COMPUTED
+    from xsell_eval.settings import CompareConfig
+    from xsell_eval.spark.engine import SparkCompareResult, write_spark_run
+
+    cfg = CompareConfig(adapters=("popular", "rules"), data=str(small_retail), n_bootstrap=100)
+    ref = run_compare(cfg)
+    pr = prepare(cfg.validate())
+    outcomes = tuple(run_adapter(a, cfg.validate(), pr) for a in ("popular", "rules"))
+    split = {k: v for k, v in pr.split.describe().items() if k not in ("validation", "fit_train")}
+    sp = SparkCompareResult(
+        config=CompareConfig(adapters=("popular", "rules"), data=str(small_retail), n_bootstrap=100, engine="spark"),
+        master="spark://head:7077",
+        outcomes=outcomes,
+        estimates=ref.estimates,
+        comparisons=ref.comparisons,
+        n_queries=ref.n_queries,
+        cleaning=pr.dataset.cleaning.to_dict(),
+        split=split,
+        timings={"total": 1.0},
+        data={"name": "retail", "source": small_retail.name, "lines": len(pr.dataset.interactions), "baskets": 3},
+    )  # no audit: the report must say it was not computed
+    out = tmp_path / "run"
+    result = write_spark_run(sp, out)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Engine: **Spark, master `spark://head:7077`**" in report
+    assert f"_Not computed on the Spark engine: {NOT_COMPUTED['audit']}._" in report
+    assert result.decided().headline() == ref.decided().headline()
+    assert pd.read_csv(out / "estimates.csv")["mean"].to_numpy() == pytest.approx(
+        ref.estimates["mean"].to_numpy(), nan_ok=True
+    )
+    assert "--engine spark" in report.split("## Provenance", 1)[1]  # the equivalent command keeps the engine
