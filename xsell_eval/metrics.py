@@ -193,55 +193,80 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
     return items, valid
 
 
-def _ranked(
-    recs: Recommendations,
-    queries: Queries,
-    k_max: int,
-    *,
-    targets: sp.csr_matrix | None = None,
-    item_price: np.ndarray | None = None,
-    values: bool = True,
-) -> _Ranked:
-    """Hits of the top ``k_max`` against the targets; ``values=False`` skips the value lookup (all 0, known)."""
-    n, n_items = len(queries), queries.n_items
-    items, valid = _pad_items(recs, n, k_max, n_items)
-    t = _canonical(queries.targets if targets is None else targets, "targets", (n, n_items))
+def _binary_targets(m: sp.spmatrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The targets as a canonical CSR of their positive entries; no copy when they already are one."""
+    if m.shape != shape:
+        raise DataError(f"queries.targets has shape {m.shape}, expected {shape}")
+    if isinstance(m, sp.csr_matrix) and m.has_canonical_format and bool((m.data > 0).all()):
+        return m
+    t = _canonical(m, "targets", shape)
     t.data = (t.data > 0).astype(np.float64)
     t.eliminate_zeros()
-    if values:
-        v = _canonical(queries.target_value, "target_value", (n, n_items))
-    else:
-        v = sp.csr_matrix((n, n_items))
-        item_price = None
+    return t
 
-    t_rows = _rows(t)
-    t_keys = t_rows * n_items + t.indices.astype(np.int64)  # sorted: CSR canonical order
-    v_keys = _rows(v) * n_items + v.indices.astype(np.int64)
-    # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
-    pos = np.searchsorted(v_keys, t_keys)
-    pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
-    found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
-    t_value = np.where(found, v.data[pos_c] if len(v_keys) else 0.0, 0.0)
-    unknown = np.isnan(t_value)
-    if item_price is not None:
-        price = np.asarray(item_price, dtype=np.float64)
-        if price.shape != (n_items,):
-            raise DataError(f"item_price has shape {price.shape}, expected ({n_items},)")
-        unknown |= ~np.isfinite(price[t.indices])
+
+def _canonical_values(m: sp.spmatrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """``target_value`` as a canonical float CSR; no copy when it already is one."""
+    if isinstance(m, sp.csr_matrix) and m.shape == shape and m.dtype == np.float64 and m.has_canonical_format:
+        return m
+    return _canonical(m, "target_value", shape)
+
+
+def _row_block(m: sp.csr_matrix, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` of a CSR as (indptr from 0, indices, data) views (no copy of indices/data)."""
+    a, b = int(m.indptr[start]), int(m.indptr[stop])
+    return m.indptr[start : stop + 1] - a, m.indices[a:b], m.data[a:b]
+
+
+def _ranked(
+    recs: Recommendations,
+    n_items: int,
+    k_max: int,
+    t: tuple[np.ndarray, np.ndarray, np.ndarray],
+    v: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    item_price: np.ndarray | None = None,
+) -> _Ranked:
+    """Hits of the top ``k_max`` against one batch's targets ``t`` (canonical, positive entries; see
+    :func:`_row_block`); ``v`` is the batch's ``target_value``, ``None`` skips the value lookup (all 0, known)."""
+    t_indptr, t_indices, _ = t
+    n = len(t_indptr) - 1
+    items, valid = _pad_items(recs, n, k_max, n_items)
+    n_targets = np.diff(t_indptr).astype(np.int64)
+    t_rows = np.repeat(np.arange(n, dtype=np.int64), n_targets)
+    t_items = t_indices.astype(np.int64)
+    t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
+    if v is not None:
+        v_indptr, v_indices, v_data = v
+        v_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(v_indptr)) * n_items + v_indices
+        # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
+        pos = np.searchsorted(v_keys, t_keys)
+        pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
+        found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
+        t_value = np.where(found, v_data[pos_c] if len(v_keys) else 0.0, 0.0)
+        unknown = np.isnan(t_value)
+        if item_price is not None:
+            price = np.asarray(item_price, dtype=np.float64)
+            if price.shape != (n_items,):
+                raise DataError(f"item_price has shape {price.shape}, expected ({n_items},)")
+            unknown |= ~np.isfinite(price[t_items])
+    else:
+        t_value = np.zeros(len(t_keys))
+        unknown = np.zeros(len(t_keys), dtype=bool)
     value_unknown = np.bincount(t_rows[unknown], minlength=n) > 0
 
-    q = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], items.shape)
-    r_keys = (q * n_items + items)[valid]
+    # every slot is looked up (no compress/scatter through the valid mask); padding (-1) and repeated
+    # slots could only match a neighbouring query's key, so the result is masked with `valid`
     hits = np.zeros(items.shape, dtype=bool)
-    hit_value = np.zeros(items.shape, dtype=np.float64)
-    if len(t_keys) and len(r_keys):
+    hit_value: np.ndarray = np.broadcast_to(np.float64(0.0), items.shape)
+    if len(t_keys) and items.size:
+        r_keys = np.arange(n, dtype=np.int64)[:, None] * n_items + items
         p = np.searchsorted(t_keys, r_keys)
-        p_c = np.minimum(p, len(t_keys) - 1)
-        h = (p < len(t_keys)) & (t_keys[p_c] == r_keys)
-        hits[valid] = h
-        hit_value[valid] = np.where(h, t_value[p_c], 0.0)
-    n_targets = np.diff(t.indptr).astype(np.int64)
-    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t.indices.astype(np.int64), unknown)
+        np.minimum(p, len(t_keys) - 1, out=p)
+        np.equal(t_keys[p], r_keys, out=hits)
+        hits &= valid
+        if v is not None:
+            hit_value = np.where(hits, t_value[p], 0.0)
+    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t_items, unknown)
 
 
 def _validate_stats(
@@ -349,20 +374,27 @@ def evaluate_ranking(
         bucket_codes = np.zeros(n_items, dtype=np.int64)
         for code, b in enumerate(ITEM_BUCKETS):
             bucket_codes[labels == b] = code
-    cols = {metric_column(m, k): np.empty(n) for m in names for k in ks}
+    col_names = [metric_column(m, k) for m in names for k in ks]
+    block = np.empty((len(col_names), n))  # one float block: rows are the columns of the result, no copy later
+    cols = {c: block[j] for j, c in enumerate(col_names)}
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in ITEM_BUCKETS]
     need_values = bool({"revenue", "uplift"} & set(names)) or item_buckets_of
     mean_ctx = _mean_context_value(queries) if "uplift" in names else np.nan
+    t_all = _binary_targets(queries.targets, (n, n_items))
+    v_all = _canonical_values(queries.target_value, (n, n_items)) if need_values else None
+    ctx_all = np.asarray(queries.context_value, dtype=np.float64)
+    qid_all = np.asarray(queries.query_id)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        rq = queries if (start == 0 and stop == n) else queries.take(slice(start, stop))
         rr = recs if (start == 0 and stop == n) else _take_recs(recs, start, stop)
-        rk = _ranked(rr, rq, ks[-1], item_price=item_price, values=need_values)
-        _fill_per_query(cols, rk, rq, ks, names, pop, cat, n_train_baskets, start, mean_ctx)
+        tb = _row_block(t_all, start, stop)
+        vb = None if v_all is None else _row_block(v_all, start, stop)
+        rk = _ranked(rr, n_items, ks[-1], tb, vb, item_price=item_price)
+        _fill_per_query(cols, rk, ctx_all[start:stop], ks, names, pop, cat, n_train_baskets, start, mean_ctx)
         if bucket_codes is not None:
-            _bucket_batch(parts, rk, rq, ks, bucket_codes)
-    data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)}
-    data.update(cols)
+            _bucket_batch(parts, rk, qid_all[start:stop], ks, bucket_codes)
+    per_query = pd.DataFrame(block.T, columns=col_names, copy=False)
+    per_query.insert(0, C.QUERY, np.asarray(queries.query_id))
     by_item: dict[str, pd.DataFrame] = {}
     if bucket_codes is not None:
         for code, b in enumerate(ITEM_BUCKETS):
@@ -371,7 +403,7 @@ def evaluate_ranking(
                 frame = {C.QUERY: np.zeros(0, dtype=np.asarray(queries.query_id).dtype)}
                 frame.update({metric_column(m, k): np.zeros(0) for m in ITEM_BUCKET_METRICS for k in ks})
             by_item[b] = pd.DataFrame(frame)
-    return RankingMetrics(pd.DataFrame(data), by_item)
+    return RankingMetrics(per_query, by_item)
 
 
 def _mean_context_value(queries: Queries) -> float:
@@ -384,7 +416,7 @@ def _mean_context_value(queries: Queries) -> float:
 def _fill_per_query(
     cols: dict[str, np.ndarray],
     rk: _Ranked,
-    queries: Queries,
+    context_value: np.ndarray,
     ks: list[int],
     names: list[str],
     pop: np.ndarray,
@@ -412,7 +444,7 @@ def _fill_per_query(
         first = np.where(rk.hits.any(axis=1), rk.hits.argmax(axis=1) + 1, k_max + 1)
     if want & {"revenue", "uplift"}:
         cum_rev = np.cumsum(rk.hit_value, axis=1)
-        ctx = np.asarray(queries.context_value, dtype=np.float64)
+        ctx = context_value
         ctx_ok = np.isfinite(ctx) & (ctx > 0)
     if want & {"novelty", "diversity"}:
         cum_valid = np.cumsum(rk.valid, axis=1)
@@ -452,12 +484,11 @@ def _fill_per_query(
 
 
 def _bucket_batch(
-    parts: list[dict[str, list[np.ndarray]]], rk: _Ranked, queries: Queries, ks: list[int], codes: np.ndarray
+    parts: list[dict[str, list[np.ndarray]]], rk: _Ranked, qid: np.ndarray, ks: list[int], codes: np.ndarray
 ) -> None:
     """Append one batch's per-bucket recall/hit_rate/revenue (queries with a target in the bucket) to ``parts``."""
     n = len(rk.n_targets)
     slot_code = codes[np.maximum(rk.items, 0)]
-    qid = np.asarray(queries.query_id)
     for code in range(len(ITEM_BUCKETS)):
         in_b = codes[rk.t_items] == code
         nt = np.bincount(rk.t_rows[in_b], minlength=n)
