@@ -169,7 +169,7 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
             f"(min {items.min()}, max {items.max()})"
         )
     if items.shape[1] >= k_max:
-        items = items[:, :k_max].copy()
+        items = items[:, :k_max]  # copied below only if a slot must be blanked
     else:
         items = np.hstack([items, np.full((n, k_max - items.shape[1]), -1, dtype=np.int64)])
     valid = items >= 0
@@ -189,7 +189,8 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
         if dup_sorted.any():
             r, c = np.nonzero(dup_sorted)
             valid[r, order[r, c + 1]] = False
-    items[~valid] = -1
+    if not valid.all():
+        items = np.where(valid, items, -1)
     return items, valid
 
 
@@ -413,6 +414,25 @@ def _mean_context_value(queries: Queries) -> float:
     return float(ctx[ok].mean()) if ok.any() else float("nan")
 
 
+def _cum_at(x: np.ndarray, ks: list[int], weight: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """``np.cumsum(x * weight, axis=1)[:, k - 1]`` for each k, summed in the same (left-to-right) order.
+
+    Running column sums are much cheaper than an n × K cumulative array of short rows, and give
+    bit-identical values (float64; integer counts for bool ``x``).
+    """
+    dtype = np.int64 if x.dtype == bool else np.float64
+    want = set(ks)
+    out: dict[int, np.ndarray] = {}
+    acc = x[:, 0].astype(dtype) if weight is None else x[:, 0] * weight[0]
+    if 1 in want:
+        out[1] = acc.copy()
+    for j in range(1, ks[-1]):
+        acc += x[:, j] if weight is None else x[:, j] * weight[j]
+        if j + 1 in want:
+            out[j + 1] = acc.copy()
+    return out
+
+
 def _fill_per_query(
     cols: dict[str, np.ndarray],
     rk: _Ranked,
@@ -431,29 +451,29 @@ def _fill_per_query(
     hits = rk.hits.astype(np.float64)
     ranks = np.arange(1, k_max + 1, dtype=np.float64)
     disc = 1.0 / np.log2(ranks + 1.0)
-    cum_hits = np.cumsum(hits, axis=1)
+    cum_hits = _cum_at(hits, ks)
     nt = rk.n_targets.astype(np.float64)
     no_targets = rk.n_targets == 0
     sl = slice(offset, offset + len(nt))
     if "ndcg" in want:
-        cum_dcg = np.cumsum(hits * disc, axis=1)
+        cum_dcg = _cum_at(hits, ks, disc)
         ideal = np.concatenate([[0.0], np.cumsum(disc)])
     if "map" in want:
-        cum_ap = np.cumsum(hits * cum_hits / ranks, axis=1)
+        cum_ap = _cum_at(hits * np.cumsum(hits, axis=1) / ranks, ks)
     if "mrr" in want:
         first = np.where(rk.hits.any(axis=1), rk.hits.argmax(axis=1) + 1, k_max + 1)
     if want & {"revenue", "uplift"}:
-        cum_rev = np.cumsum(rk.hit_value, axis=1)
+        cum_rev = _cum_at(rk.hit_value, ks)
         ctx = context_value
         ctx_ok = np.isfinite(ctx) & (ctx > 0)
     if want & {"novelty", "diversity"}:
-        cum_valid = np.cumsum(rk.valid, axis=1)
+        cum_valid = _cum_at(rk.valid, ks)
         info = -np.log2(np.maximum(pop, 1.0) / float(n_train_baskets))
-        cum_info = np.cumsum(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), axis=1)
+        cum_info = _cum_at(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), ks)
         slot_cat = np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in ks:
-            h = cum_hits[:, k - 1]
+            h = cum_hits[k]
             out: dict[str, np.ndarray] = {}
             if "precision" in want:
                 out["precision"] = h / k
@@ -462,18 +482,18 @@ def _fill_per_query(
             if "hit_rate" in want:
                 out["hit_rate"] = (h > 0).astype(np.float64)
             if "ndcg" in want:
-                out["ndcg"] = cum_dcg[:, k - 1] / ideal[np.minimum(rk.n_targets, k)]
+                out["ndcg"] = cum_dcg[k] / ideal[np.minimum(rk.n_targets, k)]
             if "mrr" in want:
                 out["mrr"] = np.where(first <= k, 1.0 / first, 0.0)
             if "map" in want:
-                out["map"] = cum_ap[:, k - 1] / np.minimum(nt, k)
+                out["map"] = cum_ap[k] / np.minimum(nt, k)
             if want & {"revenue", "uplift"}:
-                rev = np.where(rk.value_unknown, np.nan, cum_rev[:, k - 1])
+                rev = np.where(rk.value_unknown, np.nan, cum_rev[k])
                 out["revenue"] = rev
                 out["uplift"] = np.where(ctx_ok, rev / mean_ctx, np.nan)  # a ratio of means (module docstring)
             if "novelty" in want:
-                cnt = cum_valid[:, k - 1]
-                out["novelty"] = np.where(cnt > 0, cum_info[:, k - 1] / np.maximum(cnt, 1), np.nan)
+                cnt = cum_valid[k]
+                out["novelty"] = np.where(cnt > 0, cum_info[k] / np.maximum(cnt, 1), np.nan)
             if "diversity" in want:
                 pairs, same = _same_category_pairs(slot_cat[:, :k])
                 out["diversity"] = np.where(pairs > 0, 1.0 - same / np.maximum(pairs, 1.0), np.nan)
@@ -495,17 +515,17 @@ def _bucket_batch(
         keep = nt > 0
         unk = (np.bincount(rk.t_rows[in_b & rk.t_unknown], minlength=n) > 0)[keep]
         hits_b = rk.hits & (slot_code == code)
-        cum_hits = np.cumsum(hits_b, axis=1)[keep]
-        cum_rev = np.cumsum(np.where(hits_b, rk.hit_value, 0.0), axis=1)[keep]
+        cum_hits = _cum_at(hits_b[keep], ks)
+        cum_rev = _cum_at(np.where(hits_b, rk.hit_value, 0.0)[keep], ks)
         ntk = nt[keep].astype(np.float64)
         d = parts[code]
         d.setdefault(C.QUERY, []).append(qid[keep])
         for k in ks:
-            d.setdefault(metric_column("recall", k), []).append(cum_hits[:, k - 1] / ntk)
+            d.setdefault(metric_column("recall", k), []).append(cum_hits[k] / ntk)
         for k in ks:
-            d.setdefault(metric_column("hit_rate", k), []).append((cum_hits[:, k - 1] > 0).astype(np.float64))
+            d.setdefault(metric_column("hit_rate", k), []).append((cum_hits[k] > 0).astype(np.float64))
         for k in ks:
-            d.setdefault(metric_column("revenue", k), []).append(np.where(unk, np.nan, cum_rev[:, k - 1]))
+            d.setdefault(metric_column("revenue", k), []).append(np.where(unk, np.nan, cum_rev[k]))
 
 
 def per_query_metrics(
