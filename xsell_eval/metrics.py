@@ -219,6 +219,59 @@ def _row_block(m: sp.csr_matrix, start: int, stop: int) -> tuple[np.ndarray, np.
     return m.indptr[start : stop + 1] - a, m.indices[a:b], m.data[a:b]
 
 
+_PAD_WIDTH = 16  # queries with at most this many targets are matched against a padded target matrix
+
+
+def _lookup(
+    items: np.ndarray,
+    t_indptr: np.ndarray,
+    t_rows: np.ndarray,
+    t_items: np.ndarray,
+    n_targets: np.ndarray,
+    n_items: int,
+    t_value: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per slot of ``items`` (n × K, -1 = none): is it a target of its query, and that target's value.
+
+    Queries with at most :data:`_PAD_WIDTH` targets (nearly all) compare their slots with an n × width
+    matrix of their targets padded with -2: ``width`` vectorised passes, several times faster than a
+    binary search of every slot among all target keys. The other queries use ``np.searchsorted`` on
+    the sorted keys ``query × n_items + item``. Targets of a query are distinct, so a slot matches at
+    most one of them. Returns ``(hits, values)``; ``values`` (0 where no hit) is None when ``t_value`` is.
+    """
+    n, k = items.shape
+    small = n_targets <= _PAD_WIDTH
+    width = int(n_targets[small].max(initial=0))
+    hits = np.zeros((n, k), dtype=bool)
+    values = None if t_value is None else np.zeros((n, k))
+    if width:
+        sel = small[t_rows]
+        rows = t_rows[sel]
+        col = (np.arange(len(t_rows), dtype=np.int64) - t_indptr[t_rows])[sel]
+        pad = np.full((n, width), -2, dtype=np.int64)
+        pad[rows, col] = t_items[sel]
+        if values is not None and t_value is not None:
+            vpad = np.zeros((n, width))
+            vpad[rows, col] = t_value[sel]
+        eq = np.empty((n, k), dtype=bool)
+        for j in range(width):
+            np.equal(items, pad[:, j : j + 1], out=eq)
+            hits |= eq
+            if values is not None:
+                np.copyto(values, vpad[:, j : j + 1], where=eq)
+    big = np.flatnonzero(~small)
+    if len(big):
+        t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
+        r_keys = big[:, None] * n_items + items[big]
+        p = np.searchsorted(t_keys, r_keys)
+        np.minimum(p, len(t_keys) - 1, out=p)
+        h = t_keys[p] == r_keys
+        hits[big] = h
+        if values is not None and t_value is not None:
+            values[big] = np.where(h, t_value[p], 0.0)
+    return hits, values
+
+
 def _ranked(
     recs: Recommendations,
     n_items: int,
@@ -235,9 +288,9 @@ def _ranked(
     n_targets = np.diff(t_indptr).astype(np.int64)
     t_rows = np.repeat(np.arange(n, dtype=np.int64), n_targets)
     t_items = t_indices.astype(np.int64)
-    t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
     if v is not None:
         v_indptr, v_indices, v_data = v
+        t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
         v_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(v_indptr)) * n_items + v_indices
         # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
         pos = np.searchsorted(v_keys, t_keys)
@@ -251,22 +304,17 @@ def _ranked(
                 raise DataError(f"item_price has shape {price.shape}, expected ({n_items},)")
             unknown |= ~np.isfinite(price[t_items])
     else:
-        t_value = np.zeros(len(t_keys))
-        unknown = np.zeros(len(t_keys), dtype=bool)
+        t_value = np.zeros(len(t_items))
+        unknown = np.zeros(len(t_items), dtype=bool)
     value_unknown = np.bincount(t_rows[unknown], minlength=n) > 0
 
-    # every slot is looked up (no compress/scatter through the valid mask); padding (-1) and repeated
-    # slots could only match a neighbouring query's key, so the result is masked with `valid`
     hits = np.zeros(items.shape, dtype=bool)
     hit_value: np.ndarray = np.broadcast_to(np.float64(0.0), items.shape)
-    if len(t_keys) and items.size:
-        r_keys = np.arange(n, dtype=np.int64)[:, None] * n_items + items
-        p = np.searchsorted(t_keys, r_keys)
-        np.minimum(p, len(t_keys) - 1, out=p)
-        np.equal(t_keys[p], r_keys, out=hits)
-        hits &= valid
-        if v is not None:
-            hit_value = np.where(hits, t_value[p], 0.0)
+    if len(t_items) and items.size:
+        hits, hv = _lookup(items, t_indptr, t_rows, t_items, n_targets, n_items, None if v is None else t_value)
+        hits &= valid  # repeated slots (padding -1 never matches)
+        if hv is not None:
+            hit_value = np.where(hits, hv, 0.0)
     return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t_items, unknown)
 
 
