@@ -3,11 +3,11 @@
 Every per-query metric is computed for several cut-offs ``k`` from *one* hit matrix of
 the largest ``k``::
 
-    recs.items (n × K)        targets (CSR n × n_items)
-    ┌──────────────┐          sorted keys  q * n_items + item
-    │ 7  3  -1 ... │  ──────► np.searchsorted  ──►  hits (n × K, bool)
-    └──────────────┘                                 values (n × K, price × qty)
-                      cumulative sums along the rank axis give every metric at every k
+    recs.items (n × K)        targets (CSR n × n_items) as an n × width matrix padded with -2
+    ┌──────────────┐          (np.searchsorted on keys q * n_items + item for queries with > 16)
+    │ 7  3  -1 ... │  ──────► slot == target, one pass per target column ──►  hits (n × K, bool)
+    └──────────────┘                                                         values (n × K, price × qty)
+                      running sums along the rank axis, taken at each k, give every metric at every k
 
 Definitions (full text with the edge cases: ``docs/metrics.md``). ``T`` is the set of
 distinct target items of a query, ``rel_r`` is 1 when the item at rank ``r`` (1-based)
