@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from xsell_eval import metrics as M
 from xsell_eval.queries import Queries, Recommendations
 
-NAMES = ["precision", "recall", "hit_rate", "ndcg", "mrr", "map", "revenue"]
+NAMES = ["precision", "recall", "hit_rate", "ndcg", "mrr", "map", "revenue", "diversity"]
 
 
-def _reference(items: list[int], targets: dict[int, float], k: int) -> dict[str, float]:
+def _reference(items: list[int], targets: dict[int, float], k: int, cat: list[int] | None = None) -> dict[str, float]:
     """Metrics of one query from the definitions (a repeated item counts once, at its first rank)."""
     if not targets:
         return dict.fromkeys(NAMES, math.nan)
@@ -40,6 +40,9 @@ def _reference(items: list[int], targets: dict[int, float], k: int) -> dict[str,
     dcg = sum(r / math.log2(i + 2) for i, r in enumerate(rel))
     idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(targets), k)))
     first = next((i + 1 for i, r in enumerate(rel) if r), None)
+    distinct = list(dict.fromkeys(it for it in items[:k] if it >= 0))  # first occurrences, in rank order
+    known = [cat[it] for it in distinct if cat is not None and cat[it] >= 0]
+    pairs = [(a, b) for i, a in enumerate(known) for b in known[i + 1 :]]
     ap = sum(sum(rel[: i + 1]) / (i + 1) * r for i, r in enumerate(rel)) / min(len(targets), k)
     return {
         "precision": h / k,
@@ -49,11 +52,12 @@ def _reference(items: list[int], targets: dict[int, float], k: int) -> dict[str,
         "mrr": 0.0 if first is None else 1.0 / first,
         "map": ap,
         "revenue": revenue,
+        "diversity": sum(a != b for a, b in pairs) / len(pairs) if pairs else math.nan,
     }
 
 
 @st.composite
-def _cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int], int, int]:
+def _cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int], int, int, np.ndarray]:
     n = draw(st.integers(1, 25))
     n_items = draw(st.integers(1, 15))
     width = draw(st.integers(1, 9))
@@ -65,13 +69,16 @@ def _cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int], int, int
     ks = sorted(draw(st.sets(st.integers(1, 12), min_size=1, max_size=3)))
     pad_width = draw(st.sampled_from([1, 2, M._PAD_WIDTH]))
     batch = draw(st.integers(1, n))
-    return items, dense, ks, pad_width, batch
+    cat = np.array(draw(st.lists(st.integers(-1, 3), min_size=n_items, max_size=n_items)))
+    return items, dense, ks, pad_width, batch, cat
 
 
 @settings(max_examples=150, deadline=None)
 @given(_cases())
-def test_optimised_metrics_equal_reference(case: tuple[np.ndarray, np.ndarray, list[int], int, int]) -> None:
-    items, dense, ks, pad_width, batch = case
+def test_optimised_metrics_equal_reference(
+    case: tuple[np.ndarray, np.ndarray, list[int], int, int, np.ndarray],
+) -> None:
+    items, dense, ks, pad_width, batch, cat = case
     n, n_items = dense.shape
     t = sp.csr_matrix(dense)
     q = Queries(
@@ -93,7 +100,7 @@ def test_optimised_metrics_equal_reference(case: tuple[np.ndarray, np.ndarray, l
             ks,
             item_popularity=np.ones(n_items, dtype=int),
             n_train_baskets=1,
-            item_category=np.full(n_items, -1),
+            item_category=cat,
             metrics=NAMES,
             batch_size=batch,
         )
@@ -101,7 +108,7 @@ def test_optimised_metrics_equal_reference(case: tuple[np.ndarray, np.ndarray, l
     for row in range(n):
         targets = {int(j): 3.0 * dense[row, j] for j in np.flatnonzero(dense[row])}
         for k in ks:
-            want = _reference([int(x) for x in items[row]], targets, k)
+            want = _reference([int(x) for x in items[row]], targets, k, [int(c) for c in cat])
             for m in NAMES:
                 np.testing.assert_allclose(got[f"{m}@{k}"].iloc[row], want[m], rtol=1e-12, atol=0, equal_nan=True)
 

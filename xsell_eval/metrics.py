@@ -290,13 +290,20 @@ def _ranked(
     t_items = t_indices.astype(np.int64)
     if v is not None:
         v_indptr, v_indices, v_data = v
-        t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
-        v_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(v_indptr)) * n_items + v_indices
-        # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
-        pos = np.searchsorted(v_keys, t_keys)
-        pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
-        found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
-        t_value = np.where(found, v_data[pos_c] if len(v_keys) else 0.0, 0.0)
+        if (
+            len(v_indices) == len(t_indices)
+            and np.array_equal(v_indptr, t_indptr)
+            and np.array_equal(v_indices, t_indices)
+        ):
+            t_value = v_data.astype(np.float64)  # the usual case: values stored exactly where the targets are
+        else:
+            t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
+            v_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(v_indptr)) * n_items + v_indices
+            # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
+            pos = np.searchsorted(v_keys, t_keys)
+            pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
+            found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
+            t_value = np.where(found, v_data[pos_c] if len(v_keys) else 0.0, 0.0)
         unknown = np.isnan(t_value)
         if item_price is not None:
             price = np.asarray(item_price, dtype=np.float64)
@@ -334,20 +341,23 @@ def _validate_stats(
     return pop, cat.astype(np.int64)
 
 
-def _same_category_pairs(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: (pairs of categorised items, pairs with the same category); -1 = no category."""
-    n, k = cats.shape
+def _same_category_pairs_at(cats: np.ndarray, ks: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per row and k: (pairs of categorised items, pairs with the same category) in the first k slots.
+
+    ``cats`` is n × K with -1 = no category. One left-to-right pass: slot j adds the number of
+    earlier slots of its (known) category, so every k is read off the way (integer counts, exact).
+    """
+    n, k_max = cats.shape
     known = cats >= 0
-    m = known.sum(axis=1)
-    pairs = m * (m - 1) / 2.0
-    if k < 2 or n == 0:
-        return pairs, np.zeros(n)
-    s = np.sort(cats, axis=1)
-    key = (np.arange(n, dtype=np.int64)[:, None] * (int(s.max(initial=0)) + 2) + (s + 1)).ravel()
-    first = np.searchsorted(key, key, side="left")  # key is globally sorted
-    earlier_equal = (np.arange(key.size) - first).reshape(n, k)
-    same = np.where(s >= 0, earlier_equal, 0).sum(axis=1).astype(np.float64)
-    return pairs, same
+    m = _cum_at(known, ks)
+    same = np.zeros(n, dtype=np.int64)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for j in range(k_max):
+        if j:
+            same += np.count_nonzero(cats[:, :j] == cats[:, j : j + 1], axis=1) * known[:, j]
+        if j + 1 in m:
+            out[j + 1] = (m[j + 1] * (m[j + 1] - 1) / 2.0, same.astype(np.float64))
+    return out
 
 
 def _metric_names(metrics: Sequence[str] | None) -> list[str]:
@@ -518,7 +528,7 @@ def _fill_per_query(
         cum_valid = _cum_at(rk.valid, ks)
         info = -np.log2(np.maximum(pop, 1.0) / float(n_train_baskets))
         cum_info = _cum_at(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), ks)
-        slot_cat = np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1)
+        same_pairs = _same_category_pairs_at(np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1), ks)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in ks:
             h = cum_hits[k]
@@ -543,7 +553,7 @@ def _fill_per_query(
                 cnt = cum_valid[k]
                 out["novelty"] = np.where(cnt > 0, cum_info[k] / np.maximum(cnt, 1), np.nan)
             if "diversity" in want:
-                pairs, same = _same_category_pairs(slot_cat[:, :k])
+                pairs, same = same_pairs[k]
                 out["diversity"] = np.where(pairs > 0, 1.0 - same / np.maximum(pairs, 1.0), np.nan)
             for name in names:
                 v = out[name]
