@@ -147,10 +147,6 @@ def _canonical(m: sp.spmatrix, name: str, shape: tuple[int, int]) -> sp.csr_matr
     return out
 
 
-def _rows(m: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-
-
 def _check_rows(recs: Recommendations, n: int) -> None:
     if np.asarray(recs.items).ndim != 2 or len(recs.items) != n:
         raise DataError(f"recommendations have shape {np.shape(recs.items)}, expected ({n}, k) — one row per query")
@@ -683,8 +679,7 @@ def aggregate_metrics(
     ks = _check_ks(ks)
     n, n_items = len(queries), queries.n_items
     items, valid = _pad_items(recs, n, ks[-1], n_items)
-    t = _canonical(queries.targets, "targets", (n, n_items))
-    has_targets = np.bincount(_rows(t)[t.data > 0], minlength=n) > 0
+    has_targets = np.diff(_binary_targets(queries.targets, (n, n_items)).indptr) > 0
     in_catalog: np.ndarray
     if isinstance(catalog, (int, np.integer)) and not isinstance(catalog, bool):
         size = int(catalog)
@@ -703,9 +698,9 @@ def aggregate_metrics(
         raise ConfigError(f"catalog size must be >= 1, got {size}")
     out: dict[str, float] = {}
     for k in ks:
-        sel = items[has_targets, :k][valid[has_targets, :k]]
-        distinct = np.unique(sel)
-        out[metric_column("coverage", k)] = float(in_catalog[distinct].sum() / size)
+        recommended = np.zeros(n_items, dtype=bool)  # a mask rather than np.unique: no sort
+        recommended[items[has_targets, :k][valid[has_targets, :k]]] = True
+        out[metric_column("coverage", k)] = float(in_catalog[recommended].sum() / size)
     return out
 
 
