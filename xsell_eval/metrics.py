@@ -3,11 +3,11 @@
 Every per-query metric is computed for several cut-offs ``k`` from *one* hit matrix of
 the largest ``k``::
 
-    recs.items (n × K)        targets (CSR n × n_items)
-    ┌──────────────┐          sorted keys  q * n_items + item
-    │ 7  3  -1 ... │  ──────► np.searchsorted  ──►  hits (n × K, bool)
-    └──────────────┘                                 values (n × K, price × qty)
-                      cumulative sums along the rank axis give every metric at every k
+    recs.items (n × K)        targets (CSR n × n_items) as an n × width matrix padded with -2
+    ┌──────────────┐          (np.searchsorted on keys q * n_items + item for queries with > 16)
+    │ 7  3  -1 ... │  ──────► slot == target, one pass per target column ──►  hits (n × K, bool)
+    └──────────────┘                                                         values (n × K, price × qty)
+                      running sums along the rank axis, taken at each k, give every metric at every k
 
 Definitions (full text with the edge cases: ``docs/metrics.md``). ``T`` is the set of
 distinct target items of a query, ``rel_r`` is 1 when the item at rank ``r`` (1-based)
@@ -147,10 +147,6 @@ def _canonical(m: sp.spmatrix, name: str, shape: tuple[int, int]) -> sp.csr_matr
     return out
 
 
-def _rows(m: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-
-
 def _check_rows(recs: Recommendations, n: int) -> None:
     if np.asarray(recs.items).ndim != 2 or len(recs.items) != n:
         raise DataError(f"recommendations have shape {np.shape(recs.items)}, expected ({n}, k) — one row per query")
@@ -169,7 +165,7 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
             f"(min {items.min()}, max {items.max()})"
         )
     if items.shape[1] >= k_max:
-        items = items[:, :k_max].copy()
+        items = items[:, :k_max]  # copied below only if a slot must be blanked
     else:
         items = np.hstack([items, np.full((n, k_max - items.shape[1]), -1, dtype=np.int64)])
     valid = items >= 0
@@ -189,59 +185,140 @@ def _pad_items(recs: Recommendations, n: int, k_max: int, n_items: int) -> tuple
         if dup_sorted.any():
             r, c = np.nonzero(dup_sorted)
             valid[r, order[r, c + 1]] = False
-    items[~valid] = -1
+    if not valid.all():
+        items = np.where(valid, items, -1)
     return items, valid
+
+
+def _binary_targets(m: sp.spmatrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The targets as a canonical CSR of their positive entries; no copy when they already are one."""
+    if m.shape != shape:
+        raise DataError(f"queries.targets has shape {m.shape}, expected {shape}")
+    if isinstance(m, sp.csr_matrix) and m.has_canonical_format and bool((m.data > 0).all()):
+        return m
+    t = _canonical(m, "targets", shape)
+    t.data = (t.data > 0).astype(np.float64)
+    t.eliminate_zeros()
+    return t
+
+
+def _canonical_values(m: sp.spmatrix, shape: tuple[int, int]) -> sp.csr_matrix:
+    """``target_value`` as a canonical float CSR; no copy when it already is one."""
+    if isinstance(m, sp.csr_matrix) and m.shape == shape and m.dtype == np.float64 and m.has_canonical_format:
+        return m
+    return _canonical(m, "target_value", shape)
+
+
+def _row_block(m: sp.csr_matrix, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` of a CSR as (indptr from 0, indices, data) views (no copy of indices/data)."""
+    a, b = int(m.indptr[start]), int(m.indptr[stop])
+    return m.indptr[start : stop + 1] - a, m.indices[a:b], m.data[a:b]
+
+
+_PAD_WIDTH = 16  # queries with at most this many targets are matched against a padded target matrix
+
+
+def _lookup(
+    items: np.ndarray,
+    t_indptr: np.ndarray,
+    t_rows: np.ndarray,
+    t_items: np.ndarray,
+    n_targets: np.ndarray,
+    n_items: int,
+    t_value: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per slot of ``items`` (n × K, -1 = none): is it a target of its query, and that target's value.
+
+    Queries with at most :data:`_PAD_WIDTH` targets (nearly all) compare their slots with an n × width
+    matrix of their targets padded with -2: ``width`` vectorised passes, several times faster than a
+    binary search of every slot among all target keys. The other queries use ``np.searchsorted`` on
+    the sorted keys ``query × n_items + item``. Targets of a query are distinct, so a slot matches at
+    most one of them. Returns ``(hits, values)``; ``values`` (0 where no hit) is None when ``t_value`` is.
+    """
+    n, k = items.shape
+    small = n_targets <= _PAD_WIDTH
+    width = int(n_targets[small].max(initial=0))
+    hits = np.zeros((n, k), dtype=bool)
+    values = None if t_value is None else np.zeros((n, k))
+    if width:
+        sel = small[t_rows]
+        rows = t_rows[sel]
+        col = (np.arange(len(t_rows), dtype=np.int64) - t_indptr[t_rows])[sel]
+        pad = np.full((n, width), -2, dtype=np.int64)
+        pad[rows, col] = t_items[sel]
+        if values is not None and t_value is not None:
+            vpad = np.zeros((n, width))
+            vpad[rows, col] = t_value[sel]
+        eq = np.empty((n, k), dtype=bool)
+        for j in range(width):
+            np.equal(items, pad[:, j : j + 1], out=eq)
+            hits |= eq
+            if values is not None:
+                np.copyto(values, vpad[:, j : j + 1], where=eq)
+    big = np.flatnonzero(~small)
+    if len(big):
+        t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
+        r_keys = big[:, None] * n_items + items[big]
+        p = np.searchsorted(t_keys, r_keys)
+        np.minimum(p, len(t_keys) - 1, out=p)
+        h = t_keys[p] == r_keys
+        hits[big] = h
+        if values is not None and t_value is not None:
+            values[big] = np.where(h, t_value[p], 0.0)
+    return hits, values
 
 
 def _ranked(
     recs: Recommendations,
-    queries: Queries,
+    n_items: int,
     k_max: int,
-    *,
-    targets: sp.csr_matrix | None = None,
+    t: tuple[np.ndarray, np.ndarray, np.ndarray],
+    v: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     item_price: np.ndarray | None = None,
-    values: bool = True,
 ) -> _Ranked:
-    """Hits of the top ``k_max`` against the targets; ``values=False`` skips the value lookup (all 0, known)."""
-    n, n_items = len(queries), queries.n_items
+    """Hits of the top ``k_max`` against one batch's targets ``t`` (canonical, positive entries; see
+    :func:`_row_block`); ``v`` is the batch's ``target_value``, ``None`` skips the value lookup (all 0, known)."""
+    t_indptr, t_indices, _ = t
+    n = len(t_indptr) - 1
     items, valid = _pad_items(recs, n, k_max, n_items)
-    t = _canonical(queries.targets if targets is None else targets, "targets", (n, n_items))
-    t.data = (t.data > 0).astype(np.float64)
-    t.eliminate_zeros()
-    if values:
-        v = _canonical(queries.target_value, "target_value", (n, n_items))
+    n_targets = np.diff(t_indptr).astype(np.int64)
+    t_rows = np.repeat(np.arange(n, dtype=np.int64), n_targets)
+    t_items = t_indices.astype(np.int64)
+    if v is not None:
+        v_indptr, v_indices, v_data = v
+        if (
+            len(v_indices) == len(t_indices)
+            and np.array_equal(v_indptr, t_indptr)
+            and np.array_equal(v_indices, t_indices)
+        ):
+            t_value = v_data.astype(np.float64)  # the usual case: values stored exactly where the targets are
+        else:
+            t_keys = t_rows * n_items + t_items  # sorted: CSR canonical order
+            v_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(v_indptr)) * n_items + v_indices
+            # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
+            pos = np.searchsorted(v_keys, t_keys)
+            pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
+            found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
+            t_value = np.where(found, v_data[pos_c] if len(v_keys) else 0.0, 0.0)
+        unknown = np.isnan(t_value)
+        if item_price is not None:
+            price = np.asarray(item_price, dtype=np.float64)
+            if price.shape != (n_items,):
+                raise DataError(f"item_price has shape {price.shape}, expected ({n_items},)")
+            unknown |= ~np.isfinite(price[t_items])
     else:
-        v = sp.csr_matrix((n, n_items))
-        item_price = None
-
-    t_rows = _rows(t)
-    t_keys = t_rows * n_items + t.indices.astype(np.int64)  # sorted: CSR canonical order
-    v_keys = _rows(v) * n_items + v.indices.astype(np.int64)
-    # value of each target entry (0 when target_value has no entry, NaN when stored NaN)
-    pos = np.searchsorted(v_keys, t_keys)
-    pos_c = np.minimum(pos, max(len(v_keys) - 1, 0))
-    found = (pos < len(v_keys)) & (v_keys[pos_c] == t_keys) if len(v_keys) else np.zeros(len(t_keys), bool)
-    t_value = np.where(found, v.data[pos_c] if len(v_keys) else 0.0, 0.0)
-    unknown = np.isnan(t_value)
-    if item_price is not None:
-        price = np.asarray(item_price, dtype=np.float64)
-        if price.shape != (n_items,):
-            raise DataError(f"item_price has shape {price.shape}, expected ({n_items},)")
-        unknown |= ~np.isfinite(price[t.indices])
+        t_value = np.zeros(len(t_items))
+        unknown = np.zeros(len(t_items), dtype=bool)
     value_unknown = np.bincount(t_rows[unknown], minlength=n) > 0
 
-    q = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], items.shape)
-    r_keys = (q * n_items + items)[valid]
     hits = np.zeros(items.shape, dtype=bool)
-    hit_value = np.zeros(items.shape, dtype=np.float64)
-    if len(t_keys) and len(r_keys):
-        p = np.searchsorted(t_keys, r_keys)
-        p_c = np.minimum(p, len(t_keys) - 1)
-        h = (p < len(t_keys)) & (t_keys[p_c] == r_keys)
-        hits[valid] = h
-        hit_value[valid] = np.where(h, t_value[p_c], 0.0)
-    n_targets = np.diff(t.indptr).astype(np.int64)
-    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t.indices.astype(np.int64), unknown)
+    hit_value: np.ndarray = np.broadcast_to(np.float64(0.0), items.shape)
+    if len(t_items) and items.size:
+        hits, hv = _lookup(items, t_indptr, t_rows, t_items, n_targets, n_items, None if v is None else t_value)
+        hits &= valid  # repeated slots (padding -1 never matches)
+        if hv is not None:
+            hit_value = np.where(hits, hv, 0.0)
+    return _Ranked(items, valid, hits, hit_value, n_targets, value_unknown, t_rows, t_items, unknown)
 
 
 def _validate_stats(
@@ -260,20 +337,23 @@ def _validate_stats(
     return pop, cat.astype(np.int64)
 
 
-def _same_category_pairs(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: (pairs of categorised items, pairs with the same category); -1 = no category."""
-    n, k = cats.shape
+def _same_category_pairs_at(cats: np.ndarray, ks: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per row and k: (pairs of categorised items, pairs with the same category) in the first k slots.
+
+    ``cats`` is n × K with -1 = no category. One left-to-right pass: slot j adds the number of
+    earlier slots of its (known) category, so every k is read off the way (integer counts, exact).
+    """
+    n, k_max = cats.shape
     known = cats >= 0
-    m = known.sum(axis=1)
-    pairs = m * (m - 1) / 2.0
-    if k < 2 or n == 0:
-        return pairs, np.zeros(n)
-    s = np.sort(cats, axis=1)
-    key = (np.arange(n, dtype=np.int64)[:, None] * (int(s.max(initial=0)) + 2) + (s + 1)).ravel()
-    first = np.searchsorted(key, key, side="left")  # key is globally sorted
-    earlier_equal = (np.arange(key.size) - first).reshape(n, k)
-    same = np.where(s >= 0, earlier_equal, 0).sum(axis=1).astype(np.float64)
-    return pairs, same
+    m = _cum_at(known, ks)
+    same = np.zeros(n, dtype=np.int64)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for j in range(k_max):
+        if j:
+            same += np.count_nonzero(cats[:, :j] == cats[:, j : j + 1], axis=1) * known[:, j]
+        if j + 1 in m:
+            out[j + 1] = (m[j + 1] * (m[j + 1] - 1) / 2.0, same.astype(np.float64))
+    return out
 
 
 def _metric_names(metrics: Sequence[str] | None) -> list[str]:
@@ -349,20 +429,27 @@ def evaluate_ranking(
         bucket_codes = np.zeros(n_items, dtype=np.int64)
         for code, b in enumerate(ITEM_BUCKETS):
             bucket_codes[labels == b] = code
-    cols = {metric_column(m, k): np.empty(n) for m in names for k in ks}
+    col_names = [metric_column(m, k) for m in names for k in ks]
+    block = np.empty((len(col_names), n))  # one float block: rows are the columns of the result, no copy later
+    cols = {c: block[j] for j, c in enumerate(col_names)}
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in ITEM_BUCKETS]
     need_values = bool({"revenue", "uplift"} & set(names)) or item_buckets_of
     mean_ctx = _mean_context_value(queries) if "uplift" in names else np.nan
+    t_all = _binary_targets(queries.targets, (n, n_items))
+    v_all = _canonical_values(queries.target_value, (n, n_items)) if need_values else None
+    ctx_all = np.asarray(queries.context_value, dtype=np.float64)
+    qid_all = np.asarray(queries.query_id)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        rq = queries if (start == 0 and stop == n) else queries.take(slice(start, stop))
         rr = recs if (start == 0 and stop == n) else _take_recs(recs, start, stop)
-        rk = _ranked(rr, rq, ks[-1], item_price=item_price, values=need_values)
-        _fill_per_query(cols, rk, rq, ks, names, pop, cat, n_train_baskets, start, mean_ctx)
+        tb = _row_block(t_all, start, stop)
+        vb = None if v_all is None else _row_block(v_all, start, stop)
+        rk = _ranked(rr, n_items, ks[-1], tb, vb, item_price=item_price)
+        _fill_per_query(cols, rk, ctx_all[start:stop], ks, names, pop, cat, n_train_baskets, start, mean_ctx)
         if bucket_codes is not None:
-            _bucket_batch(parts, rk, rq, ks, bucket_codes)
-    data: dict[str, np.ndarray] = {C.QUERY: np.asarray(queries.query_id)}
-    data.update(cols)
+            _bucket_batch(parts, rk, qid_all[start:stop], ks, bucket_codes)
+    per_query = pd.DataFrame(block.T, columns=col_names, copy=False)
+    per_query.insert(0, C.QUERY, np.asarray(queries.query_id))
     by_item: dict[str, pd.DataFrame] = {}
     if bucket_codes is not None:
         for code, b in enumerate(ITEM_BUCKETS):
@@ -371,7 +458,7 @@ def evaluate_ranking(
                 frame = {C.QUERY: np.zeros(0, dtype=np.asarray(queries.query_id).dtype)}
                 frame.update({metric_column(m, k): np.zeros(0) for m in ITEM_BUCKET_METRICS for k in ks})
             by_item[b] = pd.DataFrame(frame)
-    return RankingMetrics(pd.DataFrame(data), by_item)
+    return RankingMetrics(per_query, by_item)
 
 
 def _mean_context_value(queries: Queries) -> float:
@@ -381,10 +468,29 @@ def _mean_context_value(queries: Queries) -> float:
     return float(ctx[ok].mean()) if ok.any() else float("nan")
 
 
+def _cum_at(x: np.ndarray, ks: list[int], weight: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """``np.cumsum(x * weight, axis=1)[:, k - 1]`` for each k, summed in the same (left-to-right) order.
+
+    Running column sums are much cheaper than an n × K cumulative array of short rows, and give
+    bit-identical values (float64; integer counts for bool ``x``).
+    """
+    dtype = np.int64 if x.dtype == bool else np.float64
+    want = set(ks)
+    out: dict[int, np.ndarray] = {}
+    acc = x[:, 0].astype(dtype) if weight is None else x[:, 0] * weight[0]
+    if 1 in want:
+        out[1] = acc.copy()
+    for j in range(1, ks[-1]):
+        acc += x[:, j] if weight is None else x[:, j] * weight[j]
+        if j + 1 in want:
+            out[j + 1] = acc.copy()
+    return out
+
+
 def _fill_per_query(
     cols: dict[str, np.ndarray],
     rk: _Ranked,
-    queries: Queries,
+    context_value: np.ndarray,
     ks: list[int],
     names: list[str],
     pop: np.ndarray,
@@ -399,29 +505,29 @@ def _fill_per_query(
     hits = rk.hits.astype(np.float64)
     ranks = np.arange(1, k_max + 1, dtype=np.float64)
     disc = 1.0 / np.log2(ranks + 1.0)
-    cum_hits = np.cumsum(hits, axis=1)
+    cum_hits = _cum_at(hits, ks)
     nt = rk.n_targets.astype(np.float64)
     no_targets = rk.n_targets == 0
     sl = slice(offset, offset + len(nt))
     if "ndcg" in want:
-        cum_dcg = np.cumsum(hits * disc, axis=1)
+        cum_dcg = _cum_at(hits, ks, disc)
         ideal = np.concatenate([[0.0], np.cumsum(disc)])
     if "map" in want:
-        cum_ap = np.cumsum(hits * cum_hits / ranks, axis=1)
+        cum_ap = _cum_at(hits * np.cumsum(hits, axis=1) / ranks, ks)
     if "mrr" in want:
         first = np.where(rk.hits.any(axis=1), rk.hits.argmax(axis=1) + 1, k_max + 1)
     if want & {"revenue", "uplift"}:
-        cum_rev = np.cumsum(rk.hit_value, axis=1)
-        ctx = np.asarray(queries.context_value, dtype=np.float64)
+        cum_rev = _cum_at(rk.hit_value, ks)
+        ctx = context_value
         ctx_ok = np.isfinite(ctx) & (ctx > 0)
     if want & {"novelty", "diversity"}:
-        cum_valid = np.cumsum(rk.valid, axis=1)
+        cum_valid = _cum_at(rk.valid, ks)
         info = -np.log2(np.maximum(pop, 1.0) / float(n_train_baskets))
-        cum_info = np.cumsum(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), axis=1)
-        slot_cat = np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1)
+        cum_info = _cum_at(np.where(rk.valid, info[np.maximum(rk.items, 0)], 0.0), ks)
+        same_pairs = _same_category_pairs_at(np.where(rk.valid, cat[np.maximum(rk.items, 0)], -1), ks)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in ks:
-            h = cum_hits[:, k - 1]
+            h = cum_hits[k]
             out: dict[str, np.ndarray] = {}
             if "precision" in want:
                 out["precision"] = h / k
@@ -430,20 +536,20 @@ def _fill_per_query(
             if "hit_rate" in want:
                 out["hit_rate"] = (h > 0).astype(np.float64)
             if "ndcg" in want:
-                out["ndcg"] = cum_dcg[:, k - 1] / ideal[np.minimum(rk.n_targets, k)]
+                out["ndcg"] = cum_dcg[k] / ideal[np.minimum(rk.n_targets, k)]
             if "mrr" in want:
                 out["mrr"] = np.where(first <= k, 1.0 / first, 0.0)
             if "map" in want:
-                out["map"] = cum_ap[:, k - 1] / np.minimum(nt, k)
+                out["map"] = cum_ap[k] / np.minimum(nt, k)
             if want & {"revenue", "uplift"}:
-                rev = np.where(rk.value_unknown, np.nan, cum_rev[:, k - 1])
+                rev = np.where(rk.value_unknown, np.nan, cum_rev[k])
                 out["revenue"] = rev
                 out["uplift"] = np.where(ctx_ok, rev / mean_ctx, np.nan)  # a ratio of means (module docstring)
             if "novelty" in want:
-                cnt = cum_valid[:, k - 1]
-                out["novelty"] = np.where(cnt > 0, cum_info[:, k - 1] / np.maximum(cnt, 1), np.nan)
+                cnt = cum_valid[k]
+                out["novelty"] = np.where(cnt > 0, cum_info[k] / np.maximum(cnt, 1), np.nan)
             if "diversity" in want:
-                pairs, same = _same_category_pairs(slot_cat[:, :k])
+                pairs, same = same_pairs[k]
                 out["diversity"] = np.where(pairs > 0, 1.0 - same / np.maximum(pairs, 1.0), np.nan)
             for name in names:
                 v = out[name]
@@ -452,29 +558,28 @@ def _fill_per_query(
 
 
 def _bucket_batch(
-    parts: list[dict[str, list[np.ndarray]]], rk: _Ranked, queries: Queries, ks: list[int], codes: np.ndarray
+    parts: list[dict[str, list[np.ndarray]]], rk: _Ranked, qid: np.ndarray, ks: list[int], codes: np.ndarray
 ) -> None:
     """Append one batch's per-bucket recall/hit_rate/revenue (queries with a target in the bucket) to ``parts``."""
     n = len(rk.n_targets)
     slot_code = codes[np.maximum(rk.items, 0)]
-    qid = np.asarray(queries.query_id)
     for code in range(len(ITEM_BUCKETS)):
         in_b = codes[rk.t_items] == code
         nt = np.bincount(rk.t_rows[in_b], minlength=n)
         keep = nt > 0
         unk = (np.bincount(rk.t_rows[in_b & rk.t_unknown], minlength=n) > 0)[keep]
         hits_b = rk.hits & (slot_code == code)
-        cum_hits = np.cumsum(hits_b, axis=1)[keep]
-        cum_rev = np.cumsum(np.where(hits_b, rk.hit_value, 0.0), axis=1)[keep]
+        cum_hits = _cum_at(hits_b[keep], ks)
+        cum_rev = _cum_at(np.where(hits_b, rk.hit_value, 0.0)[keep], ks)
         ntk = nt[keep].astype(np.float64)
         d = parts[code]
         d.setdefault(C.QUERY, []).append(qid[keep])
         for k in ks:
-            d.setdefault(metric_column("recall", k), []).append(cum_hits[:, k - 1] / ntk)
+            d.setdefault(metric_column("recall", k), []).append(cum_hits[k] / ntk)
         for k in ks:
-            d.setdefault(metric_column("hit_rate", k), []).append((cum_hits[:, k - 1] > 0).astype(np.float64))
+            d.setdefault(metric_column("hit_rate", k), []).append((cum_hits[k] > 0).astype(np.float64))
         for k in ks:
-            d.setdefault(metric_column("revenue", k), []).append(np.where(unk, np.nan, cum_rev[:, k - 1]))
+            d.setdefault(metric_column("revenue", k), []).append(np.where(unk, np.nan, cum_rev[k]))
 
 
 def per_query_metrics(
@@ -574,8 +679,7 @@ def aggregate_metrics(
     ks = _check_ks(ks)
     n, n_items = len(queries), queries.n_items
     items, valid = _pad_items(recs, n, ks[-1], n_items)
-    t = _canonical(queries.targets, "targets", (n, n_items))
-    has_targets = np.bincount(_rows(t)[t.data > 0], minlength=n) > 0
+    has_targets = np.diff(_binary_targets(queries.targets, (n, n_items)).indptr) > 0
     in_catalog: np.ndarray
     if isinstance(catalog, (int, np.integer)) and not isinstance(catalog, bool):
         size = int(catalog)
@@ -594,9 +698,9 @@ def aggregate_metrics(
         raise ConfigError(f"catalog size must be >= 1, got {size}")
     out: dict[str, float] = {}
     for k in ks:
-        sel = items[has_targets, :k][valid[has_targets, :k]]
-        distinct = np.unique(sel)
-        out[metric_column("coverage", k)] = float(in_catalog[distinct].sum() / size)
+        recommended = np.zeros(n_items, dtype=bool)  # a mask rather than np.unique: no sort
+        recommended[items[has_targets, :k][valid[has_targets, :k]]] = True
+        out[metric_column("coverage", k)] = float(in_catalog[recommended].sum() / size)
     return out
 
 
