@@ -83,7 +83,7 @@ def test_a_lake_uri_is_read_by_spark(spark, tmp_path: Path, monkeypatch: pytest.
     local, *_ = read_lines(spark, d)  # the local folder (pyarrow reads the schema)
     _as_lake_uri(monkeypatch)
     uri = d.resolve().as_uri()
-    lines, loader, src, cat, notes = read_lines(spark, uri)
+    lines, loader, src, cat, _ = read_lines(spark, uri)
     assert (loader, src, cat) == ("parquet", "lake", None)
     got = lines.toPandas().sort_values(["basket_id", "item_id"]).reset_index(drop=True)
     want = local.toPandas().sort_values(["basket_id", "item_id"]).reset_index(drop=True)
