@@ -118,3 +118,25 @@ def test_cli_unreachable_master_is_a_clear_error_within_30_s() -> None:
     assert time.monotonic() - t0 < 30
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "Spark master spark://127.0.0.1:1 is unreachable" in res.output and "start-master.sh" in res.output
+
+
+def test_spark_submit_script_passes_spark_submits_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from xsell_eval.cli import submit
+    from xsell_eval.spark.submit import submitted_master
+
+    monkeypatch.setattr(sys, "argv", ["submit.py"])
+    monkeypatch.setattr("xsell_eval.spark.submit.submitted_master", lambda: "spark://head:7077")
+    seen: list[list[str]] = []
+    monkeypatch.setattr("xsell_eval.cli.main", lambda: seen.append(list(sys.argv)))
+    submit.main(["compare", "popular", "--engine", "spark"])
+    submit.main(["compare", "popular", "--engine", "spark", "--spark-master", "local[1]"])
+    submit.main(["compare", "cf"])
+    assert seen == [
+        ["xsell-eval", "compare", "popular", "--engine", "spark", "--spark-master", "spark://head:7077"],
+        ["xsell-eval", "compare", "popular", "--engine", "spark", "--spark-master", "local[1]"],
+        ["xsell-eval", "compare", "cf"],
+    ]
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert submitted_master() is None  # outside spark-submit

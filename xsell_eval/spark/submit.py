@@ -19,8 +19,9 @@ def submitted_master() -> str | None:
 
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # set by spark-submit for the Python driver
         return None
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
+    SparkContext._ensure_initialized()  # connect to spark-submit's JVM: its system properties hold spark.master
     return SparkConf().get("spark.master", None)
 
 
