@@ -54,6 +54,10 @@ def test_experiment_file_keeps_a_lake_uri_and_still_checks_local_paths(tmp_path:
     assert cfg.data == "hdfs://nn:8020/shop/lines"
     with pytest.raises(ConfigError, match=r"\[data\] path.*only --engine spark reads"):
         loads_experiment(text.replace('engine = "spark"\n', ""), base_dir=str(tmp_path))
+    shop = tmp_path / "lines.parquet"
+    shop.write_bytes(b"")
+    as_file_uri = text.replace("hdfs://nn:8020/shop/lines", shop.as_uri()).replace('engine = "spark"\n', "")
+    assert loads_experiment(as_file_uri, base_dir=str(tmp_path)).to_compare_config().data == str(shop)
     with pytest.raises(ConfigError, match=r"\[data\] path = 'missing.parquet': data file or folder not found"):
         loads_experiment(text.replace("hdfs://nn:8020/shop/lines", "missing.parquet"), base_dir=str(tmp_path))
 

@@ -268,9 +268,9 @@ class Experiment(_Section):
 
     def _data_location(self, value: str) -> str:
         """``[data] path`` for the run: a lake URI (hdfs://, s3a://; engine = "spark") as written, else resolved."""
-        from xsell_eval.spark.lake import lake_uri
+        from xsell_eval.spark.lake import lake_uri, local_path
 
-        return lake_uri(value) or str(self.resolve_path(value))
+        return lake_uri(value) or str(self.resolve_path(str(local_path(value))))
 
     def resolved_dict(self) -> dict[str, Any]:
         """The experiment after overrides and defaults, as plain data (paths as written)."""
@@ -484,11 +484,17 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
     if d.path is not None and d.generate is not None:
         raise ConfigError(f"{source}: [data] give either path or generate, not both")
     if d.path is not None:
-        from xsell_eval.spark.lake import check_engine_reads, lake_uri
+        from xsell_eval.spark.lake import check_engine_reads, lake_uri, local_path
 
         _checked(source, "[data] path", check_engine_reads, d.path, exp.engine)
-        if lake_uri(d.path) is None:  # a lake URI is Spark's to read (xsell_eval.spark.lake)
-            _check_file(exp, source, "[data] path", d.path, "data file or folder")
+        if lake_uri(d.path) is None:  # a lake URI is Spark's to read (xsell_eval.spark.lake); file:// is local
+            _check_file(
+                exp,
+                source,
+                "[data] path",
+                str(_checked(source, "[data] path", local_path, d.path)),
+                "data file or folder",
+            )
     if d.catalog is not None:
         _check_file(exp, source, "[data] catalog", d.catalog, "catalog file")
     if d.loader != "auto":
