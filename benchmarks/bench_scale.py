@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_scale.py                      # 0.5M, 3M, 10M lines
     python benchmarks/bench_scale.py --sizes 0.5M,3M      # a subset
     python benchmarks/bench_scale.py --with-30m           # add the 30M step (200k users, 50k items; long)
+    python benchmarks/bench_scale.py --sizes cj1.5M       # issue 11's 1.5M-line / 92k-item grocery shop
     python benchmarks/bench_scale.py --markdown           # also print the tables as Markdown
 
 Every step runs in its own subprocess, so each peak resident memory is that step's own:
@@ -22,6 +23,7 @@ Shop sizes (seeded; Zipf popularity, ~10 lines per basket, 120 days)::
     3M      60k     25k
     10M    120k     40k
     30M    200k     50k      (only with --with-30m)
+    cj1.5M   2.5k   92k      (365 days; Complete Journey-like: few users, a large catalog; issue 11)
 
 Shops are cached in ``--workdir`` (default ``/tmp/xsell-scale``) and reused when present.
 """
@@ -43,7 +45,11 @@ LADDER: dict[str, tuple[int, int, int]] = {
     "3M": (3_000_000, 60_000, 25_000),
     "10M": (10_000_000, 120_000, 40_000),
     "30M": (30_000_000, 200_000, 50_000),
+    # issue 11's large-catalog target, shaped like the Complete Journey (2,469 households, 92,331
+    # products, 1.47M lines in ~155k baskets over calendar 2017): 2,500 users, 92k items, 365 days
+    "cj1.5M": (1_500_000, 2_500, 92_000),
 }
+DAYS: dict[str, int] = {"cj1.5M": 365}  # days of history per size (default 120)
 ADAPTERS = ("popular", "cf", "rules")
 
 
@@ -102,12 +108,12 @@ class StageRecorder:
 
 
 # ---------------------------------------------------------------------- child steps
-def child_generate(lines: int, users: int, items: int, out: str) -> dict[str, Any]:
+def child_generate(lines: int, users: int, items: int, out: str, days: int = 120) -> dict[str, Any]:
     from xsell_eval.data.synthetic import generate_shop
 
     rec = StageRecorder()
     rec.start("generate")
-    shop = generate_shop(seed=0, n_users=users, n_items=items, n_days=120, n_lines=lines)
+    shop = generate_shop(seed=0, n_users=users, n_items=items, n_days=days, n_lines=lines)
     rec.start("write parquet")
     shop.save(out, fmt="parquet")
     rec.stop()
@@ -163,10 +169,13 @@ def child_load(data: str) -> dict[str, Any]:
 
 def run_child(args: list[str]) -> dict[str, Any]:
     """Run one step in a fresh interpreter; returns its JSON plus wall time and whole-process peak RSS."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=os.environ.copy()
+    # the child imports this checkout's xsell_eval, not whichever copy the interpreter has installed
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")) if p
     )
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"], "wall": wall}
@@ -194,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     if ns.child:
         kind, *rest = ns.child
         if kind == "generate":
-            res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3])
+            res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3], int(rest[4]))
         elif kind == "load":
             res = child_load(rest[0])
         else:
@@ -212,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; adapters {' '.join(ADAPTERS)}"
     )
+    print(f"code: {Path(__file__).resolve().parents[1]}")
     summary: list[str] = [
         "| lines | users | items | generate s | generate peak MiB | compare s | compare peak MiB | queries |"
     ]
@@ -224,7 +234,8 @@ def main(argv: list[str] | None = None) -> None:
             gen: dict[str, Any] = {"wall": float("nan"), "peak_mib": float("nan"), "stages": [], "cached": True}
             print(f"[{size}] shop cached in {shop}")
         else:
-            gen = run_child(["generate", str(lines), str(users), str(items), str(shop)])
+            days = DAYS.get(size, 120)
+            gen = run_child(["generate", str(lines), str(users), str(items), str(shop), str(days)])
             if "error" in gen:
                 print(f"[{size}] generate failed: {gen['error']}")
                 continue

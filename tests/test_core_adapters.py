@@ -57,6 +57,47 @@ def test_check_hyperparams_names_the_faulty_declaration() -> None:
         check_hyperparams(adapter(mode, child))
 
 
+def test_popular_skips_carts_of_best_sellers_one_query_at_a_time() -> None:
+    # only the first k + (largest cart) items of the ranking are kept per batch: carts holding the
+    # best-sellers (ties included) must still get the same lists as the dense ranking, alone or batched
+    import scipy.sparse as sp
+
+    from xsell_eval.queries import Requests
+
+    ds = toy_dataset()
+    a = PopularAdapter().fit(ds)
+    pop = ds.item_basket_count.astype(float)
+    ranking = [i for i in np.lexsort((np.arange(len(pop)), -pop)) if pop[i] > 0]
+    tie = next(t for t in range(len(ranking) - 1) if pop[ranking[t]] == pop[ranking[t + 1]])  # tied items
+    carts = [ranking[:8], ranking[1:12:2], [ranking[0]], [], ranking[:tie], ranking[: tie + 1], [ranking[-1]]]
+    rows = np.repeat(np.arange(len(carts)), [len(c) for c in carts])
+    ctx = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, np.concatenate([np.asarray(c, dtype=np.int64) for c in carts]))),
+        shape=(len(carts), ds.n_items),
+    )
+    n = len(carts)
+    req = Requests(
+        np.arange(n),
+        np.full(n, -1),
+        np.full(n, "NaT", dtype="datetime64[ns]"),
+        ctx,
+        np.full(n, np.nan),
+        np.zeros(n, dtype=np.int64),
+    )
+    batched = a._recommend_batch(req, 4)
+    for r, cart in enumerate(carts):
+        expected = [i for i in ranking if i not in set(cart)][:4]
+        assert batched.items[r].tolist() == expected
+        assert a._recommend_batch(req.take([r]), 4).items[0].tolist() == expected
+        np.testing.assert_array_equal(batched.scores[r], pop[expected])
+    # a refit on other data ranks that data, not the cached ranking of the first fit
+    other = toy_dataset(seed=1)
+    refit = a.fit(other)._recommend_batch(req.take([3]), 4)
+    assert refit.items[0].tolist() == PopularAdapter().fit(other)._recommend_batch(req.take([3]), 4).items[0].tolist()
+    pop1 = other.item_basket_count.astype(float)
+    assert refit.items[0].tolist() == np.lexsort((np.arange(len(pop1)), -pop1))[:4].tolist()
+
+
 def test_popular_ranks_by_train_basket_count_and_skips_context() -> None:
     ds = toy_dataset()
     q = toy_queries(ds)

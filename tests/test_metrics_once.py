@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xsell_eval import metrics as M
 from xsell_eval.errors import UnknownNameError
@@ -54,9 +56,24 @@ def _case(
     return recs, q, kw
 
 
+HIT_MASK_PATHS = {  # (_DENSE_CELLS, _DENSE_MIN_ROWS) of metrics._hit_mask
+    "dense, one chunk": (1 << 22, 64),
+    "dense, chunks of 64 rows": (64 * 60, 64),  # 700 queries of a 60-item catalog: 11 chunks, the last partial
+    "binary search": (1 << 22, 10**9),
+}
+
+
+@pytest.fixture(params=list(HIT_MASK_PATHS))
+def hit_mask_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    cells, min_rows = HIT_MASK_PATHS[request.param]
+    monkeypatch.setattr(M, "_DENSE_CELLS", cells)
+    monkeypatch.setattr(M, "_DENSE_MIN_ROWS", min_rows)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("batch_size", [100_000, 97])
-def test_per_query_metrics_equal_previous_implementation(seed: int, batch_size: int) -> None:
+def test_per_query_metrics_equal_previous_implementation(seed: int, batch_size: int, hit_mask_path: str) -> None:
     recs, q, kw = _case(seed)
     ks = [1, 5, 10, 20]  # 20 > list length: padded
     new = M.per_query_metrics(recs, q, ks, batch_size=batch_size, **kw)  # type: ignore[arg-type]
@@ -74,7 +91,7 @@ def test_per_query_metrics_equal_previous_implementation(seed: int, batch_size: 
 
 @pytest.mark.parametrize("seed", [0, 3])
 @pytest.mark.parametrize("batch_size", [100_000, 131])
-def test_item_buckets_equal_previous_implementation(seed: int, batch_size: int) -> None:
+def test_item_buckets_equal_previous_implementation(seed: int, batch_size: int, hit_mask_path: str) -> None:
     recs, q, kw = _case(seed)
     new = M.per_query_metrics_by_item_bucket(
         recs,
@@ -110,3 +127,42 @@ def test_unknown_metric_name_is_named() -> None:
     recs, q, kw = _case(5, n=10)
     with pytest.raises(UnknownNameError, match="ndgc"):
         M.per_query_metrics(recs, q, [5], metrics=["ndgc"], **kw)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    n_items=st.integers(1, 30),
+    width=st.integers(1, 8),
+    density=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**16),
+    cells=st.sampled_from([1, 7, 64, 1 << 22]),
+)
+def test_hit_mask_is_set_membership_on_every_path(
+    n: int, n_items: int, width: int, density: float, seed: int, cells: int
+) -> None:
+    """Each slot is a hit exactly when it is valid and its item is one of its row's targets."""
+    rng = np.random.default_rng(seed)
+    t = sp.random(n, n_items, density=density, format="csr", random_state=rng)
+    t.sum_duplicates()
+    items = rng.integers(-1, n_items, size=(n, width))
+    valid = items >= 0
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(t.indptr))
+    expected = np.array(
+        [
+            [
+                bool(v) and int(i) in set(t.indices[t.indptr[r] : t.indptr[r + 1]])
+                for i, v in zip(items[r], valid[r], strict=True)
+            ]
+            for r in range(n)
+        ],
+        dtype=bool,
+    ).reshape(n, width)
+    for min_rows in (1, 10**9):  # dense row chunks (any chunk size) and the binary search
+        old = (M._DENSE_CELLS, M._DENSE_MIN_ROWS)
+        M._DENSE_CELLS, M._DENSE_MIN_ROWS = cells, min_rows
+        try:
+            got = M._hit_mask(rows, t.indices, items, valid, n_items)
+        finally:
+            M._DENSE_CELLS, M._DENSE_MIN_ROWS = old
+        np.testing.assert_array_equal(got, expected)

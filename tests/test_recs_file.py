@@ -249,3 +249,27 @@ def test_the_equivalent_command_passes_the_file_with_recs_not_as_an_adapter() ->
     assert cfg.adapters == ("popular", "cf", "production")
     cmd = equivalent_command(cfg)
     assert cmd.startswith("xsell-eval compare popular cf --") and cmd.endswith("--recs production=exports/recs.parquet")
+
+
+def test_resume_reruns_a_recs_label_whose_file_changed_and_restores_the_rest(tmp_path: Path) -> None:
+    ds = toy_dataset()
+    cfg = CompareConfig(adapters=("cf",), ks=(5,), primary_metric="hit_rate@5", n_bootstrap=100)
+    first = run_compare(cfg, dataset=ds)
+    recs = first.recs_frame[first.recs_frame["adapter"] == "cf"][["query_id", "rank", "item_id"]]
+    path = tmp_path / "lists.csv"
+    recs.to_csv(path, index=False)
+    with_recs = CompareConfig(**{**cfg.__dict__, "recs": {"production": str(path)}})
+    run = run_compare(with_recs, dataset=ds)
+    saved = {o.name: o for o in run.adapters}
+    assert saved["production"].evaluated_on["recs_sha256"] == saved["production"].params["sha256"]
+    assert "recs_sha256" not in saved["cf"].evaluated_on
+
+    same = run_compare(with_recs, dataset=ds, completed=saved)
+    assert same.resume is not None and set(same.resume.restored) == {"popular", "cf", "production"}
+
+    recs[recs["rank"] == 1].to_csv(path, index=False)  # re-exported at the same path: one item per list
+    changed = run_compare(with_recs, dataset=ds, completed=saved)
+    assert changed.resume is not None
+    assert changed.resume.rerun_stale == ("production",) and set(changed.resume.restored) == {"popular", "cf"}
+    pq = changed.per_query_frame
+    assert pq.loc[pq["adapter"] == "production", "precision@5"].max() <= 0.2 + 1e-12  # the new one-item lists

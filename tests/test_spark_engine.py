@@ -129,39 +129,4 @@ def test_adapter_metrics_agree_to_1e_9(both, adapter: str) -> None:
     assert got.empty_share == pytest.approx(ref.empty_share)
 
 
-def test_cli_compare_popular_rules_on_spark(spark, retail_slice: Path, tmp_path: Path) -> None:  # noqa: F811
-    import json
-
-    from typer.testing import CliRunner
-
-    from xsell_eval.cli import app
-
-    out = tmp_path / "run"
-    res = CliRunner().invoke(
-        app,
-        [
-            "compare",
-            "popular",
-            "rules",
-            "--data",
-            str(retail_slice),
-            "--engine",
-            "spark",
-            "--spark-master",
-            "local[2]",
-            "--out",
-            str(out),
-            "--bootstrap",
-            "200",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["engine"] == "spark" and summary["n_queries"] > 100
-    assert [a["status"] for a in summary["adapters"]] == ["ok", "ok"]
-    per_query = pd.read_parquet(out / "per_query.parquet")
-    assert sorted(per_query["adapter"].unique()) == ["popular", "rules"]
-    assert len(per_query) == 2 * summary["n_queries"]
-    est = pd.read_csv(out / "estimates.csv")
-    assert {"popular", "rules"} <= set(est["adapter"]) and "hit_rate@10" in set(est["metric"])
-    assert "Spark run (local[2]" in res.output
+# the CLI end to end (`compare popular rules --engine spark`): tests/test_spark_report.py

@@ -74,6 +74,10 @@ def equivalent_command(config: CompareConfig, tuning: TuningSummary | None = Non
         opts.append(("--ci-unit", config.ci_unit))
     if config.test != "bootstrap":
         opts.append(("--test", config.test))
+    if config.engine == "spark":
+        opts.append(("--engine", "spark"))
+        if config.spark_master:
+            opts.append(("--spark-master", config.spark_master))
     if tuning is not None and tuning.mode == "tune" and tuning.budget:
         opts.append(("--tune", tuning.budget))
     elif tuning is not None and tuning.mode == "tuned":

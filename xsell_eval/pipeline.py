@@ -540,6 +540,15 @@ def _with_fallback(pq: pd.DataFrame, outcomes: list[AdapterOutcome], name: str) 
     return pq.assign(**{FALLBACK_COLUMN: np.asarray(fb, dtype=np.float64)})
 
 
+def _adapter_identity(identity: dict[str, str], instance: object | None) -> dict[str, str]:
+    """The run's identity, plus the digest of the file a file-backed adapter (``--recs``) reads its lists from.
+
+    A re-exported recommendations file at the same path therefore re-runs on ``--resume``.
+    """
+    digest = getattr(getattr(instance, "table", None), "sha256", None)
+    return {**identity, "recs_sha256": str(digest)} if digest else identity
+
+
 def run_compare(
     config: CompareConfig,
     *,
@@ -589,7 +598,8 @@ def run_compare(
     stale: list[str] = []
     for spec in config.adapters:
         saved = (completed or {}).get(spec)
-        if saved is not None and saved.evaluated_on == identity:
+        evaluated_on = _adapter_identity(identity, instances.get(spec))
+        if saved is not None and saved.evaluated_on == evaluated_on:
             outcomes.append(saved)
             restored.append(spec)
             emit("adapter_end", spec, {"status": "restored"})
@@ -598,7 +608,7 @@ def run_compare(
             stale.append(spec)
         emit("adapter_start", spec, {})
         out = run_adapter(spec, config, prepared, progress=progress, instance=instances.get(spec))
-        out = replace(out, evaluated_on=identity)
+        out = replace(out, evaluated_on=evaluated_on)
         outcomes.append(out)
         if on_adapter_done is not None:
             on_adapter_done(out)

@@ -246,6 +246,7 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "buckets": records(result.buckets),
         "aggregates": records(result.aggregates),
         **({"extra": extra_dict(result)} if extra_dict(result) else {}),
+        **({"engine": result.manifest["engine"]} if result.manifest.get("engine") else {}),  # --engine spark
     }
 
 

@@ -37,10 +37,28 @@ class PopularAdapter(BaseAdapter):
     def _recommend_batch(self, batch: Requests, k: int) -> Recommendations:
         if type(self)._score is not PopularAdapter._score:  # a subclass scores its own way: dense top-k
             return super()._recommend_batch(batch, k)
-        # one global ranking, skipping each cart's items: no (batch × items) block
+        # one global ranking, skipping each cart's items: no (batch × items) block. A row skips
+        # at most its cart, so only the first k + (largest cart) items of the ranking can be
+        # shown: the fill keeps those alone, and a query's cost no longer follows the catalog.
+        order = self._ranking()
+        width = k + int(np.diff(batch.context.indptr).max(initial=0))
+        head = order[:width]
+        fill = np.full(len(self.scores_), -np.inf)
+        fill[head] = self.scores_[head]
         empty = sp.csr_matrix((len(batch), len(self.scores_)))
-        items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=self.scores_)
+        items, top, _ = top_k_sparse(empty, k, exclude=batch.context, fill=fill)
         return Recommendations(items, top, self.name)
+
+    def _ranking(self) -> np.ndarray:
+        """The items with a finite score, best first (ties: lower index), computed once per fit."""
+        cached = getattr(self, "_ranking_cache", None)
+        if cached is not None and cached[0] is self.scores_:
+            return cached[1]
+        scores = self.scores_
+        cand = np.flatnonzero(np.isfinite(scores))
+        order = cand[np.lexsort((cand, -scores[cand]))]
+        self._ranking_cache = (scores, order)
+        return order
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:

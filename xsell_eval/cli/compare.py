@@ -181,9 +181,9 @@ def compare(
         spark_master=spark_master,
     ).validate()
     if config.engine == "spark":
-        if tuned or tune_trials is not None or resume or html:
-            raise ConfigError("--engine spark does not support --tune/--tuned/--resume/--html yet (see docs/spark.md)")
-        _compare_on_spark(config, out, quiet=fmt == "json")
+        if tuned or tune_trials is not None or resume:
+            raise ConfigError("--engine spark does not support --tune/--tuned/--resume yet (see docs/spark.md)")
+        _compare_on_spark(config, out, quiet=fmt == "json", html=html)
         return
     check_out_dir(out, "compare")  # before any work: not a file, not another kind of run, not a data folder
     dataset, tuning = None, None
@@ -219,22 +219,29 @@ def compare(
     print_report_path(run_dir)
 
 
-def _compare_on_spark(config: CompareConfig, out: Path | None, *, quiet: bool) -> None:
-    """``--engine spark``: run on Spark, write the run directory, print the estimates."""
-    from datetime import datetime
-
-    from xsell_eval.cli._render import print_adapter_problems, progress_bar, progress_printer
+def _compare_on_spark(config: CompareConfig, out: Path | None, *, quiet: bool, html: bool) -> None:
+    """``--engine spark``: run on Spark, write the run directory and report; print as the pandas engine does."""
+    from xsell_eval.cli._render import (
+        compare_table,
+        print_adapter_problems,
+        print_decision_line,
+        print_report_path,
+        progress_bar,
+        progress_printer,
+    )
+    from xsell_eval.results import prepare_out_dir, start_run_dir
     from xsell_eval.spark.engine import run_compare_spark, write_spark_run
 
+    prepare_out_dir(out, "compare")  # before any work, as the pandas engine: never into a data folder
+    run_dir = start_run_dir(out, f"{config.name}-spark", config=config)
     with progress_bar(disable=quiet) as bar:
-        result = run_compare_spark(config, progress=progress_printer(bar, {}))
-    run_dir = out or Path("reports") / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-spark"
-    write_spark_run(result, run_dir)
+        spark_result = run_compare_spark(config, progress=progress_printer(bar, {}))
+    result = write_spark_run(spark_result, run_dir, html=html, command=typed_command())
     if quiet:
-        typer.echo(json.dumps(result.summary() | {"run_dir": str(run_dir)}, indent=2, sort_keys=True, default=str))
+        summary = json.loads((run_dir / "summary.json").read_text()) | {"run_dir": str(run_dir)}
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
-    est = result.estimates
-    if len(est):
-        console.print(est[est["metric"] == config.primary_metric].to_string(index=False))
-    print_adapter_problems(result.outcomes)
-    console.print(f"Spark run ({result.master}, {result.n_queries:,} queries) written to {run_dir}")
+    console.print(compare_table(result))
+    print_adapter_problems(result.adapters)
+    print_decision_line(result)
+    print_report_path(run_dir)

@@ -114,10 +114,10 @@ def diff_cmd(
     if fmt == "json":
         typer.echo(json.dumps(d, indent=2, sort_keys=True, default=str))
         return
-    same = d["data"]["a"] == d["data"]["b"]
+    fa, fb = d["data"]["a"], d["data"]["b"]
+    same = "unknown" if not (fa and fb) else "same" if fa == fb else "DIFFERENT"  # a Spark run has no fingerprint
     console.print(
-        f"data fingerprint: {'same' if same else 'DIFFERENT'} ({d['data']['a'] or '?'} vs {d['data']['b'] or '?'}); "
-        f"git: {d['git']['a'] or '?'} vs {d['git']['b'] or '?'}"
+        f"data fingerprint: {same} ({fa or '?'} vs {fb or '?'}); git: {d['git']['a'] or '?'} vs {d['git']['b'] or '?'}"
     )
     if d["changes"]:
         t = Table(title="configuration changes (A → B)")

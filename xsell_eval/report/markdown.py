@@ -41,6 +41,7 @@ from pathlib import Path
 
 from xsell_eval._lookup import primary_k
 from xsell_eval.report.decision_section import decision_section, scoreboard
+from xsell_eval.report.engine_section import engine_header, is_spark, not_computed, not_computed_section
 from xsell_eval.report.examples_section import examples_section
 from xsell_eval.report.fairness_section import fairness_parts
 from xsell_eval.report.plots import ci_label as _lvl
@@ -111,6 +112,7 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     plots = planned_plots(result)
     parts: list[str] = [
         *_title(result),
+        *engine_header(result),  # Spark runs only: engine, master, lines after cleaning
         "",
         decision_section(result),
         "",
@@ -148,15 +150,23 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
         parts += [reveal_seeds_section(result), ""]
     parts += ["## Business metrics", "", business_section(result), ""]
     parts += examples_section(result)
+    parts += not_computed_section(result, "examples", "## Example recommendations")  # Spark runs only
     parts += ["## Cold start", "", _cold_start_intro(result), "", bucket_tables(result), ""]
     if "cold_start" in plots:
         parts += [f"![{cold_start_metric(result)} by cold-start group, {lvl} CI]({plots['cold_start']})", ""]
+    if is_spark(result):
+        parts += [not_computed(result, "item_popularity"), ""]
     parts += fairness_parts(result)  # "## Fairness and popularity bias" (xsell_eval.report.fairness_section)
+    parts += not_computed_section(result, "fairness", "## Fairness and popularity bias")  # Spark runs only
     for sec in _optional_section(result):
         parts += [sec]
     parts += ["## Adapters", "", adapters_table(result), ""]
+    if is_spark(result):
+        parts += [not_computed(result, "latency"), ""]
     parts += ["## Data", "", result.data_card_md.rstrip("\n"), ""]
     parts += ["## Split, protocol and leakage audit", "", *_split_section(result), ""]
+    if is_spark(result) and not result.audit:
+        parts += [not_computed(result, "audit"), ""]
     parts += ["## Caveats: what offline metrics cannot show", "", *caveats(result), ""]
     other_ks = [x for x in cfg.ks if x != k]
     if other_ks or aggregates_table(result):
@@ -170,7 +180,8 @@ def render_markdown(result: CompareResult, *, run_dir: str | Path | None = None)
     parts += [
         "## Provenance",
         "",
-        f"- Data `{ds.get('name', '?')}` from `{ds.get('source', '?')}`, fingerprint `{ds.get('fingerprint', '?')}`",
+        f"- Data `{ds.get('name', '?')}` from `{ds.get('source', '?')}`, fingerprint "
+        + (f"`{ds.get('fingerprint', '?')}`" if not is_spark(result) else "not computed on the Spark engine"),
         f"- Config hash `{cfg.hash}`, seed {cfg.seed}, bootstrap resamples {cfg.n_bootstrap:,}, "
         f"git revision `{result.manifest.get('git_revision') or 'unknown'}`",
         *_experiment_lines(result),

@@ -383,8 +383,9 @@ def _split_section(result: CompareResult) -> list[str]:
     lines = [
         f"- **Split: {split.get('kind', cfg.split)}** — leakage: {split.get('leakage', '?')}",
         f"- Train: {int((split.get('train') or {}).get('baskets') or 0):,} baskets ({span('train')}); "
-        f"test: {int((split.get('test') or {}).get('baskets') or 0):,} baskets ({span('test')}); "
-        f"validation window (tuning only, inside train): {span('validation')}.",
+        f"test: {int((split.get('test') or {}).get('baskets') or 0):,} baskets ({span('test')})"
+        # the Spark engine's split has no validation window (no tuning on Spark)
+        + (f"; validation window (tuning only, inside train): {span('validation')}." if "validation" in split else "."),
         f"- **Protocol: {cfg.protocol}** — {proto}. {result.n_queries:,} test {many}"
         + (f" (a seeded sample of at most {cfg.max_queries:,})" if cfg.max_queries else "")
         + ".",

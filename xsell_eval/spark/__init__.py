@@ -8,5 +8,6 @@ raises :class:`~xsell_eval.errors.MissingExtraError` with the install hint.
 Layout: :mod:`.session` (Java check, master check, the SparkSession), :mod:`.data` (read,
 clean, index), :mod:`.prepare` (temporal split, basket-completion queries), :mod:`.adapters`
 (``popular``, ``rules`` and the registry of Spark adapters), :mod:`.metrics` (per-query
-metrics as a DataFrame) and :mod:`.engine` (the comparison end to end).
+metrics as a DataFrame), :mod:`.engine` (the comparison end to end) and :mod:`.result` (a Spark
+comparison as the report's ``CompareResult``: the same run directory and report as pandas).
 """

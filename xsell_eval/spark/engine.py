@@ -8,7 +8,8 @@
             → the same bootstrap CIs, paired tests, Holm and decision as the pandas engine
 
 Nothing else is collected: the driver's memory follows the number of queries (and the
-catalog), not the number of lines.
+catalog), not the number of lines. :func:`write_spark_run` writes the pandas engine's run
+directory and report (:mod:`xsell_eval.spark.result` makes the report's ``CompareResult``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from xsell_eval.errors import ConfigError, NotApplicableError
 from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome
 
 if TYPE_CHECKING:
+    from xsell_eval.result import CompareResult
     from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.data import SparkData
     from xsell_eval.spark.prepare import SparkQueries, SparkSplit
@@ -49,6 +51,11 @@ def check_config(config: CompareConfig) -> None:
     from xsell_eval.spark.prepare import check_supported
 
     check_supported(config.split, config.protocol)
+    if config.reveal_seeds > 1:  # would be silently ignored: the Spark engine draws one reveal
+        raise ConfigError(
+            f"--reveal-seeds {config.reveal_seeds}: the Spark engine draws one reveal per run; "
+            "use --engine pandas for the spread over reveals"
+        )
     for spec in config.adapters:
         name, _ = parse_spec(spec)
         if name not in SPARK_ADAPTERS:
@@ -132,8 +139,8 @@ def run_spark_adapter(
         served = recs.where(F.col(C.RANK) == 1).count()
         empty = 1.0 - served / prepared.queries.n if prepared.queries.n else 0.0
         fb = None
-        if getattr(adapter, "fallback_", None) is not None:
-            fb = float(adapter.fallback_.agg(F.avg(F.col("fallback").cast("double"))).collect()[0][0] or 0.0)
+        if getattr(adapter, "fallback_", None) is not None:  # per-query flags, as the pandas engine's metrics
+            per_query, fb = with_fallback_flags(per_query, adapter.fallback_)
         eval_s = time.perf_counter() - t0
         recs.unpersist()
     except NotApplicableError as exc:
@@ -168,6 +175,23 @@ def run_spark_adapter(
     )
 
 
+def with_fallback_flags(per_query: pd.DataFrame, fallback: Any) -> tuple[pd.DataFrame, float]:
+    """``per_query`` with ``served_by_fallback`` (1.0/0.0 per query) from an adapter's ``fallback_``, and its mean.
+
+    The pandas engine's per-query table carries the same column (:data:`xsell_eval.headtohead.FALLBACK_COLUMN`):
+    the head-to-head tie-break pairs it query by query. One query-sized column reaches the driver.
+    """
+    from pyspark.sql import functions as F
+
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.headtohead import FALLBACK_COLUMN
+
+    flags = fallback.select(F.col(C.QUERY).cast("long").alias(C.QUERY), F.col("fallback").cast("double")).toPandas()
+    flags = flags.rename(columns={"fallback": FALLBACK_COLUMN}).astype({C.QUERY: "int64"})
+    share = float(flags[FALLBACK_COLUMN].mean()) if len(flags) else 0.0
+    return per_query.merge(flags, on=C.QUERY, how="left"), share
+
+
 def per_query_tables(outcomes: list[AdapterOutcome]) -> dict[str, pd.DataFrame]:
     """``{adapter: per-query table}`` of the adapters that completed."""
     return {o.name: o.per_query for o in outcomes if o.status == "ok" and o.per_query is not None}
@@ -191,9 +215,15 @@ class SparkCompareResult:
     cleaning: dict[str, Any]
     split: dict[str, Any]
     timings: dict[str, float]
+    data: dict[str, Any] = field(default_factory=dict)
+    """Driver-side facts of the cleaned data for the report: ``name``, ``source``, ``lines``,
+    ``catalog_items``, ``users``, ``baskets`` (see :func:`data_facts`)."""
+    audit: dict[str, Any] = field(default_factory=dict)
+    """The split's leakage audit (:func:`leakage_audit`: the pandas engine's ``LeakageAudit`` fields)."""
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able summary (``summary.json`` of a Spark run directory)."""
+        """JSON-able summary of what Spark measured (for notebooks; a run directory's ``summary.json`` has the
+        pandas engine's schema, written by :func:`write_spark_run`)."""
         return {
             "engine": "spark",
             "spark_master": self.master,
@@ -202,6 +232,7 @@ class SparkCompareResult:
             "n_queries": self.n_queries,
             "cleaning": self.cleaning,
             "split": self.split,
+            "leakage_audit": self.audit,
             "timings_seconds": self.timings,
             "adapters": [o.to_dict() for o in self.outcomes],
             "estimates": self.estimates.to_dict(orient="records"),
@@ -228,11 +259,13 @@ def run_compare_spark(
         outcomes.append(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
+    customers = query_customers(prepared.queries)
+    outcomes = [with_customers(o, customers) for o in outcomes]
     per_query = per_query_tables(outcomes)
     metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
     sums = []
     for name, pq in per_query.items():
-        s = summarize(pq, [c for c in metric_cols if c in pq], **config.bootstrap_options)
+        s = summarize(pq, [c for c in metric_cols if c in pq], **config.bootstrap_options, ci_unit=config.ci_unit)
         s.insert(0, "adapter", name)
         sums.append(s)
     estimates = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
@@ -244,9 +277,13 @@ def run_compare_spark(
             [c for c in metric_cols if c in per_query[config.baseline]],
             alpha=config.alpha,
             **config.bootstrap_options,
+            ci_unit=config.ci_unit,
+            test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
         )
     emit("stage_end", "statistics", {})
-    timings = {**prepared.timings, "total": time.perf_counter() - started}
+    t0 = time.perf_counter()
+    audit = leakage_audit(prepared.split)
+    timings = {**prepared.timings, "audit": time.perf_counter() - t0, "total": time.perf_counter() - started}
     return SparkCompareResult(
         config=config,
         master=master,
@@ -257,19 +294,122 @@ def run_compare_spark(
         cleaning=prepared.data.cleaning.to_dict(),
         split=prepared.split.describe,
         timings=timings,
+        data=data_facts(prepared),
+        audit=audit,
     )
 
 
-def write_spark_run(result: SparkCompareResult, run_dir: Any) -> None:
-    """``summary.json``, ``estimates.csv``, ``comparisons.csv`` and ``per_query.parquet`` into ``run_dir``."""
-    import json
+def leakage_audit(split: SparkSplit) -> dict[str, Any]:
+    """The facts of :class:`xsell_eval.split.LeakageAudit`, counted in Spark (three small jobs).
+
+    Same definitions as the pandas engine: a test customer (item) is cold when it has no line
+    in train; ``train_end``/``test_start`` are the last train and first test timestamps.
+    """
+    from pyspark.sql import functions as F
+
+    from xsell_eval.columns import Columns as C
+
+    train, test = split.train, split.test
+    d = split.describe
+    train_end, test_start = (d.get("train") or {}).get("end"), (d.get("test") or {}).get("start")
+    has_time = train_end is not None and test_start is not None
+    seen_items = train.select(C.ITEM_IDX).distinct().withColumn("_seen_item", F.lit(True))
+    seen_users = train.where(F.col(C.USER_IDX) >= 0).select(C.USER_IDX).distinct().withColumn("_seen_user", F.lit(True))
+    t = test.join(seen_items, C.ITEM_IDX, "left").join(seen_users, C.USER_IDX, "left")
+    known = F.col(C.USER_IDX) >= 0
+    cold_item = F.col("_seen_item").isNull()
+    r = t.agg(
+        F.countDistinct(C.BASKET_IDX).alias("baskets"),
+        F.countDistinct(F.when(known, F.col(C.USER_IDX))).alias("users"),
+        F.countDistinct(F.when(known & F.col("_seen_user").isNull(), F.col(C.USER_IDX))).alias("cold_users"),
+        F.countDistinct(C.ITEM_IDX).alias("items"),
+        F.countDistinct(F.when(cold_item, F.col(C.ITEM_IDX))).alias("cold_items"),
+        F.sum(cold_item.cast("long")).alias("cold_lines"),
+    ).collect()[0]
+    shared = test.select(C.BASKET_IDX).distinct().join(train.select(C.BASKET_IDX).distinct(), C.BASKET_IDX).count()
+    late = 0
+    if has_time:
+        start = pd.Timestamp(str(test_start)).to_pydatetime()
+        late = train.where(F.col(C.TIMESTAMP) >= F.lit(start).cast("timestamp_ntz")).count()
+    return {
+        "train_end": str(train_end) if has_time else "NaT",
+        "test_start": str(test_start) if has_time else "NaT",
+        "train_ends_before_test": bool(has_time and pd.Timestamp(str(train_end)) < pd.Timestamp(str(test_start))),
+        "test_baskets_in_train": int(shared),
+        "train_lines_after_test_start": int(late),
+        "test_baskets": int(r["baskets"]),
+        "test_users": int(r["users"]),
+        "cold_test_users": int(r["cold_users"]),
+        "test_items": int(r["items"]),
+        "cold_test_items": int(r["cold_items"]),
+        "test_lines_on_cold_items": int(r["cold_lines"] or 0),
+    }
+
+
+def query_customers(queries: SparkQueries) -> pd.Series:
+    """Each query's customer number (index ``query_id``), as the pandas engine numbers them.
+
+    Customers are numbered 0, 1, ... in order of their first query (guests -1): the clusters of
+    the customer bootstrap (``ci_unit = "customer"``). One query-sized column reaches the driver.
+    """
+    import numpy as np
+
+    from xsell_eval.columns import Columns as C
+
+    pdf = queries.queries.select(C.QUERY, C.USER_IDX).toPandas().sort_values(C.QUERY, kind="stable")
+    user_idx = pdf[C.USER_IDX].to_numpy(dtype=np.int64)
+    known = user_idx >= 0
+    user = np.full(len(user_idx), -1, dtype=np.int64)
+    user[known] = pd.factorize(user_idx[known])[0]
+    return pd.Series(user, index=pdf[C.QUERY].to_numpy(dtype=np.int64), name="customer")
+
+
+def with_customers(outcome: AdapterOutcome, customers: pd.Series) -> AdapterOutcome:
+    """``outcome`` with the customer column (:data:`~xsell_eval.resampling.CLUSTER_COLUMN`) in its per-query table."""
+    from dataclasses import replace
+
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
+
+    pq = outcome.per_query
+    if pq is None or CLUSTER_COLUMN in pq.columns:
+        return outcome
+    codes = customers.reindex(pq[C.QUERY].to_numpy()).to_numpy()
+    return replace(outcome, per_query=pq.assign(**{CLUSTER_COLUMN: codes.astype("int64")}))
+
+
+def data_facts(prepared: SparkPrepared) -> dict[str, Any]:
+    """What the report's data card shows of a Spark run (all known on the driver already; no Spark job)."""
+    d = prepared.data
+    return {
+        "name": d.name,
+        "source": d.source,
+        "lines": int(d.cleaning.rows_out),
+        "catalog_items": int(d.n_items),
+        "users": int(d.n_users),
+        "baskets": int(d.n_baskets),
+    }
+
+
+def write_spark_run(
+    result: SparkCompareResult, run_dir: Any, *, html: bool = False, command: str | None = None
+) -> CompareResult:
+    """The run directory of a Spark comparison: the pandas engine's files and report, plus two CSVs.
+
+    :func:`xsell_eval.spark.result.compare_result` makes the report's result, which
+    :func:`xsell_eval.results.write_run` writes (``config.json``, ``manifest.json``, ``context.json``,
+    ``summary.json``, ``tables/``, ``metrics.parquet``, ``plots/``, ``report.md``, and ``report.html``
+    when ``html``); ``estimates.csv`` and ``comparisons.csv`` are the same tables as CSV.
+    Returns that result (its ``decision`` is what the CLI prints).
+    """
     from pathlib import Path
 
+    from xsell_eval.results import write_run
+    from xsell_eval.spark.result import compare_result
+
     d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "summary.json").write_text(json.dumps(result.summary(), indent=2, sort_keys=True, default=str))
+    out = compare_result(result, command=command)
+    write_run(out, d, html=html)
     result.estimates.to_csv(d / "estimates.csv", index=False)
     result.comparisons.to_csv(d / "comparisons.csv", index=False)
-    frames = [o.per_query.assign(adapter=o.name) for o in result.outcomes if o.per_query is not None]
-    if frames:
-        pd.concat(frames, ignore_index=True).to_parquet(d / "per_query.parquet", index=False)
+    return out
