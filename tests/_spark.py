@@ -1,18 +1,31 @@
 """The one Spark session the Spark tests share (``local[2]``), skipped with a reason when Spark cannot run.
 
-Import the fixture into a test module: ``from _spark import spark  # noqa: F401``. Spark starts once
-per test process (about 10 s); every Spark test reuses it, so all of them stay well under 3 minutes.
+Import the fixture into a test module: ``from _spark import spark  # noqa: F401`` and mark the module
+``pytestmark = pytest.mark.xdist_group("spark")``: with ``--dist loadgroup`` (pyproject's addopts) every
+Spark test runs on ONE xdist worker, so the JVM starts once per test run (about 10 s), not once per worker.
+The session is the engine's (:func:`xsell_eval.spark.session.get_session`) with test-friendly settings:
+two shuffle partitions (the test frames are tiny), no UI, a small driver heap.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 MASTER = "local[2]"
+#: Session settings for tests: tiny frames, so few partitions; nothing to watch, so no UI.
+TEST_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "1g",
+}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def spark_unavailable() -> str | None:
@@ -35,6 +48,10 @@ def spark() -> Iterator[Any]:
         pytest.skip(why)
     from xsell_eval.spark.session import get_session, stop_session
 
-    session = get_session(MASTER)
+    # the Python workers must import this checkout's package (a worktree, not the installed one)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    session = get_session(MASTER, app_name="xsell-eval-tests", conf=TEST_CONF)
     yield session
     stop_session()

@@ -15,6 +15,8 @@ from xsell_eval.errors import DataError
 from xsell_eval.pipeline import prepare
 from xsell_eval.settings import CompareConfig
 
+pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker, one JVM for every Spark test (tests/_spark.py)
+
 LINES = 40_000  # the first lines of the embedded Online Retail (about 270 test baskets)
 
 

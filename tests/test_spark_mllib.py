@@ -1,16 +1,14 @@
+# ruff: noqa: F811  (the shared `spark` fixture is imported from _spark and named as a test argument)
 """spark-als and spark-fpgrowth (xsell_eval.spark.mllib) on a local Spark session.
 
-One module-scoped ``local[2]`` session; the module skips when pyspark or Java is missing.
-Small results are collected to compare with the single-machine code.
+The session is the one all Spark tests share (tests/_spark.py); the module skips when pyspark or Java is
+missing. Small results are collected to compare with the single-machine code.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,8 @@ import pytest
 import scipy.sparse as sp
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'xsell-eval[spark]')")
-if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-    pytest.skip("Java is not installed (Spark needs Java 17 or 21)", allow_module_level=True)
+
+from _spark import spark  # noqa: F401
 
 from xsell_eval.adapters.rules import AssociationRulesAdapter
 from xsell_eval.errors import ConfigError, DataError, NotFittedError
@@ -31,30 +29,12 @@ from xsell_eval.spark.mllib import (
     fold_in,
 )
 
+pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker, one JVM for every Spark test (tests/_spark.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 GROCERIES = ROOT.parent / "shared" / "data" / "groceries_arules" / "groceries.csv"
 if not GROCERIES.exists():
     GROCERIES = Path("/work/shared/data/groceries_arules/groceries.csv")
-
-
-@pytest.fixture(scope="module")
-def spark():  # type: ignore[no-untyped-def]
-    # the Python workers must import this checkout's package and run this interpreter
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(ROOT) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *[p for p in paths if p]])
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("xsell-eval-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session  # shared with other Spark test modules: not stopped here
 
 
 def train_frame(spark, lines: pd.DataFrame):  # type: ignore[no-untyped-def]

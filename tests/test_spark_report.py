@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 from _spark import spark  # noqa: F401
 
+pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker, one JVM for every Spark test (tests/_spark.py)
+
 LINES = 8_000
 BOOTSTRAP = 200
 

@@ -12,6 +12,8 @@ from _spark import spark  # noqa: F401
 from xsell_eval.errors import ConfigError, MissingExtraError
 from xsell_eval.spark import session as S
 
+pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker, one JVM for every Spark test (tests/_spark.py)
+
 
 def _fake_java(tmp_path: Path, version_line: str) -> str:
     java = tmp_path / "java"
@@ -89,3 +91,52 @@ def test_experiment_file_engine_key() -> None:
     exp = loads_experiment('engine = "spark"\nspark_master = "local[2]"\n[adapters.rules]\n')
     cfg = exp.to_compare_config()
     assert (cfg.engine, cfg.spark_master) == ("spark", "local[2]")
+
+
+def test_cli_without_java_is_one_line_naming_what_is_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from xsell_eval.cli import app
+
+    monkeypatch.setattr(S, "_SESSIONS", {})  # as in a fresh process (the shared test session stays untouched)
+    for found, want in ((None, "no working `java` was found"), (11, "found Java 11")):
+        monkeypatch.setattr(S, "java_version", lambda java=None, v=found: v)
+        res = CliRunner().invoke(app, ["compare", "popular", "--engine", "spark", "--spark-master", "local[1]"])
+        assert res.exit_code != 0
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "needs Java 17 or later" in lines[0] and want in lines[0], res.output
+        assert "Traceback" not in res.output
+
+
+def test_cli_unreachable_master_is_a_clear_error_within_30_s() -> None:
+    from typer.testing import CliRunner
+
+    from xsell_eval.cli import app
+
+    t0 = time.monotonic()
+    res = CliRunner().invoke(app, ["compare", "popular", "--engine", "spark", "--spark-master", "spark://127.0.0.1:1"])
+    assert time.monotonic() - t0 < 30
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "Spark master spark://127.0.0.1:1 is unreachable" in res.output and "start-master.sh" in res.output
+
+
+def test_spark_submit_script_passes_spark_submits_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from xsell_eval.cli import submit
+    from xsell_eval.spark.submit import submitted_master
+
+    monkeypatch.setattr(sys, "argv", ["submit.py"])
+    monkeypatch.setattr("xsell_eval.spark.submit.submitted_master", lambda: "spark://head:7077")
+    seen: list[list[str]] = []
+    monkeypatch.setattr("xsell_eval.cli.main", lambda: seen.append(list(sys.argv)))
+    submit.main(["compare", "popular", "--engine", "spark"])
+    submit.main(["compare", "popular", "--engine", "spark", "--spark-master", "local[1]"])
+    submit.main(["compare", "cf"])
+    assert seen == [
+        ["xsell-eval", "compare", "popular", "--engine", "spark", "--spark-master", "spark://head:7077"],
+        ["xsell-eval", "compare", "popular", "--engine", "spark", "--spark-master", "local[1]"],
+        ["xsell-eval", "compare", "cf"],
+    ]
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert submitted_master() is None  # outside spark-submit

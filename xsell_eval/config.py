@@ -266,6 +266,12 @@ class Experiment(_Section):
         p = Path(value).expanduser()
         return p if p.is_absolute() else Path(self.base_dir or ".") / p
 
+    def _data_location(self, value: str) -> str:
+        """``[data] path`` for the run: a lake URI (hdfs://, s3a://; engine = "spark") as written, else resolved."""
+        from xsell_eval.spark.lake import lake_uri, local_path
+
+        return lake_uri(value) or str(self.resolve_path(str(local_path(value))))
+
     def resolved_dict(self) -> dict[str, Any]:
         """The experiment after overrides and defaults, as plain data (paths as written)."""
         out = json.loads(json.dumps(self.model_dump(by_alias=True, exclude_none=False), default=str))
@@ -289,7 +295,7 @@ class Experiment(_Section):
             (('random',), (5,), 'popular')
         """
         d = self.data
-        data = None if d.path is None else str(self.resolve_path(d.path))
+        data = None if d.path is None else self._data_location(d.path)
         catalog = None if d.catalog is None else str(self.resolve_path(d.catalog))
         params = {a.name: self._resolved_params(a) for a in self.adapters if a.params}
         return CompareConfig(
@@ -478,7 +484,17 @@ def _validate(exp: Experiment, source: str, labels: dict[int, str], *, require_a
     if d.path is not None and d.generate is not None:
         raise ConfigError(f"{source}: [data] give either path or generate, not both")
     if d.path is not None:
-        _check_file(exp, source, "[data] path", d.path, "data file or folder")
+        from xsell_eval.spark.lake import check_engine_reads, lake_uri, local_path
+
+        _checked(source, "[data] path", check_engine_reads, d.path, exp.engine)
+        if lake_uri(d.path) is None:  # a lake URI is Spark's to read (xsell_eval.spark.lake); file:// is local
+            _check_file(
+                exp,
+                source,
+                "[data] path",
+                str(_checked(source, "[data] path", local_path, d.path)),
+                "data file or folder",
+            )
     if d.catalog is not None:
         _check_file(exp, source, "[data] catalog", d.catalog, "catalog file")
     if d.loader != "auto":

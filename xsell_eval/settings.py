@@ -111,6 +111,9 @@ class CompareConfig:
         if self.n_bootstrap < 100:
             raise ConfigError(f"n_bootstrap must be >= 100 for a usable CI, got {self.n_bootstrap}")
         self._check_resampling()
+        from xsell_eval.spark.lake import check_engine_reads
+
+        check_engine_reads(self.data, self.engine)  # a lake URI (hdfs://, s3a://) needs --engine spark
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         from xsell_eval.metrics import METRICS, parse_metric

@@ -101,6 +101,16 @@ def tune(
         float, typer.Option(help="Share of the training baskets (the latest) in the validation window.")
     ] = _D.valid_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the test CIs.")] = _D.n_bootstrap,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="pandas (one machine) or spark: tune spark-als / spark-fpgrowth on Spark (docs/spark.md).",
+        ),
+    ] = "pandas",
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default local[*]).")
+    ] = None,
 ) -> None:
     """Tune adapters with Optuna on the validation window only; report tuned vs default on test.
 
@@ -108,6 +118,37 @@ def tune(
     """
     from xsell_eval.cli._render import print_note, progress_bar, quiet_optuna, study_progress, tuning_table
     from xsell_eval.tuning.session import run_tuning
+
+    if engine not in ("pandas", "spark"):
+        from xsell_eval.errors import unknown_name
+
+        raise unknown_name("engine", engine, ("pandas", "spark"))
+    if engine == "spark":
+        _tune_on_spark(
+            adapters or [],
+            config=config,
+            metrics=metric or [],
+            trials=trials,
+            storage=storage,
+            study=study,
+            spark_master=spark_master,
+            seed=seed,
+            out=out,
+            settings={
+                "data": data,
+                "loader": loader,
+                "catalog": catalog,
+                "split": split,
+                "test_fraction": test_fraction,
+                "valid_fraction": valid_fraction,
+                "protocol": protocol,
+                "reveal": reveal,
+                "hide": hide,
+                "max_queries": max_queries,
+                "seed": seed,
+            },
+        )
+        return
 
     flags: dict[str, Any] = {
         "data": data,
@@ -156,3 +197,60 @@ def tune(
         for f in done.failures:
             err_console.print(f"[bold red]error:[/] {escape(f)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1)
+
+
+def _tune_on_spark(
+    adapters: list[str],
+    *,
+    config: Path | None,
+    metrics: list[str],
+    trials: int | None,
+    storage: str | None,
+    study: str | None,
+    spark_master: str | None,
+    seed: int,
+    out: Path | None,
+    settings: dict[str, Any],
+) -> None:
+    """``tune ADAPTER --engine spark``: one Spark study per adapter in the Optuna storage, then the test means."""
+    import json
+
+    from xsell_eval.cli._render import quiet_optuna
+    from xsell_eval.errors import ConfigError
+    from xsell_eval.spark.tuning import tune_spark
+
+    if config is not None:
+        raise ConfigError("tune --engine spark takes its settings from the command line, not --config, for now")
+    if not adapters:
+        raise ConfigError("name the Spark adapter to tune, e.g. `xsell-eval tune spark-als --engine spark`")
+    if len(metrics) > 1:
+        raise ConfigError("tune --engine spark maximises one metric (--metric once)")
+    if study and len(adapters) > 1:
+        raise ConfigError("--study names one study: tune one adapter per command with --engine spark")
+    quiet_optuna()
+    cfg = CompareConfig(adapters=tuple(adapters), engine="spark", spark_master=spark_master, **settings)
+    for spec in adapters:
+        res = tune_spark(
+            spec,
+            cfg,
+            metric=metrics[0] if metrics else "ndcg@10",
+            n_trials=trials or 20,
+            storage=storage,
+            study_name=study,
+            seed=seed,
+            master=spark_master,
+        )
+        best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.best_params.items())
+        dv = "n/a" if res.default_value is None else f"{res.default_value:.4f}"
+        console.print(
+            f"[bold]{escape(spec)}[/] (Spark) study [bold]{escape(res.study_name)}[/] in {escape(res.storage)}: "
+            f"{res.n_finished} finished trials{'' if res.created else ' (joined an existing study)'}; "
+            f"validation {res.metric}: best {res.best_value:.4f} (default {dv}); best parameters: {escape(best)}"
+        )
+        for r in res.test.itertuples(index=False):
+            console.print(f"  test {r.metric} {r.variant}: {r.mean:.4f} (n={r.n})")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"spark-tune-{spec.replace(':', '_')}.json").write_text(
+                json.dumps(res.summary(), indent=2, sort_keys=True, default=str)
+            )

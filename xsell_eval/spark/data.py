@@ -120,15 +120,23 @@ def _nanos_columns(file: Path) -> set[str]:
     return {f.name for f in schema if pat.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
-def _read(spark: SparkSession, file: Path, kind: str) -> DataFrame:
+def _read(spark: SparkSession, file: Path | str, kind: str) -> DataFrame:
+    """Read a local path or a lake URI (a str, :mod:`xsell_eval.spark.lake`)."""
     try:
         if kind == "parquet":
             return spark.read.parquet(str(file))
-        sep = _sniff_sep(file) if file.is_file() else ","
+        sep = _sniff_sep(file) if isinstance(file, Path) and file.is_file() else ","
         return spark.read.csv(str(file), header=True, sep=sep, inferSchema=False)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{_name(file)}: cannot read as {kind.upper()}: {first}") from None
+        raise DataError(f"{_source_name(file)}: cannot read as {kind.upper()}: {first}") from None
+
+
+def _source_name(file: Path | str) -> str:
+    """The name messages use: a local file's name, a lake URI's last path part."""
+    from xsell_eval.spark.lake import uri_name
+
+    return _name(file) if isinstance(file, Path) else uri_name(file)
 
 
 # ---------------------------------------------------------------------- values
@@ -216,10 +224,13 @@ def read_lines(
 
     from xsell_eval.data.loaders import default_data_path
     from xsell_eval.data.sources._parsing import _require_file
+    from xsell_eval.spark.lake import lake_uri, local_path, nanos_long_columns, uri_format
 
     embedded = path is None
-    p = default_data_path() if path is None else Path(path).expanduser()
-    _require_file(p)
+    uri = lake_uri(path)  # hdfs://, s3a://...: Spark reads it; no local check (file:// is a local path)
+    p = default_data_path() if path is None else local_path(path)
+    if uri is None:
+        _require_file(p)
     if loader not in ("auto", *SPARK_LOADERS):
         from xsell_eval.data.loaders import LOADERS
 
@@ -228,8 +239,12 @@ def read_lines(
                 f"--engine spark reads the loaders {', '.join(SPARK_LOADERS)}; '{loader}' runs with --engine pandas"
             )
         raise unknown_name("loader", loader, [*SPARK_LOADERS, "auto"])
-    file, kind, cat_file = _files(p, "csv" if loader == "csv" else "parquet")
-    src = _name(file)
+    file: Path | str
+    if uri is None:
+        file, kind, cat_file = _files(p, "csv" if loader == "csv" else "parquet")
+    else:
+        file, kind, cat_file = uri, uri_format(uri, loader), None
+    src = _source_name(file)
     raw = _read(spark, file, kind).persist()  # read once: the checks below and cleaning reuse it
     found = list(raw.columns)
     notes: list[str] = []
@@ -251,7 +266,12 @@ def read_lines(
         resolved = _resolve(found, _OR_COLUMNS, source=src, required=[c for c in _OR_COLUMNS if c != C.TITLE])
     else:
         resolved = resolve_generic_columns(found, columns, src)
-    nanos = _nanos_columns(file) if kind == "parquet" else set()
+    if kind != "parquet":
+        nanos: set[str] = set()
+    elif isinstance(file, Path):
+        nanos = _nanos_columns(file)
+    else:  # a lake file's Parquet schema is not reachable from pyarrow here: judge the timestamp's magnitude
+        nanos = nanos_long_columns(raw, [resolved[C.TIMESTAMP]] if C.TIMESTAMP in resolved else [])
     sel: dict[str, Column] = {}
     float_note = []
     for col, srccol in resolved.items():
@@ -536,7 +556,10 @@ def load(
     if C.TIMESTAMP not in indexed.columns:
         indexed = indexed.withColumn(C.TIMESTAMP, F.lit(None).cast("timestamp_ntz"))
     out = indexed.select(*keep).localCheckpoint()  # materialised; later plans start here, not at the file
-    name = "online_retail" if path is None else _stem(Path(path))
+    from xsell_eval.spark.lake import lake_uri, local_path, uri_name
+
+    uri = lake_uri(path)
+    name = "online_retail" if path is None else _stem(Path(uri_name(uri)) if uri else local_path(path))
     return SparkData(
         lines=out,
         n_items=n_items,
