@@ -78,6 +78,23 @@ class SparkData:
     source: str
 
 
+#: frames persisted while loading (or preparing): released once their result is materialised
+_PERSISTED: list[DataFrame] = []
+
+
+def persist(df: DataFrame) -> DataFrame:
+    """``df.persist()``, remembered so that :func:`release_persisted` frees it when its users are done."""
+    out = df.persist()
+    _PERSISTED.append(out)
+    return out
+
+
+def release_persisted() -> None:
+    """Unpersist the frames :func:`persist` kept (their results are checkpointed by then)."""
+    while _PERSISTED:
+        _PERSISTED.pop().unpersist()
+
+
 # ---------------------------------------------------------------------- files
 def _files(path: Path, fmt: str) -> tuple[Path, str, Path | None]:
     """(interactions path, csv|parquet, catalog path or None) of a file, a shop folder or a lake directory."""
@@ -267,9 +284,11 @@ def read_lines(
             sel[col] = _number(raw, srccol, col, src, allow_empty=col != C.QUANTITY)
         elif col == C.TIMESTAMP:
             sel[col] = _timestamp(raw, srccol, src, srccol in nanos)
-    lines = raw.select(*[e.alias(c) for c, e in sel.items()]).persist()
+    lines = persist(raw.select(*[e.alias(c) for c, e in sel.items()]))
+    empties = lines.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in (C.BASKET, C.ITEM)]).collect()[0]
+    raw.unpersist()  # `lines` is materialised by the pass above; the checks that needed `raw` are done
     for col in (C.BASKET, C.ITEM):
-        n_empty = lines.where(F.col(col).isNull()).count()
+        n_empty = int(empties[col] or 0)
         if n_empty:
             raise DataError(
                 f"{src}: column {resolved.get(col, col)!r} ({col}) is empty in {n_empty:,} cell(s); "
@@ -329,7 +348,7 @@ def _cancelled_originals(lines: DataFrame) -> tuple[DataFrame, str]:
     hits = ev.where((F.col("_close") == 1) & (F.col("_before") >= 1)).select(F.col("_open").alias("_pos"))
     hits = hits.withColumn("_orig", F.lit(True))
     out = lines.join(hits, "_pos", "left").withColumn("_orig", F.coalesce(F.col("_orig"), F.lit(False)))
-    out = out.persist()
+    out = persist(out)
     b = C.BASKET
     per_invoice = out.groupBy(b).agg(F.count(F.lit(1)).alias("_n"), F.sum(F.col("_orig").cast("long")).alias("_o"))
     s = per_invoice.agg(
@@ -354,7 +373,6 @@ def clean_lines(
 
     One aggregation pass counts every rule's first matches; duplicates are counted among survivors.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     cols = set(lines.columns)
@@ -391,10 +409,14 @@ def clean_lines(
     data_cols = [c for c in lines.columns if c not in ("_cancelled", "_orig")]
     marked = lines.withColumn("_alive", alive)
     counts = marked.agg(F.count(F.lit(1)).alias("_n"), *flags).collect()[0].asDict()
-    survivors = marked.where("_alive")
-    w = Window.partitionBy(*data_cols).orderBy(F.lit(1))
-    dup = survivors.withColumn("_dup", F.count(F.lit(1)).over(w.rowsBetween(Window.unboundedPreceding, -1)) > 0)
-    counts["duplicates"] = dup.where("_dup").count()
+    survivors = marked.where("_alive").select(*data_cols)
+    # duplicates among survivors: one group per distinct line (null and NaN equal, as pandas' duplicated);
+    # with "drop" the groups are the kept lines, persisted for the indexing passes that follow
+    distinct = survivors.groupBy(*data_cols).agg(F.count(F.lit(1)).alias("_copies"))
+    if policy.duplicates == "drop":
+        distinct = persist(distinct)
+    d = distinct.agg(F.count(F.lit(1)).alias("n"), F.sum("_copies").alias("all")).collect()[0]
+    counts["duplicates"] = int(d["all"] or 0) - int(d["n"] or 0)
     steps = []
     n = int(counts["_n"])
     rows_out = n
@@ -425,8 +447,8 @@ def clean_lines(
             f"{source}: no lines left after cleaning ({n:,} in; {summary}). Rule '{last}' removed the last lines — "
             f"check the data or relax it (e.g. --clean {last}=keep)."
         )
-    kept = dup.where(~F.col("_dup")) if policy.duplicates == "drop" else dup
-    return kept.select(*data_cols), report
+    kept = distinct.drop("_copies") if policy.duplicates == "drop" else survivors
+    return kept, report
 
 
 # ---------------------------------------------------------------------- index
@@ -440,7 +462,7 @@ def row_index(df: DataFrame, order: list[str], name: str) -> DataFrame:
     sorted_df = df.orderBy(*order).select(
         "*", F.spark_partition_id().alias("_pid"), F.monotonically_increasing_id().alias("_mid")
     )
-    sorted_df = sorted_df.persist()
+    sorted_df = persist(sorted_df)
     sizes = {r["_pid"]: int(r["n"]) for r in sorted_df.groupBy("_pid").agg(F.count(F.lit(1)).alias("n")).collect()}
     offsets, total = [], 0
     for pid in sorted(sizes):
@@ -485,6 +507,9 @@ def index_lines(
         .withColumn(C.BASKET_IDX, F.col("b").cast("long"))
         .drop("uid", "u", "bid", "b")
     )
+    # materialised once, without the id strings: the price pass below and every later plan start here
+    keep = [C.USER_IDX, C.ITEM_IDX, C.BASKET_IDX, *[c for c in (C.TIMESTAMP, C.QUANTITY, C.PRICE) if c in out.columns]]
+    out = out.select(*keep).localCheckpoint()
     # item categories and price availability, as Dataset.item_category / item_price
     n_items = len(item_ids)
     category = np.full(n_items, -1, dtype=np.int64)
@@ -500,9 +525,10 @@ def index_lines(
             category = codes.astype(np.int64)
         if C.PRICE in catalog.columns:
             cat_price[pos[ok]] = pd.to_numeric(catalog[C.PRICE], errors="coerce").to_numpy(dtype=float)[ok]
-    priced = out.where(~F.isnan(C.PRICE)).select(C.ITEM_IDX).distinct()
     known = np.isfinite(cat_price)
-    known[[int(r[0]) for r in priced.collect()]] = True  # item-sized
+    if C.PRICE in out.columns:
+        priced = out.where(~F.isnan(C.PRICE)).select(C.ITEM_IDX).distinct()
+        known[[int(r[0]) for r in priced.collect()]] = True  # item-sized
     return out, n_items, n_users, n_baskets, item_ids, category, known
 
 
@@ -535,7 +561,8 @@ def load(
         indexed = indexed.withColumn(C.PRICE, F.lit(float("nan")))
     if C.TIMESTAMP not in indexed.columns:
         indexed = indexed.withColumn(C.TIMESTAMP, F.lit(None).cast("timestamp_ntz"))
-    out = indexed.select(*keep).localCheckpoint()  # materialised; later plans start here, not at the file
+    out = indexed.select(*keep)  # index_lines materialised the lines: plans start there, not at the file
+    release_persisted()
     name = "online_retail" if path is None else _stem(Path(path))
     return SparkData(
         lines=out,
