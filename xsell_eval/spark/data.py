@@ -168,8 +168,8 @@ def _ids(df: DataFrame, col: str) -> tuple[Column, bool]:
     return s, False
 
 
-def _number(df: DataFrame, col: str, role: str, source: str, *, allow_empty: bool) -> Column:
-    """Double column; a non-numeric (or, unless allowed, empty) cell stops with the pandas loaders' message."""
+def _number_parts(df: DataFrame, col: str) -> tuple[Column, Column, Column]:
+    """(value as double or null, text, empty) of a number column."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -179,18 +179,45 @@ def _number(df: DataFrame, col: str, role: str, source: str, *, allow_empty: boo
     else:
         txt = F.trim(F.col(col).cast("string"))
         num = F.expr(f"try_cast(trim(`{col}`) AS DOUBLE)")
-    empty = txt.isNull() | (txt == "")
-    bad = df.where(num.isNull() & ~empty).select(txt.alias("v")).limit(1).collect()
-    if bad:
-        n = df.where(num.isNull() & ~empty).count()
+    return num, txt, txt.isNull() | (txt == "")
+
+
+def _number_checks(df: DataFrame, cols: list[str]) -> dict[str, tuple[int, int]]:
+    """``{column: (non-numeric cells, empty cells)}`` of several number columns, in one Spark pass."""
+    from pyspark.sql import functions as F
+
+    if not cols:
+        return {}
+    exprs = []
+    for i, col in enumerate(cols):
+        num, _, empty = _number_parts(df, col)
+        exprs += [
+            F.sum((num.isNull() & ~empty).cast("long")).alias(f"b{i}"),
+            F.sum(empty.cast("long")).alias(f"e{i}"),
+        ]
+    row = df.agg(*exprs).collect()[0]
+    return {col: (int(row[f"b{i}"] or 0), int(row[f"e{i}"] or 0)) for i, col in enumerate(cols)}
+
+
+def _number(
+    df: DataFrame, col: str, role: str, source: str, *, allow_empty: bool, checks: tuple[int, int] | None = None
+) -> Column:
+    """Double column; a non-numeric (or, unless allowed, empty) cell stops with the pandas loaders' message.
+
+    ``checks``: ``(non-numeric, empty)`` counts from :func:`_number_checks` (None: counted here).
+    """
+    from pyspark.sql import functions as F
+
+    num, txt, empty = _number_parts(df, col)
+    n_bad, n_empty = checks if checks is not None else _number_checks(df, [col])[col]
+    if n_bad:
+        bad = df.where(num.isNull() & ~empty).select(txt.alias("v")).limit(1).collect()
         raise DataError(
-            f"{source}: column {col!r} ({role}) has a non-numeric value {bad[0]['v']!r} ({n:,} such cell(s)); "
+            f"{source}: column {col!r} ({role}) has a non-numeric value {bad[0]['v']!r} ({n_bad:,} such cell(s)); "
             "expected a number"
         )
-    if not allow_empty:
-        n = df.where(empty).count()
-        if n:
-            raise DataError(f"{source}: column {col!r} ({role}) is empty in {n:,} cell(s); expected a number")
+    if not allow_empty and n_empty:
+        raise DataError(f"{source}: column {col!r} ({role}) is empty in {n_empty:,} cell(s); expected a number")
     return F.coalesce(num, F.lit(float("nan")))
 
 
@@ -270,6 +297,7 @@ def read_lines(
         resolved = resolve_generic_columns(found, columns, src)
     nanos = _nanos_columns(file) if kind == "parquet" else set()
     sel: dict[str, Column] = {}
+    number_checks = _number_checks(raw, [s for c, s in resolved.items() if c in (C.QUANTITY, C.PRICE, C.RATING)])
     float_note = []
     for col, srccol in resolved.items():
         if col in (C.USER, C.BASKET, C.ITEM):
@@ -281,7 +309,7 @@ def read_lines(
             t = F.trim(F.col(srccol).cast("string"))
             sel[col] = F.when(t == "", None).otherwise(t)
         elif col in (C.QUANTITY, C.PRICE, C.RATING):
-            sel[col] = _number(raw, srccol, col, src, allow_empty=col != C.QUANTITY)
+            sel[col] = _number(raw, srccol, col, src, allow_empty=col != C.QUANTITY, checks=number_checks[srccol])
         elif col == C.TIMESTAMP:
             sel[col] = _timestamp(raw, srccol, src, srccol in nanos)
     lines = persist(raw.select(*[e.alias(c) for c, e in sel.items()]))

@@ -95,7 +95,7 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
         cut = pd.Timestamp(ranked.where(F.col("_pos") == pos).select("t").collect()[0][0])
         cut_lit = F.lit(cut.to_pydatetime()).cast("timestamp_ntz")
     side = baskets.select(C.BASKET_IDX, (F.col("t") >= cut_lit).alias("_test"))
-    tagged = lines.join(side, C.BASKET_IDX)
+    tagged = persist(lines.join(side, C.BASKET_IDX))  # one join for both sides
     train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint()
     test = tagged.where(F.col("_test")).drop("_test").localCheckpoint()
     release_persisted()  # the per-basket times and their ranking: train and test are materialised
