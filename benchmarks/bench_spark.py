@@ -25,6 +25,7 @@ count is the same at every size, so the driver's Python RSS should be the same a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -72,21 +73,42 @@ def _tree(pid: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------- children
+def _vm_kib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return float(line.split()[1])
+    return float("nan")
+
+
 class Stages:
-    """Consecutive stage timings from the engines' progress events."""
+    """Consecutive stages from the engines' progress events: seconds, driver Python RSS peak, JVM heap peak.
+
+    The Python peak is ``VmHWM`` after resetting the high-water mark at the stage start
+    (``/proc/self/clear_refs``, Linux); the JVM figure is the sampler's maximum during the stage.
+    """
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, float]] = []
+        self.rows: list[tuple[str, float, float, float]] = []
+        self.heap_now = 0.0  # set by the JVM sampler
+        self._heap_peak = 0.0
         self._name: str | None = None
         self._t0 = 0.0
 
     def start(self, name: str) -> None:
         self.stop()
-        self._name, self._t0 = name, time.perf_counter()
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+        self._name, self._t0, self._heap_peak = name, time.perf_counter(), self.heap_now
+        print(f"{time.strftime('%H:%M:%S', time.gmtime())} {name}", file=sys.stderr, flush=True)  # live progress
+
+    def sampled(self, heap_mib: float) -> None:
+        self.heap_now = heap_mib
+        self._heap_peak = max(self._heap_peak, heap_mib)
 
     def stop(self) -> None:
         if self._name is not None:
-            self.rows.append((self._name, time.perf_counter() - self._t0))
+            py = _vm_kib("VmHWM") / 1024
+            self.rows.append((self._name, time.perf_counter() - self._t0, py, self._heap_peak))
         self._name = None
 
     def progress(self, event: str, who: str, info: dict[str, Any]) -> None:
@@ -102,7 +124,7 @@ def _py_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_spark(shop: str, out: str, max_queries: int | None, master: str) -> dict[str, Any]:
+def child_spark(shop: str, out: str, max_queries: int | None, master: str, driver_memory: str) -> dict[str, Any]:
     from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.engine import run_compare_spark, write_spark_run
     from xsell_eval.spark.session import get_session
@@ -110,7 +132,8 @@ def child_spark(shop: str, out: str, max_queries: int | None, master: str) -> di
     config = CompareConfig(adapters=ADAPTERS, data=shop, engine="spark", max_queries=max_queries).validate()
     rec = Stages()
     t0 = time.perf_counter()
-    spark = get_session(master)
+    conf = {"spark.driver.memory": driver_memory} if driver_memory != "default" else None
+    spark = get_session(master, conf=conf)  # the engine reuses this session
     runtime = spark._jvm.java.lang.Runtime.getRuntime()
     heap = {"peak": 0.0, "max": runtime.maxMemory() / 2**20}
     done = threading.Event()
@@ -118,7 +141,9 @@ def child_spark(shop: str, out: str, max_queries: int | None, master: str) -> di
     def sample() -> None:
         while not done.is_set():
             try:
-                heap["peak"] = max(heap["peak"], (runtime.totalMemory() - runtime.freeMemory()) / 2**20)
+                used = (runtime.totalMemory() - runtime.freeMemory()) / 2**20
+                heap["peak"] = max(heap["peak"], used)
+                rec.sampled(used)
             except Exception:  # the gateway closing at the end
                 return
             done.wait(0.25)
@@ -166,20 +191,25 @@ def child_pandas(shop: str, out: str, max_queries: int | None) -> dict[str, Any]
     }
 
 
-def run_child(args: list[str]) -> dict[str, Any]:
-    """One (size, engine) in a fresh interpreter: its JSON plus wall time and the process tree's peak RSS."""
+def run_child(args: list[str], log: Path) -> dict[str, Any]:
+    """One (size, engine) in a fresh interpreter: its JSON plus wall time and the process tree's peak RSS.
+
+    The child's stderr (stage progress, Spark's errors) goes to ``log``.
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    tree = 0
-    while proc.poll() is None:
-        tree = max(tree, sum(_rss_kib(p) for p in _tree(proc.pid)))
-        time.sleep(0.2)
-    stdout, stderr = proc.communicate()
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        tree = 0
+        while proc.poll() is None:
+            tree = max(tree, sum(_rss_kib(p) for p in _tree(proc.pid)))
+            time.sleep(0.2)
+        stdout, _ = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode:
-        return {"error": (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1], "wall": wall}
+        errors = [x for x in log.read_text().splitlines() if "Error" in x or "Exception" in x]
+        return {"error": (errors or [f"exit {proc.returncode}"])[0][:300], "log": str(log), "wall": wall}
     out = json.loads(stdout.strip().splitlines()[-1])
     out.update(wall=wall, tree_peak_mib=tree / 1024)
     return out
@@ -201,13 +231,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--engines", default="pandas,spark")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--max-queries", type=int, default=None, help="cap the test queries (same count at every size)")
+    ap.add_argument(
+        "--driver-memory", default="default", help="spark.driver.memory (default: the engine's, 2g on local)"
+    )
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/xsell-scale"))
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
         kind, shop, out, mq, *rest = a.child
         cap = None if mq == "none" else int(mq)
-        res = child_spark(shop, out, cap, rest[0]) if kind == "spark" else child_pandas(shop, out, cap)
+        res = child_spark(shop, out, cap, rest[0], rest[1]) if kind == "spark" else child_pandas(shop, out, cap)
         print(json.dumps(res))
         return
     a.workdir.mkdir(parents=True, exist_ok=True)
@@ -217,9 +250,10 @@ def main(argv: list[str] | None = None) -> None:
         shop = _shop(a.workdir, size)
         for engine in a.engines.split(","):
             mq = "none" if a.max_queries is None else str(a.max_queries)
-            out = a.workdir / f"run-spark-bench-{size}-{engine}-{mq}"
+            mem = "" if a.driver_memory == "default" else f"-{a.driver_memory}"
+            out = a.workdir / f"run-spark-bench-{size}-{engine}-{mq}{mem}"
             started = time.strftime("%H:%M:%S", time.gmtime())
-            res = run_child([engine, str(shop), str(out), mq, a.master])
+            res = run_child([engine, str(shop), str(out), mq, a.master, a.driver_memory], a.workdir / f"{out.name}.log")
             res.update(size=size, engine=engine, started_utc=started, load_after=os.getloadavg())
             rows.append(res)
             print(json.dumps(res), flush=True)
@@ -234,10 +268,13 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['size']} | {r['engine']} | {r['queries']:,} | {r['wall']:.0f} | {r['py_peak_mib']:,.0f} | "
             f"{heap} | {r['tree_peak_mib']:,.0f} |"
         )
+    print("\n| lines | engine | stage | s | driver Python RSS peak MiB | JVM heap peak MiB |")
+    print("|---|---|---|---:|---:|---:|")
     for r in rows:
-        if "stages" in r:
-            stages = ", ".join(f"{n} {s:.0f} s" for n, s in r["stages"])
-            print(f"{r['size']} {r['engine']}: {stages}")
+        for name, sec, py, heap in r.get("stages", []):
+            if sec >= 0.05:
+                jvm = f"{heap:,.0f}" if r["engine"] == "spark" else "—"
+                print(f"| {r['size']} | {r['engine']} | {name} | {sec:.1f} | {py:,.0f} | {jvm} |")
 
 
 if __name__ == "__main__":
