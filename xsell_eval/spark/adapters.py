@@ -195,7 +195,9 @@ class SparkRulesAdapter:
         from xsell_eval.mining import CONFIDENCE_TOL, min_count_for
 
         p = self.params
-        pairs_in = train.select(C.BASKET_IDX, C.ITEM_IDX).distinct().persist()
+        from xsell_eval.spark.data import on_disk
+
+        pairs_in = train.select(C.BASKET_IDX, C.ITEM_IDX).distinct().persist(on_disk())  # line-sized
         n = pairs_in.select(C.BASKET_IDX).distinct().count()
         counts = pairs_in.groupBy(C.ITEM_IDX).agg(F.count(F.lit(1)).alias("count")).persist()
         self.popular_ = counts.withColumn("share", F.col("count") / F.lit(float(max(n, 1)))).persist()

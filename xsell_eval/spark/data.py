@@ -45,6 +45,7 @@ from xsell_eval.data.sources.online_retail import _OR_COLUMNS
 from xsell_eval.errors import ConfigError, DataError, unknown_name
 
 if TYPE_CHECKING:
+    from pyspark import StorageLevel
     from pyspark.sql import Column, DataFrame, SparkSession
 
 #: loaders the Spark engine reads (others: pandas engine only)
@@ -82,9 +83,18 @@ class SparkData:
 _PERSISTED: list[DataFrame] = []
 
 
+def on_disk() -> StorageLevel:
+    """``StorageLevel.DISK_ONLY``: line-sized frames are kept on local disk (the OS page cache), not in the
+    JVM heap — in ``local[N]`` the executors share the driver's heap (``spark.driver.memory``, 2g), which
+    30M cached lines would fill (measured: old generation 100 % full, tasks spilling without end)."""
+    from pyspark import StorageLevel
+
+    return StorageLevel.DISK_ONLY
+
+
 def persist(df: DataFrame) -> DataFrame:
-    """``df.persist()``, remembered so that :func:`release_persisted` frees it when its users are done."""
-    out = df.persist()
+    """``df.persist(DISK_ONLY)``, remembered so that :func:`release_persisted` frees it when its users are done."""
+    out = df.persist(on_disk())
     _PERSISTED.append(out)
     return out
 
@@ -274,7 +284,7 @@ def read_lines(
         raise unknown_name("loader", loader, [*SPARK_LOADERS, "auto"])
     file, kind, cat_file = _files(p, "csv" if loader == "csv" else "parquet")
     src = _name(file)
-    raw = _read(spark, file, kind).persist()  # read once: the checks below and cleaning reuse it
+    raw = _read(spark, file, kind).persist(on_disk())  # read once: the checks below and cleaning reuse it
     found = list(raw.columns)
     notes: list[str] = []
     chosen = loader
@@ -537,7 +547,7 @@ def index_lines(
     )
     # materialised once, without the id strings: the price pass below and every later plan start here
     keep = [C.USER_IDX, C.ITEM_IDX, C.BASKET_IDX, *[c for c in (C.TIMESTAMP, C.QUANTITY, C.PRICE) if c in out.columns]]
-    out = out.select(*keep).localCheckpoint()
+    out = out.select(*keep).localCheckpoint(storageLevel=on_disk())
     # item categories and price availability, as Dataset.item_category / item_price
     n_items = len(item_ids)
     category = np.full(n_items, -1, dtype=np.int64)

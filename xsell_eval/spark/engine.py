@@ -111,6 +111,7 @@ def run_spark_adapter(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.columns import Columns as C
     from xsell_eval.spark.adapters import create_spark_adapter
+    from xsell_eval.spark.data import on_disk
     from xsell_eval.spark.metrics import collect_per_query, coverage, per_query_frame
 
     emit = progress or (lambda *a: None)
@@ -127,7 +128,7 @@ def run_spark_adapter(
         emit("adapter_step", spec, {"step": "recommend"})
         t0 = time.perf_counter()
         k = max(config.ks)
-        recs = adapter.recommend(prepared.queries.requests, k).persist()
+        recs = adapter.recommend(prepared.queries.requests, k).persist(on_disk())  # queries x k rows
         # Spark is lazy: the recommendations are computed here (one job: their number and the served queries)
         counted = recs.agg(F.count(F.lit(1)).alias("n"), F.sum((F.col(C.RANK) == 1).cast("long")).alias("served"))
         n_recs, served = (int(v or 0) for v in counted.collect()[0])

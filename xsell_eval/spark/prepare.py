@@ -69,7 +69,7 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
     """:func:`xsell_eval.split.temporal_split`'s train/test cut (baskets by first-line time, whole timestamp groups)."""
     from pyspark.sql import functions as F
 
-    from xsell_eval.spark.data import persist, release_persisted, row_index
+    from xsell_eval.spark.data import on_disk, persist, release_persisted, row_index
     from xsell_eval.split import _check_fraction
 
     lines = data.lines
@@ -96,8 +96,8 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
         cut_lit = F.lit(cut.to_pydatetime()).cast("timestamp_ntz")
     side = baskets.select(C.BASKET_IDX, (F.col("t") >= cut_lit).alias("_test"))
     tagged = persist(lines.join(side, C.BASKET_IDX))  # one join for both sides
-    train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint()
-    test = tagged.where(F.col("_test")).drop("_test").localCheckpoint()
+    train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint(storageLevel=on_disk())
+    test = tagged.where(F.col("_test")).drop("_test").localCheckpoint(storageLevel=on_disk())
     release_persisted()  # the per-basket times and their ranking: train and test are materialised
     spans = {}
     for name, df in (("train", train), ("test", test)):
@@ -154,7 +154,7 @@ def basket_completion(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from xsell_eval.spark.data import release_persisted, row_index
+    from xsell_eval.spark.data import on_disk, release_persisted, row_index
 
     if (reveal is None) == (hide is None):
         raise ConfigError("basket-completion: set exactly one of reveal (items shown) or hide (items hidden)")
@@ -187,7 +187,7 @@ def basket_completion(
     w = Window.partitionBy(C.BASKET_IDX).orderBy("key", C.ITEM_IDX)
     ranked = keyed.withColumn("_pos", F.row_number().over(w) - 1)
     shown = F.col("_pos") < (F.lit(reveal) if reveal is not None else F.col("_size") - F.lit(int(hide or 0)))
-    ranked = ranked.withColumn("_shown", shown).localCheckpoint()
+    ranked = ranked.withColumn("_shown", shown).localCheckpoint(storageLevel=on_disk())
     qids = row_index(ranked.select(C.BASKET_IDX).distinct(), [C.BASKET_IDX], C.QUERY)
     ranked = ranked.join(qids, C.BASKET_IDX)
     hist = (
@@ -208,7 +208,7 @@ def basket_completion(
         .withColumn(C.USER_IDX, F.col(C.USER_IDX).cast("int"))
         .withColumn("cart", F.col("cart").cast("array<int>"))
         .select(C.QUERY, C.USER_IDX, C.BASKET_IDX, "cart", "context_value", "user_history", "n_targets")
-        .localCheckpoint()
+        .localCheckpoint(storageLevel=on_disk())
     )
     targets = (
         ranked.where(~F.col("_shown"))
@@ -218,7 +218,7 @@ def basket_completion(
             F.col("q").alias(C.QUANTITY),
             F.col("v").alias("value"),
         )
-        .localCheckpoint()
+        .localCheckpoint(storageLevel=on_disk())
     )
     n = queries.count()
     release_persisted()  # row numbers of the lines and queries: both tables are materialised
