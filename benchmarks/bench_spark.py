@@ -36,7 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+# this checkout's xsell_eval, not whichever one the interpreter has installed (children get it via PYTHONPATH)
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from bench_scale import LADDER
 
 ADAPTERS = ("popular", "rules")
@@ -125,10 +127,12 @@ def _py_peak_mib() -> float:
 
 
 def child_spark(shop: str, out: str, max_queries: int | None, master: str, driver_memory: str) -> dict[str, Any]:
+    import xsell_eval
     from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.engine import run_compare_spark, write_spark_run
     from xsell_eval.spark.session import get_session
 
+    print(f"xsell_eval from {xsell_eval.__file__}", file=sys.stderr, flush=True)
     config = CompareConfig(adapters=ADAPTERS, data=shop, engine="spark", max_queries=max_queries).validate()
     rec = Stages()
     t0 = time.perf_counter()
@@ -198,8 +202,9 @@ def run_child(args: list[str], log: Path) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     with open(log, "w") as err:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=err, text=True
+            [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env
         )
         tree = 0
         while proc.poll() is None:
