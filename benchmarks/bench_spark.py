@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # this checkout's xsell_eval, not whichever one the interpreter has installed (children get it via PYTHONPATH)
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from bench_scale import LADDER
+from bench_scale import LADDER  # noqa: E402
 
 ADAPTERS = ("popular", "rules")
 
