@@ -123,6 +123,7 @@ class Stages:
 
 
 def _py_peak_mib() -> float:
+    """``ru_maxrss`` (MiB); the stages' VmHWM resets lower it, so callers take the max with the stage peaks."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -167,7 +168,7 @@ def child_spark(shop: str, out: str, max_queries: int | None, master: str, drive
         "lines": result.cleaning.get("rows_out"),
         "status": {o.name: o.status for o in result.outcomes},
         "stages": rec.rows,
-        "py_peak_mib": _py_peak_mib(),
+        "py_peak_mib": max([_py_peak_mib(), *(r[2] for r in rec.rows)]),
         "jvm_heap_peak_mib": heap["peak"],
         "jvm_heap_max_mib": heap["max"],
         "per_query_mib": sum(float(p.memory_usage(deep=True).sum()) for p in pq) / 2**20,
@@ -191,7 +192,7 @@ def child_pandas(shop: str, out: str, max_queries: int | None) -> dict[str, Any]
         "lines": len(result.dataset.interactions) if getattr(result, "dataset", None) is not None else None,
         "status": {a.name: a.status for a in result.adapters},
         "stages": rec.rows,
-        "py_peak_mib": _py_peak_mib(),
+        "py_peak_mib": max([_py_peak_mib(), *(r[2] for r in rec.rows)]),
     }
 
 
