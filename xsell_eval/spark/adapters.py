@@ -65,16 +65,16 @@ def _popular_fill(
     """Each query's best popular items not in its cart nor already ``taken`` (query_id, item_idx, n_taken).
 
     ``popular``: ``item_idx``, ``count``, ``share`` of the sold items; only the first
-    ``k + longest cart + k`` can be needed, so the cross join is (queries × that), never × catalog.
+    ``k + longest cart + k`` can be needed: those few rows go to the driver and come back as one
+    array literal, which each query filters (cart and taken items out) and slices — no cross join,
+    no shuffle, no window over the queries.
     Returns ``query_id, rank, item_idx, score`` of the fill, ranks after the taken ones; the score is
     the pandas rules adapter's ``base + share / 2`` (``base`` per query, ``-1`` when not given).
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     width = k + _max_cart(queries) + (k if taken is not None else 0)
-    top = popular.orderBy(F.desc("count"), C.ITEM_IDX).limit(width)
-    top = top.withColumn("_p", F.row_number().over(Window.orderBy(F.desc("count"), C.ITEM_IDX)))
+    top = popular.orderBy(F.desc("count"), C.ITEM_IDX).limit(width).collect()  # `width` rows
     q = queries.select(C.QUERY, "cart")
     if taken is not None:
         chosen = taken.groupBy(C.QUERY).agg(F.collect_list(C.ITEM_IDX).alias("_taken"), F.count(F.lit(1)).alias("_n"))
@@ -88,18 +88,32 @@ def _popular_fill(
         q = q.join(base, C.QUERY, "left").withColumn("_base", F.coalesce("_base", F.lit(-1.0)))
     else:
         q = q.withColumn("_base", F.lit(None).cast("double"))
-    cand = q.crossJoin(F.broadcast(top)).where(
-        ~F.array_contains("cart", F.col(C.ITEM_IDX)) & ~F.array_contains("_taken", F.col(C.ITEM_IDX))
+    out_cols = (C.QUERY, C.RANK, C.ITEM_IDX, C.SCORE)
+    if not top:
+        empty = q.limit(0).select(
+            C.QUERY, F.lit(0).alias(C.RANK), F.lit(0).alias(C.ITEM_IDX), F.lit(0.0).alias(C.SCORE)
+        )
+        return empty.select(*out_cols)
+    ranked_top = F.array(
+        *[
+            F.struct(
+                F.lit(int(r[C.ITEM_IDX])).cast("int").alias("i"),
+                F.lit(float(r["count"])).alias("c"),
+                F.lit(float(r["share"])).alias("s"),
+            )
+            for r in top
+        ]
+    )  # in (count desc, item) order
+    free = F.filter(
+        ranked_top, lambda x: ~F.array_contains(F.col("cart"), x["i"]) & ~F.array_contains(F.col("_taken"), x["i"])
     )
-    w = Window.partitionBy(C.QUERY).orderBy("_p")
-    cand = cand.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= F.lit(k) - F.col("_n"))
-    score = F.when(F.col("_base").isNull(), F.col("count").cast("double")).otherwise(
-        F.col("_base") + 0.5 * F.col("share")
-    )
+    picked = F.slice(free, F.lit(1), F.greatest(F.lit(k) - F.col("_n"), F.lit(0)).cast("int"))
+    cand = q.select(C.QUERY, "_n", "_base", F.posexplode(picked).alias("_r0", "_x"))
+    score = F.when(F.col("_base").isNull(), F.col("_x.c")).otherwise(F.col("_base") + 0.5 * F.col("_x.s"))
     return cand.select(
         C.QUERY,
-        (F.col("_n") + F.col("_r")).cast("int").alias(C.RANK),
-        F.col(C.ITEM_IDX).cast("int").alias(C.ITEM_IDX),
+        (F.col("_n") + F.col("_r0") + 1).cast("int").alias(C.RANK),
+        F.col("_x.i").cast("int").alias(C.ITEM_IDX),
         score.cast("double").alias(C.SCORE),
     )
 
@@ -181,7 +195,9 @@ class SparkRulesAdapter:
         from xsell_eval.mining import CONFIDENCE_TOL, min_count_for
 
         p = self.params
-        pairs_in = train.select(C.BASKET_IDX, C.ITEM_IDX).distinct().persist()
+        from xsell_eval.spark.data import on_disk
+
+        pairs_in = train.select(C.BASKET_IDX, C.ITEM_IDX).distinct().persist(on_disk())  # line-sized
         n = pairs_in.select(C.BASKET_IDX).distinct().count()
         counts = pairs_in.groupBy(C.ITEM_IDX).agg(F.count(F.lit(1)).alias("count")).persist()
         self.popular_ = counts.withColumn("share", F.col("count") / F.lit(float(max(n, 1)))).persist()

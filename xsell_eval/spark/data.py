@@ -45,6 +45,7 @@ from xsell_eval.data.sources.online_retail import _OR_COLUMNS
 from xsell_eval.errors import ConfigError, DataError, unknown_name
 
 if TYPE_CHECKING:
+    from pyspark import StorageLevel
     from pyspark.sql import Column, DataFrame, SparkSession
 
 #: loaders the Spark engine reads (others: pandas engine only)
@@ -76,6 +77,32 @@ class SparkData:
     cleaning: CleaningReport
     name: str
     source: str
+
+
+#: frames persisted while loading (or preparing): released once their result is materialised
+_PERSISTED: list[DataFrame] = []
+
+
+def on_disk() -> StorageLevel:
+    """``StorageLevel.DISK_ONLY``: line-sized frames are kept on local disk (the OS page cache), not in the
+    JVM heap — in ``local[N]`` the executors share the driver's heap (``spark.driver.memory``, 2g), which
+    30M cached lines would fill (measured: old generation 100 % full, tasks spilling without end)."""
+    from pyspark import StorageLevel
+
+    return StorageLevel.DISK_ONLY
+
+
+def persist(df: DataFrame) -> DataFrame:
+    """``df.persist(DISK_ONLY)``, remembered so that :func:`release_persisted` frees it when its users are done."""
+    out = df.persist(on_disk())
+    _PERSISTED.append(out)
+    return out
+
+
+def release_persisted() -> None:
+    """Unpersist the frames :func:`persist` kept (their results are checkpointed by then)."""
+    while _PERSISTED:
+        _PERSISTED.pop().unpersist()
 
 
 # ---------------------------------------------------------------------- files
@@ -159,8 +186,8 @@ def _ids(df: DataFrame, col: str) -> tuple[Column, bool]:
     return s, False
 
 
-def _number(df: DataFrame, col: str, role: str, source: str, *, allow_empty: bool) -> Column:
-    """Double column; a non-numeric (or, unless allowed, empty) cell stops with the pandas loaders' message."""
+def _number_parts(df: DataFrame, col: str) -> tuple[Column, Column, Column]:
+    """(value as double or null, text, empty) of a number column."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -170,18 +197,45 @@ def _number(df: DataFrame, col: str, role: str, source: str, *, allow_empty: boo
     else:
         txt = F.trim(F.col(col).cast("string"))
         num = F.expr(f"try_cast(trim(`{col}`) AS DOUBLE)")
-    empty = txt.isNull() | (txt == "")
-    bad = df.where(num.isNull() & ~empty).select(txt.alias("v")).limit(1).collect()
-    if bad:
-        n = df.where(num.isNull() & ~empty).count()
+    return num, txt, txt.isNull() | (txt == "")
+
+
+def _number_checks(df: DataFrame, cols: list[str]) -> dict[str, tuple[int, int]]:
+    """``{column: (non-numeric cells, empty cells)}`` of several number columns, in one Spark pass."""
+    from pyspark.sql import functions as F
+
+    if not cols:
+        return {}
+    exprs = []
+    for i, col in enumerate(cols):
+        num, _, empty = _number_parts(df, col)
+        exprs += [
+            F.sum((num.isNull() & ~empty).cast("long")).alias(f"b{i}"),
+            F.sum(empty.cast("long")).alias(f"e{i}"),
+        ]
+    row = df.agg(*exprs).collect()[0]
+    return {col: (int(row[f"b{i}"] or 0), int(row[f"e{i}"] or 0)) for i, col in enumerate(cols)}
+
+
+def _number(
+    df: DataFrame, col: str, role: str, source: str, *, allow_empty: bool, checks: tuple[int, int] | None = None
+) -> Column:
+    """Double column; a non-numeric (or, unless allowed, empty) cell stops with the pandas loaders' message.
+
+    ``checks``: ``(non-numeric, empty)`` counts from :func:`_number_checks` (None: counted here).
+    """
+    from pyspark.sql import functions as F
+
+    num, txt, empty = _number_parts(df, col)
+    n_bad, n_empty = checks if checks is not None else _number_checks(df, [col])[col]
+    if n_bad:
+        bad = df.where(num.isNull() & ~empty).select(txt.alias("v")).limit(1).collect()
         raise DataError(
-            f"{source}: column {col!r} ({role}) has a non-numeric value {bad[0]['v']!r} ({n:,} such cell(s)); "
+            f"{source}: column {col!r} ({role}) has a non-numeric value {bad[0]['v']!r} ({n_bad:,} such cell(s)); "
             "expected a number"
         )
-    if not allow_empty:
-        n = df.where(empty).count()
-        if n:
-            raise DataError(f"{source}: column {col!r} ({role}) is empty in {n:,} cell(s); expected a number")
+    if not allow_empty and n_empty:
+        raise DataError(f"{source}: column {col!r} ({role}) is empty in {n_empty:,} cell(s); expected a number")
     return F.coalesce(num, F.lit(float("nan")))
 
 
@@ -245,7 +299,7 @@ def read_lines(
     else:
         file, kind, cat_file = uri, uri_format(uri, loader), None
     src = _source_name(file)
-    raw = _read(spark, file, kind).persist()  # read once: the checks below and cleaning reuse it
+    raw = _read(spark, file, kind).persist(on_disk())  # read once: the checks below and cleaning reuse it
     found = list(raw.columns)
     notes: list[str] = []
     chosen = loader
@@ -273,6 +327,7 @@ def read_lines(
     else:  # a lake file's Parquet schema is not reachable from pyarrow here: judge the timestamp's magnitude
         nanos = nanos_long_columns(raw, [resolved[C.TIMESTAMP]] if C.TIMESTAMP in resolved else [])
     sel: dict[str, Column] = {}
+    number_checks = _number_checks(raw, [s for c, s in resolved.items() if c in (C.QUANTITY, C.PRICE, C.RATING)])
     float_note = []
     for col, srccol in resolved.items():
         if col in (C.USER, C.BASKET, C.ITEM):
@@ -284,12 +339,14 @@ def read_lines(
             t = F.trim(F.col(srccol).cast("string"))
             sel[col] = F.when(t == "", None).otherwise(t)
         elif col in (C.QUANTITY, C.PRICE, C.RATING):
-            sel[col] = _number(raw, srccol, col, src, allow_empty=col != C.QUANTITY)
+            sel[col] = _number(raw, srccol, col, src, allow_empty=col != C.QUANTITY, checks=number_checks[srccol])
         elif col == C.TIMESTAMP:
             sel[col] = _timestamp(raw, srccol, src, srccol in nanos)
-    lines = raw.select(*[e.alias(c) for c, e in sel.items()]).persist()
+    lines = persist(raw.select(*[e.alias(c) for c, e in sel.items()]))
+    empties = lines.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in (C.BASKET, C.ITEM)]).collect()[0]
+    raw.unpersist()  # `lines` is materialised by the pass above; the checks that needed `raw` are done
     for col in (C.BASKET, C.ITEM):
-        n_empty = lines.where(F.col(col).isNull()).count()
+        n_empty = int(empties[col] or 0)
         if n_empty:
             raise DataError(
                 f"{src}: column {resolved.get(col, col)!r} ({col}) is empty in {n_empty:,} cell(s); "
@@ -349,7 +406,7 @@ def _cancelled_originals(lines: DataFrame) -> tuple[DataFrame, str]:
     hits = ev.where((F.col("_close") == 1) & (F.col("_before") >= 1)).select(F.col("_open").alias("_pos"))
     hits = hits.withColumn("_orig", F.lit(True))
     out = lines.join(hits, "_pos", "left").withColumn("_orig", F.coalesce(F.col("_orig"), F.lit(False)))
-    out = out.persist()
+    out = persist(out)
     b = C.BASKET
     per_invoice = out.groupBy(b).agg(F.count(F.lit(1)).alias("_n"), F.sum(F.col("_orig").cast("long")).alias("_o"))
     s = per_invoice.agg(
@@ -374,7 +431,6 @@ def clean_lines(
 
     One aggregation pass counts every rule's first matches; duplicates are counted among survivors.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     cols = set(lines.columns)
@@ -411,10 +467,14 @@ def clean_lines(
     data_cols = [c for c in lines.columns if c not in ("_cancelled", "_orig")]
     marked = lines.withColumn("_alive", alive)
     counts = marked.agg(F.count(F.lit(1)).alias("_n"), *flags).collect()[0].asDict()
-    survivors = marked.where("_alive")
-    w = Window.partitionBy(*data_cols).orderBy(F.lit(1))
-    dup = survivors.withColumn("_dup", F.count(F.lit(1)).over(w.rowsBetween(Window.unboundedPreceding, -1)) > 0)
-    counts["duplicates"] = dup.where("_dup").count()
+    survivors = marked.where("_alive").select(*data_cols)
+    # duplicates among survivors: one group per distinct line (null and NaN equal, as pandas' duplicated);
+    # with "drop" the groups are the kept lines, persisted for the indexing passes that follow
+    distinct = survivors.groupBy(*data_cols).agg(F.count(F.lit(1)).alias("_copies"))
+    if policy.duplicates == "drop":
+        distinct = persist(distinct)
+    d = distinct.agg(F.count(F.lit(1)).alias("n"), F.sum("_copies").alias("all")).collect()[0]
+    counts["duplicates"] = int(d["all"] or 0) - int(d["n"] or 0)
     steps = []
     n = int(counts["_n"])
     rows_out = n
@@ -445,8 +505,8 @@ def clean_lines(
             f"{source}: no lines left after cleaning ({n:,} in; {summary}). Rule '{last}' removed the last lines — "
             f"check the data or relax it (e.g. --clean {last}=keep)."
         )
-    kept = dup.where(~F.col("_dup")) if policy.duplicates == "drop" else dup
-    return kept.select(*data_cols), report
+    kept = distinct.drop("_copies") if policy.duplicates == "drop" else survivors
+    return kept, report
 
 
 # ---------------------------------------------------------------------- index
@@ -460,7 +520,7 @@ def row_index(df: DataFrame, order: list[str], name: str) -> DataFrame:
     sorted_df = df.orderBy(*order).select(
         "*", F.spark_partition_id().alias("_pid"), F.monotonically_increasing_id().alias("_mid")
     )
-    sorted_df = sorted_df.persist()
+    sorted_df = persist(sorted_df)
     sizes = {r["_pid"]: int(r["n"]) for r in sorted_df.groupBy("_pid").agg(F.count(F.lit(1)).alias("n")).collect()}
     offsets, total = [], 0
     for pid in sorted(sizes):
@@ -505,6 +565,9 @@ def index_lines(
         .withColumn(C.BASKET_IDX, F.col("b").cast("long"))
         .drop("uid", "u", "bid", "b")
     )
+    # materialised once, without the id strings: the price pass below and every later plan start here
+    keep = [C.USER_IDX, C.ITEM_IDX, C.BASKET_IDX, *[c for c in (C.TIMESTAMP, C.QUANTITY, C.PRICE) if c in out.columns]]
+    out = out.select(*keep).localCheckpoint(storageLevel=on_disk())
     # item categories and price availability, as Dataset.item_category / item_price
     n_items = len(item_ids)
     category = np.full(n_items, -1, dtype=np.int64)
@@ -520,9 +583,10 @@ def index_lines(
             category = codes.astype(np.int64)
         if C.PRICE in catalog.columns:
             cat_price[pos[ok]] = pd.to_numeric(catalog[C.PRICE], errors="coerce").to_numpy(dtype=float)[ok]
-    priced = out.where(~F.isnan(C.PRICE)).select(C.ITEM_IDX).distinct()
     known = np.isfinite(cat_price)
-    known[[int(r[0]) for r in priced.collect()]] = True  # item-sized
+    if C.PRICE in out.columns:
+        priced = out.where(~F.isnan(C.PRICE)).select(C.ITEM_IDX).distinct()
+        known[[int(r[0]) for r in priced.collect()]] = True  # item-sized
     return out, n_items, n_users, n_baskets, item_ids, category, known
 
 
@@ -555,7 +619,8 @@ def load(
         indexed = indexed.withColumn(C.PRICE, F.lit(float("nan")))
     if C.TIMESTAMP not in indexed.columns:
         indexed = indexed.withColumn(C.TIMESTAMP, F.lit(None).cast("timestamp_ntz"))
-    out = indexed.select(*keep).localCheckpoint()  # materialised; later plans start here, not at the file
+    out = indexed.select(*keep)  # index_lines materialised the lines: plans start there, not at the file
+    release_persisted()
     from xsell_eval.spark.lake import lake_uri, local_path, uri_name
 
     uri = lake_uri(path)

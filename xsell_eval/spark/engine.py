@@ -26,6 +26,8 @@ from xsell_eval.errors import ConfigError, NotApplicableError
 from xsell_eval.result import NOT_APPLICABLE, AdapterOutcome
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from xsell_eval.result import CompareResult
     from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.data import SparkData
@@ -42,6 +44,9 @@ class SparkPrepared:
     split: SparkSplit
     queries: SparkQueries
     timings: dict[str, float] = field(default_factory=dict)
+    #: ``item_idx``, ``count`` (train baskets containing the item), persisted: the metrics and coverage of
+    #: every adapter use it (None: computed per adapter)
+    train_popularity: DataFrame | None = None
 
 
 def check_config(config: CompareConfig) -> None:
@@ -88,9 +93,20 @@ def prepare_spark(config: CompareConfig, *, master: str, progress: ProgressFn | 
         hide=config.hide,
         max_queries=config.max_queries,
     )
+    pop = train_popularity(split.train).persist()
+    pop.count()
     timings["split_and_queries"] = time.perf_counter() - t0
     emit("stage_end", "split", {"queries": queries.n})
-    return SparkPrepared(data, split, queries, timings)
+    return SparkPrepared(data, split, queries, timings, train_popularity=pop)
+
+
+def train_popularity(train: DataFrame) -> DataFrame:
+    """``item_idx``, ``count``: the number of train baskets containing each sold item."""
+    from pyspark.sql import functions as F
+
+    from xsell_eval.columns import Columns as C
+
+    return train.groupBy(C.ITEM_IDX).agg(F.countDistinct(C.BASKET_IDX).alias("count"))
 
 
 def run_spark_adapter(
@@ -102,6 +118,7 @@ def run_spark_adapter(
     from xsell_eval.adapters.registry import parse_spec
     from xsell_eval.columns import Columns as C
     from xsell_eval.spark.adapters import create_spark_adapter
+    from xsell_eval.spark.data import on_disk
     from xsell_eval.spark.metrics import collect_per_query, coverage, per_query_frame
 
     emit = progress or (lambda *a: None)
@@ -118,12 +135,16 @@ def run_spark_adapter(
         emit("adapter_step", spec, {"step": "recommend"})
         t0 = time.perf_counter()
         k = max(config.ks)
-        recs = adapter.recommend(prepared.queries.requests, k).persist()
-        n_recs = recs.count()  # Spark is lazy: the recommendations are computed here
+        recs = adapter.recommend(prepared.queries.requests, k).persist(on_disk())  # queries x k rows
+        # Spark is lazy: the recommendations are computed here (one job: their number and the served queries)
+        counted = recs.agg(F.count(F.lit(1)).alias("n"), F.sum((F.col(C.RANK) == 1).cast("long")).alias("served"))
+        n_recs, served = (int(v or 0) for v in counted.collect()[0])
         rec_s = time.perf_counter() - t0
         emit("adapter_step", spec, {"step": "evaluate"})
         t0 = time.perf_counter()
-        pop = prepared.split.train.groupBy(C.ITEM_IDX).agg(F.countDistinct(C.BASKET_IDX).alias("count"))
+        pop = prepared.train_popularity
+        if pop is None:
+            pop = train_popularity(prepared.split.train)
         frame = per_query_frame(
             recs,
             prepared.queries,
@@ -134,9 +155,8 @@ def run_spark_adapter(
             item_price_known=prepared.data.item_price_known,
             metrics=config.metrics,
         )
-        per_query = collect_per_query(frame)
+        per_query = collect_per_query(frame, config.ks)
         agg = coverage(recs, prepared.queries, config.ks, pop)
-        served = recs.where(F.col(C.RANK) == 1).count()
         empty = 1.0 - served / prepared.queries.n if prepared.queries.n else 0.0
         fb = None
         if getattr(adapter, "fallback_", None) is not None:  # per-query flags, as the pandas engine's metrics

@@ -161,38 +161,56 @@ def per_query_frame(
     return rows
 
 
-def collect_per_query(frame: DataFrame) -> pd.DataFrame:
+def collect_per_query(frame: DataFrame, ks: Sequence[int] | None = None) -> pd.DataFrame:
     """The per-query table on the driver (one row per query), sorted by query id, as the pandas engine's.
 
     ``frame`` has one row per query and cut-off (``k`` column); the pivot to ``metric@k`` columns
-    happens here, on that query-sized table.
+    happens in Spark (one aggregation), and the wide table is collected through Arrow
+    (``spark.sql.execution.arrow.pyspark.enabled``, set by the engine's session): no Python row
+    objects, so the driver holds little more than the table itself (int64 ids, float64 metrics).
     """
-    rows = frame.collect()
-    long = pd.DataFrame([r.asDict() for r in rows])
+    from pyspark.sql import functions as F
+
     names = [c for c in frame.columns if c not in (C.QUERY, "user_history", "k")]
-    wide = long.pivot(index=[C.QUERY, "user_history"], columns="k", values=names)
-    wide.columns = [metric_column(str(pair[0]), int(pair[1])) for pair in wide.columns.to_flat_index()]
-    pdf = wide.reset_index().sort_values(C.QUERY, kind="stable").reset_index(drop=True)
-    metric_cols = [c for c in pdf.columns if "@" in c]
-    ordered = sorted(metric_cols, key=lambda c: (SPARK_METRICS.index(c.split("@")[0]), int(c.split("@")[1])))
-    out = pdf[[C.QUERY, *ordered, "user_history"]].astype({c: np.float64 for c in ordered})
+    if ks is None:
+        ks = [int(r[0]) for r in frame.select("k").distinct().collect()]  # a handful of cut-offs
+    ks = sorted(set(int(k) for k in ks))
+    ordered = sorted(((n, k) for n in names for k in ks), key=lambda p: (SPARK_METRICS.index(p[0]), p[1]))
+    # one value per (query, k): max over the single non-null cell (NaN kept: it is the only value)
+    cells = [F.max(F.when(F.col("k") == k, F.col(n))).cast("double").alias(metric_column(n, k)) for n, k in ordered]
+    wide = frame.groupBy(C.QUERY, "user_history").agg(*cells)
+    wide = wide.select(
+        F.col(C.QUERY).cast("long"), *[metric_column(n, k) for n, k in ordered], F.col("user_history").cast("long")
+    )
+    pdf = wide.toPandas()
+    out = pdf.sort_values(C.QUERY, kind="stable").reset_index(drop=True)
+    out = out.astype({metric_column(n, k): np.float64 for n, k in ordered})
     out[C.QUERY] = out[C.QUERY].astype(np.int64)
     out["user_history"] = out["user_history"].astype(np.int64)
     return out
 
 
 def coverage(recs: DataFrame, queries: SparkQueries, ks: Sequence[int], sold: DataFrame) -> dict[str, float]:
-    """``coverage@k``: distinct recommended items among the items sold in train / number of those items."""
+    """``coverage@k``: distinct recommended items among the items sold in train / number of those items.
+
+    One Spark job: each sold item's best rank among the queries with targets, then a count per ``k``.
+    """
     from pyspark.sql import functions as F
 
-    n_sold = sold.count()
-    out = {}
+    ks = sorted(set(int(k) for k in ks))
     with_targets = queries.queries.where(F.col("n_targets") > 0).select(C.QUERY)
-    r = recs.join(with_targets, C.QUERY).join(sold.select(C.ITEM_IDX), C.ITEM_IDX)
-    for k in sorted(set(ks)):
-        n = r.where(F.col(C.RANK) <= k).select(C.ITEM_IDX).distinct().count()
-        out[f"coverage@{k}"] = n / n_sold if n_sold else float("nan")
-    return out
+    best = (
+        recs.join(with_targets, C.QUERY)
+        .groupBy(C.ITEM_IDX)
+        .agg(F.min(C.RANK).alias("_best"))
+        .join(sold.select(C.ITEM_IDX), C.ITEM_IDX, "right")
+    )
+    row = best.agg(
+        F.count(F.lit(1)).alias("_sold"),
+        *[F.sum((F.col("_best") <= k).cast("long")).alias(f"_k{k}") for k in ks],
+    ).collect()[0]
+    n_sold = int(row["_sold"])
+    return {f"coverage@{k}": int(row[f"_k{k}"] or 0) / n_sold if n_sold else float("nan") for k in ks}
 
 
 __all__ = ["SPARK_METRICS", "collect_per_query", "coverage", "per_query_frame"]

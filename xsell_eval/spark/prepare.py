@@ -69,7 +69,7 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
     """:func:`xsell_eval.split.temporal_split`'s train/test cut (baskets by first-line time, whole timestamp groups)."""
     from pyspark.sql import functions as F
 
-    from xsell_eval.spark.data import row_index
+    from xsell_eval.spark.data import on_disk, persist, release_persisted, row_index
     from xsell_eval.split import _check_fraction
 
     lines = data.lines
@@ -78,7 +78,7 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
             f"dataset '{data.name}' has no timestamps; a temporal split needs them. Use --engine pandas with "
             "--split random-basket (and accept its stated leakage) or load data with a timestamp column"
         )
-    baskets = lines.groupBy(C.BASKET_IDX).agg(F.min(C.TIMESTAMP).alias("t")).persist()
+    baskets = persist(lines.groupBy(C.BASKET_IDX).agg(F.min(C.TIMESTAMP).alias("t")))
     n = baskets.count()
     if n < 3:
         raise DataError(f"dataset '{data.name}' has {n} baskets; a split needs at least 3")
@@ -95,9 +95,10 @@ def temporal_split(data: SparkData, *, test_fraction: float = 0.2, cutoff: str |
         cut = pd.Timestamp(ranked.where(F.col("_pos") == pos).select("t").collect()[0][0])
         cut_lit = F.lit(cut.to_pydatetime()).cast("timestamp_ntz")
     side = baskets.select(C.BASKET_IDX, (F.col("t") >= cut_lit).alias("_test"))
-    tagged = lines.join(side, C.BASKET_IDX)
-    train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint()
-    test = tagged.where(F.col("_test")).drop("_test").localCheckpoint()
+    tagged = persist(lines.join(side, C.BASKET_IDX))  # one join for both sides
+    train = tagged.where(~F.col("_test")).drop("_test").localCheckpoint(storageLevel=on_disk())
+    test = tagged.where(F.col("_test")).drop("_test").localCheckpoint(storageLevel=on_disk())
+    release_persisted()  # the per-basket times and their ranking: train and test are materialised
     spans = {}
     for name, df in (("train", train), ("test", test)):
         r = df.agg(
@@ -153,7 +154,7 @@ def basket_completion(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from xsell_eval.spark.data import row_index
+    from xsell_eval.spark.data import on_disk, release_persisted, row_index
 
     if (reveal is None) == (hide is None):
         raise ConfigError("basket-completion: set exactly one of reveal (items shown) or hide (items hidden)")
@@ -170,7 +171,9 @@ def basket_completion(
     lines = lines.withColumn("_size", size).where(F.col("_size") >= n_param + 1)
     rng = np.random.default_rng([seed, 1])
     if max_queries is not None:  # the same seeded sample of baskets (one id per query reaches the driver)
-        eligible = np.sort(np.array([r[0] for r in lines.select(C.BASKET_IDX).distinct().collect()], dtype=np.int64))
+        # collected through Arrow into one int64 array (8 bytes per eligible basket, no Python rows)
+        ids = lines.select(C.BASKET_IDX).distinct().toPandas()[C.BASKET_IDX]
+        eligible = np.sort(ids.to_numpy(dtype=np.int64))
         if len(eligible) > max_queries:
             keep = rng.choice(eligible, size=max_queries, replace=False)
             kept = lines.sparkSession.createDataFrame([(int(b),) for b in keep], f"{C.BASKET_IDX} long")
@@ -184,7 +187,7 @@ def basket_completion(
     w = Window.partitionBy(C.BASKET_IDX).orderBy("key", C.ITEM_IDX)
     ranked = keyed.withColumn("_pos", F.row_number().over(w) - 1)
     shown = F.col("_pos") < (F.lit(reveal) if reveal is not None else F.col("_size") - F.lit(int(hide or 0)))
-    ranked = ranked.withColumn("_shown", shown).localCheckpoint()
+    ranked = ranked.withColumn("_shown", shown).localCheckpoint(storageLevel=on_disk())
     qids = row_index(ranked.select(C.BASKET_IDX).distinct(), [C.BASKET_IDX], C.QUERY)
     ranked = ranked.join(qids, C.BASKET_IDX)
     hist = (
@@ -205,7 +208,7 @@ def basket_completion(
         .withColumn(C.USER_IDX, F.col(C.USER_IDX).cast("int"))
         .withColumn("cart", F.col("cart").cast("array<int>"))
         .select(C.QUERY, C.USER_IDX, C.BASKET_IDX, "cart", "context_value", "user_history", "n_targets")
-        .localCheckpoint()
+        .localCheckpoint(storageLevel=on_disk())
     )
     targets = (
         ranked.where(~F.col("_shown"))
@@ -215,9 +218,10 @@ def basket_completion(
             F.col("q").alias(C.QUANTITY),
             F.col("v").alias("value"),
         )
-        .localCheckpoint()
+        .localCheckpoint(storageLevel=on_disk())
     )
     n = queries.count()
+    release_persisted()  # row numbers of the lines and queries: both tables are materialised
     if n == 0:
         raise DataError(
             f"protocol 'basket-completion' yields no queries: no test basket has more than {n_param} distinct item(s)"
