@@ -87,3 +87,41 @@ def test_the_adapter_gives_the_same_recommendations_with_and_without_numba(monke
     np.testing.assert_array_equal(fast.scores, slow.scores)
     np.testing.assert_array_equal(fast.fallback, slow.fallback)
     assert (fast.items >= 0).any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 20),
+    n_cols=st.integers(1, 40),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+    coarse=st.booleans(),
+)
+def test_prune_rows_keeps_the_same_entries_with_and_without_numba(
+    n: int, n_cols: int, k: int, seed: int, coarse: bool
+) -> None:
+    import os
+
+    rng = np.random.default_rng(seed)
+    m = sp.random(n, n_cols, density=0.6, format="csr", random_state=rng)
+    m.data = m.data - 0.2  # some non-positive entries, dropped by both
+    if coarse:  # many exact ties at the cut
+        m.data = np.round(m.data * 3) / 3
+    odd = rng.random(m.nnz)
+    m.data[odd < 0.05] = np.inf  # non-finite entries are dropped by both
+    m.data[(odd >= 0.05) & (odd < 0.1)] = np.nan
+    fast = prune_rows(m, k)
+    os.environ[_kernels.NO_NUMBA_ENV] = "1"
+    try:
+        slow = prune_rows(m, k)
+    finally:
+        del os.environ[_kernels.NO_NUMBA_ENV]
+    np.testing.assert_array_equal(fast.indptr, slow.indptr)
+    np.testing.assert_array_equal(fast.indices, slow.indices)
+    np.testing.assert_array_equal(fast.data, slow.data)
+
+
+def test_prune_rows_hand_made_tie_at_the_cut() -> None:
+    m = sp.csr_matrix((np.array([0.5, 0.9, 0.5, 0.5, 0.1]), np.array([4, 0, 2, 1, 3]), np.array([0, 5])), shape=(1, 5))
+    keep = _kernels.top_k_keep(m.indptr, m.indices, m.data, 3)
+    assert keep.tolist() == [False, True, True, True, False]  # 0.9, then the 0.5 ties at columns 1 and 2

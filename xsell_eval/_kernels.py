@@ -1,6 +1,8 @@
 """Optional compiled kernels (numba, the ``[fast]`` extra) with the same results as the NumPy paths.
 
-:func:`knn_topk` fuses item-kNN's candidate scoring and its top-k: for each query row it adds
+:func:`top_k_keep` is the row-wise top-K of :func:`~xsell_eval.similarity.prune_rows` (the item
+similarity's neighbour pruning) with one ``np.partition`` per row. :func:`knn_topk` fuses item-kNN's
+candidate scoring and its top-k: for each query row it adds
 the similarity rows of the cart's items into a dense scratch row (reset only where touched),
 keeps the ``k`` best positive scores (ties: lower item index), skips the cart, and fills short
 lists from a popularity order. It equals
@@ -96,6 +98,66 @@ def _compiled() -> Any:
         return items, top, n_cand
 
     return knn_topk_kernel
+
+
+@cache
+def _compiled_keep() -> Any:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def top_k_keep_kernel(indptr, indices, data, k):  # type: ignore[no-untyped-def]
+        keep = np.zeros(len(data), dtype=np.bool_)
+        vals = np.empty(len(data), dtype=np.float64)
+        for r in range(len(indptr) - 1):
+            a, b = indptr[r], indptr[r + 1]
+            m = 0
+            for p in range(a, b):  # only positive, finite entries count (the others are dropped)
+                v = data[p]
+                if v > 0.0 and v != np.inf:
+                    vals[m] = v
+                    m += 1
+            if m <= k:
+                for p in range(a, b):
+                    keep[p] = data[p] > 0.0 and data[p] != np.inf
+                continue
+            kth = np.partition(vals[:m], m - k)[m - k]  # the k-th largest value of the row
+            need = k
+            ties = 0
+            for p in range(a, b):
+                if data[p] > kth and data[p] != np.inf:
+                    keep[p] = True
+                    need -= 1
+                elif data[p] == kth:
+                    ties += 1
+            cols = np.empty(ties, dtype=np.int64)
+            t = 0
+            for p in range(a, b):
+                if data[p] == kth:
+                    cols[t] = indices[p]
+                    t += 1
+            last = np.sort(cols)[need - 1]  # ties at the cut go to the lower columns
+            for p in range(a, b):
+                if data[p] == kth and indices[p] <= last:
+                    keep[p] = True
+        return keep
+
+    return top_k_keep_kernel
+
+
+def top_k_keep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest positive entries of each CSR row (ties: lower column), as ``prune_rows`` keeps them.
+
+    Entries that are not positive and finite are never kept (as ``prune_rows`` drops them); a row
+    must not store a column twice.
+    """
+    return np.asarray(
+        _compiled_keep()(
+            np.asarray(indptr, dtype=np.int64),
+            np.asarray(indices, dtype=np.int64),
+            np.asarray(data, dtype=np.float64),
+            int(k),
+        )
+    )
 
 
 def fill_order(fill: np.ndarray | None) -> np.ndarray:
