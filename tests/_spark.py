@@ -9,6 +9,7 @@ two shuffle partitions (the test frames are tiny), no UI, a small driver heap.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -55,3 +56,16 @@ def spark() -> Iterator[Any]:
     session = get_session(MASTER, app_name="xsell-eval-tests", conf=TEST_CONF)
     yield session
     stop_session()
+
+
+def retail_head(directory: Path, lines: int) -> Path:
+    """The header and first ``lines`` lines of the embedded Online Retail, as a plain CSV in ``directory``."""
+    from xsell_eval.data.loaders import default_data_path
+
+    out = directory / f"online_retail_{lines // 1000}k.csv"
+    with gzip.open(default_data_path(), "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i > lines:
+                break
+            dst.write(line)
+    return out

@@ -3,13 +3,12 @@ the same cleaning counts, indices, split and basket-completion queries (ids, car
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from _spark import spark  # noqa: F401
+from _spark import retail_head, spark  # noqa: F401
 
 from xsell_eval.errors import DataError
 from xsell_eval.pipeline import prepare
@@ -22,15 +21,7 @@ LINES = 40_000  # the first lines of the embedded Online Retail (about 270 test 
 
 @pytest.fixture(scope="module")
 def retail_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from xsell_eval.data.loaders import default_data_path
-
-    out = tmp_path_factory.mktemp("retail") / "online_retail_40k.csv"
-    with gzip.open(default_data_path(), "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src):
-            if i > LINES:
-                break
-            dst.write(line)
-    return out
+    return retail_head(tmp_path_factory.mktemp("retail"), LINES)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ baskets) serves every test here, so the module adds one short Spark comparison t
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _spark import spark  # noqa: F401
+from _spark import retail_head, spark  # noqa: F401
 
 pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker, one JVM for every Spark test (tests/_spark.py)
 
@@ -24,15 +23,7 @@ BOOTSTRAP = 200
 
 @pytest.fixture(scope="module")
 def small_retail(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from xsell_eval.data.loaders import default_data_path
-
-    out = tmp_path_factory.mktemp("retail") / "online_retail_8k.csv"
-    with gzip.open(default_data_path(), "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src):
-            if i > LINES:
-                break
-            dst.write(line)
-    return out
+    return retail_head(tmp_path_factory.mktemp("retail"), LINES)
 
 
 @pytest.fixture(scope="module")

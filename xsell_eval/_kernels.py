@@ -160,15 +160,6 @@ def top_k_keep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, k: int
     )
 
 
-def fill_order(fill: np.ndarray | None) -> np.ndarray:
-    """Items with a finite fill score, best first (ties: lower index); empty when ``fill`` is None."""
-    if fill is None:
-        return np.zeros(0, dtype=np.int64)
-    f = np.asarray(fill, dtype=np.float64)
-    cand = np.flatnonzero(np.isfinite(f))
-    return cand[np.lexsort((cand, -f[cand]))].astype(np.int64)
-
-
 def knn_topk(
     context: Any, sim: Any, k: int, *, fill: np.ndarray | None = None, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,10 +171,11 @@ def knn_topk(
         sim: CSR (n_items × n_items) item similarity (finite values).
         k: slots per row.
         fill: optional per-item fallback scores, each below every positive neighbourhood score.
-        order: ``fill_order(fill)``, when the caller has it cached.
+        order: :func:`~xsell_eval.queries.fill_order` of ``fill``, when the caller has it cached.
     """
     import scipy.sparse as sp
 
+    from xsell_eval.queries import fill_order
     from xsell_eval.similarity import binarize
 
     ex = sp.csr_matrix(context)

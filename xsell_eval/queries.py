@@ -513,6 +513,20 @@ def top_k_sparse(
     return items, top, n_cand
 
 
+def fill_order(fill: np.ndarray | None) -> np.ndarray:
+    """Items with a finite fill score, best first (ties: lower index); empty when ``fill`` is None.
+
+    Example:
+        >>> fill_order(np.array([-0.5, -0.1, -np.inf, -0.1])).tolist()
+        [1, 3, 0]
+    """
+    if fill is None:
+        return np.zeros(0, dtype=np.int64)
+    f = np.asarray(fill, dtype=np.float64)
+    cand = np.flatnonzero(np.isfinite(f))
+    return cand[np.lexsort((cand, -f[cand]))].astype(np.int64)
+
+
 def _fill_rows(
     items: np.ndarray, top: np.ndarray, n_cand: np.ndarray, fill: np.ndarray, exclude: sp.csr_matrix | None
 ) -> None:
@@ -525,8 +539,7 @@ def _fill_rows(
     lowest = np.nanmin(np.where(items[short] >= 0, top[short], np.inf), initial=np.inf)
     if fill[finite].max() >= lowest:
         raise ValueError("top_k_sparse: every fill score must be below every candidate score")
-    cand = np.flatnonzero(finite)
-    order = cand[np.lexsort((cand, -fill[cand]))]  # global fill order: score desc, item asc
+    order = fill_order(fill)
     pos_in_order = np.full(len(fill), -1, dtype=np.int64)
     pos_in_order[order] = np.arange(len(order))
     # items a short row must skip: its excluded items and its (fewer than k) candidates

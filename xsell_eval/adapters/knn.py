@@ -33,7 +33,7 @@ from xsell_eval.adapters._history import BasketHistory, popularity_fallback
 from xsell_eval.adapters.base import BaseAdapter, HyperParam
 from xsell_eval.data.dataset import Dataset
 from xsell_eval.errors import DataError
-from xsell_eval.queries import Recommendations, Requests, top_k_sparse
+from xsell_eval.queries import Recommendations, Requests, fill_order, top_k_sparse
 from xsell_eval.similarity import (
     SIMILARITIES,
     aggregate_sparse,
@@ -237,7 +237,7 @@ class ItemKNNAdapter(BaseAdapter):
     def _recommend_compiled(self, batch: Requests, k: int) -> Recommendations:
         """Scoring and top-k fused in one compiled pass (``[fast]`` extra): the same lists as the NumPy path."""
         if self._fill_order is None:
-            self._fill_order = _kernels.fill_order(self.fallback_scores_)
+            self._fill_order = fill_order(self.fallback_scores_)
         items, top, n_cand = _kernels.knn_topk(
             batch.context, self.similarity_, k, fill=self.fallback_scores_, order=self._fill_order
         )

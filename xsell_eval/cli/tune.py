@@ -123,33 +123,6 @@ def tune(
         from xsell_eval.errors import unknown_name
 
         raise unknown_name("engine", engine, ("pandas", "spark"))
-    if engine == "spark":
-        _tune_on_spark(
-            adapters or [],
-            config=config,
-            metrics=metric or [],
-            trials=trials,
-            storage=storage,
-            study=study,
-            spark_master=spark_master,
-            seed=seed,
-            out=out,
-            settings={
-                "data": data,
-                "loader": loader,
-                "catalog": catalog,
-                "split": split,
-                "test_fraction": test_fraction,
-                "valid_fraction": valid_fraction,
-                "protocol": protocol,
-                "reveal": reveal,
-                "hide": hide,
-                "max_queries": max_queries,
-                "seed": seed,
-            },
-        )
-        return
-
     flags: dict[str, Any] = {
         "data": data,
         "loader": loader,
@@ -164,6 +137,21 @@ def tune(
         "seed": seed,
         "n_bootstrap": bootstrap,
     }
+    if engine == "spark":
+        _tune_on_spark(
+            adapters or [],
+            config=config,
+            metrics=metric or [],
+            trials=trials,
+            storage=storage,
+            study=study,
+            spark_master=spark_master,
+            seed=seed,
+            out=out,
+            settings={k: v for k, v in flags.items() if k != "n_bootstrap"},
+        )
+        return
+
     option_of = {"n_bootstrap": "bootstrap"}
     given = {k for k in flags if getattr(ctx.get_parameter_source(option_of.get(k, k)), "name", "") == "COMMANDLINE"}
     quiet_optuna()

@@ -70,7 +70,7 @@ def check_config(config: CompareConfig) -> None:
 def prepare_spark(config: CompareConfig, *, master: str, progress: ProgressFn | None = None) -> SparkPrepared:
     """Start (or reuse) the session, then load, split and build the queries in Spark."""
     from xsell_eval.spark.data import load
-    from xsell_eval.spark.prepare import basket_completion, temporal_split
+    from xsell_eval.spark.prepare import config_queries, temporal_split
     from xsell_eval.spark.session import get_session
 
     emit = progress or (lambda *a: None)
@@ -86,13 +86,7 @@ def prepare_spark(config: CompareConfig, *, master: str, progress: ProgressFn | 
     t0 = time.perf_counter()
     emit("stage_start", "split", {})
     split = temporal_split(data, test_fraction=config.test_fraction, cutoff=config.cutoff)
-    queries = basket_completion(
-        split,
-        seed=config.seed,
-        reveal=config.reveal if config.hide is None else None,
-        hide=config.hide,
-        max_queries=config.max_queries,
-    )
+    queries = config_queries(split, config)
     pop = train_popularity(split.train).persist()
     pop.count()
     timings["split_and_queries"] = time.perf_counter() - t0

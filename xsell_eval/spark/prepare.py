@@ -27,6 +27,7 @@ from xsell_eval.errors import ConfigError, DataError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from xsell_eval.settings import CompareConfig
     from xsell_eval.spark.data import SparkData
 
 SPARK_SPLITS = ("temporal",)
@@ -227,6 +228,17 @@ def basket_completion(
             f"protocol 'basket-completion' yields no queries: no test basket has more than {n_param} distinct item(s)"
         )
     return SparkQueries(queries=queries, targets=targets, n=int(n))
+
+
+def config_queries(split: SparkSplit, config: CompareConfig) -> SparkQueries:
+    """:func:`basket_completion` with a run's seed, reveal/hide and ``max_queries`` (test or validation split)."""
+    return basket_completion(
+        split,
+        seed=config.seed,
+        reveal=config.reveal if config.hide is None else None,
+        hide=config.hide,
+        max_queries=config.max_queries,
+    )
 
 
 def check_supported(split: str, protocol: str) -> None:

@@ -100,17 +100,11 @@ class SparkTuneResult:
 def prepare_spark_validation(config: CompareConfig, prepared: SparkPrepared) -> SparkPrepared:
     """(fit_train, validation queries) in Spark: the latest ``valid_fraction`` of the training baskets."""
     from xsell_eval.spark.engine import SparkPrepared
-    from xsell_eval.spark.prepare import basket_completion, temporal_split
+    from xsell_eval.spark.prepare import config_queries, temporal_split
 
     train_data = replace(prepared.data, lines=prepared.split.train)
     vsplit = temporal_split(train_data, test_fraction=config.valid_fraction)
-    vq = basket_completion(
-        vsplit,
-        seed=config.seed,
-        reveal=config.reveal if config.hide is None else None,
-        hide=config.hide,
-        max_queries=config.max_queries,
-    )
+    vq = config_queries(vsplit, config)
     if vq.n == 0:
         raise ConfigError(
             f"the validation window (valid_fraction={config.valid_fraction}) has no queries; raise --valid-fraction"
