@@ -125,3 +125,16 @@ def test_prune_rows_hand_made_tie_at_the_cut() -> None:
     m = sp.csr_matrix((np.array([0.5, 0.9, 0.5, 0.5, 0.1]), np.array([4, 0, 2, 1, 3]), np.array([0, 5])), shape=(1, 5))
     keep = _kernels.top_k_keep(m.indptr, m.indices, m.data, 3)
     assert keep.tolist() == [False, True, True, True, False]  # 0.9, then the 0.5 ties at columns 1 and 2
+
+
+def test_cooc_similarity_hand_made_tie_at_the_cut_and_empty_rows() -> None:
+    # baskets: item 0 bought with 1, 2 and 3 once each (equal cosine to all three); item 4 never bought
+    x = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 0, 1, 0], [0, 0, 0, 0, 0]], dtype=float))
+    xt = x.T.tocsr()
+    counts = np.asarray(x.sum(axis=0)).ravel()
+    lengths, cols, vals = _kernels.cooc_similarity(
+        x, xt, (0, 5), counts, similarity="cosine", n_rows_total=3, shrink=0.0, k=2, cap=10
+    )
+    assert lengths.tolist() == [2, 1, 1, 1, 0]  # item 4 has no neighbours
+    assert cols.tolist() == [1, 2, 0, 0, 0]  # item 0 keeps the tied 1 and 2 (lower columns), not 3
+    np.testing.assert_array_equal(vals, np.array([1.0, 1.0, 1.0, 1.0, 1.0]) / np.sqrt(3.0))

@@ -7,6 +7,7 @@ then higher train popularity, then the lower item index).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import _legacy_scoring as legacy
@@ -16,6 +17,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xsell_eval._kernels import NO_NUMBA_ENV
 from xsell_eval.adapters.base import BaseAdapter
 from xsell_eval.adapters.baselines import PopularAdapter
 from xsell_eval.adapters.content import ContentAdapter
@@ -102,7 +104,7 @@ def test_row_top_entries_keeps_ties_past_k() -> None:
     assert pos.tolist() == [1, 2, 0, 4]  # k + extra = 3 in row 0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.integers(0, 2**31),
     st.sampled_from(["cosine", "jaccard", "asymmetric", "lift"]),
@@ -111,15 +113,25 @@ def test_row_top_entries_keeps_ties_past_k() -> None:
     st.sampled_from([0.0, 1.5]),
     st.integers(1, 9),
     st.integers(1, 2),
+    st.booleans(),
 )
 def test_item_similarity_bit_identical_to_dense(
-    seed: int, sim: str, k: int | None, alpha: float, shrink: float, chunk: int, threads: int
+    seed: int, sim: str, k: int | None, alpha: float, shrink: float, chunk: int, threads: int, numpy_path: bool
 ) -> None:
+    # both paths: the compiled co-count pass ([fast] extra) and the scipy product (XSELL_EVAL_NO_NUMBA=1)
     rng = np.random.default_rng(seed)
     x = sp.random(int(rng.integers(3, 60)), int(rng.integers(2, 30)), density=0.3 * rng.random(), random_state=seed)
     kw = {"similarity": sim, "alpha": alpha, "shrink": shrink, "k_neighbors": k}
     ref = legacy.item_similarity(x, **kw)
-    got = item_similarity(x, chunk_rows=chunk, n_threads=threads, **kw)
+    before = os.environ.get(NO_NUMBA_ENV)
+    os.environ[NO_NUMBA_ENV] = "1" if numpy_path else "0"
+    try:
+        got = item_similarity(x, chunk_rows=chunk, n_threads=threads, **kw)
+    finally:
+        if before is None:
+            del os.environ[NO_NUMBA_ENV]
+        else:
+            os.environ[NO_NUMBA_ENV] = before
     np.testing.assert_array_equal(got.indptr, ref.indptr)
     np.testing.assert_array_equal(got.indices, ref.indices)
     np.testing.assert_array_equal(got.data, ref.data)

@@ -19,12 +19,17 @@ Shrinkage multiplies every similarity by ``c_ij / (c_ij + shrink)`` (damps pairs
 few rows). The diagonal is zero: an item is not its own neighbour.
 
 Pruning keeps, per row ``i``, the ``k`` largest *positive* similarities (ties broken by
-the lower item index). It is done chunk by chunk: a chunk of ``chunk_rows`` item rows is
-computed densely (``chunk_rows × n_items``), pruned, and only the kept entries are stored,
-so peak memory is ``O(chunk_rows · n_items + n_items · k)`` — the ``n_items × n_items``
+the lower item index). It is done chunk by chunk: a chunk of item rows of the sparse
+product ``XᵀX`` is scored on its stored co-counts, pruned, and only the kept entries are
+stored, so peak memory is ``O(chunk entries + n_items · k)`` — the ``n_items × n_items``
 matrix is never materialised::
 
-    X (rows × items)  ──►  Xᵀ[chunk] @ X  ──►  dense chunk × items  ──►  top-k  ──►  CSR rows
+    X (rows × items)  ──►  Xᵀ[chunk] @ X (sparse)  ──►  similarity on the nonzeros  ──►  top-k  ──►  CSR rows
+
+With the ``[fast]`` extra (numba) each chunk is one compiled pass instead
+(:func:`xsell_eval._kernels.cooc_similarity`): per item row the co-counts are added into a
+scratch row, scored and cut to the top k, so no co-count matrix is built; the result is
+bit-identical (co-counts are exact integers and the formula's operations are the same).
 """
 
 from __future__ import annotations
@@ -301,8 +306,30 @@ def item_similarity(
         cf = counts.astype(np.float64)
         pow_col, pow_row = np.power(cf, alpha), np.power(cf, 1.0 - alpha)
 
+    from xsell_eval import _kernels
+
+    compiled = _kernels.available()
+
     def chunk(bounds: tuple[int, int]) -> sp.csr_matrix:
         start, stop = bounds
+        if compiled:  # the [fast] extra: co-counts, similarity and top-k in one pass, no co-count matrix
+            kmax = n_items if k_neighbors is None else min(int(k_neighbors), n_items)
+            cap = int(min(float(work[start:stop].sum()), float(stop - start) * kmax))
+            lengths, cols_k, vals_k = _kernels.cooc_similarity(
+                xb,
+                xt,
+                bounds,
+                counts,
+                similarity=similarity,
+                n_rows_total=n_nonempty,
+                shrink=shrink,
+                k=k_neighbors,
+                cap=cap,
+                pow_row=pow_row,
+                pow_col=pow_col,
+            )
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            return sp.csr_matrix((vals_k, cols_k, indptr), shape=(stop - start, n_items))
         co = sp.csr_matrix(xt[start:stop] @ xb)  # no duplicate entries; columns unsorted (not needed)
         rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(co.indptr))
         cols = co.indices
