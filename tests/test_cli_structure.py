@@ -68,6 +68,7 @@ def test_option_defaults_and_file_sections_read_from_compare_config() -> None:
         d.valid_fraction,
         d.n_bootstrap,
     )
+    assert (tune["ci_unit"], tune["test"]) == (opts["ci_unit"], opts["test"]) == (d.ci_unit, d.test)
     exp = Experiment()
     assert exp.to_compare_config() == CompareConfig(adapters=(), name="experiment")
 

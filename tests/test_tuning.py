@@ -898,7 +898,116 @@ def test_tuning_report_states_the_configured_confidence_level(prepared: Prepared
     cfg = CompareConfig(adapters=("cf",), n_bootstrap=200, ks=(10,), confidence=0.8)
     r = tune("cf", cfg, n_trials=2, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
     md = render_tuning_report([r.to_dict()], context={"data": "toy"})
-    assert "mean [80% bootstrap CI]" in md and "95%" not in md
+    assert "80% CI by customer bootstrap; paired test: bootstrap" in md and "95%" not in md
+
+
+# ============================================================================ test-set statistics = compare's
+# k_neighbors searched in [2, 3] (a range the user narrowed on purpose, so its best trial is used): the tuned
+# parameters always differ from the defaults (k_neighbors = 100)
+_NARROW = {"similarity": ["cosine"], "k_neighbors": {"low": 2, "high": 3}}
+
+
+def _tuned_and_default_tables(r: TuneResult, cfg: CompareConfig, prepared: Prepared) -> tuple[Any, Any]:
+    """The per-query test tables of the tuned and default parameters, refitted independently of `tune`."""
+    from dataclasses import replace
+
+    from xsell_eval.pipeline import run_adapter
+
+    c = replace(cfg, params={})
+    tuned = run_adapter("cf", c, prepared, params=r.tuned_params).per_query
+    default = run_adapter("cf", c, prepared, params=r.default_params).per_query
+    assert tuned is not None and default is not None
+    assert (tuned[C.QUERY].to_numpy() == default[C.QUERY].to_numpy()).all()
+    return tuned, default
+
+
+def _row(df: pd.DataFrame, **where: str) -> pd.Series:
+    m = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        m &= (df[k] == v).to_numpy()
+    assert m.sum() == 1
+    return df[m].iloc[0]
+
+
+def test_tuned_vs_default_resamples_customers_and_takes_the_configured_test(prepared: Prepared) -> None:
+    from xsell_eval.stats import bootstrap_mean_ci, paired_comparison
+
+    cfg = CompareConfig(adapters=("cf",), n_bootstrap=300, ks=(10,), test="ttest")  # ci_unit: customer (default)
+    assert cfg.ci_unit == "customer"
+    store = optuna.storages.InMemoryStorage()
+    r = tune("cf", cfg, n_trials=2, storage=store, prepared=prepared, overrides=_NARROW)
+    assert r.tuned_params != r.default_params and (r.ci_unit, r.paired_test) == ("customer", "ttest")
+    tuned, default = _tuned_and_default_tables(r, cfg, prepared)
+    customers = tuned["customer"].to_numpy()
+    assert pd.Series(customers).value_counts().max() > 1  # customers with several test queries
+    a, b = tuned["ndcg@10"].to_numpy(), default["ndcg@10"].to_numpy()
+    opts = {"seed": cfg.seed, "n_resamples": 300, "confidence": 0.95}
+    want = paired_comparison(a, b, **opts, test="ttest", clusters=customers)
+    got = _row(r.comparison, metric="ndcg@10")
+    assert got["test"] == "ttest" and got["n"] == want.n == len(a)
+    for f in ("diff", "ci_low", "ci_high", "p_value", "rel_ci_low", "rel_ci_high"):
+        assert got[f] == pytest.approx(getattr(want, f), rel=1e-12), f
+    assert want.ci_low < want.diff < want.ci_high
+    # the per-query bootstrap gives another (here narrower) interval: the clusters were used
+    per_query = paired_comparison(a, b, **opts, test="ttest")
+    assert (per_query.ci_low, per_query.ci_high) != pytest.approx((want.ci_low, want.ci_high))
+    assert per_query.ci_high - per_query.ci_low < want.ci_high - want.ci_low
+    # the test table's CIs too: the customer-clustered bootstrap of each variant's mean
+    for variant, x in (("tuned", a), ("default", b)):
+        ci = bootstrap_mean_ci(x, **opts, clusters=customers)
+        row = _row(r.test, variant=variant, metric="ndcg@10")
+        assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((ci.mean, ci.low, ci.high), rel=1e-12)
+        assert (ci.low, ci.high) != pytest.approx(tuple(bootstrap_mean_ci(x, **opts)[1:3]))
+    # the statistics are stated in the JSON, the report and after a round trip
+    d = json.loads(json.dumps(r.to_dict()))
+    assert (d["ci_unit"], d["paired_test"]) == ("customer", "ttest")
+    again = TuneResult.from_dict(d)
+    assert (again.ci_unit, again.paired_test) == ("customer", "ttest")
+    md = render_tuning_report([d], context={"data": "toy"})
+    assert "95% CI by customer bootstrap; paired test: ttest" in md
+
+
+def test_ci_unit_query_reproduces_the_per_query_statistics(prepared: Prepared) -> None:
+    """``ci_unit="query"`` with the Wilcoxon test is what tuning computed before it followed ``compare``."""
+    from xsell_eval.stats import paired_comparison, summarize
+
+    cfg = CompareConfig(adapters=("cf",), n_bootstrap=300, ks=(10,), ci_unit="query", test="wilcoxon")
+    r = tune("cf", cfg, n_trials=2, storage=optuna.storages.InMemoryStorage(), prepared=prepared, overrides=_NARROW)
+    tuned, default = _tuned_and_default_tables(r, cfg, prepared)
+    old = paired_comparison(tuned["ndcg@10"].to_numpy(), default["ndcg@10"].to_numpy(), **cfg.bootstrap_options)
+    got = _row(r.comparison, metric="ndcg@10")
+    assert got["test"] == "wilcoxon"
+    for f in ("diff", "ci_low", "ci_high", "p_value"):
+        assert got[f] == pytest.approx(getattr(old, f), rel=1e-12), f
+    for variant, pq in (("tuned", tuned), ("default", default)):
+        s = summarize(pq, ["ndcg@10"], **cfg.bootstrap_options).iloc[0]
+        row = _row(r.test, variant=variant, metric="ndcg@10")
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((s["ci_low"], s["ci_high"]), rel=1e-12)
+    md = render_tuning_report([r.to_dict()], context={"data": "toy"})
+    assert "95% CI by query bootstrap; paired test: wilcoxon" in md
+
+
+def test_customer_resampling_without_a_customer_column_is_a_clear_error() -> None:
+    from xsell_eval.errors import DataError
+    from xsell_eval.tuning.run import tuned_vs_default
+
+    a = pd.DataFrame({C.QUERY: [0, 1, 2], "ndcg@10": [0.1, 0.0, 0.5]})
+    b = pd.DataFrame({C.QUERY: [2, 1, 0], "ndcg@10": [0.2, 0.0, 0.1]})
+    with pytest.raises(DataError, match="no 'customer' column, needed by ci_unit='customer'"):
+        tuned_vs_default(a, b, ["ndcg@10"], CompareConfig(adapters=("cf",)))
+    # per query: paired on query_id, not on row order
+    (row,) = tuned_vs_default(a, b, ["ndcg@10"], CompareConfig(adapters=("cf",), ci_unit="query", n_bootstrap=100))
+    assert row["diff"] == pytest.approx((0.1 - 0.1 + 0.0 - 0.0 + 0.5 - 0.2) / 3)
+    assert (row["wins"], row["ties"], row["losses"]) == (1, 2, 0)
+
+
+def test_a_tuning_json_without_the_statistics_fields_reads_as_per_query_wilcoxon(prepared: Prepared) -> None:
+    r = tune("cf", CFG, n_trials=1, storage=optuna.storages.InMemoryStorage(), prepared=prepared)
+    d = r.to_dict()
+    del d["ci_unit"], d["paired_test"]
+    old = TuneResult.from_dict(d)
+    assert (old.ci_unit, old.paired_test) == ("query", "wilcoxon")
+    assert "95% CI by query bootstrap; paired test: wilcoxon" in render_tuning_report([d], context={"data": "toy"})
 
 
 def test_defaults_outside_the_declared_space_are_kept_when_no_trial_beats_them(
@@ -942,3 +1051,53 @@ def test_tune_reproduce_command_keeps_the_split_and_protocol_flags(shop: Path, t
     cmd = json.loads((tmp_path / "t" / "tuning.json").read_text())["context"]["command"]
     for flag in ("--test-fraction 0.3", "--valid-fraction 0.2", "--hide 1", "--bootstrap 100"):
         assert flag in cmd, (flag, cmd)
+
+
+def test_cli_tune_ci_unit_and_test_reach_the_report_and_the_reproduce_command(shop: Path, tmp_path: Path) -> None:
+    url = _db(tmp_path)
+    args = ["tune", "cf", "--data", str(shop), "--trials", "1", "--storage", url, "--bootstrap", "100"]
+    args += ["--max-queries", "40", "--ci-unit", "query", "--test", "wilcoxon", "--out", str(tmp_path / "t")]
+    res = _invoke(*args)
+    assert res.exit_code == 0, res.stderr
+    run = json.loads((tmp_path / "t" / "tuning.json").read_text())
+    r = run["results"][0]
+    assert (r["ci_unit"], r["paired_test"]) == ("query", "wilcoxon")
+    assert all(c["test"] == "wilcoxon" for c in r["comparison"])
+    assert "--ci-unit query" in run["context"]["command"] and "--test wilcoxon" in run["context"]["command"]
+    assert "95% CI by query bootstrap; paired test: wilcoxon" in (tmp_path / "t" / "report.md").read_text()
+    assert "95% CI by query bootstrap; paired test: wilcoxon" in " ".join(res.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--ci-unit", "`ci_unit` must be 'customer' or 'query', got 'bogus'"),
+        ("--test", "test must be one of ['bootstrap', 'wilcoxon', 'ttest'], got 'bogus'"),
+    ],
+)
+def test_cli_tune_bad_ci_unit_or_test_is_one_clear_error_line(
+    shop: Path, tmp_path: Path, flag: str, message: str
+) -> None:
+    out, url = tmp_path / "run", _db(tmp_path)
+    res = _invoke(
+        "tune", "cf", "--data", str(shop), "--trials", "1", "--storage", url, "--out", str(out), flag, "bogus"
+    )
+    assert res.exit_code == 1 and message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not out.exists() and not Path(url.removeprefix("sqlite:///")).exists()
+
+
+def test_experiment_metrics_ci_unit_and_test_apply_unless_a_flag_is_given(shop: Path, tmp_path: Path) -> None:
+    from xsell_eval.tuning.session import run_tuning
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        f'[data]\npath = "{shop}"\n[protocol]\nmax_queries = 30\n[metrics]\nk = [10]\nbootstrap = 100\n'
+        'ci_unit = "query"\ntest = "ttest"\n[adapters.cf]\n[tune]\ntrials = 1\n'
+    )
+    flags = {"seed": 0, "n_bootstrap": 100, "ci_unit": "customer", "test": "bootstrap"}
+    url = _db(tmp_path)
+    done = run_tuning([], flags=flags, given=set(), config_path=exp, storage=url, out=tmp_path / "a")
+    assert (done.results[0].ci_unit, done.results[0].paired_test) == ("query", "ttest")
+    done = run_tuning([], flags=flags, given={"test"}, config_path=exp, storage=url, out=tmp_path / "b")
+    assert (done.results[0].ci_unit, done.results[0].paired_test) == ("query", "bootstrap")

@@ -191,10 +191,10 @@ def print_tuning_applied(summary: Any) -> None:
 def tuning_table(results: list[Any]) -> Any:
     """Table: adapter, trials, validation best, test tuned vs default with CIs (fitted to the console width)."""
     from xsell_eval.cli._tables import Cell, Column, FitTable
-    from xsell_eval.report.plots import ci_label
+    from xsell_eval.report.tuning import statistics_phrase
 
-    levels = sorted({ci_label(r.confidence) for r in results}) or ["95%"]
-    title = f"Tuning: validation (search) and test (once, after the search) · mean [{'/'.join(levels)} CI]"
+    stats = sorted({statistics_phrase(r.confidence, r.ci_unit, r.paired_test) for r in results})
+    title = f"Tuning: validation (search) and test (once, after the search) · mean [{' / '.join(stats) or 'CI'}]"
     rows: list[list[Cell]] = []
     for r in results:
         m = r.metrics[0]

@@ -101,6 +101,13 @@ def tune(
         float, typer.Option(help="Share of the training baskets (the latest) in the validation window.")
     ] = _D.valid_fraction,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the test CIs.")] = _D.n_bootstrap,
+    ci_unit: Annotated[
+        str, typer.Option("--ci-unit", help="Bootstrap resampling unit: customer (cluster bootstrap) | query.")
+    ] = _D.ci_unit,
+    test: Annotated[
+        str,
+        typer.Option("--test", help="Paired test tuned vs default: bootstrap (agrees with the CI) | wilcoxon | ttest."),
+    ] = _D.test,
     engine: Annotated[
         str,
         typer.Option(
@@ -136,6 +143,8 @@ def tune(
         "max_queries": max_queries,
         "seed": seed,
         "n_bootstrap": bootstrap,
+        "ci_unit": ci_unit,
+        "test": test,
     }
     if engine == "spark":
         _tune_on_spark(
@@ -148,7 +157,7 @@ def tune(
             spark_master=spark_master,
             seed=seed,
             out=out,
-            settings={k: v for k, v in flags.items() if k != "n_bootstrap"},
+            settings={k: v for k, v in flags.items() if k not in ("n_bootstrap", "ci_unit", "test")},
         )
         return
 

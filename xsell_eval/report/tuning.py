@@ -34,6 +34,19 @@ def _ci(mean: Any, lo: Any, hi: Any) -> str:
     return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def statistics_phrase(confidence: float, ci_unit: str, test: str) -> str:
+    """How the test CIs and the tuned − default p-value were computed, e.g.
+    ``"95% CI by customer bootstrap; paired test: bootstrap"`` (the settings of ``compare``)."""
+    return f"{ci_label(confidence)} CI by {ci_unit} bootstrap; paired test: {test}"
+
+
+def _statistics_of(r: Mapping[str, Any]) -> str:
+    # a tuning.json written before ci_unit / paired_test were stored resampled queries, Wilcoxon p
+    return statistics_phrase(
+        float(r.get("confidence", 0.95)), str(r.get("ci_unit") or "query"), str(r.get("paired_test") or "wilcoxon")
+    )
+
+
 # ============================================================================ figures
 def _precomputed_evaluator(values: Mapping[str, float]) -> Any:
     """An Optuna importance evaluator returning importances computed earlier (fANOVA is slow)."""
@@ -227,9 +240,8 @@ def tuning_section(r: Mapping[str, Any], *, level: int = 2) -> str:
         n = max((int(t.get("n") or 0) for t in test), default=0)
         parts += [
             f"**Tuned vs default on test** ({n:,} test queries; each configuration refitted on the full train and "
-            f"evaluated once; mean [{ci_label(float(r.get('confidence', 0.95)))} bootstrap CI]; difference = tuned − "
-            "default, paired on the same queries, "
-            "Wilcoxon p):",
+            f"evaluated once; mean [CI]; difference = tuned − default, paired on the same queries, [CI], p; "
+            f"{_statistics_of(r)}):",
             "",
             _table(
                 [

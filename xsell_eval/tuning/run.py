@@ -53,8 +53,8 @@ class TuneResult:
         test: rows ``variant`` (tuned/default), ``metric``, ``mean``, ``ci_low``,
             ``ci_high``, ``n``, ``validation`` — the test scores with CIs, the
             validation score next to them.
-        comparison: tuned − default on test per metric (paired bootstrap CI, Wilcoxon p,
-            wins/ties/losses on the same queries).
+        comparison: tuned − default on test per metric (paired bootstrap CI, p-value of
+            ``paired_test``, wins/ties/losses on the same queries).
         pareto: multi-objective only: the Pareto front (trial, metrics..., params).
         importances: parameter importances (fANOVA, seeded) on the first metric.
         errors: distinct messages of failed trials (first few).
@@ -62,6 +62,10 @@ class TuneResult:
         sampler_seed, pruning: how the search ran.
         test_error: why the test evaluation failed, if it did.
         figures: relative paths of saved plots (filled when a run directory is written).
+        confidence: the CI level.
+        ci_unit: what the bootstrap of ``test`` and ``comparison`` resampled: ``"customer"``
+            (cluster bootstrap, the default of ``compare``) or ``"query"``.
+        paired_test: the test of ``comparison``'s p-value: ``"bootstrap"``, ``"wilcoxon"`` or ``"ttest"``.
     """
 
     adapter: str
@@ -92,6 +96,8 @@ class TuneResult:
     test_error: str = ""
     figures: dict[str, str] = field(default_factory=dict)
     confidence: float = 0.95
+    ci_unit: str = "customer"
+    paired_test: str = "bootstrap"
     study: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +135,8 @@ class TuneResult:
             "test_error": self.test_error,
             "figures": self.figures,
             "confidence": self.confidence,
+            "ci_unit": self.ci_unit,
+            "paired_test": self.paired_test,
         }
 
     @classmethod
@@ -140,6 +148,9 @@ class TuneResult:
         for key in ("test", "comparison", "pareto"):
             kw[key] = pd.DataFrame(kw.get(key) or [])
         kw.pop("study", None)
+        # tuning.json written before these fields resampled queries and took Wilcoxon's p-value
+        kw.setdefault("ci_unit", "query")
+        kw.setdefault("paired_test", "wilcoxon")
         return cls(**kw)
 
 
@@ -167,8 +178,10 @@ def tune(
     Args:
         spec: adapter name, optionally with fixed parameters (``"cf:interactions=user"``:
             those are not searched).
-        config: data, split, protocol, seed, bootstrap settings; ``config.params[name]``
-            holds fixed parameters (e.g. from an experiment's ``[adapters.<name>]``).
+        config: data, split, protocol, seed, bootstrap settings (the test CIs and the tuned −
+            default comparison resample ``config.ci_unit`` and take ``config.test``'s p-value, as
+            ``compare`` does); ``config.params[name]`` holds fixed parameters (e.g. from an
+            experiment's ``[adapters.<name>]``).
         metric: the metric to maximise (``"ndcg@10"``), or several for a multi-objective
             study (``["ndcg@10", "coverage@10"]``, Pareto front in the result).
         n_trials: total number of finished trials the study should have (a resumed
@@ -197,7 +210,7 @@ def tune(
         AdapterError: no trial completed (the message carries the first trial errors).
     """
     from xsell_eval.pipeline import prepare, run_adapter
-    from xsell_eval.stats import paired_comparison, summarize
+    from xsell_eval.stats import summarize
 
     emit = progress or (lambda *a: None)
     metrics, dirs = parse_objectives(metric, directions)
@@ -303,6 +316,7 @@ def tune(
                 o.per_query,
                 per_query_metrics,
                 **config.bootstrap_options,
+                ci_unit=config.ci_unit,
             )
             for r in s.itertuples(index=False):
                 rows.append((variant, r.metric, r.mean, r.ci_low, r.ci_high, r.n, val.get(str(r.metric))))
@@ -312,13 +326,7 @@ def tune(
                 rows.append((variant, m, v, float("nan"), float("nan"), len(prepared.queries), val.get(m)))
     test = pd.DataFrame(rows, columns=["variant", "metric", "mean", "ci_low", "ci_high", "n", "validation"])
     if not test_error and tuned_out.per_query is not None and default_out.per_query is not None:
-        for m in per_query_metrics:
-            pc = paired_comparison(
-                tuned_out.per_query[m].to_numpy(),
-                default_out.per_query[m].to_numpy(),
-                **config.bootstrap_options,
-            )
-            comp_rows.append({"metric": m, **asdict(pc)})
+        comp_rows = tuned_vs_default(tuned_out.per_query, default_out.per_query, per_query_metrics, config)
     comparison = pd.DataFrame(comp_rows)
     if n_jobs > 1:
         notes.append(f"n_jobs={n_jobs}: trials ran in parallel threads, so the sampled sequence is not reproducible")
@@ -378,8 +386,49 @@ def tune(
         sampler_seed=out.sampler_seed,
         pruning=out.pruning,
         test_error=test_error.strip(),
+        ci_unit=config.ci_unit,
+        paired_test=config.test,
         study=study,
     )
+
+
+def tuned_vs_default(
+    tuned: pd.DataFrame, default: pd.DataFrame, metrics: Sequence[str], config: CompareConfig
+) -> list[dict[str, Any]]:
+    """Tuned − default on test per metric, as every paired comparison of ``compare`` is computed.
+
+    The two per-query tables are paired on ``query_id``; the resampling unit is ``config.ci_unit``
+    (``"customer"``: the query's customer is its cluster, so a customer's queries are drawn together)
+    and the p-value comes from ``config.test`` — the same statistics as the comparison report.
+
+    Raises:
+        DataError: ``ci_unit`` is ``"customer"`` and the tuned per-query table has no customer column.
+    """
+    from xsell_eval.columns import Columns as C
+    from xsell_eval.resampling import CLUSTER_COLUMN
+    from xsell_eval.stats import paired_comparison
+
+    clustered = config.ci_unit == "customer"
+    if clustered and CLUSTER_COLUMN not in tuned.columns:
+        from xsell_eval.errors import DataError
+
+        raise DataError(
+            f"the per-query metrics have no '{CLUSTER_COLUMN}' column, needed by ci_unit='customer' "
+            "(use ci_unit='query' for per-query tables without customers)"
+        )
+    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
+    j = tuned[[*keys, *metrics]].merge(default[[C.QUERY, *metrics]], on=C.QUERY, suffixes=("_a", "_b"))
+    rows = []
+    for m in metrics:
+        pc = paired_comparison(
+            j[f"{m}_a"].to_numpy(dtype=float),
+            j[f"{m}_b"].to_numpy(dtype=float),
+            **config.bootstrap_options,
+            test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
+            clusters=j[CLUSTER_COLUMN].to_numpy() if clustered else None,
+        )
+        rows.append({"metric": m, **asdict(pc)})
+    return rows
 
 
 # =============================================================================== best params as config

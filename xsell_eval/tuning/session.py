@@ -37,6 +37,8 @@ _FLAGS = (
     ("reveal", "--reveal"),
     ("hide", "--hide"),
     ("n_bootstrap", "--bootstrap"),
+    ("ci_unit", "--ci-unit"),
+    ("test", "--test"),
 )
 
 
@@ -96,7 +98,7 @@ def run_tuning(
         adapters: specs to tune (empty: the adapters of ``config_path``).
         flags: :class:`~xsell_eval.settings.CompareConfig` fields of the evaluation (data, loader,
             catalog, split, test_fraction, valid_fraction, protocol, reveal, hide, max_queries, seed,
-            n_bootstrap).
+            n_bootstrap, ci_unit, test).
         given: the keys of ``flags`` the user set on purpose (they win over ``config_path``).
         config_path: an experiment TOML (``xsell-eval tune --config``).
         metrics: metrics to maximise (several: a multi-objective study); default the file's
