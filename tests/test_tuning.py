@@ -1087,6 +1087,17 @@ def test_cli_tune_bad_ci_unit_or_test_is_one_clear_error_line(
     assert not out.exists() and not Path(url.removeprefix("sqlite:///")).exists()
 
 
+def test_cli_tune_on_spark_refuses_ci_unit_and_test(shop: Path, tmp_path: Path) -> None:
+    # Spark tuning reports test means only: the flags would be silently ignored, so they are refused
+    out = tmp_path / "run"
+    res = _invoke(
+        "tune", "spark-als", "--engine", "spark", "--data", str(shop), "--out", str(out), "--test", "wilcoxon"
+    )
+    assert res.exit_code == 1 and "tune --engine spark reports test means only" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not out.exists()
+
+
 def test_experiment_metrics_ci_unit_and_test_apply_unless_a_flag_is_given(shop: Path, tmp_path: Path) -> None:
     from xsell_eval.tuning.session import run_tuning
 

@@ -147,6 +147,13 @@ def tune(
         "test": test,
     }
     if engine == "spark":
+        if (ci_unit, test) != (_D.ci_unit, _D.test):
+            from xsell_eval.errors import ConfigError
+
+            raise ConfigError(
+                "--ci-unit and --test set the pandas engine's test-set intervals; tune --engine spark reports "
+                "test means only (docs/tuning.md)"
+            )
         _tune_on_spark(
             adapters or [],
             config=config,
