@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
 from xsell_eval.data.dataset import Dataset
-from xsell_eval.data.sources.online_retail import read_user_country
 from xsell_eval.errors import ConfigError
 from xsell_eval.fairness import (
     FairnessSummary,
@@ -131,21 +129,81 @@ def test_user_groups_history_spend_terciles_and_countries() -> None:
     assert any("country" in n for n in notes)
 
 
-def test_read_user_country_takes_each_customers_usual_country(tmp_path: Path) -> None:
-    csv = (
-        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-        "1,a,1,2011-01-01 10:00,1.0,17850.0,United Kingdom\n"
-        "2,a,1,2011-01-01 10:00,1.0,17850.0,France\n"
-        "3,a,1,2011-01-01 10:00,1.0,17850.0,United Kingdom\n"
-        "4,a,1,2011-01-01 10:00,1.0,12346.0,Germany\n"
-        "5,a,1,2011-01-01 10:00,1.0,,Spain\n"
+EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "online_retail.csv.gz"
+
+
+def _usual_country(raw: pd.DataFrame) -> pd.Series:
+    """Reference (the rule fairness used when it re-read the file): per customer id, the Country of
+    most of their lines in the file, ties alphabetical."""
+    ids = raw["CustomerID"].dropna().astype("int64").astype(str)
+    pairs = pd.DataFrame({"user": ids, "country": raw.loc[ids.index, "Country"]}).dropna()
+    counts = pairs.value_counts(["user", "country"]).rename("n").reset_index()
+    counts = counts.sort_values(["user", "n", "country"], ascending=[True, False, True])
+    return counts.drop_duplicates("user").set_index("user")["country"]
+
+
+@pytest.mark.skipif(
+    not EMBEDDED.is_file(), reason="the embedded UCI Online Retail (data/online_retail.csv.gz) is absent"
+)
+def test_embedded_online_retail_country_groups_as_when_fairness_read_the_file() -> None:
+    from xsell_eval.data.loaders import load_dataset
+
+    ds = load_dataset()
+    raw = pd.read_csv(EMBEDDED, usecols=["CustomerID", "Country"], dtype={"Country": str})
+    expected = _usual_country(raw).reindex(ds.user_ids).to_numpy(dtype=object)
+    assert ds.user_country is not None and ds.user_country.tolist() == expected.tolist()
+    assert ds.n_users == 4324 and sum(c is None for c in ds.user_country) == 0
+    # the groups user_groups forms from it are those of the old per-file read, query for query
+    train = ds.subset(ds.interactions["timestamp"].to_numpy() < np.datetime64("2011-09-01"))
+    rng = np.random.default_rng(5)
+    users = np.append(rng.integers(0, ds.n_users, 500), -1)
+    hist = rng.integers(0, 3, users.size)
+    got, contrasts, _ = user_groups(users, hist, train, country=ds.user_country)
+    want, _, _ = user_groups(users, hist, train, country=expected)
+    assert got["country"].tolist() == want["country"].tolist()
+    assert contrasts["country"] == ("not United Kingdom", "United Kingdom")
+
+
+def test_compare_groups_by_country_without_opening_the_data_file_again(tmp_path: Path) -> None:
+    from xsell_eval import compare, generate_shop
+    from xsell_eval.data.loaders import load_dataset
+
+    lines = generate_shop(seed=0, n_users=300, n_items=40, n_days=60).interactions
+    uid = lines["user_id"]
+    number = pd.to_numeric(uid.str[1:], errors="coerce")
+    country = np.where(number % 3 == 0, "France", "United Kingdom")
+    csv = pd.DataFrame(
+        {
+            "InvoiceNo": lines["basket_id"],
+            "StockCode": lines["item_id"],
+            "Quantity": lines["quantity"],
+            "InvoiceDate": lines["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "UnitPrice": lines["price"],
+            "CustomerID": uid,
+            "Country": country,
+        }
     )
-    path = tmp_path / "online_retail.csv.gz"
-    with gzip.open(path, "wt") as fh:
-        fh.write(csv)
-    got = read_user_country(path, np.array(["12346", "17850", "99999"], dtype=object))
-    assert got.tolist() == ["Germany", "United Kingdom", None]
-    assert read_user_country(tmp_path, np.array(["12346"], dtype=object)).tolist() == ["Germany"]  # a folder
+    path = tmp_path / "online_retail.csv"
+    csv.to_csv(path, index=False)
+    ds = load_dataset(path)
+    path.unlink()  # the report's fairness must not need the file any more
+    result = compare(["cf"], ds, ks=(5,), n_bootstrap=100, metrics=("hit_rate",))
+    fair = result.fairness
+    assert fair is not None and fair.contrasts["country"] == ("not United Kingdom", "United Kingdom")
+    assert not any(n.startswith("country") for n in fair.notes)
+    # by hand: each query's customer -> country; countries with < 20 test customers pooled as "other"
+    by_user = dict(zip(uid[uid.notna()], country[uid.notna().to_numpy()], strict=True))
+    q = result.queries_frame
+    q_country = q["user_id"].map(by_user)
+    customers = q.assign(c=q_country).dropna(subset=["c"]).groupby("c")["user_id"].nunique()
+    big = set(customers.index[customers >= 20])
+    want = q_country.dropna().map(lambda c: c if c in big else "other").value_counts().to_dict()
+    rows = fair.groups[
+        (fair.groups["adapter"] == "cf")
+        & (fair.groups["grouping"] == "country")
+        & (fair.groups["metric"] == "long_tail_share")
+    ]
+    assert dict(zip(rows["group"], rows["n"], strict=True)) == want
 
 
 # --------------------------------------------------------------------------- the summary

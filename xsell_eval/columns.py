@@ -25,6 +25,9 @@ class Columns:
     DESCRIPTION: Final = "description"
     CATEGORY: Final = "category"
 
+    # per-user attributes (Dataset.users; one value per user, see xsell_eval.data.sources._parsing)
+    COUNTRY: Final = "country"
+
     # integer indices added by Dataset
     USER_IDX: Final = "user_idx"
     ITEM_IDX: Final = "item_idx"
@@ -39,3 +42,4 @@ class Columns:
     INTERACTIONS: Final = (USER, BASKET, ITEM, TIMESTAMP, QUANTITY, PRICE)
     REQUIRED_INTERACTIONS: Final = (BASKET, ITEM)
     CATALOG: Final = (ITEM, TITLE, DESCRIPTION, CATEGORY, PRICE)
+    USER_ATTRIBUTES: Final = (COUNTRY,)

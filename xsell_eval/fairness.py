@@ -16,8 +16,8 @@ Item side (who gets shown), from each adapter's top-k lists (formulae and source
   popular items).
 
 User side (who is served well): each metric by customer group — ``history`` (new: a known customer
-with no basket in the training period; returning: one or more), ``country`` (Online Retail's
-``Country``, re-read from the source file: the largest country against all others pooled), and
+with no basket in the training period; returning: one or more), ``country`` (the dataset's per-user
+country, :attr:`Dataset.user_country`, filled by the loader: the largest country against all others pooled), and
 ``spend`` (training-period spend terciles of the returning customers with test queries). Each
 group's mean has a cluster-robust CI and each gap (``returning − new``, ``<largest country> − other``,
 ``high − low`` tercile) an OLS test with standard errors clustered by customer (CR1, t with G − 1
@@ -304,7 +304,10 @@ def user_groups(
         notes.append("spend terciles: no prices, or fewer than 3 returning customers")
 
     if country is None:
-        notes.append("country: not in the data (read from an Online Retail file only)")
+        notes.append(
+            "country: not in the data (a per-user country comes from Online Retail's Country column, "
+            "or a csv/parquet column named country or mapped with --columns country=...)"
+        )
     else:
         cq = np.full(u.size, None, dtype=object)
         cq[known] = np.asarray(country, dtype=object)[u[known]]
@@ -520,7 +523,6 @@ def compute_fairness(config: Any, prepared: Any, outcomes: Any) -> FairnessSumma
     compare the primary metric (and the long-tail share) at the primary metric's k; None when no
     adapter has recommendations in memory (a result rebuilt without them).
     """
-    from xsell_eval.data.sources.online_retail import dataset_user_country
     from xsell_eval.metrics import parse_metric
 
     ok = [o for o in outcomes if o.status == "ok" and o.recs is not None]
@@ -536,7 +538,7 @@ def compute_fairness(config: Any, prepared: Any, outcomes: Any) -> FairnessSumma
         user_history=q.user_history,
         k=int(k),
         metrics=(config.primary_metric,),
-        country=dataset_user_country(prepared.dataset),
+        country=prepared.dataset.user_country,  # carried from loading (by user index); no file is read here
         confidence=config.confidence,
         alpha=config.alpha,
     )

@@ -56,6 +56,30 @@ def _id_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object)
 
 
+def _users_by_index(users: pd.DataFrame | None, user_ids: np.ndarray, source: str) -> pd.DataFrame | None:
+    """Per-user attributes aligned with the user index (row ``u`` = ``user_ids[u]``); None without attributes."""
+    if users is None:
+        return None
+    if C.USER not in users.columns:
+        raise DataError(f"{source}: per-user attributes need a '{C.USER}' column, found {list(users.columns)}")
+    attrs = [c for c in users.columns if c != C.USER]
+    if not attrs:
+        return None
+    ids = _as_str_ids(users[C.USER].reset_index(drop=True))
+    first = ids.notna().to_numpy() & ~ids.duplicated(keep="first").to_numpy()
+    pos = pd.Index(ids[first]).get_indexer(user_ids)
+    hit = pos >= 0
+    out = pd.DataFrame({C.USER: user_ids})
+    for col in attrs:
+        text = users[col].reset_index(drop=True)[first].astype("string").str.strip()
+        given = text.astype(object).to_numpy(dtype=object, copy=True)
+        given[(text.isna() | text.eq("").fillna(True)).to_numpy(dtype=bool)] = None  # blank: unknown
+        values = np.full(len(user_ids), None, dtype=object)
+        values[hit] = given[pos[hit]]
+        out[col] = pd.Series(values, dtype=object)  # object keeps None (pandas would infer str with NaN)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Interactions, optional catalog and the integer index maps shared by all stages.
@@ -70,6 +94,11 @@ class Dataset:
         name: a short human name ("online_retail", "synthetic", a file name).
         cleaning: what the cleaning step dropped (``CleaningReport`` or ``None``).
         has_catalog_text: whether the catalog came with any title/description/category.
+        users: per-user attributes, one row per user index (``len(users) == n_users``, row ``u``
+            is user ``u``): ``user_id`` plus the attributes the data carries (``country``: see
+            :data:`~xsell_eval.columns.Columns.USER_ATTRIBUTES`; None where unknown), or ``None``
+            when it carries none. Filled by the loader in its reading pass, so no later stage
+            reads the source file again.
     """
 
     interactions: pd.DataFrame
@@ -81,6 +110,7 @@ class Dataset:
     cleaning: Any = None
     has_catalog_text: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    users: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -93,6 +123,7 @@ class Dataset:
         cleaning: Any = None,
         source: str = "interactions",
         meta: dict[str, Any] | None = None,
+        users: pd.DataFrame | None = None,
     ) -> Dataset:
         """Validate canonical frames and build the index maps.
 
@@ -105,6 +136,9 @@ class Dataset:
             name: dataset name for reports.
             cleaning: the cleaning report to carry along.
             source: file name used in error messages.
+            users: optional per-user attributes: ``user_id`` plus attribute columns (e.g.
+                ``country``), one row per user id (a repeated id: the first row counts); users
+                without interactions are left out, users without a row get None.
 
         Raises:
             DataError: a required column is missing, or there are no rows.
@@ -137,10 +171,10 @@ class Dataset:
             u_codes, u_uniq = _id_codes(interactions[C.USER].reset_index(drop=True))
             raw_users = interactions[C.USER]
             no_user: Any = None if pd.api.types.is_float_dtype(raw_users) else pd.NA  # as _as_str_ids renders it
-            users = np.full(len(df), no_user, dtype=object)
+            line_users = np.full(len(df), no_user, dtype=object)
             known = u_codes >= 0
-            users[known] = u_uniq[u_codes[known]]
-            df[C.USER] = pd.Series(users, dtype=object)
+            line_users[known] = u_uniq[u_codes[known]]
+            df[C.USER] = pd.Series(line_users, dtype=object)
         else:
             u_codes, u_uniq = np.full(len(df), -1, dtype=np.int64), np.zeros(0, dtype=object)
             df[C.USER] = None
@@ -215,6 +249,7 @@ class Dataset:
             cleaning=cleaning,
             has_catalog_text=has_text,
             meta=dict(meta or {}),
+            users=_users_by_index(users, user_ids, source),
         )
 
     def subset(self, mask: np.ndarray | pd.Series, *, name: str | None = None) -> Dataset:
@@ -230,6 +265,7 @@ class Dataset:
             cleaning=self.cleaning,
             has_catalog_text=self.has_catalog_text,
             meta=self.meta,
+            users=self.users,
         )
 
     # ------------------------------------------------------------------ sizes
@@ -263,6 +299,13 @@ class Dataset:
     def has_ratings(self) -> bool:
         """Whether the interactions carry an explicit ``rating`` column (e.g. MovieLens)."""
         return C.RATING in self.interactions.columns
+
+    @property
+    def user_country(self) -> np.ndarray | None:
+        """Each user's country by user index (object array, None: unknown), or None when the data has none."""
+        if self.users is None or C.COUNTRY not in self.users.columns:
+            return None
+        return self.users[C.COUNTRY].to_numpy(dtype=object)
 
     @property
     def has_prices(self) -> bool:

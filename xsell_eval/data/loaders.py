@@ -3,6 +3,7 @@
 One function, :func:`load_dataset`, and a registry, :data:`LOADERS`::
 
     file / folder ──► loader (LOADERS[name]) ──► canonical lines (+ catalog, cancellation mask, notes)
+                                                   │  + per-user attributes (country), read in the same pass
                                                    │  cleaning.clean(policy)  — counted, never silent
                                                    ▼
                                                Dataset.from_frames(..., cleaning=CleaningReport)
@@ -112,8 +113,10 @@ def load_dataset(
         name: dataset name for reports (default: the file stem).
 
     Returns:
-        A :class:`Dataset` whose ``cleaning`` is the :class:`CleaningReport` and whose
-        ``meta`` holds ``loader``, ``path``, ``embedded`` and (for files) ``sha256``.
+        A :class:`Dataset` whose ``cleaning`` is the :class:`CleaningReport`, whose
+        ``meta`` holds ``loader``, ``path``, ``embedded`` and (for files) ``sha256``, and whose
+        ``users`` holds each customer's ``country`` when the source has one (Online Retail's
+        ``Country``; ``country`` or ``--columns country=...`` for csv/parquet).
 
     Raises:
         DataError: missing file, missing column, unparseable value, empty after cleaning.
@@ -186,6 +189,7 @@ def load_dataset(
         cleaning=report,
         source=raw.source or _name(p),
         meta=meta,
+        users=raw.users,  # per-user attributes (country) from the reading pass: no stage re-reads the file
     )
 
 

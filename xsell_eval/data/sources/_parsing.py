@@ -25,7 +25,8 @@ from xsell_eval.errors import DataError
 
 _LINE_COLUMNS: tuple[str, ...] = (*C.INTERACTIONS, C.RATING)
 _TEXT_COLUMNS: tuple[str, ...] = (C.TITLE, C.DESCRIPTION, C.CATEGORY)
-_MAPPABLE: tuple[str, ...] = (*_LINE_COLUMNS, *_TEXT_COLUMNS)
+_USER_COLUMNS: tuple[str, ...] = C.USER_ATTRIBUTES  # per-user attributes: RawData.users, not the lines
+_MAPPABLE: tuple[str, ...] = (*_LINE_COLUMNS, *_TEXT_COLUMNS, *_USER_COLUMNS)
 _TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 
 
@@ -44,6 +45,9 @@ class RawData:
         non_product_items: item ids that the source's product hierarchy marks as
             non-products, by reason (Complete Journey: fuel, coupons...); cleaning's
             ``non_product`` rule applies to them as to ``non_product_pattern``.
+        users: per-user attributes (``user_id`` plus e.g. ``country``), one row per user id,
+            from :func:`_user_attributes`; ``None`` when the source has none. Not cleaned:
+            :class:`~xsell_eval.data.dataset.Dataset` keeps the rows of the users that survive.
     """
 
     lines: pd.DataFrame
@@ -52,6 +56,7 @@ class RawData:
     notes: tuple[str, ...] = ()
     source: str = ""
     non_product_items: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    users: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,21 @@ def _resolve(
     return out
 
 
+def _most_frequent(key_codes: np.ndarray, n_keys: int, text: pd.Series) -> np.ndarray:
+    """Per key code ``0..n_keys-1``, the most frequent non-empty value of ``text`` (a :func:`_text`
+    categorical aligned with ``key_codes``) on its rows; ties: alphabetical first; None: no value."""
+    text_codes = text.cat.codes.to_numpy()
+    ok = (key_codes >= 0) & (text_codes >= 0)
+    values = np.full(n_keys, None, dtype=object)
+    if ok.any():
+        pairs = pd.DataFrame({"i": key_codes[ok], "t": text_codes[ok]})
+        counts = pairs.value_counts(sort=False).rename("n").reset_index()
+        counts["text"] = np.asarray(text.cat.categories, dtype=object)[counts["t"].to_numpy()]
+        best = counts.sort_values(["n", "text"], ascending=[False, True], kind="stable").drop_duplicates("i")
+        values[best["i"].to_numpy()] = best["text"].to_numpy()
+    return values
+
+
 def _catalog_from_lines(lines: pd.DataFrame) -> pd.DataFrame | None:
     """Per item, the most frequent non-empty value of each line-level text column (ties: alphabetical)."""
     cols = [c for c in _TEXT_COLUMNS if c in lines.columns]
@@ -390,18 +410,33 @@ def _catalog_from_lines(lines: pd.DataFrame) -> pd.DataFrame | None:
     item_codes = items.cat.codes.to_numpy()
     cat = pd.DataFrame({C.ITEM: np.asarray(items.cat.categories, dtype=object)})
     for col in cols:
-        text = _text(lines[col])
-        text_codes = text.cat.codes.to_numpy()
-        ok = (item_codes >= 0) & (text_codes >= 0)
-        values = np.full(len(cat), None, dtype=object)
-        if ok.any():
-            pairs = pd.DataFrame({"i": item_codes[ok], "t": text_codes[ok]})
-            counts = pairs.value_counts(sort=False).rename("n").reset_index()
-            counts["text"] = np.asarray(text.cat.categories, dtype=object)[counts["t"].to_numpy()]
-            best = counts.sort_values(["n", "text"], ascending=[False, True], kind="stable").drop_duplicates("i")
-            values[best["i"].to_numpy()] = best["text"].to_numpy()
-        cat[col] = values
+        cat[col] = _most_frequent(item_codes, len(cat), _text(lines[col]))
     return cat
+
+
+def _user_attributes(users: pd.Series, attributes: Mapping[str, pd.Series]) -> pd.DataFrame | None:
+    """Per-user attributes (:data:`RawData.users`) from line-level source columns, in the reading pass.
+
+    The rule: a user's value is the most frequent non-empty one over *all* their lines of the
+    source file, before cleaning (a user's country is a fact about the customer, so no ``--clean``
+    switch moves a customer to another country); ties go to the alphabetically first value.
+
+    Args:
+        users: the lines' user ids (as :func:`_finish_lines` leaves them; missing = guest).
+        attributes: canonical attribute (e.g. ``country``) -> the raw column, aligned with ``users``.
+
+    Returns:
+        ``user_id`` plus one column per attribute (None: no value), one row per user id; None when
+        there are no attributes.
+    """
+    if not attributes:
+        return None
+    ids = _ids(users).cat.remove_unused_categories()
+    codes = ids.cat.codes.to_numpy()
+    out = pd.DataFrame({C.USER: np.asarray(ids.cat.categories, dtype=object)})
+    for col, values in attributes.items():
+        out[col] = _most_frequent(codes, len(out), _text(values))
+    return out
 
 
 def _finish_lines(df: pd.DataFrame) -> pd.DataFrame:

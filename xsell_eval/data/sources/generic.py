@@ -14,6 +14,7 @@ from xsell_eval.data.sources._parsing import (
     _MAPPABLE,
     _TABLE_SUFFIXES,
     _TEXT_COLUMNS,
+    _USER_COLUMNS,
     LoadOptions,
     RawData,
     _check_ids,
@@ -28,6 +29,7 @@ from xsell_eval.data.sources._parsing import (
     _read_table_typed,
     _sniff_sep,
     _suffix,
+    _user_attributes,
 )
 from xsell_eval.errors import ConfigError, DataError
 
@@ -84,7 +86,7 @@ def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
     found = _peek_columns(file, sep=sep)
     resolved = resolve_generic_columns(found, opts.columns, src)
     typed: dict[str, Any] = {
-        resolved[c]: "category" for c in (C.USER, C.BASKET, C.ITEM, *_TEXT_COLUMNS) if c in resolved
+        resolved[c]: "category" for c in (C.USER, C.BASKET, C.ITEM, *_TEXT_COLUMNS, *_USER_COLUMNS) if c in resolved
     }
     typed.update({resolved[c]: "float64" for c in (C.QUANTITY, C.PRICE, C.RATING) if c in resolved})
     df = _read_table_typed(
@@ -96,9 +98,12 @@ def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
     )
     lines = pd.DataFrame(index=df.index)
     notes: list[str] = [f"{src}: columns separated by {sep!r}"] if sep != "," else []
+    attrs: dict[str, pd.Series] = {}
     for col, srccol in resolved.items():
         values = df[srccol]
-        if col in (C.QUANTITY, C.PRICE, C.RATING):
+        if col in _USER_COLUMNS:
+            attrs[col] = values  # per-user (RawData.users), not a line column
+        elif col in (C.QUANTITY, C.PRICE, C.RATING):
             lines[col] = _numeric(values, column=srccol, role=col, source=src, allow_empty=col != C.QUANTITY)
         elif col == C.TIMESTAMP:
             lines[col], note = _datetimes(values, column=srccol, source=src)
@@ -109,7 +114,12 @@ def _read_generic(path: Path, opts: LoadOptions, fmt: str) -> RawData:
     _check_ids(lines, src, resolved)
     if C.TIMESTAMP not in resolved:
         notes.append(f"{src}: no timestamp column; temporal splits are unavailable")
+    users = None
+    if attrs and C.USER in lines.columns:
+        users = _user_attributes(lines[C.USER], attrs)
+    elif attrs:
+        notes.append(f"{src}: {', '.join(repr(resolved[c]) for c in attrs)} ignored: per-user, and there is no user id")
     cat = _read_catalog_file(catalog, opts.columns) if catalog is not None else None
     if catalog is not None:
         notes.append(f"catalog read from {_name(catalog)}")
-    return RawData(lines=lines, catalog=cat, notes=tuple(n for n in notes if n), source=src)
+    return RawData(lines=lines, catalog=cat, notes=tuple(n for n in notes if n), source=src, users=users)
