@@ -312,8 +312,9 @@ def print_abtest(report: Any) -> None:
 def print_report_path(run_dir: Any) -> None:
     """``Report: runs/x/report.md [and report.html]  (run directory runs/x)``."""
     html = run_dir / "report.html"
-    console.print(
-        f"Report: [bold]{run_dir / 'report.md'}[/]"
-        + (f" and [bold]{html}[/]" if html.exists() else "")
-        + f"  (run directory {run_dir})"
+    console.print(  # soft wrap: the terminal folds a long line, Rich never breaks a path (copy-paste keeps it whole)
+        f"Report: [bold]{escape(str(run_dir / 'report.md'))}[/]"
+        + (f" and [bold]{escape(str(html))}[/]" if html.exists() else "")
+        + f"  (run directory {escape(str(run_dir))})",
+        soft_wrap=True,
     )
