@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; table read in {load_s:.1f} s, RSS {_status_mib('VmRSS'):,.0f} MiB")
     print("| part | seconds | peak MiB | above start MiB |\n|---|---:|---:|---:|")
     total = 0.0
+    draws = getattr(__import__("xsell_eval.resampling").resampling, "shared_draws", contextlib.nullcontext)
+    stack = contextlib.ExitStack()
+    stack.enter_context(draws())  # as assemble runs the statistics and the decision (when the code has it)
     for label, fn in parts.items():
         start = _status_mib("VmRSS")
         _reset_peak()

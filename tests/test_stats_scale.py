@@ -164,3 +164,40 @@ def test_resampling_core_equals_the_old_code() -> None:
     np.testing.assert_array_equal(both[1], legacy.resampled_columns(cols[:2], 200, 11, None))
     tiny = resampled_columns([np.array([1.0]), np.array([1.0, 2.0])], 50, 0, [np.array([4]), np.array([4, 4])])
     assert np.isnan(tiny).all()  # fewer than 2 units: no spread, NaN (as before)
+
+
+def test_shared_draws_reuse_the_counts_and_change_no_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xsell_eval import resampling
+
+    tables = _tables(seed=5)
+    calls: list[int] = []
+    real = resampling.count_chunks
+
+    def counting(n: int, n_resamples: int, seed: int | None):  # type: ignore[no-untyped-def]
+        calls.append(n)
+        return real(n, n_resamples, seed)
+
+    monkeypatch.setattr(resampling, "count_chunks", counting)
+    plain = [summarize(df, METRICS, **OPTS, ci_unit="customer") for df in tables.values()]
+    comp = compare_to_baseline(tables, "popular", METRICS, **OPTS, test="bootstrap", ci_unit="customer")
+    plain_calls = list(calls)
+    assert len(set(plain_calls)) < len(plain_calls)  # the same units are drawn again and again without the store
+    calls.clear()
+    with resampling.shared_draws():
+        shared = [summarize(df, METRICS, **OPTS, ci_unit="customer") for df in tables.values()]
+        comp2 = compare_to_baseline(tables, "popular", METRICS, **OPTS, test="bootstrap", ci_unit="customer")
+        assert sorted(calls) == sorted(set(plain_calls))  # with it, each number of units is drawn once
+        calls.clear()
+        other_seed = summarize(tables["cf"], METRICS, **{**OPTS, "seed": 4}, ci_unit="customer")
+        unseeded = summarize(tables["cf"], METRICS, **{**OPTS, "seed": None}, ci_unit="customer")
+        assert len(calls) == 4  # another seed, and no seed, draw afresh (cf: the full and the revenue units)
+    for a, b in zip(plain, shared, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    pd.testing.assert_frame_equal(comp, comp2, check_exact=True)
+    pd.testing.assert_frame_equal(
+        other_seed, legacy.summarize(tables["cf"], METRICS, **{**OPTS, "seed": 4}, ci_unit="customer"), check_exact=True
+    )
+    assert not unseeded["ci_low"].equals(shared[1]["ci_low"])  # fresh entropy is never served from the store
+    with resampling.shared_draws(max_bytes=10):  # nothing fits: every pass draws, same numbers
+        tight = summarize(tables["cf"], METRICS, **OPTS, ci_unit="customer")
+    pd.testing.assert_frame_equal(tight, plain[1], check_exact=True)

@@ -380,6 +380,7 @@ def package_versions() -> dict[str, str]:
 
 def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.DataFrame:
     from xsell_eval import metrics as M
+    from xsell_eval.resampling import CLUSTER_COLUMN
     from xsell_eval.stats import summarize_many
 
     rows: list[tuple[Any, ...]] = []
@@ -395,8 +396,9 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
             continue
         pq = o.per_query
         ub = M.user_bucket(pq["user_history"].to_numpy())
+        keep = [c for c in (*cols, CLUSTER_COLUMN) if c in pq]  # the bucket copies hold only what is summarized
         for b in USER_BUCKETS:
-            add("user history (train baskets)", b, o.name, pq[ub == b])
+            add("user history (train baskets)", b, o.name, pq.loc[ub == b, keep])
         for b, df in (o.per_query_items or {}).items():
             add("target item popularity", b, o.name, df)
     sums = summarize_many(  # one set of draws per bucket size, shared by the adapters (same numbers as one by one)
@@ -420,8 +422,34 @@ def assemble(
     """Statistics over the outcomes, plus the manifest and the decision, as one CompareResult.
 
     The decision (:func:`xsell_eval.decision.decide`) is computed here, once, while the
-    per-query values are at hand (the paired test winner vs runner-up needs them).
+    per-query values are at hand (the paired test winner vs runner-up needs them). Every
+    bootstrap of the run reuses the resample counts of the same customers
+    (:func:`~xsell_eval.resampling.shared_draws`: the same numbers, drawn once).
     """
+    from xsell_eval.resampling import shared_draws
+
+    with shared_draws():
+        return _assemble(
+            config,
+            prepared,
+            outcomes,
+            started=started,
+            hash_user_ids=hash_user_ids,
+            settings=settings,
+            command=command,
+        )
+
+
+def _assemble(
+    config: CompareConfig,
+    prepared: Prepared,
+    outcomes: list[AdapterOutcome],
+    *,
+    started: float,
+    hash_user_ids: bool = False,
+    settings: ReportSettings | None = None,
+    command: str | None = None,
+) -> CompareResult:
     from xsell_eval.data.describe import data_card
     from xsell_eval.fairness import compute_fairness
     from xsell_eval.stats import compare_to_baseline, summarize_many

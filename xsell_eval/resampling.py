@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal
 
 import numpy as np
@@ -121,6 +123,64 @@ def count_chunks(n: int, n_resamples: int, seed: int | None) -> Iterator[np.ndar
         done += c
 
 
+class _DrawStore:
+    """Resample counts kept by :func:`shared_draws`: ``(units, n_resamples, seed)`` -> chunks as uint8."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.chunks: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+
+_SHARED_DRAWS: ContextVar[_DrawStore | None] = ContextVar("xsell_eval_shared_draws", default=None)
+
+#: default budget of :func:`shared_draws`: the counts of 1,000 resamples over ~268k customers
+SHARED_DRAWS_BYTES = 256 << 20
+
+
+@contextmanager
+def shared_draws(max_bytes: int = SHARED_DRAWS_BYTES) -> Iterator[None]:
+    """Within the block, the resample counts of each ``(units, n_resamples, seed)`` are drawn once.
+
+    The statistics of a run resample the same customers many times over (the summaries, the
+    comparisons with the baseline, the decision's paired tests): the draws depend only on
+    ``(units, n_resamples, seed)``, so the first pass keeps its counts (one byte each, up to
+    ``max_bytes`` in all; first come, first kept) and later passes read them back instead of
+    drawing again. The numbers are exactly those drawn afresh. Seeds other than an int
+    (``None``: fresh entropy) are never shared. Outside the block nothing is kept.
+    """
+    token = _SHARED_DRAWS.set(_DrawStore(max_bytes))
+    try:
+        yield
+    finally:
+        _SHARED_DRAWS.reset(token)
+
+
+def _draws(units: int, n_resamples: int, seed: int | None) -> Iterator[np.ndarray]:
+    """:func:`count_chunks`, read from / kept in the :func:`shared_draws` store when one is active."""
+    store = _SHARED_DRAWS.get()
+    if store is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        yield from count_chunks(units, n_resamples, seed)
+        return
+    key = (units, n_resamples, int(seed))
+    cached = store.chunks.get(key)
+    if cached is not None:
+        for c in cached:
+            yield c.astype(np.float64)
+        return
+    keep = store.used + units * n_resamples <= store.max_bytes
+    kept: list[np.ndarray] = []
+    for w in count_chunks(units, n_resamples, seed):
+        if keep and w.max(initial=0) <= 255:
+            kept.append(w.astype(np.uint8))
+        else:
+            keep, kept = False, []
+        yield w
+    if keep:
+        store.chunks[key] = kept
+        store.used += units * n_resamples
+
+
 class _MeansTask:
     """One matrix of column means to resample: per-unit sums (units × p), unit sizes, and where the replicates go.
 
@@ -166,7 +226,7 @@ def _run_tasks(tasks: Sequence[_MeansTask], n_resamples: int, seed: int | None) 
     with threadpool_limits(limits=1, user_api="blas"):
         for units, group in by_units.items():
             row = 0
-            for w in count_chunks(units, n_resamples, seed):
+            for w in _draws(units, n_resamples, seed):
                 for t in group:
                     total = float(t.n) if t.sizes is None else (w @ t.sizes)[:, None]
                     t.out[row : row + len(w)] = (w @ t.sums) / total
@@ -380,4 +440,5 @@ __all__ = [
     "resampled_columns",
     "resampled_columns_many",
     "resampled_means",
+    "shared_draws",
 ]
