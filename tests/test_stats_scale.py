@@ -201,3 +201,33 @@ def test_shared_draws_reuse_the_counts_and_change_no_number(monkeypatch: pytest.
     with resampling.shared_draws(max_bytes=10):  # nothing fits: every pass draws, same numbers
         tight = summarize(tables["cf"], METRICS, **OPTS, ci_unit="customer")
     pd.testing.assert_frame_equal(tight, plain[1], check_exact=True)
+
+
+def test_a_compare_run_gives_the_old_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the summaries, comparisons and decision of a run equal the old code's (the store changes nothing)."""
+    from xsell_eval.decision import decide
+    from xsell_eval.pipeline import CompareConfig, run_compare
+    from xsell_eval.testing import toy_dataset
+
+    config = CompareConfig(adapters=("random", "cf"), ks=(5, 10), n_bootstrap=200, ci_unit="customer", test="bootstrap")
+    result = run_compare(config, dataset=toy_dataset())
+    pq = result.per_query_frame
+    per_query = {a: pq[pq["adapter"] == a].drop(columns="adapter").reset_index(drop=True) for a in result.adapter_names}
+    cfg = result.config
+    metric_cols = [f"{m}@{k}" for m in cfg.metrics for k in cfg.ks]
+    opts = cfg.bootstrap_options
+    for a, df in per_query.items():
+        got = result.estimates[result.estimates["adapter"] == a].drop(columns="adapter").reset_index(drop=True)
+        old = legacy.summarize(df, [c for c in metric_cols if c in df], **opts, ci_unit="customer")
+        pd.testing.assert_frame_equal(got, old, check_exact=True)
+    old = legacy.compare_to_baseline(
+        per_query, cfg.baseline, metric_cols, alpha=cfg.alpha, **opts, test="bootstrap", ci_unit="customer"
+    )
+    pd.testing.assert_frame_equal(result.comparisons, old, check_exact=True)
+    assert result.decision is not None and result.decision.runner_up is not None
+    assert result.decision.runner_up.paired is not None  # the decision ran a paired test
+    assert result.decision.to_dict() == decide(result).to_dict()  # without the store: the same decision
+    import xsell_eval.stats
+
+    monkeypatch.setattr(xsell_eval.stats, "paired_comparison", legacy.paired_comparison)
+    assert result.decision.to_dict() == decide(result).to_dict()  # with the old paired test: the same decision

@@ -380,7 +380,7 @@ def package_versions() -> dict[str, str]:
 
 def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.DataFrame:
     from xsell_eval import metrics as M
-    from xsell_eval.resampling import CLUSTER_COLUMN
+    from xsell_eval.resampling import CLUSTER_COLUMN, shared_draws
     from xsell_eval.stats import summarize_many
 
     rows: list[tuple[Any, ...]] = []
@@ -401,9 +401,10 @@ def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.
             add("user history (train baskets)", b, o.name, pq.loc[ub == b, keep])
         for b, df in (o.per_query_items or {}).items():
             add("target item popularity", b, o.name, df)
-    sums = summarize_many(  # one set of draws per bucket size, shared by the adapters (same numbers as one by one)
-        [(df, [c for c in cols if c in df]) for _, df in tables], **config.bootstrap_options, ci_unit=config.ci_unit
-    )
+    with shared_draws(max_bytes=0):  # each bucket's draws serve all adapters at once and are not needed again
+        sums = summarize_many(  # one set of draws per bucket size, shared by the adapters (same numbers as one by one)
+            [(df, [c for c in cols if c in df]) for _, df in tables], **config.bootstrap_options, ci_unit=config.ci_unit
+        )
     for (kind, bucket, adapter), s in zip((key for key, _ in tables), sums, strict=True):
         rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
     return pd.DataFrame(rows, columns=["bucket_type", "bucket", "adapter", "metric", "mean", "ci_low", "ci_high", "n"])
@@ -422,34 +423,8 @@ def assemble(
     """Statistics over the outcomes, plus the manifest and the decision, as one CompareResult.
 
     The decision (:func:`xsell_eval.decision.decide`) is computed here, once, while the
-    per-query values are at hand (the paired test winner vs runner-up needs them). Every
-    bootstrap of the run reuses the resample counts of the same customers
-    (:func:`~xsell_eval.resampling.shared_draws`: the same numbers, drawn once).
+    per-query values are at hand (the paired test winner vs runner-up needs them).
     """
-    from xsell_eval.resampling import shared_draws
-
-    with shared_draws():
-        return _assemble(
-            config,
-            prepared,
-            outcomes,
-            started=started,
-            hash_user_ids=hash_user_ids,
-            settings=settings,
-            command=command,
-        )
-
-
-def _assemble(
-    config: CompareConfig,
-    prepared: Prepared,
-    outcomes: list[AdapterOutcome],
-    *,
-    started: float,
-    hash_user_ids: bool = False,
-    settings: ReportSettings | None = None,
-    command: str | None = None,
-) -> CompareResult:
     from xsell_eval.data.describe import data_card
     from xsell_eval.fairness import compute_fairness
     from xsell_eval.stats import compare_to_baseline, summarize_many
@@ -639,9 +614,12 @@ def run_compare(
             on_adapter_done(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
-    result = assemble(
-        config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
-    )
+    from xsell_eval.resampling import shared_draws
+
+    with shared_draws():  # every bootstrap of the statistics and the decision draws each customer set once
+        result = assemble(
+            config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
+        )
     emit("stage_end", "statistics", {})
     if completed is not None:
         result = replace(result, resume=ResumeInfo(tuple(restored), tuple(stale)))
