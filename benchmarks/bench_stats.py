@@ -14,7 +14,8 @@ runner-up test and a head-to-head row). A run directory does not keep the per-it
 their three buckets ("unseen", "tail", "head") are seeded random subsets of 11%, 93% and 92% of the
 queries (the shares of the 30M ladder run) with hit_rate/recall/ndcg at the primary k.
 
-Each part is timed and its peak resident memory is ``VmHWM`` after resetting it at the part's start
+Each part is timed (wall and CPU seconds of the process: on a shared machine the CPU time is the
+steadier figure) and its peak resident memory is ``VmHWM`` after resetting it at the part's start
 (``/proc/self/clear_refs``, Linux); "above start" is that peak minus the resident memory at the start.
 Figures only, no assertions. ``--code`` (default: the checkout this script sits in) is put first on
 ``sys.path``; ``--code ""`` keeps ``PYTHONPATH``, to time another checkout (code without
@@ -178,21 +179,22 @@ def main(argv: list[str] | None = None) -> None:
         f"{opts['n_resamples']} resamples, ci_unit={ci_unit}, test={test}"
     )
     print(f"load average {os.getloadavg()[0]:.2f}; table read in {load_s:.1f} s, RSS {_status_mib('VmRSS'):,.0f} MiB")
-    print("| part | seconds | peak MiB | above start MiB |\n|---|---:|---:|---:|")
-    total = 0.0
+    print("| part | wall s | CPU s | peak MiB | above start MiB |\n|---|---:|---:|---:|---:|")
+    total = cpu_total = 0.0
     draws = getattr(__import__("xsell_eval.resampling").resampling, "shared_draws", contextlib.nullcontext)
     stack = contextlib.ExitStack()
     stack.enter_context(draws())  # as assemble runs the statistics and the decision (when the code has it)
     for label, fn in parts.items():
         start = _status_mib("VmRSS")
         _reset_peak()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        s = time.perf_counter() - t
+        s, cpu = time.perf_counter() - t, time.process_time() - c
         total += s
+        cpu_total += cpu
         peak = _status_mib("VmHWM")
-        print(f"| {label} | {s:.1f} | {peak:,.0f} | {peak - start:,.0f} |", flush=True)
-    print(f"| total | {total:.1f} | | |")
+        print(f"| {label} | {s:.1f} | {cpu:.1f} | {peak:,.0f} | {peak - start:,.0f} |", flush=True)
+    print(f"| total | {total:.1f} | {cpu_total:.1f} | | |")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
