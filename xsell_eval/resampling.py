@@ -298,7 +298,6 @@ class _ColumnsJob:
         # unit structure key -> (compact codes, units, fingerprint -> [(representative, [column indices])])
         groups: dict[object, tuple[np.ndarray | None, int, dict[tuple[int, bytes], list[tuple[int, list[int]]]]]] = {}
         seen_codes: dict[int, tuple[object, np.ndarray, int]] = {}  # id(codes array) -> its key (same object)
-        by_digest: dict[bytes, object] = {}
         for j, col in enumerate(columns):
             if codes is None:
                 key: object = ("n", len(col))
@@ -310,8 +309,7 @@ class _ColumnsJob:
                 else:
                     cc = _dense_ranks(np.asarray(raw, dtype=np.int64).ravel())
                     units = int(cc.max()) + 1 if len(cc) else 0
-                    digest = _digest(cc)
-                    key = by_digest.setdefault(digest, digest)
+                    key = _digest(cc)
                     seen_codes[id(raw)] = (key, cc, units)
             slots = groups.setdefault(key, (cc, units, {}))[2].setdefault(_fingerprint(col), [])
             for rep, members in slots:

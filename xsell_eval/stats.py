@@ -531,9 +531,8 @@ def compare_to_baseline(
         _metric_columns(df, metrics, f"adapter '{name}'")
         if df[C.QUERY].duplicated().any():
             raise DataError(f"adapter '{name}': duplicated query_id in its per-query metrics")
-        if np.array_equal(
-            df[C.QUERY].to_numpy(), base_q
-        ):  # the same queries in the same order: the join is the identity
+        aligned = np.array_equal(df[C.QUERY].to_numpy(), base_q)  # same queries, same order: the join is the identity
+        if aligned:
             n_joined = len(base)
             xa = df[cols].to_numpy(dtype=np.float64)
             xb = base[cols].to_numpy(dtype=np.float64)
