@@ -17,11 +17,12 @@ the C clusters). With one query per cluster it is the ordinary per-query bootstr
 so both units run through the same code: :func:`resampled_means` with ``codes=None``
 resamples queries.
 
-Vectorised: the per-cluster sums are one sparse product, the weights come in chunks of
+Vectorised: the per-cluster sums are one weighted ``bincount`` per column, the weights come in chunks of
 ``(c × C)`` counts (bounded memory), and each chunk gives every column's replicates as
 ``(W @ S) / (W @ n)`` (two BLAS products). The draws depend only on
 ``(C, n_resamples, seed)``: columns resampled over the same clusters (A and B of a
-paired comparison) get the *same* draws.
+paired comparison) get the *same* draws, and :func:`resampled_columns_many` /
+:func:`shared_draws` make them once for many tables (bit-identical to drawing them afresh).
 
 :func:`inversion_p_value` turns the replicates of a paired difference into the p-value
 of the bootstrap test that agrees with the percentile CI drawn from them.

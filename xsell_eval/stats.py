@@ -6,7 +6,8 @@
   (the bootstrap test from the same draws as the CI, Wilcoxon signed-rank with Pratt's
   treatment of zeros, or the paired t-test), and win/tie/loss counts.
 - :func:`holm` — Holm's step-down correction (statsmodels), NaN-safe.
-- :func:`compare_to_baseline` / :func:`summarize` — the tables the report shows.
+- :func:`compare_to_baseline` / :func:`summarize` — the tables the report shows;
+  :func:`summarize_many` — several tables at once, each random draw made once for all of them.
 
 Every interval is a percentile bootstrap. The resampling unit is the query (default of
 these functions) or the customer (``clusters=`` / ``ci_unit="customer"``: the cluster
