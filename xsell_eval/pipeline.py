@@ -380,30 +380,33 @@ def package_versions() -> dict[str, str]:
 
 def _bucket_tables(outcomes: list[AdapterOutcome], config: CompareConfig) -> pd.DataFrame:
     from xsell_eval import metrics as M
-    from xsell_eval.stats import summarize
+    from xsell_eval.resampling import CLUSTER_COLUMN, shared_draws
+    from xsell_eval.stats import summarize_many
 
     rows: list[tuple[Any, ...]] = []
     _, k = M.parse_metric(config.primary_metric)
     cols = [f"{m}@{k}" for m in ("hit_rate", "recall", "ndcg", "revenue")]
+    tables: list[tuple[tuple[str, str, str], pd.DataFrame]] = []
 
     def add(kind: str, bucket: str, adapter: str, df: pd.DataFrame) -> None:
-        s = summarize(
-            df,
-            [c for c in cols if c in df],
-            **config.bootstrap_options,
-            ci_unit=config.ci_unit,
-        )
-        rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
+        tables.append(((kind, bucket, adapter), df))
 
     for o in outcomes:
         if o.status != "ok" or o.per_query is None:
             continue
         pq = o.per_query
         ub = M.user_bucket(pq["user_history"].to_numpy())
+        keep = [c for c in (*cols, CLUSTER_COLUMN) if c in pq]  # the bucket copies hold only what is summarized
         for b in USER_BUCKETS:
-            add("user history (train baskets)", b, o.name, pq[ub == b])
+            add("user history (train baskets)", b, o.name, pq.loc[ub == b, keep])
         for b, df in (o.per_query_items or {}).items():
             add("target item popularity", b, o.name, df)
+    with shared_draws(max_bytes=0):  # each bucket's draws serve all adapters at once and are not needed again
+        sums = summarize_many(  # one set of draws per bucket size, shared by the adapters (same numbers as one by one)
+            [(df, [c for c in cols if c in df]) for _, df in tables], **config.bootstrap_options, ci_unit=config.ci_unit
+        )
+    for (kind, bucket, adapter), s in zip((key for key, _ in tables), sums, strict=True):
+        rows.extend((kind, bucket, adapter, r.metric, r.mean, r.ci_low, r.ci_high, r.n) for r in s.itertuples())
     return pd.DataFrame(rows, columns=["bucket_type", "bucket", "adapter", "metric", "mean", "ci_low", "ci_high", "n"])
 
 
@@ -424,20 +427,17 @@ def assemble(
     """
     from xsell_eval.data.describe import data_card
     from xsell_eval.fairness import compute_fairness
-    from xsell_eval.stats import compare_to_baseline, summarize
+    from xsell_eval.stats import compare_to_baseline, summarize_many
 
     per_query = {o.name: o.per_query for o in outcomes if o.status == "ok" and o.per_query is not None}
     metric_cols = [f"{m}@{k}" for m in config.metrics for k in config.ks]
-    sums = []
-    for name, pq in per_query.items():
-        s = summarize(
-            pq,
-            [c for c in metric_cols if c in pq],
-            **config.bootstrap_options,
-            ci_unit=config.ci_unit,
-        )
+    sums = summarize_many(  # the adapters share the bootstrap draws (same numbers as one summarize each)
+        [(pq, [c for c in metric_cols if c in pq]) for pq in per_query.values()],
+        **config.bootstrap_options,
+        ci_unit=config.ci_unit,
+    )
+    for name, s in zip(per_query, sums, strict=True):
         s.insert(0, "adapter", name)
-        sums.append(s)
     summary = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame()
     baseline = config.baseline
     if baseline in per_query and len(per_query) > 1:
@@ -614,9 +614,12 @@ def run_compare(
             on_adapter_done(out)
         emit("adapter_end", spec, {"status": out.status, "error": out.error})
     emit("stage_start", "statistics", {})
-    result = assemble(
-        config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
-    )
+    from xsell_eval.resampling import shared_draws
+
+    with shared_draws():  # every bootstrap of the statistics and the decision draws each customer set once
+        result = assemble(
+            config, prepared, outcomes, started=started, hash_user_ids=hash_user_ids, settings=settings, command=command
+        )
     emit("stage_end", "statistics", {})
     if completed is not None:
         result = replace(result, resume=ResumeInfo(tuple(restored), tuple(stale)))

@@ -17,11 +17,12 @@ the C clusters). With one query per cluster it is the ordinary per-query bootstr
 so both units run through the same code: :func:`resampled_means` with ``codes=None``
 resamples queries.
 
-Vectorised: the per-cluster sums are one sparse product, the weights come in chunks of
+Vectorised: the per-cluster sums are one weighted ``bincount`` per column, the weights come in chunks of
 ``(c × C)`` counts (bounded memory), and each chunk gives every column's replicates as
 ``(W @ S) / (W @ n)`` (two BLAS products). The draws depend only on
 ``(C, n_resamples, seed)``: columns resampled over the same clusters (A and B of a
-paired comparison) get the *same* draws.
+paired comparison) get the *same* draws, and :func:`resampled_columns_many` /
+:func:`shared_draws` make them once for many tables (bit-identical to drawing them afresh).
 
 :func:`inversion_p_value` turns the replicates of a paired difference into the p-value
 of the bootstrap test that agrees with the percentile CI drawn from them.
@@ -31,10 +32,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from xsell_eval.errors import ConfigError, DataError
 
@@ -57,6 +59,24 @@ def check_ci_unit(unit: str) -> CIUnit:
     return unit  # type: ignore[return-value]
 
 
+def _dense_ranks(u: np.ndarray) -> np.ndarray:
+    """``np.unique(u, return_inverse=True)[1]`` (int64) of a 1-D integer array, in O(n) when its span is small.
+
+    The rank of each value among the distinct values: a bincount over the value range instead of a
+    sort when ``max − min`` is at most a few times ``len(u)`` (customer numbers, cluster codes).
+    """
+    if len(u) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = int(u.min()), int(u.max())
+    if hi - lo > 4 * len(u) + 1024:
+        return np.unique(u, return_inverse=True)[1].astype(np.int64).ravel()
+    shifted = u - lo if lo else u
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[shifted] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return rank[shifted]
+
+
 def cluster_codes(unit_ids: np.ndarray | Sequence[int]) -> np.ndarray:
     """Cluster codes 0..C-1 of each query from its customer index; negative ids are singletons.
 
@@ -76,9 +96,10 @@ def cluster_codes(unit_ids: np.ndarray | Sequence[int]) -> np.ndarray:
     u = u.astype(np.int64, copy=False)
     known = u >= 0
     codes = np.empty(len(u), dtype=np.int64)
-    uniq, inv = np.unique(u[known], return_inverse=True)
+    inv = _dense_ranks(u[known])
+    n_known = int(inv.max()) + 1 if len(inv) else 0
     codes[known] = inv
-    codes[~known] = len(uniq) + np.arange(int((~known).sum()))
+    codes[~known] = n_known + np.arange(int((~known).sum()))
     return codes
 
 
@@ -86,7 +107,8 @@ def count_chunks(n: int, n_resamples: int, seed: int | None) -> Iterator[np.ndar
     """Yield (c × n) float arrays of resample counts; rows sum to n. Depends only on the arguments.
 
     Row ``r`` says how often resample ``r`` drew each of the ``n`` units (a Multinomial(n, 1/n)
-    vector), built from ``rng.integers`` indices with one ``bincount`` per resample.
+    vector), built from ``rng.integers`` indices with one ``bincount`` per resample. At most
+    ``_CHUNK_ELEMS`` counts per chunk, so memory stays bounded whatever ``n_resamples``.
     """
     rng = np.random.default_rng(seed)
     per_chunk = max(1, min(n_resamples, _CHUNK_ELEMS // max(n, 1)))
@@ -102,6 +124,128 @@ def count_chunks(n: int, n_resamples: int, seed: int | None) -> Iterator[np.ndar
         done += c
 
 
+class _DrawStore:
+    """Resample counts kept by :func:`shared_draws`: ``(units, n_resamples, seed)`` -> chunks as uint8."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.chunks: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+
+_SHARED_DRAWS: ContextVar[_DrawStore | None] = ContextVar("xsell_eval_shared_draws", default=None)
+
+#: default budget of :func:`shared_draws`: the counts of 1,000 resamples over ~268k customers
+SHARED_DRAWS_BYTES = 256 << 20
+
+
+@contextmanager
+def shared_draws(max_bytes: int = SHARED_DRAWS_BYTES) -> Iterator[None]:
+    """Within the block, the resample counts of each ``(units, n_resamples, seed)`` are drawn once.
+
+    The statistics of a run resample the same customers many times over (the summaries, the
+    comparisons with the baseline, the decision's paired tests): the draws depend only on
+    ``(units, n_resamples, seed)``, so the first pass keeps its counts (one byte each, up to
+    ``max_bytes`` in all; first come, first kept) and later passes read them back instead of
+    drawing again. The numbers are exactly those drawn afresh. Seeds other than an int
+    (``None``: fresh entropy) are never shared. Outside the block nothing is kept.
+    """
+    token = _SHARED_DRAWS.set(_DrawStore(max_bytes))
+    try:
+        yield
+    finally:
+        _SHARED_DRAWS.reset(token)
+
+
+def _draws(units: int, n_resamples: int, seed: int | None) -> Iterator[np.ndarray]:
+    """:func:`count_chunks`, read from / kept in the :func:`shared_draws` store when one is active."""
+    store = _SHARED_DRAWS.get()
+    if store is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        yield from count_chunks(units, n_resamples, seed)
+        return
+    key = (units, n_resamples, int(seed))
+    cached = store.chunks.get(key)
+    if cached is not None:
+        for c in cached:
+            yield c.astype(np.float64)
+        return
+    keep = store.used + units * n_resamples <= store.max_bytes
+    kept: list[np.ndarray] = []
+    for w in count_chunks(units, n_resamples, seed):
+        if keep and w.max(initial=0) <= 255:
+            kept.append(w.astype(np.uint8))
+        else:
+            keep, kept = False, []
+        yield w
+    if keep:
+        store.chunks[key] = kept
+        store.used += units * n_resamples
+
+
+def _stack_columns(cols: Sequence[np.ndarray], n: int, rows_per_block: int = 8192) -> np.ndarray:
+    """``np.column_stack(cols)`` (C order, n × p), copied block of rows by block: ~8× faster for long columns.
+
+    Writing whole columns into a row-major matrix strides through memory; a block of rows stays in cache.
+    """
+    out = np.empty((n, len(cols)))
+    for i in range(0, n, rows_per_block):
+        block = out[i : i + rows_per_block]
+        for j, c in enumerate(cols):
+            block[:, j] = c[i : i + rows_per_block]
+    return out
+
+
+class _MeansTask:
+    """One matrix of column means to resample: per-unit sums (units × p), unit sizes, and where the replicates go.
+
+    ``sums``/``sizes`` are what ``resampled_means`` multiplies each chunk of counts with; the
+    per-cluster sums come from ``np.bincount`` (the same additions, in the same order, as the
+    sparse indicator product ``G @ x`` they replace: each cluster's values in row order from 0.0).
+    """
+
+    __slots__ = ("n", "out", "sizes", "sums", "units")
+
+    def __init__(
+        self, columns: Sequence[np.ndarray], codes: np.ndarray | None, n_resamples: int, n: int | None = None
+    ) -> None:
+        n = (len(columns[0]) if len(columns) else 0) if n is None else n
+        self.n = n
+        if codes is None:
+            self.units = n
+            self.sizes: np.ndarray | None = None
+            self.sums = _stack_columns([np.asarray(c, dtype=np.float64) for c in columns], n)
+        else:
+            self.units = int(codes.max()) + 1 if n else 0
+            self.sizes = np.bincount(codes, minlength=self.units).astype(np.float64)
+            self.sums = np.empty((self.units, len(columns)))
+            for i, col in enumerate(columns):
+                self.sums[:, i] = np.bincount(codes, weights=np.asarray(col, dtype=np.float64), minlength=self.units)
+        self.out = np.empty((n_resamples, len(columns)))
+
+
+def _run_tasks(tasks: Sequence[_MeansTask], n_resamples: int, seed: int | None) -> None:
+    """Fill every task's replicates; tasks over the same number of units share one stream of draws.
+
+    The draws depend only on ``(units, n_resamples, seed)``, so drawing them once per distinct
+    ``units`` and multiplying each chunk with every task's sums gives each task exactly the
+    numbers of its own :func:`resampled_means` call (the same products, chunk by chunk), for a
+    fraction of the random-number work. Memory: one chunk of counts at a time.
+    """
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    by_units: dict[int, list[_MeansTask]] = {}
+    for t in tasks:
+        by_units.setdefault(t.units, []).append(t)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for units, group in by_units.items():
+            row = 0
+            for w in _draws(units, n_resamples, seed):
+                for t in group:
+                    total = float(t.n) if t.sizes is None else (w @ t.sizes)[:, None]
+                    t.out[row : row + len(w)] = (w @ t.sums) / total
+                row += len(w)
+
+
 def resampled_means(x: np.ndarray, codes: np.ndarray | None, n_resamples: int, seed: int | None) -> np.ndarray:
     """Bootstrap replicates of the column means of a NaN-free (n × p) matrix: (n_resamples × p).
 
@@ -114,28 +258,82 @@ def resampled_means(x: np.ndarray, codes: np.ndarray | None, n_resamples: int, s
     other were measured 25× slower; one thread also makes the sums independent of the
     machine's core count.
     """
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
-    if codes is None:
-        sums, sizes, n_units = x, None, n
-    else:
+    if codes is not None:
         codes = np.asarray(codes, dtype=np.int64)
         if codes.shape != (n,):
             raise DataError(f"cluster codes: expected {n} values, got {codes.shape}")
-        n_units = int(codes.max()) + 1 if n else 0
-        g = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_units, n))
-        sums = np.asarray(g @ x)
-        sizes = np.asarray(g.sum(axis=1)).ravel()
-    out = np.empty((n_resamples, x.shape[1]))
-    row = 0
-    with threadpool_limits(limits=1, user_api="blas"):
-        for w in count_chunks(n_units, n_resamples, seed):
-            total = float(n) if sizes is None else (w @ sizes)[:, None]
-            out[row : row + len(w)] = (w @ sums) / total
-            row += len(w)
-    return out
+    task = _MeansTask([x[:, j] for j in range(x.shape[1])], codes, n_resamples, n=n)
+    _run_tasks([task], n_resamples, seed)
+    return task.out
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """The raw 64-bit patterns of a float64 array (bitwise equality, as the old byte digests compared)."""
+    return np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
+
+
+def _fingerprint(a: np.ndarray) -> tuple[int, bytes]:
+    """A cheap key of a float64 column: length, sum and 64 evenly spaced values (candidates, then compared).
+
+    The sum keeps mostly-zero columns (rare hits) apart, whose sampled values often all agree.
+    """
+    step = max(1, len(a) // 64)
+    sample = np.ascontiguousarray(a[::step][:64], dtype=np.float64)
+    return len(a), np.float64(np.sum(a, dtype=np.float64)).tobytes() + sample.tobytes()
+
+
+class _ColumnsJob:
+    """The grouping of :func:`resampled_columns` for one call: columns over the same units share a task,
+    identical columns (bit for bit) share a task column."""
+
+    def __init__(
+        self,
+        columns: Sequence[np.ndarray],
+        n_resamples: int,
+        codes: Sequence[np.ndarray] | None,
+    ) -> None:
+        self.n_resamples = n_resamples
+        self.n_columns = len(columns)
+        # unit structure key -> (compact codes, units, fingerprint -> [(representative, [column indices])])
+        groups: dict[object, tuple[np.ndarray | None, int, dict[tuple[int, bytes], list[tuple[int, list[int]]]]]] = {}
+        seen_codes: dict[int, tuple[object, np.ndarray, int]] = {}  # id(codes array) -> its key (same object)
+        for j, col in enumerate(columns):
+            if codes is None:
+                key: object = ("n", len(col))
+                cc, units = None, len(col)
+            else:
+                raw = codes[j]
+                if id(raw) in seen_codes:
+                    key, cc, units = seen_codes[id(raw)]
+                else:
+                    cc = _dense_ranks(np.asarray(raw, dtype=np.int64).ravel())
+                    units = int(cc.max()) + 1 if len(cc) else 0
+                    key = _digest(cc)
+                    seen_codes[id(raw)] = (key, cc, units)
+            slots = groups.setdefault(key, (cc, units, {}))[2].setdefault(_fingerprint(col), [])
+            for rep, members in slots:
+                if np.array_equal(_bits(columns[rep]), _bits(col)):
+                    members.append(j)
+                    break
+            else:
+                slots.append((j, [j]))
+        self.tasks: list[tuple[_MeansTask, list[list[int]]]] = []
+        for cc, units, distinct in groups.values():
+            if units < 2:
+                continue
+            sets = [m for same in distinct.values() for _, m in same]
+            sets.sort(key=lambda m: m[0])  # first-seen order, as the old digest dict kept
+            task = _MeansTask([columns[m[0]] for m in sets], cc, n_resamples)
+            self.tasks.append((task, sets))
+
+    def result(self) -> np.ndarray:
+        out = np.full((self.n_resamples, self.n_columns), np.nan)
+        for task, members in self.tasks:
+            for i, g in enumerate(members):
+                out[:, g] = task.out[:, [i]]
+        return out
 
 
 def _digest(a: np.ndarray) -> bytes:
@@ -154,27 +352,26 @@ def resampled_columns(
     the cluster bootstrap; ``None`` resamples values. Columns over the same units (same
     length, or the same cluster structure) share one set of draws, so a table of metrics
     costs one pass per distinct unit structure and paired columns get the same draws.
-    Columns with fewer than 2 units get NaN.
+    Columns with fewer than 2 units get NaN. Passing the *same* codes array object for
+    several columns lets its compaction be computed once.
     """
-    out = np.full((n_resamples, len(columns)), np.nan)
-    groups: dict[bytes, tuple[np.ndarray | None, int, dict[bytes, list[int]]]] = {}
-    for j, col in enumerate(columns):
-        if codes is None:
-            key, cc, units = str(len(col)).encode(), None, len(col)
-        else:
-            _, cc = np.unique(np.asarray(codes[j], dtype=np.int64), return_inverse=True)
-            cc = cc.astype(np.int64).ravel()
-            key, units = _digest(cc), (int(cc.max()) + 1 if len(cc) else 0)
-        content = _digest(np.asarray(col, dtype=np.float64))
-        groups.setdefault(key, (cc, units, {}))[2].setdefault(content, []).append(j)
-    for cc, units, distinct in groups.values():
-        if units < 2:
-            continue
-        members = list(distinct.values())
-        means = resampled_means(np.column_stack([columns[g[0]] for g in members]), cc, n_resamples, seed)
-        for i, g in enumerate(members):
-            out[:, g] = means[:, [i]]
-    return out
+    return resampled_columns_many([(columns, codes)], n_resamples, seed)[0]
+
+
+def resampled_columns_many(
+    calls: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray] | None]],
+    n_resamples: int,
+    seed: int | None,
+) -> list[np.ndarray]:
+    """``[resampled_columns(columns, n_resamples, seed, codes) for columns, codes in calls]``, drawn together.
+
+    Each call keeps its own grouping and products, so each result is bit-identical to its own
+    :func:`resampled_columns`; the draws are made once per distinct number of units over all
+    calls (the summaries of several adapters, or of every bucket of every adapter, share them).
+    """
+    jobs = [_ColumnsJob(columns, n_resamples, codes) for columns, codes in calls]
+    _run_tasks([t for job in jobs for t, _ in job.tasks], n_resamples, seed)
+    return [job.result() for job in jobs]
 
 
 #: below this many resample-widths (``TAIL_DRAWS / B``) the inversion p-value is resolution-limited
@@ -256,5 +453,7 @@ __all__ = [
     "count_chunks",
     "inversion_p_value",
     "resampled_columns",
+    "resampled_columns_many",
     "resampled_means",
+    "shared_draws",
 ]

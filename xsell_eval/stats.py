@@ -6,7 +6,8 @@
   (the bootstrap test from the same draws as the CI, Wilcoxon signed-rank with Pratt's
   treatment of zeros, or the paired t-test), and win/tie/loss counts.
 - :func:`holm` — Holm's step-down correction (statsmodels), NaN-safe.
-- :func:`compare_to_baseline` / :func:`summarize` — the tables the report shows.
+- :func:`compare_to_baseline` / :func:`summarize` — the tables the report shows;
+  :func:`summarize_many` — several tables at once, each random draw made once for all of them.
 
 Every interval is a percentile bootstrap. The resampling unit is the query (default of
 these functions) or the customer (``clusters=`` / ``ci_unit="customer"``: the cluster
@@ -33,7 +34,13 @@ from scipy import stats as sps
 from xsell_eval.columns import Columns as C
 from xsell_eval.errors import ConfigError, DataError
 from xsell_eval.metrics import METRICS, parse_metric
-from xsell_eval.resampling import CLUSTER_COLUMN, check_ci_unit, inversion_p_value, resampled_columns
+from xsell_eval.resampling import (
+    CLUSTER_COLUMN,
+    check_ci_unit,
+    inversion_p_value,
+    resampled_columns,
+    resampled_columns_many,
+)
 
 Test = Literal["bootstrap", "wilcoxon", "ttest"]
 TESTS: tuple[str, ...] = ("bootstrap", "wilcoxon", "ttest")
@@ -144,6 +151,27 @@ def _percentile_ci(boot: np.ndarray, confidence: float) -> tuple[np.ndarray, np.
     return lo, hi
 
 
+def _finite_columns(
+    x: np.ndarray, codes: np.ndarray | None
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, np.ndarray]:
+    """Each column's finite values (and their cluster codes), count and mean.
+
+    A column without a non-finite value is used as it is (a view) with the table's own
+    ``codes`` object, so the resampler compacts those codes once for all such columns.
+    """
+    cols: list[np.ndarray] = []
+    ccs: list[np.ndarray] = []
+    for j in range(x.shape[1]):
+        ok = np.isfinite(x[:, j])
+        full = bool(ok.all())
+        cols.append(x[:, j] if full else x[ok, j])
+        if codes is not None:
+            ccs.append(codes if full else codes[ok])
+    count = np.array([len(c) for c in cols], dtype=np.int64)
+    mean = np.array([c.mean() if len(c) else np.nan for c in cols])
+    return cols, (None if codes is None else ccs), count, mean
+
+
 def _mean_cis(
     values: np.ndarray, *, confidence: float, n_resamples: int, seed: int | None, codes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -151,14 +179,20 @@ def _mean_cis(
 
     ``codes``: cluster code of each row (cluster bootstrap), or None (rows resampled).
     """
-    x = np.asarray(values, dtype=np.float64)
-    ok = [np.isfinite(x[:, j]) for j in range(x.shape[1])]
-    cols = [x[ok[j], j] for j in range(x.shape[1])]
-    count = np.array([len(c) for c in cols], dtype=np.int64)
-    mean = np.array([c.mean() if len(c) else np.nan for c in cols])
-    boot = resampled_columns(cols, n_resamples, seed, None if codes is None else [codes[m] for m in ok])
-    low, high = _percentile_ci(boot, confidence)
-    return mean, low, high, count
+    return _mean_cis_many([(values, codes)], confidence=confidence, n_resamples=n_resamples, seed=seed)[0]
+
+
+def _mean_cis_many(
+    tables: Sequence[tuple[np.ndarray, np.ndarray | None]], *, confidence: float, n_resamples: int, seed: int | None
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`_mean_cis` of several (matrix, codes) pairs, the bootstrap draws made once for all of them."""
+    prepared = [_finite_columns(np.asarray(x, dtype=np.float64), codes) for x, codes in tables]
+    boots = resampled_columns_many([(cols, ccs) for cols, ccs, _, _ in prepared], n_resamples, seed)
+    out = []
+    for (_, _, count, mean), boot in zip(prepared, boots, strict=True):
+        low, high = _percentile_ci(boot, confidence)
+        out.append((mean, low, high, count))
+    return out
 
 
 def bootstrap_mean_ci(
@@ -272,9 +306,10 @@ def _paired_many(
     """Column-wise paired comparisons of two (n × p) matrices (pairs with a NaN dropped per column)."""
     p = a.shape[1]
     valid = np.isfinite(a) & np.isfinite(b)
-    ca = [a[valid[:, j], j] for j in range(p)]
-    cb = [b[valid[:, j], j] for j in range(p)]
-    cc = None if codes is None else [codes[valid[:, j]] for j in range(p)] * 2
+    full = valid.all(axis=0)
+    ca = [a[:, j] if full[j] else a[valid[:, j], j] for j in range(p)]
+    cb = [b[:, j] if full[j] else b[valid[:, j], j] for j in range(p)]
+    cc = None if codes is None else [codes if full[j] else codes[valid[:, j]] for j in range(p)] * 2
     boot = resampled_columns(ca + cb, n_resamples, seed, cc)  # pairs keep their rows: same draws
     return [_paired_from_boot(ca[j], cb[j], boot[:, j], boot[:, p + j], confidence, test) for j in range(p)]
 
@@ -393,13 +428,41 @@ def summarize(
         DataFrame with columns ``metric, mean, ci_low, ci_high, n`` (one row per metric,
         in the given order); each row equals :func:`bootstrap_mean_ci` of that column.
     """
+    return summarize_many(
+        [(per_query, metrics)], seed=seed, confidence=confidence, n_resamples=n_resamples, ci_unit=ci_unit
+    )[0]
+
+
+def summarize_many(
+    tables: Sequence[tuple[pd.DataFrame, Sequence[str]]],
+    *,
+    seed: int | None,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    ci_unit: str = "query",
+) -> list[pd.DataFrame]:
+    """``[summarize(df, metrics, ...) for df, metrics in tables]``, with the bootstrap draws made once.
+
+    Each table keeps its own resamples and products, so every frame is bit-identical to its
+    own :func:`summarize` call; tables over the same number of units (the summaries of several
+    adapters on the same queries, one bucket of every adapter) share the random draws instead
+    of redrawing them, which is most of the cost at scale.
+    """
     confidence = _check_confidence(confidence)
     n_resamples = _check_resamples(n_resamples)
-    cols = _metric_columns(per_query, metrics, "summarize")
-    codes = _table_clusters(per_query, ci_unit, "summarize")
-    x = per_query[cols].to_numpy(dtype=np.float64) if cols else np.empty((len(per_query), 0))
-    mean, low, high, n = _mean_cis(x, confidence=confidence, n_resamples=n_resamples, seed=seed, codes=codes)
-    return pd.DataFrame({"metric": cols, "mean": mean, "ci_low": low, "ci_high": high, "n": n.astype(np.int64)})
+    inputs: list[tuple[np.ndarray, np.ndarray | None]] = []
+    names: list[list[str]] = []
+    for per_query, metrics in tables:
+        cols = _metric_columns(per_query, metrics, "summarize")
+        codes = _table_clusters(per_query, ci_unit, "summarize")
+        x = per_query[cols].to_numpy(dtype=np.float64) if cols else np.empty((len(per_query), 0))
+        inputs.append((x, codes))
+        names.append(cols)
+    results = _mean_cis_many(inputs, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return [
+        pd.DataFrame({"metric": cols, "mean": mean, "ci_low": low, "ci_high": high, "n": n.astype(np.int64)})
+        for cols, (mean, low, high, n) in zip(names, results, strict=True)
+    ]
 
 
 def compare_to_baseline(
@@ -453,7 +516,9 @@ def compare_to_baseline(
     test = _check_test(test)
     base = per_query[baseline]
     cols = _metric_columns(base, metrics, f"baseline '{baseline}'")
-    clustered = _table_clusters(base, ci_unit, f"baseline '{baseline}'") is not None
+    base_codes = _table_clusters(base, ci_unit, f"baseline '{baseline}'")
+    clustered = base_codes is not None
+    base_q = base[C.QUERY].to_numpy()
     base_keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
     if base[C.QUERY].duplicated().any():
         raise DataError(f"baseline '{baseline}': duplicated query_id in its per-query metrics")
@@ -467,17 +532,28 @@ def compare_to_baseline(
         _metric_columns(df, metrics, f"adapter '{name}'")
         if df[C.QUERY].duplicated().any():
             raise DataError(f"adapter '{name}': duplicated query_id in its per-query metrics")
-        joined = base[[*base_keys, *cols]].merge(df[[C.QUERY, *cols]], on=C.QUERY, how="inner", suffixes=("_b", "_a"))
-        xa = joined[[f"{c}_a" for c in cols]].to_numpy(dtype=np.float64)
-        xb = joined[[f"{c}_b" for c in cols]].to_numpy(dtype=np.float64)
-        codes = _table_clusters(joined, ci_unit, f"adapter '{name}'")
+        aligned = np.array_equal(df[C.QUERY].to_numpy(), base_q)  # same queries, same order: the join is the identity
+        if aligned:
+            n_joined = len(base)
+            xa = df[cols].to_numpy(dtype=np.float64)
+            xb = base[cols].to_numpy(dtype=np.float64)
+            codes = base_codes
+        else:
+            joined = base[[*base_keys, *cols]].merge(
+                df[[C.QUERY, *cols]], on=C.QUERY, how="inner", suffixes=("_b", "_a")
+            )
+            n_joined = len(joined)
+            xa = joined[[f"{c}_a" for c in cols]].to_numpy(dtype=np.float64)
+            xb = joined[[f"{c}_b" for c in cols]].to_numpy(dtype=np.float64)
+            codes = _table_clusters(joined, ci_unit, f"adapter '{name}'")
         for j, col in enumerate(cols):
             ok = np.isfinite(xa[:, j]) & np.isfinite(xb[:, j])
-            xa_parts.append(xa[ok, j])
-            xb_parts.append(xb[ok, j])
+            full = bool(ok.all())  # no pair dropped: a view, and the table's codes object (compacted once)
+            xa_parts.append(xa[:, j] if full else xa[ok, j])
+            xb_parts.append(xb[:, j] if full else xb[ok, j])
             if codes is not None:
-                code_parts.append(codes[ok])
-            keys.append((name, col, len(joined)))
+                code_parts.append(codes if full else codes[ok])
+            keys.append((name, col, n_joined))
     # one bootstrap pass per distinct set of units over every adapter × metric (common random numbers)
     m = len(keys)
     boot = resampled_columns(xa_parts + xb_parts, n_resamples, seed, code_parts * 2 if clustered else None)
