@@ -149,7 +149,7 @@ def run_spark_adapter(
             item_price_known=prepared.data.item_price_known,
             metrics=config.metrics,
         )
-        per_query = collect_per_query(frame, config.ks)
+        per_query = collect_per_query(frame)
         agg = coverage(recs, prepared.queries, config.ks, pop)
         empty = 1.0 - served / prepared.queries.n if prepared.queries.n else 0.0
         fb = None

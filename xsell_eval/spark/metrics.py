@@ -46,7 +46,14 @@ def per_query_frame(
     item_price_known: np.ndarray,
     metrics: Sequence[str] | None = None,
 ) -> DataFrame:
-    """One row per query and cut-off: ``query_id``, ``user_history``, ``k`` and one column per metric.
+    """One row per query: ``query_id``, one ``<metric>@<k>`` column per metric and cut-off, ``user_history``.
+
+    One conditional aggregation per query: the recommendations are shuffled once by query (every later
+    step — the best rank per item, the join with the targets, the two windows, the ``groupBy`` —
+    keeps that partitioning), each recommended item carries its hit, gain and category counters, and
+    one ``agg`` sums them under ``rank <= k`` for every cut-off. No cross join with the cut-offs, no
+    pivot. Columns are ordered as :func:`collect_per_query` returns them (metrics in
+    :data:`SPARK_METRICS` order, then k).
 
     Args:
         recs: ``query_id``, ``rank``, ``item_idx``, ``score`` (an adapter's answer).
@@ -73,61 +80,64 @@ def per_query_frame(
     )
     item_df = spark.createDataFrame(items).join(item_popularity.select(C.ITEM_IDX, "count"), C.ITEM_IDX, "left")
     item_df = item_df.fillna(0, subset=["count"])
-    # the best rank of each recommended item within k_max; rank -> dense position 1..k_max
+    # per query: its targets (item, value) and whether a target's value is unknown (targets shuffled once),
+    # with the query's own columns (the queries shuffled once)
+    per_query_targets = (
+        queries.targets.join(F.broadcast(item_df.select(C.ITEM_IDX, "_priced")), C.ITEM_IDX, "left")
+        .groupBy(C.QUERY)
+        .agg(
+            F.collect_list(F.struct(F.col(C.ITEM_IDX).alias("i"), F.col("value").alias("v"))).alias("_targets"),
+            F.max((~F.coalesce(F.col("_priced"), F.lit(False))).cast("int")).alias("_unknown"),
+        )
+    )
+    query_cols = ["user_history", "n_targets", "context_value", "_unknown"]
+    qt = queries.queries.select(C.QUERY, "user_history", "n_targets", "context_value").join(
+        per_query_targets, C.QUERY, "left"
+    )
+    # the best rank of each recommended item within k_max: the recommendations are shuffled once, by query,
+    # and every later step (best rank, the join with the queries, the windows, the aggregation) keeps that
+    # partitioning; a query without recommendations keeps one row (null rank: counted nowhere)
     r = recs.where((F.col(C.RANK) >= 1) & (F.col(C.RANK) <= k_max) & (F.col(C.ITEM_IDX) >= 0))
-    r = r.groupBy(C.QUERY, C.ITEM_IDX).agg(F.min(C.RANK).alias(C.RANK))
-    t = queries.targets.select(C.QUERY, C.ITEM_IDX, F.col("value").alias("_tv"), F.lit(True).alias("_hit"))
+    r = r.repartition(C.QUERY).groupBy(C.QUERY, C.ITEM_IDX).agg(F.min(C.RANK).alias(C.RANK))
+    matched = F.filter(F.col("_targets"), lambda s: s["i"] == F.col(C.ITEM_IDX))
     hits = (
-        r.join(t, [C.QUERY, C.ITEM_IDX], "left")
+        qt.join(r, C.QUERY, "left")
+        .withColumn("_match", matched)
+        .withColumn("_hit", F.coalesce(F.size("_match") > 0, F.lit(False)))
+        .withColumn("_tv", F.when(F.col("_hit"), F.col("_match")[0]["v"]).otherwise(0.0))
+        .drop("_targets", "_match")
         .join(F.broadcast(item_df), C.ITEM_IDX, "left")
-        .withColumn("_hit", F.coalesce("_hit", F.lit(False)))
-        .withColumn("_tv", F.when(F.col("_hit"), F.col("_tv")).otherwise(0.0))
         .withColumn(
             "_info", -F.log2(F.greatest(F.col("count").cast("double"), F.lit(1.0)) / F.lit(float(n_train_baskets)))
         )
     )
+    # hits at or before this rank (average precision); earlier items of the same category (diversity: an
+    # item closes one same-category pair with each of them, so the pairs within rank <= k are their sum)
     w = Window.partitionBy(C.QUERY).orderBy(C.RANK).rowsBetween(Window.unboundedPreceding, 0)
-    hits = hits.withColumn("_cum", F.sum(F.col("_hit").cast("double")).over(w))
-    ks_df = spark.createDataFrame([(k,) for k in ks], "k int")
-    per_k = hits.crossJoin(F.broadcast(ks_df)).where(F.col(C.RANK) <= F.col("k"))
+    w_cat = Window.partitionBy(C.QUERY, "_cat").orderBy(C.RANK)
+    hits = hits.withColumn("_cum", F.sum(F.col("_hit").cast("double")).over(w)).withColumn(
+        "_before", (F.row_number().over(w_cat) - 1).cast("double")
+    )
     hit_d = F.col("_hit").cast("double")
-    agg = per_k.groupBy(C.QUERY, "k").agg(
-        F.sum(hit_d).alias("_h"),
-        F.sum(hit_d / F.log2(F.col(C.RANK) + 1.0)).alias("_dcg"),
-        F.min(F.when(F.col("_hit"), F.col(C.RANK))).alias("_first"),
-        F.sum(F.when(F.col("_hit"), F.col("_cum") / F.col(C.RANK)).otherwise(0.0)).alias("_ap"),
-        F.sum("_tv").alias("_rev"),
-        F.count(F.lit(1)).alias("_n"),
-        F.sum("_info").alias("_info"),
-    )
-    # diversity: pairs of categorised items, pairs with the same category
-    cats = (
-        per_k.where(F.col("_cat") >= 0)
-        .groupBy(C.QUERY, "k", "_cat")
-        .agg(F.count(F.lit(1)).alias("_c"))
-        .groupBy(C.QUERY, "k")
-        .agg(F.sum("_c").alias("_m"), F.sum(F.col("_c") * (F.col("_c") - 1) / 2.0).alias("_same"))
-    )
-    # per query: number of targets, whether a target's value is unknown
-    unknown = (
-        queries.targets.join(F.broadcast(item_df.select(C.ITEM_IDX, "_priced")), C.ITEM_IDX, "left")
-        .groupBy(C.QUERY)
-        .agg(F.max((~F.coalesce(F.col("_priced"), F.lit(False))).cast("int")).alias("_unknown"))
-    )
-    base = (
-        queries.queries.select(C.QUERY, "user_history", "n_targets", "context_value")
-        .join(unknown, C.QUERY, "left")
-        .crossJoin(F.broadcast(ks_df))
-        .join(agg, [C.QUERY, "k"], "left")
-        .join(cats, [C.QUERY, "k"], "left")
-    )
+    categorised = F.col("_cat") >= 0
+    sums: list[Column] = [F.min(F.when(F.col("_hit"), F.col(C.RANK))).alias("_first")]
+    for k in ks:
+        top = F.col(C.RANK) <= k
+        sums += [
+            F.sum(F.when(top, hit_d)).alias(f"_h{k}"),
+            F.sum(F.when(top, hit_d / F.log2(F.col(C.RANK) + 1.0))).alias(f"_dcg{k}"),
+            F.sum(F.when(top & F.col("_hit"), F.col("_cum") / F.col(C.RANK))).alias(f"_ap{k}"),
+            F.sum(F.when(top, F.col("_tv"))).alias(f"_rev{k}"),
+            F.count(F.when(top, F.lit(1))).alias(f"_n{k}"),
+            F.sum(F.when(top, F.col("_info"))).alias(f"_info{k}"),
+            F.count(F.when(top & categorised, F.lit(1))).alias(f"_m{k}"),
+            F.sum(F.when(top & categorised, F.col("_before"))).alias(f"_same{k}"),
+        ]
+    base = hits.groupBy(C.QUERY).agg(*[F.first(c).alias(c) for c in query_cols], *sums)
     disc = 1.0 / np.log2(np.arange(1, k_max + 1, dtype=np.float64) + 1.0)
-    ideal = _array_lit(np.concatenate([[0.0], np.cumsum(disc)]).tolist())
-    h = F.coalesce("_h", F.lit(0.0))
+    ideal = np.concatenate([[0.0], np.cumsum(disc)])  # ideal DCG at 0..k_max hits
+    ideal_at = _array_lit(ideal.tolist())
     nt = F.col("n_targets").cast("double")
-    kd = F.col("k").cast("double")
-    cnt = F.coalesce("_n", F.lit(0))
-    rev = F.when(F.coalesce("_unknown", F.lit(0)) == 1, F.lit(float("nan"))).otherwise(F.coalesce("_rev", F.lit(0.0)))
     ctx = F.col("context_value")
     ctx_ok = ~F.isnan(ctx) & (ctx > 0) & ctx.isNotNull()
     # uplift's denominator: the mean cart value of the queries with targets and a positive cart (a ratio of
@@ -136,55 +146,51 @@ def per_query_frame(
         queries.queries.where(ctx_ok & (F.col("n_targets") > 0)).agg(F.avg("context_value").alias("_m")).collect()[0]
     )["_m"]
     mean_ctx_lit = F.lit(float("nan") if mean_ctx is None else float(mean_ctx))
-    m = F.coalesce("_m", F.lit(0)).cast("double")
-    pairs = m * (m - 1.0) / 2.0
     nan = F.lit(float("nan"))
-    exprs: dict[str, Column] = {
-        "precision": h / kd,
-        "recall": h / nt,
-        "hit_rate": (h > 0).cast("double"),
-        "ndcg": F.coalesce("_dcg", F.lit(0.0))
-        / F.element_at(ideal, F.least(F.col("n_targets"), F.col("k")).cast("int") + 1),
-        "mrr": F.when(F.col("_first").isNotNull(), 1.0 / F.col("_first").cast("double")).otherwise(0.0),
-        "map": F.coalesce("_ap", F.lit(0.0)) / F.least(nt, kd),
-        "revenue": rev,
-        "uplift": F.when(ctx_ok, rev / mean_ctx_lit).otherwise(nan),
-        "novelty": F.when(cnt > 0, F.col("_info") / cnt.cast("double")).otherwise(nan),
-        "diversity": F.when(pairs > 0, 1.0 - F.coalesce("_same", F.lit(0.0)) / pairs).otherwise(nan),
-    }
-    rows = base.select(
-        C.QUERY,
-        "user_history",
-        "k",
-        *[F.when(F.col("n_targets") > 0, exprs[n]).otherwise(nan).alias(n) for n in names],
-    )
-    return rows
+    unknown_value = F.coalesce("_unknown", F.lit(0)) == 1
+    first = F.col("_first")
+    cells: list[Column] = []
+    by_metric: dict[str, dict[int, Column]] = {n: {} for n in SPARK_METRICS}
+    for k in ks:
+        kd = F.lit(float(k))
+        h = F.coalesce(f"_h{k}", F.lit(0.0))
+        cnt = F.coalesce(f"_n{k}", F.lit(0))
+        rev = F.when(unknown_value, nan).otherwise(F.coalesce(f"_rev{k}", F.lit(0.0)))
+        m = F.coalesce(f"_m{k}", F.lit(0)).cast("double")
+        pairs = m * (m - 1.0) / 2.0
+        exprs = {
+            "precision": h / kd,
+            "recall": h / nt,
+            "hit_rate": (h > 0).cast("double"),
+            "ndcg": F.coalesce(f"_dcg{k}", F.lit(0.0))
+            / F.element_at(ideal_at, F.least(F.col("n_targets"), F.lit(k)).cast("int") + 1),
+            "mrr": F.when(first.isNotNull() & (first <= k), 1.0 / first.cast("double")).otherwise(0.0),
+            "map": F.coalesce(f"_ap{k}", F.lit(0.0)) / F.least(nt, kd),
+            "revenue": rev,
+            "uplift": F.when(ctx_ok, rev / mean_ctx_lit).otherwise(nan),
+            "novelty": F.when(cnt > 0, F.col(f"_info{k}") / cnt.cast("double")).otherwise(nan),
+            "diversity": F.when(pairs > 0, 1.0 - F.coalesce(f"_same{k}", F.lit(0.0)) / pairs).otherwise(nan),
+        }
+        for n in names:
+            by_metric[n][k] = exprs[n]
+    for n in names:
+        for k in ks:
+            cell = F.when(F.col("n_targets") > 0, by_metric[n][k]).otherwise(nan)
+            cells.append(cell.cast("double").alias(metric_column(n, k)))
+    return base.select(F.col(C.QUERY).cast("long").alias(C.QUERY), *cells, F.col("user_history").cast("long"))
 
 
-def collect_per_query(frame: DataFrame, ks: Sequence[int] | None = None) -> pd.DataFrame:
+def collect_per_query(frame: DataFrame) -> pd.DataFrame:
     """The per-query table on the driver (one row per query), sorted by query id, as the pandas engine's.
 
-    ``frame`` has one row per query and cut-off (``k`` column); the pivot to ``metric@k`` columns
-    happens in Spark (one aggregation), and the wide table is collected through Arrow
+    ``frame`` is :func:`per_query_frame`'s wide table; it is collected through Arrow
     (``spark.sql.execution.arrow.pyspark.enabled``, set by the engine's session): no Python row
     objects, so the driver holds little more than the table itself (int64 ids, float64 metrics).
     """
-    from pyspark.sql import functions as F
-
-    names = [c for c in frame.columns if c not in (C.QUERY, "user_history", "k")]
-    if ks is None:
-        ks = [int(r[0]) for r in frame.select("k").distinct().collect()]  # a handful of cut-offs
-    ks = sorted(set(int(k) for k in ks))
-    ordered = sorted(((n, k) for n in names for k in ks), key=lambda p: (SPARK_METRICS.index(p[0]), p[1]))
-    # one value per (query, k): max over the single non-null cell (NaN kept: it is the only value)
-    cells = [F.max(F.when(F.col("k") == k, F.col(n))).cast("double").alias(metric_column(n, k)) for n, k in ordered]
-    wide = frame.groupBy(C.QUERY, "user_history").agg(*cells)
-    wide = wide.select(
-        F.col(C.QUERY).cast("long"), *[metric_column(n, k) for n, k in ordered], F.col("user_history").cast("long")
-    )
-    pdf = wide.toPandas()
+    metric_cols = [c for c in frame.columns if c not in (C.QUERY, "user_history")]
+    pdf = frame.toPandas()
     out = pdf.sort_values(C.QUERY, kind="stable").reset_index(drop=True)
-    out = out.astype({metric_column(n, k): np.float64 for n, k in ordered})
+    out = out.astype({c: np.float64 for c in metric_cols})
     out[C.QUERY] = out[C.QUERY].astype(np.int64)
     out["user_history"] = out["user_history"].astype(np.int64)
     return out
