@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     if ns.child:
         kind, *rest = ns.child
         if kind == "generate":
-            res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3], int(rest[4]))
+            res = child_generate(int(rest[0]), int(rest[1]), int(rest[2]), rest[3], *(int(d) for d in rest[4:5]))
         elif kind == "load":
             res = child_load(rest[0])
         else:
