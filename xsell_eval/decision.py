@@ -346,27 +346,16 @@ def ab_plan(result: CompareResult, winner: str, rel_low: float | None, traffic: 
 
 def runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFrame | None) -> PairedTest | None:
     """Paired comparison ``a`` vs ``b`` on the primary metric (needs the per-query values)."""
-    from xsell_eval.columns import Columns as C
 
     prim = result.config.primary_metric
     if per_query is None or per_query.empty or prim not in per_query.columns or "adapter" not in per_query.columns:
         return None
-    from xsell_eval.resampling import CLUSTER_COLUMN
-    from xsell_eval.stats import paired_comparison
+    from xsell_eval.stats import pair_on_queries, paired_comparison
 
     cfg = result.config
-    clustered = cfg.ci_unit == "customer"
-    if clustered and CLUSTER_COLUMN not in per_query.columns:
-        from xsell_eval.errors import DataError
-
-        raise DataError(
-            f"the per-query metrics have no '{CLUSTER_COLUMN}' column, needed by ci_unit='customer' "
-            "(use ci_unit='query' for per-query tables without customers)"
-        )
-    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
-    x = per_query.loc[per_query["adapter"] == a, [*keys, prim]]
-    y = per_query.loc[per_query["adapter"] == b, [C.QUERY, prim]]
-    j = x.merge(y, on=C.QUERY, suffixes=("_a", "_b"))
+    j, clusters = pair_on_queries(
+        per_query[per_query["adapter"] == a], per_query[per_query["adapter"] == b], [prim], ci_unit=cfg.ci_unit
+    )
     if len(j) < 2:
         return None
     r = paired_comparison(
@@ -374,7 +363,7 @@ def runner_up_test(result: CompareResult, a: str, b: str, per_query: pd.DataFram
         j[f"{prim}_b"].to_numpy(dtype=float),
         **cfg.bootstrap_options,
         test=cfg.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
-        clusters=j[CLUSTER_COLUMN].to_numpy() if clustered else None,
+        clusters=clusters,
     )
     return PairedTest(
         n=int(r.n),

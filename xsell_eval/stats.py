@@ -138,6 +138,28 @@ def _table_clusters(df: pd.DataFrame, ci_unit: str, where: str) -> np.ndarray | 
     return cluster_codes(df[CLUSTER_COLUMN].to_numpy())
 
 
+def pair_on_queries(
+    a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str], *, ci_unit: str
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Two per-query tables paired on the query id (``columns`` suffixed ``_a`` / ``_b``), and each pair's customer.
+
+    The customers (``a``'s cluster column) come back only with ``ci_unit="customer"``, as the
+    ``clusters`` of :func:`paired_comparison`; ``None`` resamples the pairs themselves.
+
+    Raises:
+        DataError: ``ci_unit`` is ``"customer"`` and ``a`` has no customer column.
+    """
+    clustered = check_ci_unit(ci_unit) == "customer"
+    if clustered and CLUSTER_COLUMN not in a.columns:
+        raise DataError(
+            f"the per-query metrics have no '{CLUSTER_COLUMN}' column, needed by ci_unit='customer' "
+            "(use ci_unit='query' for per-query tables without customers)"
+        )
+    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
+    j = a[[*keys, *columns]].merge(b[[C.QUERY, *columns]], on=C.QUERY, suffixes=("_a", "_b"))
+    return j, (j[CLUSTER_COLUMN].to_numpy() if clustered else None)
+
+
 # --------------------------------------------------------------------------- bootstrap core
 def _percentile_ci(boot: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CI of each column of bootstrap replicates (NaN replicates ignored)."""

@@ -404,20 +404,9 @@ def tuned_vs_default(
     Raises:
         DataError: ``ci_unit`` is ``"customer"`` and the tuned per-query table has no customer column.
     """
-    from xsell_eval.columns import Columns as C
-    from xsell_eval.resampling import CLUSTER_COLUMN
-    from xsell_eval.stats import paired_comparison
+    from xsell_eval.stats import pair_on_queries, paired_comparison
 
-    clustered = config.ci_unit == "customer"
-    if clustered and CLUSTER_COLUMN not in tuned.columns:
-        from xsell_eval.errors import DataError
-
-        raise DataError(
-            f"the per-query metrics have no '{CLUSTER_COLUMN}' column, needed by ci_unit='customer' "
-            "(use ci_unit='query' for per-query tables without customers)"
-        )
-    keys = [C.QUERY, CLUSTER_COLUMN] if clustered else [C.QUERY]
-    j = tuned[[*keys, *metrics]].merge(default[[C.QUERY, *metrics]], on=C.QUERY, suffixes=("_a", "_b"))
+    j, clusters = pair_on_queries(tuned, default, list(metrics), ci_unit=config.ci_unit)
     rows = []
     for m in metrics:
         pc = paired_comparison(
@@ -425,7 +414,7 @@ def tuned_vs_default(
             j[f"{m}_b"].to_numpy(dtype=float),
             **config.bootstrap_options,
             test=config.test,  # type: ignore[arg-type]  # checked by CompareConfig.validate
-            clusters=j[CLUSTER_COLUMN].to_numpy() if clustered else None,
+            clusters=clusters,
         )
         rows.append({"metric": m, **asdict(pc)})
     return rows
