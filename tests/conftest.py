@@ -12,7 +12,7 @@ from xsell_eval.testing import toy_interactions
 @pytest.fixture(autouse=True)
 def _run_in_a_scratch_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test runs in a fresh scratch folder: a command without ``--out`` writes its run directory
-    (``reports/<time>-<name>``) and studies (``runs/optuna.db``) there, never into the repository."""
+    (``reports/<time>-<name>``) and studies (``reports/optuna.db``) there, never into the repository."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 

@@ -162,13 +162,29 @@ def test_select_best_single_and_multi_objective_by_hand() -> None:
 
 
 # ============================================================================ storage
+def test_default_storage_is_reports_and_an_older_runs_study_is_still_found(tmp_path: Path) -> None:
+    import optuna
+
+    from xsell_eval.tuning.storage import DEFAULT_STORAGE, LEGACY_STORAGE, default_storage
+
+    assert default_storage() == DEFAULT_STORAGE == "sqlite:///reports/optuna.db"  # a fresh folder (conftest)
+    (Path("runs")).mkdir()
+    old = optuna.create_study(study_name="old", storage=open_storage(LEGACY_STORAGE))
+    old.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert default_storage() == LEGACY_STORAGE  # only runs/optuna.db exists: studies there resume
+    assert len(optuna.load_study(study_name="old", storage=open_storage(None)).trials) == 2
+    assert not Path("reports/optuna.db").exists()
+    open_storage(DEFAULT_STORAGE)  # once reports/optuna.db exists, it is the default
+    assert default_storage() == DEFAULT_STORAGE
+
+
 @pytest.mark.parametrize(
     ("url", "pattern"),
     [
         ("sqlite:////nonexistent-folder-xyz/optuna.db", r"folder '/nonexistent-folder-xyz' does not exist"),
         ("foo://somewhere", r"cannot open Optuna storage 'foo://somewhere'.*unknown database kind"),
         ("postgresql://bob:s3cret@127.0.0.1:1/db", r"'postgresql://bob:\*\*\*@127\.0\.0\.1:1/db'"),
-        ("runs/optuna.db", r"is not a URL; use sqlite:///runs/optuna.db"),
+        ("runs/optuna.db", r"is not a URL; use sqlite:///reports/optuna.db"),
         ("journal:/nonexistent-folder-xyz/j.log", r"folder '/nonexistent-folder-xyz' does not exist"),
     ],
 )
@@ -498,7 +514,7 @@ def test_tuning_summary_markdown_states_budgets_and_fairness() -> None:
     extra = {
         "mode": "tune",
         "budget": 20,
-        "storage": "sqlite:///runs/optuna.db",
+        "storage": "sqlite:///reports/optuna.db",
         "metric": "hit_rate@10",
         "fair": True,
         "adapters": [

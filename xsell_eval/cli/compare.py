@@ -101,7 +101,7 @@ def compare(
         ),
     ] = None,
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage for --tuned/--tune (default sqlite:///runs/optuna.db).")
+        str | None, typer.Option(help="Optuna storage for --tuned/--tune (default sqlite:///reports/optuna.db).")
     ] = None,
     html: Annotated[
         bool, typer.Option("--html", help="Also write a standalone report.html (figures embedded).")

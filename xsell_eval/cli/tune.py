@@ -62,7 +62,7 @@ def tune(
     storage: Annotated[
         str | None,
         typer.Option(
-            help="Optuna storage: sqlite:///runs/optuna.db (default), postgresql://user:pw@host/db, or journal:PATH."
+            help="Optuna storage: sqlite:///reports/optuna.db (default), postgresql://user:pw@host/db, or journal:PATH."
         ),
     ] = None,
     study: Annotated[

@@ -149,7 +149,7 @@ def tune_spark(
         config: data, split, protocol, seed (``engine="spark"``).
         metric: per-query metric to maximise on validation.
         n_trials: finished trials the study should have in total (a joined study is topped up).
-        storage: Optuna storage URL (default ``sqlite:///runs/optuna.db``); use PostgreSQL to
+        storage: Optuna storage URL (default ``sqlite:///reports/optuna.db``); use PostgreSQL to
             share the study between machines.
         study_name: default ``<adapter>-<metric>-spark-<settings hash>`` (re-running resumes).
         seed: sampler seed (default ``config.seed``); a worker joining an existing study
@@ -166,7 +166,7 @@ def tune_spark(
     from xsell_eval.metrics import METRICS, parse_metric
     from xsell_eval.spark.engine import prepare_spark
     from xsell_eval.spark.session import DEFAULT_MASTER
-    from xsell_eval.tuning.storage import open_storage, redact
+    from xsell_eval.tuning.storage import default_storage, open_storage, redact
 
     name, fixed = parse_spec(spec)
     space = {k: d for k, d in spark_search_space(name).items() if k not in fixed}
@@ -174,7 +174,8 @@ def tune_spark(
     if METRICS[mname].scope != "per_query":
         raise ConfigError(f"--engine spark tunes a per-query metric (e.g. ndcg@10), got {metric!r}")
     config = replace(config, adapters=(spec,), baseline="", primary_metric=metric, engine="spark").validate()
-    shown = redact(storage or "sqlite:///runs/optuna.db")
+    storage = storage or default_storage()
+    shown = redact(storage)
     st = open_storage(storage)
     identity = {
         "engine": "spark",

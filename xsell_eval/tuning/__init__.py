@@ -17,7 +17,7 @@ What happens in :func:`tune`::
 The test split is never touched during the search: trials receive ``split.fit_train``
 and queries built from ``split.validation`` (:func:`xsell_eval.pipeline.prepare_validation`).
 
-Studies live in an Optuna storage: an SQLAlchemy URL (``sqlite:///runs/optuna.db`` by
+Studies live in an Optuna storage: an SQLAlchemy URL (``sqlite:///reports/optuna.db`` by
 default, ``postgresql://user:pw@host/db`` to share a study between machines) or a
 journal file (``journal:PATH``). A study records, as user attributes, the adapter, the
 metric(s), the data fingerprint and the hash of the evaluation settings; re-opening it
@@ -74,7 +74,7 @@ from xsell_eval.tuning.space import (
     search_space,
     suggest_params,
 )
-from xsell_eval.tuning.storage import DEFAULT_STORAGE, JOURNAL_PREFIX, open_storage, redact
+from xsell_eval.tuning.storage import DEFAULT_STORAGE, JOURNAL_PREFIX, default_storage, open_storage, redact
 from xsell_eval.tuning.study import (
     StudyPlan,
     check_study,
@@ -104,6 +104,7 @@ __all__ = [
     "best_params_toml",
     "check_study",
     "declared_by",
+    "default_storage",
     "default_study_name",
     "describe_space",
     "eval_settings",

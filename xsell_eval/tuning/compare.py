@@ -12,7 +12,7 @@ from xsell_eval.errors import ConfigError
 from xsell_eval.result import TuningEntry, TuningSummary
 from xsell_eval.tuning.search import TuneProgressFn, run_search
 from xsell_eval.tuning.space import declared_by, parse_objectives, search_space
-from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
+from xsell_eval.tuning.storage import default_storage, open_storage, redact
 from xsell_eval.tuning.study import _finished_states, eval_settings, same_json, select_best
 
 if TYPE_CHECKING:
@@ -202,8 +202,8 @@ def apply_tuning(
         if name in overrides:
             search_space(declared_by(spec), overrides[name])
     if storage is None or isinstance(storage, str):
-        url = redact(storage or DEFAULT_STORAGE)
-        target = storage or DEFAULT_STORAGE
+        url = redact(storage or default_storage())
+        target = storage or default_storage()
         sqlite_file = target.split("///", 1)[1] if target.startswith("sqlite:///") else ""
         if tune_trials is None and sqlite_file and not Path(sqlite_file).exists():
             raise ConfigError(

@@ -188,7 +188,7 @@ def tune(
             study is topped up, see the module docstring).
         timeout: stop starting new trials after this many seconds (this run).
         storage: a URL for :func:`open_storage`, an Optuna storage object, or None
-            (``sqlite:///runs/optuna.db``).
+            (``sqlite:///reports/optuna.db``).
         study_name: default: :func:`default_study_name` (stable: re-running resumes).
         n_jobs: parallel trials in this process (threads; see the reproducibility note).
         seed: sampler seed (default ``config.seed``); the evaluation always uses ``config.seed``.

@@ -17,7 +17,7 @@ import numpy as np
 from xsell_eval.adapters.base import BaseAdapter
 from xsell_eval.errors import ConfigError, XsellError
 from xsell_eval.tuning.space import DEFAULT_METRIC, _in_space, active_params, suggest_params
-from xsell_eval.tuning.storage import DEFAULT_STORAGE, open_storage, redact
+from xsell_eval.tuning.storage import default_storage, open_storage, redact
 from xsell_eval.tuning.study import (
     StudyPlan,
     _count,
@@ -365,7 +365,7 @@ def run_search(
     )
     if storage is None or isinstance(storage, str):
         store = open_storage(storage)
-        url = storage or DEFAULT_STORAGE
+        url = storage or default_storage()
     else:
         store, url = storage, storage_url or ""
     seed = config.seed if seed is None else int(seed)

@@ -105,7 +105,7 @@ def run_tuning(
             primary metric, else :data:`~xsell_eval.tuning.DEFAULT_METRIC`.
         trials: total finished trials per study (default the file's, else :data:`~xsell_eval.settings.DEFAULT_TRIALS`).
         timeout: stop starting new trials after this many seconds (per adapter).
-        storage: Optuna storage URL (default the file's, else ``sqlite:///runs/optuna.db``).
+        storage: Optuna storage URL (default the file's, else ``sqlite:///reports/optuna.db``).
         study: study name (``NAME-<adapter>`` with several adapters).
         n_jobs: parallel trials in this process.
         out: the run directory (default ``reports/<time>-tune-<adapters>``).
@@ -122,10 +122,10 @@ def run_tuning(
     from xsell_eval.results import new_run_dir, prepare_out_dir, write_tune_run
     from xsell_eval.tuning import (
         DEFAULT_METRIC,
-        DEFAULT_STORAGE,
         TuneSettings,
         check_study,
         declared_by,
+        default_storage,
         open_storage,
         parse_objectives,
         plan_study,
@@ -179,8 +179,8 @@ def run_tuning(
         exp = settings.experiment
         target = out if out is not None else (new_run_dir(name=cfg.name) if exp.data.generate else Path("."))
         dataset = load_experiment_data(exp, cfg, target)[1]
-    store = open_storage(storage_url)
-    url = storage_url or DEFAULT_STORAGE
+    url = storage_url or default_storage()
+    store = open_storage(url)
     emit("prepare_start", "", {})
     prepared = prepare(cfg, dataset=dataset)
     validation = prepare_validation(cfg, prepared)

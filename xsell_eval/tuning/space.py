@@ -352,7 +352,7 @@ def read_tune_settings(path: str | Path) -> TuneSettings:
         fallback = "popular"
         [tune]
         trials = 50                          total finished trials per study (unless --trials)
-        storage = "sqlite:///runs/optuna.db"
+        storage = "sqlite:///reports/optuna.db"
         [tune.cf]                            search-space overrides of cf
         k_neighbors = {low = 10, high = 200}
         similarity = ["cosine", "jaccard"]

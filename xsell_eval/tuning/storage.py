@@ -14,8 +14,19 @@ from xsell_eval.errors import ConfigError
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-DEFAULT_STORAGE = "sqlite:///runs/optuna.db"
-"""Where studies go when no ``--storage`` is given (relative to the working directory)."""
+DEFAULT_STORAGE = "sqlite:///reports/optuna.db"
+"""Where studies go when no ``--storage`` is given (relative to the working directory, beside the run folders)."""
+
+LEGACY_STORAGE = "sqlite:///runs/optuna.db"
+"""The default before run folders moved to ``reports/``; still used when only it exists (:func:`default_storage`)."""
+
+
+def default_storage() -> str:
+    """:data:`DEFAULT_STORAGE`, or :data:`LEGACY_STORAGE` when only ``runs/optuna.db`` exists (old studies resume)."""
+    legacy = Path(LEGACY_STORAGE.split("///", 1)[1])
+    current = Path(DEFAULT_STORAGE.split("///", 1)[1])
+    return LEGACY_STORAGE if legacy.is_file() and not current.is_file() else DEFAULT_STORAGE
+
 
 JOURNAL_PREFIX = "journal:"
 SQLITE_TIMEOUT_S = 60
@@ -119,10 +130,10 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
     """Open (and create if needed) an Optuna storage.
 
     Args:
-        url: an SQLAlchemy URL (``sqlite:///runs/optuna.db``, ``postgresql://user:pw@host/db``,
+        url: an SQLAlchemy URL (``sqlite:///reports/optuna.db``, ``postgresql://user:pw@host/db``,
             ``mysql+pymysql://...``), ``journal:PATH`` for Optuna's journal file storage
             (append-only log, safe for several processes on one machine or NFS), or None
-            for :data:`DEFAULT_STORAGE` (its ``runs/`` folder is created).
+            for :func:`default_storage` (its folder is created).
         heartbeat: RDB storages record a heartbeat for running trials, so a trial of a
             killed process is marked failed when a later run opens the study.
 
@@ -133,12 +144,12 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
     import optuna
 
     given = url
-    url = url or DEFAULT_STORAGE
+    url = url or default_storage()
     shown = redact(url)
     if url.startswith(JOURNAL_PREFIX):
         path = Path(url[len(JOURNAL_PREFIX) :].removeprefix("//"))
         if not str(path) or str(path) == ".":
-            raise ConfigError(f"storage {shown!r}: give a file after 'journal:', e.g. journal:runs/optuna.log")
+            raise ConfigError(f"storage {shown!r}: give a file after 'journal:', e.g. journal:reports/optuna.log")
         if not path.parent.is_dir():
             raise ConfigError(f"cannot open Optuna storage {shown!r}: folder '{path.parent}' does not exist")
         _check_journal(path, shown)
@@ -152,8 +163,8 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
             raise ConfigError(f"cannot open Optuna storage {shown!r}: {type(exc).__name__}: {exc}") from None
     if "://" not in url:
         raise ConfigError(
-            f"storage {shown!r} is not a URL; use sqlite:///runs/optuna.db, postgresql://user:pw@host/db "
-            "or journal:runs/optuna.log"
+            f"storage {shown!r} is not a URL; use sqlite:///reports/optuna.db, postgresql://user:pw@host/db "
+            "or journal:reports/optuna.log"
         )
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -161,7 +172,7 @@ def open_storage(url: str | None = None, *, heartbeat: bool = True) -> BaseStora
         db = url.split("///", 1)[1] if "///" in url else ""
         if db and db != ":memory:":
             parent = Path(db).parent
-            if given is None or url == DEFAULT_STORAGE:  # the documented default, spelled out, works anywhere too
+            if given is None or url in (DEFAULT_STORAGE, LEGACY_STORAGE):  # the defaults, spelled out, work anywhere
                 parent.mkdir(parents=True, exist_ok=True)
             elif not parent.is_dir():
                 raise ConfigError(f"cannot open Optuna storage {shown!r}: folder '{parent}' does not exist")
