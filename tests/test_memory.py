@@ -84,7 +84,7 @@ def test_a_dominant_similarity_is_named_with_k_neighbors(monkeypatch: pytest.Mon
     cfg = CompareConfig(adapters=("cf",), ks=(10,), n_bootstrap=100)
     with pytest.raises(
         MemoryBudgetError,
-        match=r"The biggest part is cf's item similarity \(k_neighbors=100\) \(1\.0 GiB\): use a smaller k_neighbors",
+        match=r"The biggest part is cf's item similarity \(k_neighbors=100\), 1\.0 GiB: use a smaller k_neighbors",
     ):
         run_compare(cfg, dataset=toy_dataset())
 
@@ -281,3 +281,12 @@ def test_cli_stops_a_reveal_seeds_run_that_would_not_fit(
     assert res.stderr.count("needs an estimated") == 1
     assert "the test queries × 3 reveal(s) (--reveal-seeds 3)" in res.stderr
     assert "use fewer --reveal-seeds (now 3)" in res.stderr and "stopped before the work" in res.stderr
+
+
+def test_a_spec_whose_constructor_raises_is_left_to_its_own_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # random takes its seed from the run: seed=1 makes its constructor raise a TypeError, which the
+    # adapter's run reports as a failure; the guard skips it instead of crashing the comparison
+    monkeypatch.setenv(BUDGET_ENV, "8G")
+    result = run_compare(CompareConfig(adapters=("random:seed=1",), n_bootstrap=100), dataset=toy_dataset())
+    (failed,) = [a for a in result.adapters if a.name == "random:seed=1"]
+    assert failed.status == "failed" and "TypeError" in (failed.error or "")

@@ -170,14 +170,14 @@ class MemoryEstimate:
     """An estimated peak, broken down by part (``parts``: label -> bytes).
 
     ``held``: bytes of the parts already allocated when the check runs (added back to a measured
-    availability); ``hints``: label -> the option that reduces that part; ``scales``: see below.
+    availability); ``hints``: label -> the option that reduces that part; ``scaling``: see below.
     """
 
     parts: dict[str, int]
     held: int = 0
     hints: dict[str, str] = field(default_factory=dict)
-    scales: frozenset[str] = frozenset()
-    """Labels of the parts that grow with the number of queries (what ``--max-queries`` reduces)."""
+    scaling: int = 0
+    """Bytes of the parts that grow with the number of queries (what ``--max-queries`` reduces)."""
 
     @property
     def total(self) -> int:
@@ -368,8 +368,10 @@ def estimate_compare_bytes(
     for label, b, hint in max(stages, key=lambda st: sum(b for _, b, _ in st)):
         parts[label] = parts.get(label, 0) + int(b)
         hints[label] = hint
-    fixed = {lab for lab in parts if "--recs" in lab or "k_neighbors" in lab or "dense score block" in lab}
-    return MemoryEstimate(parts, held=held, hints=hints, scales=frozenset(parts) - fixed)
+    fixed = [b for lab, b in parts.items() if "--recs" in lab or "k_neighbors" in lab or "dense score block" in lab]
+    base = STATS_BASE_BYTES if any("statistics" in lab for lab in parts) else 0
+    scaling = sum(parts.values()) - sum(fixed) - base
+    return MemoryEstimate(parts, held=held, hints=hints, scaling=scaling)
 
 
 def check_memory(estimate: MemoryEstimate, *, what: str, hints: Sequence[str]) -> None:
@@ -387,7 +389,7 @@ def check_memory(estimate: MemoryEstimate, *, what: str, hints: Sequence[str]) -
     parts = "; ".join(f"{label}: {format_bytes(b)}" for label, b in estimate.parts.items() if b > 0)
     big, big_bytes = estimate.biggest
     big_hint = estimate.hints.get(big)
-    biggest = f" The biggest part is {big} ({format_bytes(big_bytes)}): {big_hint}." if big_hint else ""
+    biggest = f" The biggest part is {big}, {format_bytes(big_bytes)}: {big_hint}." if big_hint else ""
     raise MemoryBudgetError(
         f"{what} needs an estimated {format_bytes(estimate.total)} of memory ({parts}), but only "
         f"{format_bytes(room)} is available ({source}); stopped before the work.{biggest} To reduce it: "
@@ -455,9 +457,8 @@ def check_compare_memory(config: Any, prepared: Any, *, instances: dict[str, Any
     avail, source = available_memory()
     room = avail if source == f"${BUDGET_ENV}" else avail + est.held
     hints = []
-    scaling = sum(b for label, b in est.parts.items() if label in est.scales)
-    per_query = scaling / max(n_q, 1)
-    fixed = est.total - scaling
+    per_query = est.scaling / max(n_q, 1)
+    fixed = est.total - est.scaling
     fit_q = int(max(room - fixed, 0) / per_query) if per_query > 0 else n_q
     if fit_q >= 1:
         hints.append(f"sample the test queries with --max-queries (about {max(fit_q // 2, 1):,} would fit)")
