@@ -21,6 +21,7 @@ from xsell_eval.memory import (
     BUDGET_ENV,
     BYTES_PER_RERANK_CANDIDATE,
     QUERY_FRAME_BYTES_PER_ITEM,
+    STATS_BASE_BYTES,
     MemoryEstimate,
     available_memory,
     check_memory,
@@ -290,3 +291,20 @@ def test_a_spec_whose_constructor_raises_is_left_to_its_own_run(monkeypatch: pyt
     result = run_compare(CompareConfig(adapters=("random:seed=1",), n_bootstrap=100), dataset=toy_dataset())
     (failed,) = [a for a in result.adapters if a.name == "random:seed=1"]
     assert failed.status == "failed" and "TypeError" in (failed.error or "")
+
+
+def test_the_max_queries_suggestion_leaves_out_what_does_not_shrink(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xsell_eval.similarity
+
+    pop = _estimate([("popular", create("popular"))], n_bootstrap=200, query_bytes=10_000, query_items=50_000)
+    assert any("statistics" in lab for lab in pop.parts)
+    assert pop.scaling == pop.total - STATS_BASE_BYTES  # the statistics' base does not shrink with the queries
+    monkeypatch.setattr(xsell_eval.similarity, "similarity_memory_bytes", lambda x, k, **kw: 2**30)
+    cf = _estimate([("cf", create("cf"))], n_bootstrap=200, query_bytes=10_000, query_items=50_000)
+    assert cf.biggest == ("cf's item similarity (k_neighbors=100)", 2**30)
+    assert cf.scaling == cf.total - 2**30
+    # a budget the similarity alone exceeds: no number of queries would fit, none is promised
+    monkeypatch.setenv(BUDGET_ENV, "512M")
+    with pytest.raises(MemoryBudgetError, match=r"with --max-queries;") as err:
+        run_compare(CompareConfig(adapters=("cf",), ks=(10,), n_bootstrap=100), dataset=toy_dataset())
+    assert "would fit" not in str(err.value)

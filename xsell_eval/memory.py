@@ -213,12 +213,14 @@ def _strings_bytes(arr: np.ndarray) -> int:
 
 def _recs_file_bytes(adapter: Any) -> tuple[int, int, int] | None:
     """``(loaded table, fitted lists kept, fit working set)`` of a ``--recs`` file adapter, else None."""
-    table = getattr(adapter, "table", None)
-    items = getattr(table, "items", None)
-    if table is None or items is None or not hasattr(table, "keys"):
+    from xsell_eval.adapters.recs_file import RecsFileAdapter
+
+    if not isinstance(adapter, RecsFileAdapter):
         return None
     import pandas as pd
 
+    table = adapter.table
+    items = table.items
     n = len(items)
     loaded = sum(int(arr.nbytes) + _strings_bytes(arr) for arr in (table.keys, table.ranks, items))
     counts = pd.Series(table.keys).value_counts(sort=False) if n else pd.Series(dtype=np.int64)
@@ -314,17 +316,20 @@ def estimate_compare_bytes(
         hints[label] = f"use fewer --reveal-seeds (now {seeds}; each holds another copy of the test queries)"
         if seeds == 1:
             hints[label] = "sample the test queries with --max-queries"
+    fixed = 0  # bytes that do not shrink with --max-queries
     recs_files = [(spec, r) for spec, a in adapters if (r := _recs_file_bytes(a)) is not None]
     if recs_files:
         label = f"{len(recs_files)} --recs file(s): the loaded tables and their fitted lists"
         parts[label] = sum(r[0] + r[1] for _, r in recs_files)
         held += sum(r[0] for _, r in recs_files)
+        fixed += parts[label]
         hints[label] = "pass fewer or shorter --recs files (cut each list to the largest k)"
 
     metrics_batch = min(n, 100_000) * k * BYTES_PER_METRIC_SLOT
-    stages: list[list[tuple[str, int, str]]] = []
+    # a stage: (label, bytes, hint, bytes of it that do not shrink with --max-queries)
+    stages: list[list[tuple[str, int, str, int]]] = []
     for spec, adapter in adapters:
-        stage = [("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries")]
+        stage = [("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries", 0)]
         own, own_label = adapter_working_bytes(adapter, train, n_items)
         if own > 0:
             hint = (
@@ -334,7 +339,7 @@ def estimate_compare_bytes(
                 if "--recs" in own_label
                 else "compare fewer adapters at once"
             )
-            stage.append((own_label, own, hint))
+            stage.append((own_label, own, hint, own))
         rerank = _rerank_parts(adapter)
         if rerank is not None:
             stage.append(
@@ -342,6 +347,7 @@ def estimate_compare_bytes(
                     f"{spec}'s {rerank[1]} × {k} re-ranked candidates per query",
                     n * rerank[1] * k * BYTES_PER_RERANK_CANDIDATE,
                     "use fewer rerank variants or a smaller depth (--rerank pop-penalty:depth=2)",
+                    0,
                 )
             )
         if reveal_seeds > 1:
@@ -350,6 +356,7 @@ def estimate_compare_bytes(
                     "an extra reveal's recommendations (--reveal-seeds)",
                     n * k * BYTES_PER_REVEAL_SLOT,
                     f"use fewer --reveal-seeds (now {reveal_seeds})",
+                    0,
                 )
             )
         stages.append(stage)
@@ -360,18 +367,17 @@ def estimate_compare_bytes(
                     f"the statistics and the report's tables (n_bootstrap={n_bootstrap:,})",
                     statistics_bytes(n_queries=n, query_items=query_items, n_bootstrap=n_bootstrap),
                     "use fewer bootstrap resamples (--bootstrap) or --max-queries",
+                    STATS_BASE_BYTES,
                 )
             ]
         )
     if not stages:
-        stages.append([("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries")])
-    for label, b, hint in max(stages, key=lambda st: sum(b for _, b, _ in st)):
+        stages.append([("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries", 0)])
+    for label, b, hint, b_fixed in max(stages, key=lambda st: sum(part[1] for part in st)):
         parts[label] = parts.get(label, 0) + int(b)
         hints[label] = hint
-    fixed = [b for lab, b in parts.items() if "--recs" in lab or "k_neighbors" in lab or "dense score block" in lab]
-    base = STATS_BASE_BYTES if any("statistics" in lab for lab in parts) else 0
-    scaling = sum(parts.values()) - sum(fixed) - base
-    return MemoryEstimate(parts, held=held, hints=hints, scaling=scaling)
+        fixed += b_fixed
+    return MemoryEstimate(parts, held=held, hints=hints, scaling=sum(parts.values()) - fixed)
 
 
 def check_memory(estimate: MemoryEstimate, *, what: str, hints: Sequence[str]) -> None:
