@@ -384,7 +384,9 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
     if result.queries_frame is not None:
         result.queries_frame.to_parquet(run_dir / "queries.parquet", index=False)
     if result.recs_frame is not None:
-        result.recs_frame.to_parquet(run_dir / "recommendations.parquet", index=False)
+        from xsell_eval.run_frames import write_parquet
+
+        write_parquet(result.recs_frame, run_dir / "recommendations.parquet")  # categoricals written as strings
     if result.per_query_frame is not None:
         result.per_query_frame.to_parquet(run_dir / "metrics.parquet", index=False)
     if report is None:

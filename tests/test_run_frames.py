@@ -1,0 +1,133 @@
+"""The lean output tables (xsell_eval/run_frames.py) leave the run directory's files as they were.
+
+The references are built here the way ``assemble`` and ``write_run`` built them before: one
+frame per adapter (``Recommendations.to_frame``) concatenated, ``DataFrame.to_parquet``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xsell_eval import run_frames
+from xsell_eval.pipeline import CompareConfig, run_compare
+from xsell_eval.queries import Recommendations
+from xsell_eval.result import AdapterOutcome
+from xsell_eval.results import read_run, write_run
+from xsell_eval.run_frames import recommendations_frame, write_parquet
+from xsell_eval.testing import toy_dataset
+
+RUN_PARQUETS = ("queries.parquet", "recommendations.parquet", "metrics.parquet")
+
+
+def _old_recs_frame(outcomes: list[AdapterOutcome], query_id: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+    """The recommendations table as ``assemble`` built it before (a concat of per-adapter frames)."""
+    return pd.concat(
+        [o.recs.to_frame(query_id, item_ids).assign(adapter=o.name) for o in outcomes if o.recs is not None],
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, list[AdapterOutcome], object, Path]:
+    ds = toy_dataset()
+    box: dict[str, object] = {}
+    outcomes: list[AdapterOutcome] = []
+    cfg = CompareConfig(adapters=("cf", "rules", "random"), ks=(3, 5), n_bootstrap=100)
+    result = run_compare(cfg, dataset=ds, on_prepared=lambda p: box.setdefault("p", p), on_adapter_done=outcomes.append)
+    run_dir = write_run(result, tmp_path_factory.mktemp("run") / "run")
+    return result, outcomes, box["p"], run_dir
+
+
+def test_the_recommendations_file_is_byte_identical_to_the_old_concat(toy_run, tmp_path: Path) -> None:
+    result, outcomes, prepared, run_dir = toy_run
+    ds = prepared.dataset
+    old = _old_recs_frame(outcomes, prepared.queries.query_id, ds.item_ids)
+    assert len(old) > 100 and set(old["adapter"]) == {"popular", "cf", "rules", "random"}
+    old.to_parquet(tmp_path / "old.parquet", index=False)
+    assert (run_dir / "recommendations.parquet").read_bytes() == (tmp_path / "old.parquet").read_bytes()
+    # in memory: the same rows and values; adapter and item_id categorical
+    new = result.recs_frame
+    assert all(isinstance(new[c].dtype, pd.CategoricalDtype) for c in ("adapter", "item_id"))
+    pd.testing.assert_frame_equal(run_frames._plain(new), old[list(new.columns)], check_exact=True)
+
+
+def test_every_parquet_of_the_run_reads_back_as_the_old_tables(toy_run) -> None:
+    result, outcomes, prepared, run_dir = toy_run
+    ds = prepared.dataset
+    old = {
+        "recommendations.parquet": _old_recs_frame(outcomes, prepared.queries.query_id, ds.item_ids),
+        "queries.parquet": prepared.queries.to_frame(ds.item_ids, ds.user_ids),
+        "metrics.parquet": result.per_query_frame,
+    }
+    for name in RUN_PARQUETS:
+        back = pd.read_parquet(run_dir / name)
+        want = old[name]
+        if name == "queries.parquet":  # list columns come back as arrays: compare as lists
+            for c in ("context", "targets", "target_quantity", "target_value"):
+                assert back[c].map(list).tolist() == want[c].tolist(), c
+            back, want = (
+                back.drop(columns=["context", "targets", "target_quantity", "target_value"]),
+                want.drop(columns=["context", "targets", "target_quantity", "target_value"]),
+            )
+        pd.testing.assert_frame_equal(back, want.reset_index(drop=True), check_exact=True)
+    assert pd.read_parquet(run_dir / "recommendations.parquet")["adapter"].dtype == "str"  # strings, not a category
+
+
+def test_padding_several_row_groups_and_float32_scores_keep_the_old_bytes(tmp_path: Path, monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    item_ids = np.array([f"item{i:03d}" for i in range(40)], dtype=object)
+    qid = np.arange(100, 160, dtype=np.int64)
+    lists = []
+    for name, dtype in (("a", np.float64), ("b:k=5", np.float32), ("a", np.float64)):
+        items = rng.integers(0, 40, size=(60, 7))
+        items[rng.random((60, 7)) < 0.3] = -1  # padding, also in the middle of a row
+        scores = np.where(items >= 0, rng.random((60, 7)), np.nan).astype(dtype)
+        lists.append((name, Recommendations(items, scores, adapter="ignored")))
+    outs = [AdapterOutcome(name=n, spec=n, status="ok", params={}, recs=r) for n, r in lists]
+    old = _old_recs_frame(outs, qid, item_ids)
+    new = recommendations_frame(lists, qid, item_ids)
+    pd.testing.assert_frame_equal(run_frames._plain(new), old[list(new.columns)], check_exact=True)
+    assert new["adapter"].cat.categories.tolist() == ["a", "b:k=5"]
+    # one row group: DataFrame.to_parquet itself
+    old.to_parquet(tmp_path / "old1.parquet", index=False)
+    write_parquet(new, tmp_path / "new1.parquet")
+    assert (tmp_path / "new1.parquet").read_bytes() == (tmp_path / "old1.parquet").read_bytes()
+    # several row groups: written slice by slice, the same file as one write with that row-group size
+    monkeypatch.setattr(run_frames, "ROW_GROUP_ROWS", 97)
+    old.to_parquet(tmp_path / "old2.parquet", index=False, row_group_size=97)
+    write_parquet(new, tmp_path / "new2.parquet")
+    assert (tmp_path / "new2.parquet").read_bytes() == (tmp_path / "old2.parquet").read_bytes()
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "new2.parquet").metadata.num_row_groups == -(-len(old) // 97) > 1
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "new2.parquet"), old, check_exact=True)
+
+
+def test_no_lists_give_an_empty_table_and_a_plain_frame_is_written_by_to_parquet(tmp_path: Path) -> None:
+    assert recommendations_frame([], np.arange(3), np.array(["x"], dtype=object)).empty
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    write_parquet(df, tmp_path / "a.parquet")
+    df.to_parquet(tmp_path / "b.parquet", index=False)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_a_run_directory_written_before_still_reads_and_rerenders(toy_run, tmp_path: Path) -> None:
+    _, outcomes, prepared, run_dir = toy_run
+    import shutil
+
+    # an "old" directory: the recommendations written by DataFrame.to_parquet of the string table
+    old_dir = tmp_path / "old"
+    shutil.copytree(run_dir, old_dir)
+    ds = prepared.dataset
+    _old_recs_frame(outcomes, prepared.queries.query_id, ds.item_ids).to_parquet(
+        old_dir / "recommendations.parquet", index=False
+    )
+    back = read_run(old_dir)
+    assert back.estimates.equals(read_run(run_dir).estimates)
+    from xsell_eval.report.markdown import render_markdown
+
+    assert render_markdown(back) == render_markdown(read_run(run_dir))
