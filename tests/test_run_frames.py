@@ -55,26 +55,80 @@ def test_the_recommendations_file_is_byte_identical_to_the_old_concat(toy_run, t
     pd.testing.assert_frame_equal(run_frames._plain(new), old[list(new.columns)], check_exact=True)
 
 
-def test_every_parquet_of_the_run_reads_back_as_the_old_tables(toy_run) -> None:
+def _old_queries_frame(q, item_ids: np.ndarray, user_ids: np.ndarray) -> pd.DataFrame:
+    """``Queries.to_frame`` as it was: list columns of Python lists."""
+
+    def lists(m, values):
+        flat = m.data if values is None else values[m.indices]
+        return [part.tolist() for part in np.split(flat, m.indptr[1:-1])]
+
+    users = np.full(len(q), None, dtype=object)
+    known = q.user_idx >= 0
+    users[known] = np.asarray(user_ids, dtype=object)[q.user_idx[known]]
+    return pd.DataFrame(
+        {
+            "query_id": q.query_id,
+            "user_id": users,
+            "timestamp": q.timestamp,
+            "user_history": q.user_history,
+            "context": lists(q.context, item_ids),
+            "targets": lists(q.targets, item_ids),
+            "target_quantity": lists(q.targets, None),
+            "target_value": lists(q.target_value, None),
+            "context_value": q.context_value,
+        }
+    )
+
+
+def test_every_parquet_of_the_run_is_the_file_the_old_tables_wrote(toy_run, tmp_path: Path) -> None:
     result, outcomes, prepared, run_dir = toy_run
     ds = prepared.dataset
     old = {
         "recommendations.parquet": _old_recs_frame(outcomes, prepared.queries.query_id, ds.item_ids),
-        "queries.parquet": prepared.queries.to_frame(ds.item_ids, ds.user_ids),
+        "queries.parquet": _old_queries_frame(prepared.queries, ds.item_ids, ds.user_ids),
         "metrics.parquet": result.per_query_frame,
     }
+    assert old["queries.parquet"]["user_id"].isna().any()  # guests: None in the user column
     for name in RUN_PARQUETS:
-        back = pd.read_parquet(run_dir / name)
-        want = old[name]
-        if name == "queries.parquet":  # list columns come back as arrays: compare as lists
-            for c in ("context", "targets", "target_quantity", "target_value"):
-                assert back[c].map(list).tolist() == want[c].tolist(), c
-            back, want = (
-                back.drop(columns=["context", "targets", "target_quantity", "target_value"]),
-                want.drop(columns=["context", "targets", "target_quantity", "target_value"]),
-            )
-        pd.testing.assert_frame_equal(back, want.reset_index(drop=True), check_exact=True)
+        old[name].to_parquet(tmp_path / name, index=False)
+        assert (run_dir / name).read_bytes() == (tmp_path / name).read_bytes(), name
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(run_dir / name), pd.read_parquet(tmp_path / name), check_exact=True
+        )
     assert pd.read_parquet(run_dir / "recommendations.parquet")["adapter"].dtype == "str"  # strings, not a category
+    # in memory the list columns are Arrow lists whose elements read as the old Python lists
+    new = result.queries_frame
+    for c in ("context", "targets", "target_quantity", "target_value"):
+        assert isinstance(new[c].dtype, pd.ArrowDtype)
+        assert new[c].tolist() == old["queries.parquet"][c].tolist(), c
+    pd.testing.assert_frame_equal(
+        new.drop(columns=["context", "targets", "target_quantity", "target_value"]),
+        old["queries.parquet"].drop(columns=["context", "targets", "target_quantity", "target_value"]),
+        check_exact=True,
+    )
+
+
+def test_list_columns_with_empty_rows_nan_and_integer_values_keep_the_old_bytes(tmp_path: Path) -> None:
+    import scipy.sparse as sp
+
+    from xsell_eval.queries import _list_column
+
+    m = sp.csr_matrix(np.array([[0, 2.0, 0, 1.0], [0, 0, 0, 0], [3.0, 0, 0, 0]]))
+    ids = np.array(["a", "b", "c", "d"], dtype=object)
+    cases = {
+        "ids": (m.indptr, ids, m.indices),
+        "floats": (m.indptr, np.array([1.5, np.nan, 2.0]), None),
+        "ints": (m.indptr, np.array([1, 2, 3], dtype=np.int32), None),
+        "none": (np.zeros(4, dtype=np.int32), np.zeros(0), None),  # no element at all: list<null>
+    }
+    for name, (indptr, values, take) in cases.items():
+        new = pd.DataFrame({"q": [1, 2, 3], name: _list_column(indptr, values, take)})
+        flat = values if take is None else values[take]
+        old = pd.DataFrame({"q": [1, 2, 3], name: [p.tolist() for p in np.split(flat, indptr[1:-1])]})
+        assert new[name].tolist() == old[name].tolist() or name == "floats"
+        write_parquet(new, tmp_path / f"{name}-new.parquet")
+        old.to_parquet(tmp_path / f"{name}-old.parquet", index=False)
+        assert (tmp_path / f"{name}-new.parquet").read_bytes() == (tmp_path / f"{name}-old.parquet").read_bytes(), name
 
 
 def test_padding_several_row_groups_and_float32_scores_keep_the_old_bytes(tmp_path: Path, monkeypatch) -> None:

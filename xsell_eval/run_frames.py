@@ -81,30 +81,52 @@ def recommendations_frame(
     )
 
 
-def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with each categorical column as its categories' dtype (the values it stands for)."""
-    cats = {c: df[c].cat.categories.dtype for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
-    return df.astype(cats) if cats else df
+def _lean(dtype: object) -> bool:
+    """Whether a column of this dtype is stored differently from the plain table it stands for."""
+    return isinstance(dtype, pd.CategoricalDtype) or (
+        isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype).startswith("list<")
+    )
+
+
+def _plain(df: pd.DataFrame, *, lists: bool = True) -> pd.DataFrame:
+    """``df`` as the plain table: categoricals as their categories' dtype; Arrow lists as Python lists.
+
+    ``lists=False`` keeps the Arrow list columns (they convert to Parquet as they are).
+    """
+    out = {}
+    for c in df.columns:
+        t = df[c].dtype
+        if isinstance(t, pd.CategoricalDtype):
+            out[c] = df[c].astype(t.categories.dtype)
+        elif lists and _lean(t):
+            out[c] = pd.Series(df[c].tolist(), index=df.index, dtype=object)
+    return df.assign(**out) if out else df
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
-    """``df.to_parquet(path, index=False)`` as if its categorical columns held their values.
+    """``df.to_parquet(path, index=False)`` of the plain table ``df`` stands for (the same file).
 
-    A frame without categorical columns, or of one row group, is written by ``to_parquet``
-    itself. Otherwise the rows go in slices of :data:`ROW_GROUP_ROWS`, each converted on its own (the plain copy of
-    a 34.6M-row table would cost another GB), into the same schema, pandas metadata, row groups
-    and compression (snappy) as ``to_parquet`` of the plain frame.
+    Categorical columns are written as their values, Arrow list columns (``Queries.to_frame``)
+    with the pandas metadata of Python-list columns. A frame without such columns, or without
+    rows, is written by ``to_parquet`` itself. Otherwise the rows go in slices of
+    :data:`ROW_GROUP_ROWS`, each converted on its own (the plain copy of a 34.6M-row table would
+    cost another GB), into the same schema, pandas metadata, row groups and compression (snappy)
+    as ``to_parquet`` of the plain table.
     """
-    if len(df) <= ROW_GROUP_ROWS or not any(isinstance(t, pd.CategoricalDtype) for t in df.dtypes):
+    if len(df) == 0 or not any(_lean(t) for t in df.dtypes):
         _plain(df).to_parquet(path, index=False)
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.Table.from_pandas(_plain(df.iloc[:1]), preserve_index=False).schema
+    head = df.iloc[:1]
+    types = pa.Table.from_pandas(_plain(head, lists=False), preserve_index=False).schema
+    # the pandas metadata of the plain table (numpy_type object for the lists), with these Arrow types
+    meta = pa.Table.from_pandas(_plain(head), schema=types, preserve_index=False).schema.metadata
+    schema = types.with_metadata(meta)
     with pq.ParquetWriter(path, schema, compression="snappy") as writer:
         for start in range(0, len(df), ROW_GROUP_ROWS):
-            part = _plain(df.iloc[start : start + ROW_GROUP_ROWS])
+            part = _plain(df.iloc[start : start + ROW_GROUP_ROWS], lists=False)
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
