@@ -126,8 +126,11 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     schema = types.with_metadata(meta)
     with pq.ParquetWriter(path, schema, compression="snappy") as writer:
         for start in range(0, len(df), ROW_GROUP_ROWS):
-            part = _plain(df.iloc[start : start + ROW_GROUP_ROWS], lists=False)
-            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+            part = pa.Table.from_pandas(df.iloc[start : start + ROW_GROUP_ROWS], preserve_index=False)
+            for i, field in enumerate(schema):  # a categorical comes as a dictionary array: decoded by Arrow
+                if part.schema.field(i).type != field.type:
+                    part = part.set_column(i, field, part.column(i).cast(field.type))
+            writer.write_table(part)
 
 
 __all__ = ["ROW_GROUP_ROWS", "recommendations_frame", "write_parquet"]
