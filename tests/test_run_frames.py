@@ -185,3 +185,17 @@ def test_a_run_directory_written_before_still_reads_and_rerenders(toy_run, tmp_p
     from xsell_eval.report.markdown import render_markdown
 
     assert render_markdown(back) == render_markdown(read_run(run_dir))
+
+
+def test_examples_from_the_arrow_query_lists_equal_those_from_python_lists(toy_run) -> None:
+    from xsell_eval.examples import item_titles, select_examples
+
+    result, outcomes, prepared, _ = toy_run
+    ds = prepared.dataset
+    old_q = _old_queries_frame(prepared.queries, ds.item_ids, ds.user_ids)
+    old_r = _old_recs_frame(outcomes, prepared.queries.query_id, ds.item_ids)
+    names = [o.name for o in outcomes]
+    titles = item_titles(ds.catalog)
+    new = select_examples(result.queries_frame, result.recs_frame, titles, names, k=5, seed=0)
+    old = select_examples(old_q, old_r, titles, names, k=5, seed=0)
+    assert new == old and len(new.examples) == 6 and any(e.kind == "anchor" for e in new.examples)

@@ -456,6 +456,8 @@ def assemble(
     aggregates = pd.DataFrame(agg_rows, columns=["adapter", "metric", "value"])
     buckets = _bucket_tables(outcomes, config)
 
+    # before the output frames: its transient arrays then do not stack on the frames (the stage's peak)
+    fairness = compute_fairness(config, prepared, outcomes)  # exposure and user-group gaps (xsell_eval.fairness)
     ds = prepared.dataset
     q = prepared.queries
     card = data_card(ds)
@@ -509,7 +511,7 @@ def assemble(
         per_query_frame=pq_frame,
         settings=settings,
         command=command,
-        fairness=compute_fairness(config, prepared, outcomes),  # exposure and user-group gaps (xsell_eval.fairness)
+        fairness=fairness,
         examples=examples,
     )
     return result.with_decision()
