@@ -111,6 +111,21 @@ def item_titles(catalog: pd.DataFrame | None) -> dict[str, str]:
     return dict(zip(sel[C.ITEM].astype(str), sel[C.TITLE].astype(str), strict=True))
 
 
+def _sizes_and_firsts(context: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each cart's number of items and its first item as text ("" for an empty cart).
+
+    Arrow list columns (``Queries.to_frame``) are read by Arrow, without a Python list per query.
+    """
+    if isinstance(context.dtype, pd.ArrowDtype):
+        size = context.list.len().to_numpy(dtype=np.int64)
+        first = pd.Series("", index=context.index, dtype=object)
+        some = size > 0
+        first[some] = context[some].list[0].astype(str).to_numpy(dtype=object)
+        return size, first
+    size = context.map(len).to_numpy()
+    return size, context.map(lambda c: str(c[0]) if len(c) else "")  # one call per query, not per line
+
+
 def select_examples(
     queries: pd.DataFrame,
     recs: pd.DataFrame,
@@ -146,8 +161,7 @@ def select_examples(
     if queries is None or len(queries) == 0 or not shown:
         return Examples(k=k, adapters=tuple(shown), examples=())
     q = queries[[C.QUERY, "context", "targets"]].reset_index(drop=True)
-    size = q["context"].map(len).to_numpy()
-    first_item = q["context"].map(lambda c: str(c[0]) if len(c) else "")  # one call per query, not per line
+    size, first_item = _sizes_and_firsts(q["context"])
     singles = q.loc[size == 1].assign(anchor=first_item[size == 1])
     counts = singles.groupby("anchor")[C.QUERY].agg(["size", "min"]).reset_index()
     counts = counts.sort_values(["size", "anchor"], ascending=[False, True], kind="stable").head(n_anchors)
@@ -165,7 +179,8 @@ def select_examples(
         return tuple((str(i), titles.get(str(i), "")) for i in ids)
 
     wanted = {p[1] for p in picked}
-    sel = recs.loc[recs[C.QUERY].isin(wanted) & recs[C.ADAPTER].isin(shown) & (recs[C.RANK] <= k)]
+    sel = recs.loc[np.isin(recs[C.QUERY].to_numpy(), sorted(wanted))]  # a few queries first: small masks after
+    sel = sel.loc[sel[C.ADAPTER].isin(shown) & (sel[C.RANK] <= k)]
     sel = sel.sort_values([C.QUERY, C.ADAPTER, C.RANK], kind="stable")
     lists = sel.groupby([C.QUERY, C.ADAPTER])[C.ITEM].agg(list).to_dict()
     by_id = q.set_index(C.QUERY)

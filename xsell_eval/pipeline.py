@@ -456,17 +456,16 @@ def assemble(
     aggregates = pd.DataFrame(agg_rows, columns=["adapter", "metric", "value"])
     buckets = _bucket_tables(outcomes, config)
 
+    # before the output frames: its transient arrays then do not stack on the frames (the stage's peak)
+    fairness = compute_fairness(config, prepared, outcomes)  # exposure and user-group gaps (xsell_eval.fairness)
     ds = prepared.dataset
     q = prepared.queries
     card = data_card(ds)
     queries_frame = q.to_frame(ds.item_ids, ds.user_ids, hash_users=hash_user_ids)
-    recs_frame = (
-        pd.concat(  # labelled by the spec the user typed: cf and cf:k_neighbors=5 stay apart
-            [o.recs.to_frame(q.query_id, ds.item_ids).assign(adapter=o.name) for o in outcomes if o.recs is not None],
-            ignore_index=True,
-        )
-        if any(o.recs is not None for o in outcomes)
-        else pd.DataFrame()
+    from xsell_eval.run_frames import recommendations_frame
+
+    recs_frame = recommendations_frame(  # labelled by the spec the user typed: cf and cf:k_neighbors=5 stay apart
+        [(o.name, o.recs) for o in outcomes if o.recs is not None], q.query_id, ds.item_ids
     )
     pq_frame = (
         pd.concat(
@@ -512,7 +511,7 @@ def assemble(
         per_query_frame=pq_frame,
         settings=settings,
         command=command,
-        fairness=compute_fairness(config, prepared, outcomes),  # exposure and user-group gaps (xsell_eval.fairness)
+        fairness=fairness,
         examples=examples,
     )
     return result.with_decision()

@@ -221,13 +221,16 @@ class Queries:
     def to_frame(self, item_ids: np.ndarray, user_ids: np.ndarray, *, hash_users: bool = False) -> pd.DataFrame:
         """One row per query with list columns of context and target item ids (for Parquet).
 
+        The list columns are Arrow lists (``pd.ArrowDtype``; an element reads as a Python list),
+        built from the CSR arrays without a Python object per query: the list column of
+        ``queries.parquet`` as ``DataFrame.to_parquet`` infers it from Python lists, and
+        :func:`xsell_eval.run_frames.write_parquet` writes them as such (same file).
         ``hash_users`` replaces customer ids by keyed pseudonyms (:func:`pseudonymise`).
         """
 
-        def lists(m: sp.csr_matrix, values: np.ndarray | None) -> list[list[Any]]:
+        def lists(m: sp.csr_matrix, values: np.ndarray | None) -> Any:
             """Per row: ``values`` at the column indices, or the stored data when ``values`` is None."""
-            flat = m.data if values is None else values[m.indices]
-            return [part.tolist() for part in np.split(flat, m.indptr[1:-1])]
+            return _list_column(m.indptr, m.data if values is None else values, None if values is None else m.indices)
 
         known = self.user_idx >= 0
         users: np.ndarray = np.full(len(self), None, dtype=object)
@@ -251,6 +254,38 @@ class Queries:
                 "context_value": self.context_value,
             }
         )
+
+
+def _list_column(indptr: np.ndarray, values: np.ndarray, take: np.ndarray | None) -> Any:
+    """Row ``i``: ``values[take[indptr[i]:indptr[i + 1]]]`` (``values[indptr[i]:...]`` without ``take``).
+
+    An Arrow list array of the element type pyarrow infers for the Python values (``str`` -> string,
+    ``float`` -> double, ``int`` -> int64; null when there is no element at all), so the Parquet
+    column is the one written from Python lists; Python lists when the values do not convert.
+    """
+    import pyarrow as pa
+
+    vals = np.asarray(values)
+    if vals.dtype.kind in "iu":
+        vals = vals.astype(np.int64, copy=False)
+    elif vals.dtype.kind == "f":
+        vals = vals.astype(np.float64, copy=False)
+    n_values = len(vals) if take is None else len(take)
+    try:
+        if len(indptr) and int(indptr[-1]) > np.iinfo(np.int32).max:
+            raise OverflowError("more list elements than 32-bit list offsets hold")
+        child = pa.array(vals, from_pandas=True)  # NaN -> null, as pyarrow converts Python lists
+        if child.type not in (pa.string(), pa.float64(), pa.int64(), pa.bool_()):
+            raise TypeError(f"unexpected element type {child.type}")
+        if take is not None:
+            child = child.take(pa.array(np.asarray(take, dtype=np.int64)))
+        if n_values == 0:
+            child = pa.nulls(0)
+        arr = pa.ListArray.from_arrays(pa.array(np.asarray(indptr, dtype=np.int32)), child)
+    except (pa.ArrowException, TypeError, OverflowError):  # mixed or odd ids: Python lists, as before
+        flat = vals if take is None else vals[take]
+        return [part.tolist() for part in np.split(flat, np.asarray(indptr)[1:-1])]
+    return pd.arrays.ArrowExtensionArray(arr)
 
 
 @dataclass(frozen=True, eq=False)

@@ -326,7 +326,10 @@ class CompareResult:
     aggregates: pd.DataFrame
     adapters: tuple[AdapterOutcome, ...]
     queries_frame: pd.DataFrame | None = None
+    """One row per test query (``queries.parquet``); context and target columns are Arrow lists."""
     recs_frame: pd.DataFrame | None = None
+    """The lists, long format (``recommendations.parquet``); ``adapter`` and ``item_id`` are categoricals
+    in memory, strings in the file (:mod:`xsell_eval.run_frames`)."""
     per_query_frame: pd.DataFrame | None = None
     decision: Decision | None = None
     abtest: ABTestReport | None = None

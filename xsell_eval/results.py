@@ -381,10 +381,12 @@ def write_run(result: CompareResult, run_dir: Path, *, report: str | None = None
     for t in _TABLES:
         df: pd.DataFrame = getattr(result, _FIELD.get(t, t))
         df.to_parquet(tables / f"{t}.parquet", index=False)
+    from xsell_eval.run_frames import write_parquet  # lean columns written as the plain ones (same files)
+
     if result.queries_frame is not None:
-        result.queries_frame.to_parquet(run_dir / "queries.parquet", index=False)
+        write_parquet(result.queries_frame, run_dir / "queries.parquet")
     if result.recs_frame is not None:
-        result.recs_frame.to_parquet(run_dir / "recommendations.parquet", index=False)
+        write_parquet(result.recs_frame, run_dir / "recommendations.parquet")
     if result.per_query_frame is not None:
         result.per_query_frame.to_parquet(run_dir / "metrics.parquet", index=False)
     if report is None:
