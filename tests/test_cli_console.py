@@ -81,7 +81,8 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _assert_readable(out: str, words: list[str]) -> None:
-    lines = [ln for ln in out.splitlines() if not ln.startswith("Report: ")]  # paths are never broken (soft wrap)
+    paths = ("Report: ", "Best parameters: ")  # lines naming paths soft-wrap: a path is never broken
+    lines = [ln for ln in out.splitlines() if not ln.startswith(paths)]
     assert max(len(line) for line in lines) <= 80, out
     table_lines = [ln for ln in lines if ln[:1] in "┏┃┡│└"]
     assert table_lines and not any("…" in ln for ln in table_lines), out
@@ -113,6 +114,11 @@ def test_piped_80_columns_whole_headers_and_quiet_stderr(command, shop, tmp_path
     _assert_no_progress(done.stderr)
     if command == "compare":  # the report path comes whole on one line, whatever its length (copy-paste)
         assert f"Report: {tmp_path / 'c' / 'report.md'}  (run directory {tmp_path / 'c'})" in done.stdout.splitlines()
+    if command == "tune":
+        assert any(
+            ln.startswith(f"Best parameters: {tmp_path / 't' / 'best_params.toml'} · report: {tmp_path / 't'}")
+            for ln in done.stdout.splitlines()
+        ), done.stdout
 
 
 def test_runs_list_piped_80_columns_keeps_names_whole(tmp_path):

@@ -193,9 +193,11 @@ def tune(
         if r.test_error:
             err_console.print(f"[red]{r.adapter}: test evaluation failed:[/] {escape(r.test_error)}")
     run_dir = done.run_dir
-    console.print(
-        f"Best parameters: [bold]{run_dir / 'best_params.toml'}[/] · report: [bold]{run_dir / 'report.md'}[/] · "
-        f"studies in {done.storage}: {', '.join(r.study_name for r in done.results)}"
+    console.print(  # soft wrap: paths and study names are never broken mid-way (copy-paste keeps them whole)
+        f"Best parameters: [bold]{escape(str(run_dir / 'best_params.toml'))}[/] · "
+        f"report: [bold]{escape(str(run_dir / 'report.md'))}[/] · "
+        f"studies in {escape(done.storage)}: {escape(', '.join(r.study_name for r in done.results))}",
+        soft_wrap=True,
     )
     if done.failures:
         for f in done.failures:
