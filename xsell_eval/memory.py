@@ -228,8 +228,8 @@ def _recs_file_bytes(adapter: Any) -> tuple[int, int, int] | None:
     return loaded, kept, n * BYTES_PER_RECS_ROW_FIT
 
 
-def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, str]:
-    """The largest transient allocation of one adapter's fit + recommend, and a label for it.
+def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, str, str]:
+    """The largest transient allocation of one adapter's fit + recommend, a label for it and the option that reduces it.
 
     ``cf`` (item kNN): its item similarity; adapters that score densely (the base class's
     top-k over a ``batch × items`` block, or LightFM's blocks): the dense block; a ``--recs``
@@ -245,13 +245,15 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
         return adapter_working_bytes(rerank[0], train, n_items)
     recs = _recs_file_bytes(adapter)
     if recs is not None:
-        return recs[2], f"{getattr(adapter, 'label', 'recs')}'s fit (--recs file of {len(adapter.table.items):,} rows)"
+        label = f"{getattr(adapter, 'label', 'recs')}'s fit (--recs file of {len(adapter.table.items):,} rows)"
+        return recs[2], label, "pass fewer or shorter --recs files"
     if isinstance(adapter, ItemKNNAdapter):
         from xsell_eval.similarity import similarity_memory_bytes
 
         x = train.user_item if adapter.params["interactions"] == "user" else train.basket_item
         k = adapter.params["k_neighbors"]
-        return similarity_memory_bytes(x, k), f"{adapter.name}'s item similarity (k_neighbors={k})"
+        label = f"{adapter.name}'s item similarity (k_neighbors={k})"
+        return similarity_memory_bytes(x, k), label, f"use a smaller k_neighbors (e.g. {adapter.name}:k_neighbors=50)"
     block_cells = getattr(adapter, "score_block_cells", None)
     batch = int(getattr(adapter, "batch_size", 512))
     if block_cells is not None:
@@ -259,16 +261,17 @@ def adapter_working_bytes(adapter: Any, train: Any, n_items: int) -> tuple[int, 
     elif isinstance(adapter, BaseAdapter) and type(adapter)._recommend_batch is BaseAdapter._recommend_batch:
         cells = batch * n_items
     else:
-        return 0, ""
-    return cells * 8 * DENSE_BLOCK_COPIES, f"{adapter.name}'s dense score block ({batch} × {n_items:,} items)"
+        return 0, "", ""
+    label = f"{adapter.name}'s dense score block ({batch} × {n_items:,} items)"
+    return cells * 8 * DENSE_BLOCK_COPIES, label, "compare fewer adapters at once"
 
 
 def statistics_bytes(*, n_queries: int, query_items: int, n_bootstrap: int) -> int:
     """The statistics stage's working set (module table): base, bootstrap chunk and draws, the report's query table."""
-    from xsell_eval.resampling import _CHUNK_ELEMS, SHARED_DRAWS_BYTES
+    from xsell_eval.resampling import CHUNK_ELEMS, SHARED_DRAWS_BYTES
 
     n = max(int(n_queries), 0)
-    chunk = 2 * min(int(n_bootstrap) * n, _CHUNK_ELEMS) * 8
+    chunk = 2 * min(int(n_bootstrap) * n, CHUNK_ELEMS) * 8
     draws = min(SHARED_DRAWS_BYTES, 2 * n * int(n_bootstrap))
     frame = n * QUERY_FRAME_BYTES_PER_QUERY + int(query_items) * QUERY_FRAME_BYTES_PER_ITEM
     return STATS_BASE_BYTES + chunk + draws + frame
@@ -313,9 +316,11 @@ def estimate_compare_bytes(
         label = f"the test queries × {seeds} reveal(s) (--reveal-seeds {seeds})" if seeds > 1 else "the test queries"
         parts[label] = int(query_bytes) * seeds
         held += parts[label]
-        hints[label] = f"use fewer --reveal-seeds (now {seeds}; each holds another copy of the test queries)"
-        if seeds == 1:
-            hints[label] = "sample the test queries with --max-queries"
+        hints[label] = (
+            f"use fewer --reveal-seeds (now {seeds}; each holds another copy of the test queries)"
+            if seeds > 1
+            else "sample the test queries with --max-queries"
+        )
     fixed = 0  # bytes that do not shrink with --max-queries
     recs_files = [(spec, r) for spec, a in adapters if (r := _recs_file_bytes(a)) is not None]
     if recs_files:
@@ -325,21 +330,19 @@ def estimate_compare_bytes(
         fixed += parts[label]
         hints[label] = "pass fewer or shorter --recs files (cut each list to the largest k)"
 
-    metrics_batch = min(n, 100_000) * k * BYTES_PER_METRIC_SLOT
+    metrics_part = (
+        "the metrics' working batch",
+        min(n, 100_000) * k * BYTES_PER_METRIC_SLOT,
+        "sample the test queries with --max-queries",
+        0,
+    )
     # a stage: (label, bytes, hint, bytes of it that do not shrink with --max-queries)
     stages: list[list[tuple[str, int, str, int]]] = []
     for spec, adapter in adapters:
-        stage = [("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries", 0)]
-        own, own_label = adapter_working_bytes(adapter, train, n_items)
+        stage = [metrics_part]
+        own, own_label, own_hint = adapter_working_bytes(adapter, train, n_items)
         if own > 0:
-            hint = (
-                "use a smaller k_neighbors (e.g. cf:k_neighbors=50)"
-                if "k_neighbors" in own_label
-                else "pass fewer or shorter --recs files"
-                if "--recs" in own_label
-                else "compare fewer adapters at once"
-            )
-            stage.append((own_label, own, hint, own))
+            stage.append((own_label, own, own_hint, own))
         rerank = _rerank_parts(adapter)
         if rerank is not None:
             stage.append(
@@ -372,7 +375,7 @@ def estimate_compare_bytes(
             ]
         )
     if not stages:
-        stages.append([("the metrics' working batch", metrics_batch, "sample the test queries with --max-queries", 0)])
+        stages.append([metrics_part])
     for label, b, hint, b_fixed in max(stages, key=lambda st: sum(part[1] for part in st)):
         parts[label] = parts.get(label, 0) + int(b)
         hints[label] = hint

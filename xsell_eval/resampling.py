@@ -48,8 +48,8 @@ CI_UNITS: tuple[str, ...] = ("customer", "query")
 #: shared ``metrics.parquet`` does not reveal customer numbers), -1 for guests
 CLUSTER_COLUMN = "customer"
 
-# Elements of one chunk of resample counts (bounds memory: ~16 MB of float64 counts).
-_CHUNK_ELEMS = 1 << 21
+#: elements of one chunk of resample counts (bounds memory: ~16 MB of float64 counts)
+CHUNK_ELEMS = 1 << 21
 
 
 def check_ci_unit(unit: str) -> CIUnit:
@@ -108,10 +108,10 @@ def count_chunks(n: int, n_resamples: int, seed: int | None) -> Iterator[np.ndar
 
     Row ``r`` says how often resample ``r`` drew each of the ``n`` units (a Multinomial(n, 1/n)
     vector), built from ``rng.integers`` indices with one ``bincount`` per resample. At most
-    ``_CHUNK_ELEMS`` counts per chunk, so memory stays bounded whatever ``n_resamples``.
+    ``CHUNK_ELEMS`` counts per chunk, so memory stays bounded whatever ``n_resamples``.
     """
     rng = np.random.default_rng(seed)
-    per_chunk = max(1, min(n_resamples, _CHUNK_ELEMS // max(n, 1)))
+    per_chunk = max(1, min(n_resamples, CHUNK_ELEMS // max(n, 1)))
     dtype = np.int32 if n < 2**31 else np.int64
     done = 0
     while done < n_resamples:
