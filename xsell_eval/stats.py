@@ -315,6 +315,23 @@ def _paired_from_boot(
     )
 
 
+def _finite_pairs(
+    a: np.ndarray, b: np.ndarray, codes: np.ndarray | None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]:
+    """Per column of two (n × p) matrices, the pairs where both are finite, and their cluster codes.
+
+    A column where no pair is dropped is used as it is (a view) with the table's own ``codes``
+    object, so the resampler compacts those codes once for all such columns.
+    """
+    valid = np.isfinite(a) & np.isfinite(b)
+    full = valid.all(axis=0)
+    p = a.shape[1]
+    ca = [a[:, j] if full[j] else a[valid[:, j], j] for j in range(p)]
+    cb = [b[:, j] if full[j] else b[valid[:, j], j] for j in range(p)]
+    cc = None if codes is None else [codes if full[j] else codes[valid[:, j]] for j in range(p)]
+    return ca, cb, cc
+
+
 def _paired_many(
     a: np.ndarray,
     b: np.ndarray,
@@ -327,12 +344,8 @@ def _paired_many(
 ) -> list[PairedComparison]:
     """Column-wise paired comparisons of two (n × p) matrices (pairs with a NaN dropped per column)."""
     p = a.shape[1]
-    valid = np.isfinite(a) & np.isfinite(b)
-    full = valid.all(axis=0)
-    ca = [a[:, j] if full[j] else a[valid[:, j], j] for j in range(p)]
-    cb = [b[:, j] if full[j] else b[valid[:, j], j] for j in range(p)]
-    cc = None if codes is None else [codes if full[j] else codes[valid[:, j]] for j in range(p)] * 2
-    boot = resampled_columns(ca + cb, n_resamples, seed, cc)  # pairs keep their rows: same draws
+    ca, cb, cc = _finite_pairs(a, b, codes)
+    boot = resampled_columns(ca + cb, n_resamples, seed, None if cc is None else cc * 2)  # pairs keep their rows
     return [_paired_from_boot(ca[j], cb[j], boot[:, j], boot[:, p + j], confidence, test) for j in range(p)]
 
 
@@ -568,14 +581,11 @@ def compare_to_baseline(
             xa = joined[[f"{c}_a" for c in cols]].to_numpy(dtype=np.float64)
             xb = joined[[f"{c}_b" for c in cols]].to_numpy(dtype=np.float64)
             codes = _table_clusters(joined, ci_unit, f"adapter '{name}'")
-        for j, col in enumerate(cols):
-            ok = np.isfinite(xa[:, j]) & np.isfinite(xb[:, j])
-            full = bool(ok.all())  # no pair dropped: a view, and the table's codes object (compacted once)
-            xa_parts.append(xa[:, j] if full else xa[ok, j])
-            xb_parts.append(xb[:, j] if full else xb[ok, j])
-            if codes is not None:
-                code_parts.append(codes if full else codes[ok])
-            keys.append((name, col, n_joined))
+        ca, cb, cc = _finite_pairs(xa, xb, codes)
+        xa_parts += ca
+        xb_parts += cb
+        code_parts += cc or []
+        keys += [(name, col, n_joined) for col in cols]
     # one bootstrap pass per distinct set of units over every adapter × metric (common random numbers)
     m = len(keys)
     boot = resampled_columns(xa_parts + xb_parts, n_resamples, seed, code_parts * 2 if clustered else None)
