@@ -146,8 +146,10 @@ def tune(
         "ci_unit": ci_unit,
         "test": test,
     }
+    option_of = {"n_bootstrap": "bootstrap"}
+    given = {k for k in flags if getattr(ctx.get_parameter_source(option_of.get(k, k)), "name", "") == "COMMANDLINE"}
     if engine == "spark":
-        if (ci_unit, test) != (_D.ci_unit, _D.test):
+        if given & {"ci_unit", "test"}:
             from xsell_eval.errors import ConfigError
 
             raise ConfigError(
@@ -168,8 +170,6 @@ def tune(
         )
         return
 
-    option_of = {"n_bootstrap": "bootstrap"}
-    given = {k for k in flags if getattr(ctx.get_parameter_source(option_of.get(k, k)), "name", "") == "COMMANDLINE"}
     quiet_optuna()
     with progress_bar(steps=True) as bar:
         done = run_tuning(
